@@ -1,0 +1,38 @@
+# Everything a new machine needs: Python 3.10+, pip and cargo. Targets create .venv themselves.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test test-rust test-python dev bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Editable install: a debug build of the Rust core, rebuilt incrementally by cargo.
+dev: $(PY)
+	$(PIP) install --quiet -e ".[test]"
+
+demo: $(PY)
+	$(PIP) install --quiet -e ".[all,test]"
+	$(PY) examples/demo.py
+
+test: test-rust test-python
+
+test-rust:
+	cargo test -p zoopipe-exec --locked
+
+test-python: dev
+	$(PY) -m pytest
+
+# Benchmarks use a release build in their own venv, with the peers installed beside it.
+BENCH_VENV ?= .venv-bench
+bench:
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet ".[bench]"
+	cd benchmarks && ../$(BENCH_VENV)/bin/python run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) target build *.egg-info zoopipe_core/_native*.so

@@ -1,0 +1,184 @@
+//! Encoders turn batches of records into bytes. They are pure, so batches encode in parallel.
+
+use crate::record::{Row, RowData};
+use crate::value::Value;
+
+pub trait Encoder: Send + Sync {
+    /// Bytes written once before the first record (a CSV header), given the output columns.
+    fn header(&self, _columns: &[String]) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Append the encoded rows to `out`. CSV-field rows are named by `input_columns`; an
+    /// encoder with a fixed layout writes `output_columns`. Rows that cannot be encoded are left
+    /// out and returned as (index in `rows`, reason), so the caller routes them to the errors.
+    fn encode(
+        &self,
+        input_columns: &[String],
+        output_columns: &[String],
+        rows: &[Row],
+        out: &mut Vec<u8>,
+    ) -> Vec<(usize, String)>;
+}
+
+/// JSON Lines: one object per record, fields in their original order.
+pub struct JsonlEncoder;
+
+impl Encoder for JsonlEncoder {
+    fn encode(&self, input_columns: &[String], _: &[String], rows: &[Row], out: &mut Vec<u8>) -> Vec<(usize, String)> {
+        let keys: Vec<Vec<u8>> = input_columns
+            .iter()
+            .map(|c| {
+                let mut key = serde_json::to_vec(c).expect("a string always serialises");
+                key.push(b':');
+                key
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let mark = out.len();
+            let result = match &row.data {
+                RowData::Fields(fields) => {
+                    out.push(b'{');
+                    for (j, (key, field)) in keys.iter().zip(fields).enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        out.extend_from_slice(key);
+                        serde_json::to_writer(&mut *out, field.as_str()).expect("a string always serialises");
+                    }
+                    out.push(b'}');
+                    Ok(())
+                }
+                RowData::Value(value) => serde_json::to_writer(&mut *out, value),
+            };
+            match result {
+                Ok(()) => out.push(b'\n'),
+                Err(e) => {
+                    out.truncate(mark);
+                    failed.push((i, e.to_string()));
+                }
+            }
+        }
+        failed
+    }
+}
+
+/// CSV with one header; nulls are empty fields and booleans `true`/`false`.
+pub struct CsvEncoder {
+    pub delimiter: u8,
+    pub quote: u8,
+    pub write_header: bool,
+}
+
+impl CsvEncoder {
+    fn writer<'a>(&self, out: &'a mut Vec<u8>) -> csv::Writer<&'a mut Vec<u8>> {
+        csv::WriterBuilder::new()
+            .delimiter(self.delimiter)
+            .quote(self.quote)
+            .has_headers(false)
+            .from_writer(out)
+    }
+}
+
+fn cells_for(columns: &[String], value: &Value) -> Result<Vec<String>, String> {
+    let Value::Map(items) = value else {
+        return Err(format!("a CSV record must be an object, found {}", value.type_name()));
+    };
+    if let Some((key, _)) = items.iter().find(|(k, _)| !columns.contains(k)) {
+        return Err(format!(
+            "field {key:?} is not one of the CSV output columns {columns:?}; \
+             name every column in the output's field_names or drop the field in a transform"
+        ));
+    }
+    columns
+        .iter()
+        .map(|c| match value.get(c) {
+            Some(v) => v.to_cell().map_err(|e| format!("field {c:?}: {e}")),
+            None => Ok(String::new()),
+        })
+        .collect()
+}
+
+impl Encoder for CsvEncoder {
+    fn header(&self, columns: &[String]) -> Option<Vec<u8>> {
+        if !self.write_header || columns.is_empty() {
+            return None;
+        }
+        let mut out = Vec::new();
+        {
+            let mut w = self.writer(&mut out);
+            w.write_record(columns).ok()?;
+            w.flush().ok()?;
+        }
+        Some(out)
+    }
+
+    fn encode(
+        &self,
+        input_columns: &[String],
+        columns: &[String],
+        rows: &[Row],
+        out: &mut Vec<u8>,
+    ) -> Vec<(usize, String)> {
+        let mut failed = Vec::new();
+        let same_layout = input_columns == columns;
+        let mut w = self.writer(out);
+        for (i, row) in rows.iter().enumerate() {
+            let result = match &row.data {
+                RowData::Fields(fields) if same_layout && fields.len() == columns.len() => {
+                    w.write_record(fields).map_err(|e| e.to_string())
+                }
+                RowData::Fields(_) => cells_for(columns, &row.data.to_value(input_columns))
+                    .and_then(|cells| w.write_record(&cells).map_err(|e| e.to_string())),
+                RowData::Value(value) => cells_for(columns, value)
+                    .and_then(|cells| w.write_record(&cells).map_err(|e| e.to_string())),
+            };
+            if let Err(reason) = result {
+                failed.push((i, reason));
+            }
+        }
+        w.flush().expect("writing to memory cannot fail");
+        failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(data: RowData) -> Row {
+        Row { line: 1, data }
+    }
+
+    #[test]
+    fn jsonl_from_fields_and_values() {
+        let columns = vec!["a".to_string(), "b\"".to_string()];
+        let rows = vec![
+            row(RowData::Fields(vec!["1".into(), "x\ny".into()])),
+            row(RowData::Value(Value::Map(vec![("k".into(), Value::Float(f64::NAN))]))),
+            row(RowData::Value(Value::Map(vec![("k".into(), Value::Null)]))),
+        ];
+        let mut out = Vec::new();
+        let failed = JsonlEncoder.encode(&columns, &columns, &rows, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"a\":\"1\",\"b\\\"\":\"x\\ny\"}\n{\"k\":null}\n");
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0, 1);
+    }
+
+    #[test]
+    fn csv_nulls_booleans_and_unknown_fields() {
+        let enc = CsvEncoder { delimiter: b',', quote: b'"', write_header: true };
+        let columns = vec!["a".to_string(), "b".to_string()];
+        let rows = vec![
+            row(RowData::Value(Value::Map(vec![("a".into(), Value::Null), ("b".into(), Value::Bool(true))]))),
+            row(RowData::Value(Value::Map(vec![("zzz".into(), Value::Int(1))]))),
+            row(RowData::Fields(vec!["x,y".into(), "2".into()])),
+        ];
+        let mut out = enc.header(&columns).unwrap();
+        let failed = enc.encode(&columns, &columns, &rows, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "a,b\n,true\n\"x,y\",2\n");
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].1.contains("zzz"));
+    }
+}

@@ -1,0 +1,402 @@
+//! The pipeline loop. Four kinds of thread overlap the work:
+//! a reader parses the input, the calling thread runs the stage (where Python runs, taking the
+//! GIL only there), encoder threads serialise batches in parallel, and one writer writes the
+//! encoded batches in input order. Bounded queues keep memory flat whatever the input size.
+
+use crate::encode::Encoder;
+use crate::error::ExecError;
+use crate::record::{Batch, ErrorRecord, FailedStage, OutBatch, Row, RowData};
+use crate::source::BatchSource;
+use crate::value::Value;
+use crossbeam_channel::bounded;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Turns a read batch into records to write and records that failed.
+pub trait Stage {
+    fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError>;
+}
+
+/// The stage of a pipe with no Python work: records go straight from reader to writer.
+pub struct Passthrough;
+
+impl Stage for Passthrough {
+    fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
+        Ok(OutBatch { seq: batch.seq, columns: batch.columns, rows: batch.rows, errors: batch.errors })
+    }
+}
+
+/// What a sink receives: encoded bytes, or the records themselves for sinks that encode
+/// on their own (Python writers).
+pub enum Payload {
+    Bytes(Vec<u8>),
+    Rows { columns: Arc<[String]>, rows: Vec<Row> },
+}
+
+pub trait Sink: Send {
+    fn write(&mut self, payload: Payload) -> Result<(), ExecError>;
+    /// Flush everything. Publishing (renaming into place) is the caller's business.
+    fn finish(self: Box<Self>) -> Result<(), ExecError>;
+}
+
+/// Writes bytes to a stream (a file, possibly compressed, or a Python file object).
+pub struct StreamSink {
+    target: String,
+    stream: Box<dyn crate::codec::OutputStream>,
+}
+
+impl StreamSink {
+    pub fn new(target: &str, stream: Box<dyn crate::codec::OutputStream>) -> StreamSink {
+        StreamSink { target: target.to_owned(), stream }
+    }
+
+    fn fail(&self, e: std::io::Error) -> ExecError {
+        ExecError::Output { target: self.target.clone(), message: e.to_string() }
+    }
+}
+
+impl Sink for StreamSink {
+    fn write(&mut self, payload: Payload) -> Result<(), ExecError> {
+        match payload {
+            Payload::Bytes(bytes) => self.stream.write_all(&bytes).map_err(|e| self.fail(e)),
+            Payload::Rows { .. } => Err(ExecError::Internal(format!(
+                "{} expects encoded bytes but was given records",
+                self.target
+            ))),
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ExecError> {
+        let target = self.target.clone();
+        self.stream
+            .finish()
+            .map_err(|e| ExecError::Output { target, message: e.to_string() })
+    }
+}
+
+use std::io::Write;
+
+/// An output: its sink, the encoder that feeds it (None: the sink takes records), and the
+/// columns it writes when they are fixed up front (CSV with explicit field names).
+pub struct Output {
+    pub encoder: Option<Arc<dyn Encoder>>,
+    pub sink: Box<dyn Sink>,
+    pub columns: Option<Arc<[String]>>,
+}
+
+/// Live counters, read from other threads while the run goes on.
+#[derive(Default, Debug)]
+pub struct Progress {
+    pub read: AtomicU64,
+    pub success: AtomicU64,
+    pub errors: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub batch_size: usize,
+    pub encode_workers: usize,
+    pub queue_depth: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { batch_size: 1000, encode_workers: 1, queue_depth: 4 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub read: u64,
+    pub success: u64,
+    pub errors: u64,
+    /// The first error records, kept when the pipe has no error output so they are not lost
+    /// from sight (the count is always exact).
+    pub error_samples: Vec<ErrorRecord>,
+}
+
+const MAX_ERROR_SAMPLES: usize = 100;
+
+struct Encoded {
+    seq: u64,
+    columns: Arc<[String]>,
+    main: Payload,
+    errors: Vec<ErrorRecord>,
+    error_bytes: Option<Payload>,
+    success: u64,
+}
+
+/// The first failure wins; every thread checks `aborted` and winds down.
+#[derive(Default)]
+struct FailureSlot {
+    error: Mutex<Option<ExecError>>,
+    aborted: AtomicBool,
+}
+
+impl FailureSlot {
+    fn record(&self, e: ExecError) {
+        let mut slot = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        self.aborted.store(true, Ordering::SeqCst);
+    }
+    fn take(&self) -> Option<ExecError> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+    fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
+    }
+}
+
+fn error_rows(errors: &[ErrorRecord]) -> Vec<Row> {
+    errors.iter().map(|e| Row { line: e.line, data: RowData::Value(e.to_value()) }).collect()
+}
+
+fn output_columns(out: &OutBatch) -> Option<Arc<[String]>> {
+    match &out.rows.first()?.data {
+        RowData::Fields(_) => Some(out.columns.clone()),
+        RowData::Value(Value::Map(items)) => {
+            Some(items.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>().into())
+        }
+        RowData::Value(_) => None,
+    }
+}
+
+/// Encode one batch: the records for the main output, then the errors, including the
+/// records the main encoder refused.
+fn encode_batch(
+    mut out: OutBatch,
+    out_columns: Arc<[String]>,
+    main_encoder: &Option<Arc<dyn Encoder>>,
+    error_encoder: &Option<Arc<dyn Encoder>>,
+    has_error_sink: bool,
+    source_name: &str,
+) -> Encoded {
+    let (main, written) = match main_encoder {
+        Some(encoder) => {
+            let mut bytes = Vec::with_capacity(out.rows.len() * 128);
+            let failed = encoder.encode(&out.columns, &out_columns, &out.rows, &mut bytes);
+            let written = (out.rows.len() - failed.len()) as u64;
+            for (index, reason) in failed {
+                let row = &out.rows[index];
+                out.errors.push(ErrorRecord {
+                    source: Arc::from(source_name),
+                    line: row.line,
+                    stage: FailedStage::Serialize,
+                    messages: vec![reason],
+                    record: row.data.to_value(&out.columns),
+                });
+            }
+            (Payload::Bytes(bytes), written)
+        }
+        None => {
+            let written = out.rows.len() as u64;
+            (Payload::Rows { columns: out.columns.clone(), rows: std::mem::take(&mut out.rows) }, written)
+        }
+    };
+    // Errors from every stage, in input order.
+    out.errors.sort_by_key(|e| e.line);
+    let error_bytes = if has_error_sink {
+        let rows = error_rows(&out.errors);
+        Some(match error_encoder {
+            Some(encoder) => {
+                let columns: Arc<[String]> =
+                    ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>().into();
+                let mut bytes = Vec::with_capacity(rows.len() * 256);
+                // Error records are plain values: they always encode.
+                encoder.encode(&columns, &columns, &rows, &mut bytes);
+                Payload::Bytes(bytes)
+            }
+            None => Payload::Rows {
+                columns: ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>().into(),
+                rows,
+            },
+        })
+    } else {
+        None
+    };
+    Encoded { seq: out.seq, columns: out_columns, main, errors: out.errors, error_bytes, success: written }
+}
+
+/// Run a pipe to the end. On `Err`, outputs are incomplete and must not be published.
+pub fn run(
+    mut source: Box<dyn BatchSource>,
+    stage: &mut dyn Stage,
+    main: Output,
+    errors: Option<Output>,
+    config: &RunConfig,
+    progress: &Progress,
+    stop: &AtomicBool,
+    source_name: &str,
+) -> Result<Summary, ExecError> {
+    let failure = FailureSlot::default();
+    let batch_size = config.batch_size.max(1);
+    let workers = config.encode_workers.max(1);
+    let depth = config.queue_depth.max(1);
+    let Output { encoder: main_encoder, sink: mut main_sink, columns: fixed_columns } = main;
+    let (error_encoder, mut error_sink) = match errors {
+        Some(o) => (o.encoder, Some(o.sink)),
+        None => (None, None),
+    };
+    let has_error_sink = error_sink.is_some();
+    let header_encoder = main_encoder.clone();
+    let header_columns = fixed_columns.clone();
+
+    let mut read_total = 0u64;
+    let writer_result = std::thread::scope(|scope| {
+        let (tx_read, rx_read) = bounded::<Result<Batch, ExecError>>(depth);
+        let (tx_stage, rx_stage) = bounded::<(OutBatch, Arc<[String]>)>(depth);
+        let (tx_enc, rx_enc) = bounded::<Encoded>(depth * workers);
+        let failure = &failure;
+
+        scope.spawn(move || {
+            let mut seq = 0u64;
+            loop {
+                if stop.load(Ordering::SeqCst) || failure.aborted() {
+                    break;
+                }
+                match source.next_batch(seq, batch_size) {
+                    Ok(Some(batch)) => {
+                        if tx_read.send(Ok(batch)).is_err() {
+                            break;
+                        }
+                        seq += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx_read.send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+
+        for _ in 0..workers {
+            let rx = rx_stage.clone();
+            let tx = tx_enc.clone();
+            let (me, ee) = (main_encoder.clone(), error_encoder.clone());
+            scope.spawn(move || {
+                for (out, columns) in rx.iter() {
+                    let encoded = encode_batch(out, columns, &me, &ee, has_error_sink, source_name);
+                    if tx.send(encoded).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(rx_stage);
+        drop(tx_enc);
+
+        let writer = scope.spawn(move || -> Result<(u64, u64, Vec<ErrorRecord>), ExecError> {
+            let mut pending: BTreeMap<u64, Encoded> = BTreeMap::new();
+            let mut next = 0u64;
+            let mut header_written = false;
+            let (mut success, mut failed) = (0u64, 0u64);
+            let mut samples = Vec::new();
+            for encoded in rx_enc.iter() {
+                pending.insert(encoded.seq, encoded);
+                while let Some(batch) = pending.remove(&next) {
+                    next += 1;
+                    if !header_written && !batch.columns.is_empty() {
+                        header_written = true;
+                        if let Some(header) = header_encoder.as_ref().and_then(|e| e.header(&batch.columns)) {
+                            main_sink.write(Payload::Bytes(header))?;
+                        }
+                    }
+                    main_sink.write(batch.main)?;
+                    if let (Some(sink), Some(payload)) = (error_sink.as_mut(), batch.error_bytes) {
+                        sink.write(payload)?;
+                    } else if samples.len() < MAX_ERROR_SAMPLES {
+                        let room = MAX_ERROR_SAMPLES - samples.len();
+                        samples.extend(batch.errors.iter().take(room).cloned());
+                    }
+                    success += batch.success;
+                    failed += batch.errors.len() as u64;
+                    progress.success.fetch_add(batch.success, Ordering::Relaxed);
+                    progress.errors.fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
+                    progress.batches.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if failure.aborted() || stop.load(Ordering::SeqCst) {
+                return Ok((success, failed, samples));
+            }
+            if !pending.is_empty() {
+                return Err(ExecError::Internal(format!("{} batches were never written", pending.len())));
+            }
+            if !header_written {
+                if let (Some(columns), Some(encoder)) = (&header_columns, &header_encoder) {
+                    if let Some(header) = encoder.header(columns) {
+                        main_sink.write(Payload::Bytes(header))?;
+                    }
+                }
+            }
+            main_sink.finish()?;
+            if let Some(sink) = error_sink {
+                sink.finish()?;
+            }
+            Ok((success, failed, samples))
+        });
+
+        // The stage runs here, on the caller's thread.
+        let mut out_columns: Option<Arc<[String]>> = fixed_columns.clone();
+        let stage_result = (|| -> Result<(), ExecError> {
+            for message in rx_read.iter() {
+                if stop.load(Ordering::SeqCst) {
+                    return Err(ExecError::Cancelled);
+                }
+                if failure.aborted() {
+                    return Ok(());
+                }
+                let batch = message?;
+                let read = batch.records_read();
+                read_total += read;
+                progress.read.fetch_add(read, Ordering::Relaxed);
+                let seq = batch.seq;
+                let out = stage.process(batch)?;
+                if out.seq != seq {
+                    return Err(ExecError::Internal("the stage changed a batch's sequence number".into()));
+                }
+                let written = (out.rows.len() + out.errors.len()) as u64;
+                if written != read {
+                    return Err(ExecError::Internal(format!(
+                        "the stage returned {written} records for a batch of {read}: records must not be lost"
+                    )));
+                }
+                if out_columns.is_none() {
+                    out_columns = output_columns(&out);
+                }
+                let columns = out_columns.clone().unwrap_or_else(|| Arc::from(Vec::new()));
+                if tx_stage.send((out, columns)).is_err() {
+                    return Ok(());
+                }
+            }
+            if stop.load(Ordering::SeqCst) {
+                return Err(ExecError::Cancelled);
+            }
+            Ok(())
+        })();
+        drop(tx_stage);
+        drop(rx_read);
+        if let Err(e) = stage_result {
+            failure.record(e);
+        }
+        writer.join().unwrap_or_else(|_| Err(ExecError::Internal("the writer thread panicked".into())))
+    });
+
+    if let Some(e) = failure.take() {
+        return Err(e);
+    }
+    let (success, errors, error_samples) = writer_result?;
+    if stop.load(Ordering::SeqCst) {
+        return Err(ExecError::Cancelled);
+    }
+    if success + errors != read_total {
+        return Err(ExecError::Internal(format!(
+            "counts do not add up: read {read_total}, written {success}, errors {errors}"
+        )));
+    }
+    Ok(Summary { read: read_total, success, errors, error_samples })
+}

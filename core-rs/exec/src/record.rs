@@ -1,0 +1,133 @@
+//! Records as they travel between the reader, the stage and the writers.
+
+use crate::value::Value;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::sync::Arc;
+
+/// One record's data: CSV fields (named by the batch's columns) or a structured value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowData {
+    Fields(Vec<String>),
+    Value(Value),
+}
+
+impl RowData {
+    /// The record as a value, naming CSV fields by `columns`; surplus fields become a list.
+    pub fn to_value(&self, columns: &[String]) -> Value {
+        match self {
+            RowData::Value(v) => v.clone(),
+            RowData::Fields(fields) if fields.len() == columns.len() => Value::Map(
+                columns
+                    .iter()
+                    .cloned()
+                    .zip(fields.iter().cloned().map(Value::Str))
+                    .collect(),
+            ),
+            RowData::Fields(fields) => {
+                Value::List(fields.iter().cloned().map(Value::Str).collect())
+            }
+        }
+    }
+}
+
+/// A record with the line (1-based, of the file or of the stream) it started on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub line: u64,
+    pub data: RowData,
+}
+
+/// Where in a pipe a record failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedStage {
+    Parse,
+    Validation,
+    Transform,
+    Serialize,
+}
+
+impl FailedStage {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FailedStage::Parse => "parse",
+            FailedStage::Validation => "validation",
+            FailedStage::Transform => "transform",
+            FailedStage::Serialize => "serialize",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<FailedStage> {
+        Some(match name {
+            "parse" => FailedStage::Parse,
+            "validation" => FailedStage::Validation,
+            "transform" => FailedStage::Transform,
+            "serialize" => FailedStage::Serialize,
+            _ => return None,
+        })
+    }
+}
+
+/// A record that could not be processed, with where it came from and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRecord {
+    pub source: Arc<str>,
+    pub line: u64,
+    pub stage: FailedStage,
+    pub messages: Vec<String>,
+    pub record: Value,
+}
+
+impl ErrorRecord {
+    /// The fields an error output receives, in the order they are written.
+    pub const COLUMNS: [&'static str; 5] = ["source", "line", "stage", "errors", "record"];
+
+    pub fn to_value(&self) -> Value {
+        Value::Map(vec![
+            ("source".into(), Value::Str(self.source.to_string())),
+            ("line".into(), Value::Int(self.line as i64)),
+            ("stage".into(), Value::Str(self.stage.as_str().into())),
+            (
+                "errors".into(),
+                Value::List(self.messages.iter().cloned().map(Value::Str).collect()),
+            ),
+            ("record".into(), self.record.clone()),
+        ])
+    }
+}
+
+impl Serialize for ErrorRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(5))?;
+        map.serialize_entry("source", &*self.source)?;
+        map.serialize_entry("line", &self.line)?;
+        map.serialize_entry("stage", self.stage.as_str())?;
+        map.serialize_entry("errors", &self.messages)?;
+        map.serialize_entry("record", &self.record)?;
+        map.end()
+    }
+}
+
+/// A batch read from the input: records, plus the records that failed to parse.
+/// `rows.len() + errors.len()` is the number of records read for this batch.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub seq: u64,
+    pub columns: Arc<[String]>,
+    pub rows: Vec<Row>,
+    pub errors: Vec<ErrorRecord>,
+}
+
+impl Batch {
+    pub fn records_read(&self) -> u64 {
+        (self.rows.len() + self.errors.len()) as u64
+    }
+}
+
+/// A batch after the stage: records to write and records that failed.
+#[derive(Debug, Clone)]
+pub struct OutBatch {
+    pub seq: u64,
+    pub columns: Arc<[String]>,
+    pub rows: Vec<Row>,
+    pub errors: Vec<ErrorRecord>,
+}

@@ -1,0 +1,66 @@
+//! Python file objects (fsspec files for URLs) as Rust byte streams. The GIL is taken once
+//! per chunk, and chunks are large (the codec layer buffers 1 MiB).
+
+use crate::pyerr::PyErrSlot;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use std::io::{self, Read, Write};
+
+pub struct PyFileReader {
+    file: Py<PyAny>,
+    errors: PyErrSlot,
+}
+
+impl PyFileReader {
+    pub fn new(file: Py<PyAny>, errors: PyErrSlot) -> PyFileReader {
+        PyFileReader { file, errors }
+    }
+}
+
+impl Read for PyFileReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Python::with_gil(|py| {
+            let chunk = self.file.call_method1(py, "read", (buf.len(),)).map_err(|e| {
+                io::Error::other(self.errors.keep(e, "reading the input file object").to_string())
+            })?;
+            let bytes = chunk.downcast_bound::<PyBytes>(py).map_err(|_| {
+                io::Error::other("the input file object's read() returned something other than bytes; open it in binary mode")
+            })?;
+            let data = bytes.as_bytes();
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            Ok(n)
+        })
+    }
+}
+
+pub struct PyFileWriter {
+    file: Py<PyAny>,
+    errors: PyErrSlot,
+}
+
+impl PyFileWriter {
+    pub fn new(file: Py<PyAny>, errors: PyErrSlot) -> PyFileWriter {
+        PyFileWriter { file, errors }
+    }
+}
+
+impl Write for PyFileWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Python::with_gil(|py| {
+            self.file
+                .call_method1(py, "write", (PyBytes::new(py, buf),))
+                .map_err(|e| io::Error::other(self.errors.keep(e, "writing the output file object").to_string()))?;
+            Ok(buf.len())
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Python::with_gil(|py| {
+            self.file
+                .call_method0(py, "flush")
+                .map_err(|e| io::Error::other(self.errors.keep(e, "flushing the output file object").to_string()))?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,96 @@
+//! The Python stage: validation and transforms, called once per batch with the GIL held.
+//!
+//! Protocol of the Python callable: `stage(records: list[dict]) -> (indices, outputs, failures)`
+//! where `outputs[k]` is the result for `records[indices[k]]` (`indices` may be None for
+//! 0..len(outputs)) and `failures` is a list of `(index, stage_name, [messages])`.
+//! Every input index must appear exactly once, in outputs or in failures.
+
+use crate::convert::{rows_to_python, to_value};
+use crate::pyerr::PyErrSlot;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, Row, RowData, Stage};
+use std::sync::Arc;
+
+pub struct PyStage {
+    func: Py<PyAny>,
+    source: Arc<str>,
+    errors: PyErrSlot,
+}
+
+impl PyStage {
+    pub fn new(func: Py<PyAny>, source: &str, errors: PyErrSlot) -> PyStage {
+        PyStage { func, source: Arc::from(source), errors }
+    }
+
+    fn failure(&self, batch: &Batch, index: usize, stage: FailedStage, messages: Vec<String>) -> ErrorRecord {
+        let row = &batch.rows[index];
+        ErrorRecord {
+            source: self.source.clone(),
+            line: row.line,
+            stage,
+            messages,
+            record: row.data.to_value(&batch.columns),
+        }
+    }
+
+    fn call(&self, py: Python<'_>, batch: &Batch) -> PyResult<(Vec<(usize, RowData)>, Vec<ErrorRecord>)> {
+        let records = rows_to_python(py, &batch.columns, batch.rows.iter().map(|r| &r.data))?;
+        let result = self.func.call1(py, (records,))?;
+        let result = result.bind(py).downcast::<PyTuple>()?.clone();
+        let (indices, outputs, failures) = (result.get_item(0)?, result.get_item(1)?, result.get_item(2)?);
+        let outputs = outputs.downcast::<PyList>()?;
+        let n = batch.rows.len();
+        let mut seen = vec![false; n];
+        let mut mark = |i: usize| -> PyResult<()> {
+            if i >= n || std::mem::replace(&mut seen[i], true) {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                    "the stage reported record {i} twice or out of range (batch of {n})"
+                )));
+            }
+            Ok(())
+        };
+        let mut out = Vec::with_capacity(outputs.len());
+        let mut errors = Vec::new();
+        let indices: Option<Vec<usize>> = if indices.is_none() { None } else { Some(indices.extract()?) };
+        for (k, obj) in outputs.iter().enumerate() {
+            let index = match &indices {
+                Some(ix) => *ix.get(k).ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the stage returned more outputs than indices"))?,
+                None => k,
+            };
+            mark(index)?;
+            match to_value(&obj) {
+                Ok(value) => out.push((index, RowData::Value(value))),
+                Err(e) => errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()])),
+            }
+        }
+        for item in failures.try_iter()? {
+            let (index, stage, messages): (usize, String, Vec<String>) = item?.extract()?;
+            mark(index)?;
+            let stage = FailedStage::parse(&stage).unwrap_or(FailedStage::Transform);
+            errors.push(self.failure(batch, index, stage, messages));
+        }
+        if let Some(missing) = seen.iter().position(|s| !s) {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "the stage lost record {missing} of a batch of {n}: every record must be returned or reported as failed"
+            )));
+        }
+        Ok((out, errors))
+    }
+}
+
+impl Stage for PyStage {
+    fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
+        let (outputs, mut failures) = Python::with_gil(|py| self.call(py, &batch))
+            .map_err(|e| self.errors.keep(e, "the Python stage failed"))?;
+        let Batch { seq, columns, rows, mut errors } = batch;
+        let mut out_rows = Vec::with_capacity(outputs.len());
+        for (index, data) in outputs {
+            out_rows.push(Row { line: rows[index].line, data });
+        }
+        // Keep the output in input order: the stage may report outputs in any order.
+        out_rows.sort_by_key(|r| r.line);
+        errors.append(&mut failures);
+        Ok(OutBatch { seq, columns, rows: out_rows, errors })
+    }
+}

@@ -1,0 +1,55 @@
+"""zoopipe: data pipelines with a Rust core, from one laptop to a Ray or Dask cluster.
+
+Names are resolved on first use, so ``import zoopipe_core`` (and importing a plugin) stays cheap.
+
+Example:
+    >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter, MemoryOutputAdapter
+    >>> out = MemoryOutputAdapter()
+    >>> Pipe(PyGeneratorInputAdapter([{"a": 1}, {"a": 2}]), out).run().success_count
+    2
+    >>> out.records
+    [{'a': 1}, {'a': 2}]
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "Pipe": "zoopipe_core.pipe",
+    "PipeReport": "zoopipe_core.report",
+    "PipeStatus": "zoopipe_core.report",
+    "Transform": "zoopipe_core.transforms",
+    "SingleThreadExecutor": "zoopipe_core.executors",
+    "MultiThreadExecutor": "zoopipe_core.executors",
+    "InputAdapter": "zoopipe_core.adapters.base",
+    "OutputAdapter": "zoopipe_core.adapters.base",
+    "BatchWriter": "zoopipe_core.adapters.base",
+    "CSVInputAdapter": "zoopipe_core.adapters.csv",
+    "CSVOutputAdapter": "zoopipe_core.adapters.csv",
+    "JSONInputAdapter": "zoopipe_core.adapters.jsonl",
+    "JSONOutputAdapter": "zoopipe_core.adapters.jsonl",
+    "PyGeneratorInputAdapter": "zoopipe_core.adapters.memory",
+    "MemoryOutputAdapter": "zoopipe_core.adapters.memory",
+    "PipelineError": "zoopipe_core.errors",
+    "PluginError": "zoopipe_core.errors",
+    "hookimpl": "zoopipe_core.hookspecs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zoopipe_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,1 @@
+"""Input and output adapters shipped with the core."""

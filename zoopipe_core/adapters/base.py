@@ -1,0 +1,101 @@
+"""The two adapter contracts: where records come from and where they go.
+
+An adapter either describes itself to the Rust executor (``native_spec``), which then reads or
+writes without the GIL, or implements the Python side (``iter_batches`` / ``open_writer``), which
+the executor calls under the GIL once per batch. Third-party adapters usually do the latter.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar, Iterator
+
+
+class InputAdapter(abc.ABC):
+    """Where records come from.
+
+    Subclasses set ``name`` (the registered name) and implement either ``native_spec`` or
+    ``iter_batches``.
+
+    Example:
+        >>> class Numbers(InputAdapter):
+        ...     name = "numbers"
+        ...     def iter_batches(self, batch_size):
+        ...         yield [{"n": i} for i in range(3)]
+        >>> [r["n"] for batch in Numbers().iter_batches(10) for r in batch]
+        [0, 1, 2]
+    """
+
+    name: ClassVar[str] = ""
+
+    @property
+    def source_name(self) -> str:
+        """What error records name as their source (a path, URL or description)."""
+        return self.name or type(self).__name__
+
+    def native_spec(self) -> dict[str, Any] | None:
+        """A description the Rust reader understands, or None to be read through Python."""
+        return None
+
+    def iter_batches(self, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+        """Yield lists of records (dicts). Called only when ``native_spec`` returns None."""
+        raise TypeError(
+            f"input adapter {type(self).__name__} implements neither native_spec() nor "
+            "iter_batches(); implement one of them"
+        )
+
+    def set_required_columns(self, columns: list[str] | None) -> None:
+        """Hint from the pipe's schema: the columns it reads. Adapters may ignore it."""
+
+
+class BatchWriter(abc.ABC):
+    """An open output: receives batches, then either commits (publishes) or aborts."""
+
+    @abc.abstractmethod
+    def write_batch(self, records: list[dict[str, Any]]) -> None:
+        """Write one batch of records."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Publish everything written. Called once, only after a successful run."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Discard everything written. Nothing may remain under the final name."""
+
+
+class OutputAdapter(abc.ABC):
+    """Where records go.
+
+    Subclasses set ``name`` and implement either ``native_spec`` or ``open_writer``.
+
+    Example:
+        >>> class Printer(OutputAdapter):
+        ...     name = "printer"
+        ...     def open_writer(self):
+        ...         class W(BatchWriter):
+        ...             def write_batch(self, records): print(records)
+        ...             def commit(self): pass
+        ...             def abort(self): pass
+        ...         return W()
+        >>> w = Printer().open_writer(); w.write_batch([{"a": 1}]); w.commit()
+        [{'a': 1}]
+    """
+
+    name: ClassVar[str] = ""
+
+    @property
+    def target_name(self) -> str:
+        """A path, URL or description of where the records go."""
+        return self.name or type(self).__name__
+
+    def native_spec(self) -> dict[str, Any] | None:
+        """A description the Rust writer understands, or None to be written through Python."""
+        return None
+
+    def open_writer(self) -> BatchWriter:
+        """Open the output. Called only when ``native_spec`` returns None."""
+        raise TypeError(
+            f"output adapter {type(self).__name__} implements neither native_spec() nor "
+            "open_writer(); implement one of them"
+        )

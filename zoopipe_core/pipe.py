@@ -1,0 +1,159 @@
+"""Pipe: one input, through validation and transforms, to one output and an error output."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Sequence
+
+from pydantic import BaseModel
+
+from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.executors import Executor, SingleThreadExecutor
+from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.transforms import TransformLike
+
+
+class Pipe:
+    """Stream records from an input adapter, validate them with a pydantic model, transform
+    them in batches, and write them out. Records that fail go to the error output with their
+    source, line, stage and reason; `read == written + errors` for every run.
+
+    Parsing and writing happen in Rust threads; Python runs only for validation and your
+    transforms. Outputs are published atomically: a failed run publishes nothing.
+
+    Example:
+        >>> from pydantic import BaseModel
+        >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter, MemoryOutputAdapter
+        >>> class User(BaseModel):
+        ...     id: int
+        ...     name: str
+        >>> def shout(records):
+        ...     return [{**r, "name": r["name"].upper()} for r in records]
+        >>> out, errors = MemoryOutputAdapter(), MemoryOutputAdapter()
+        >>> report = Pipe(
+        ...     PyGeneratorInputAdapter([{"id": "1", "name": "ada"}, {"id": "x", "name": "bob"}]),
+        ...     out, error_output_adapter=errors, schema_model=User, post_validation=[shout],
+        ... ).run()
+        >>> report.success_count, report.error_count, out.records
+        (1, 1, [{'id': 1, 'name': 'ADA'}])
+        >>> errors.records[0]["stage"], errors.records[0]["line"]
+        ('validation', 2)
+    """
+
+    def __init__(
+        self,
+        input_adapter: InputAdapter | str,
+        output_adapter: OutputAdapter | str,
+        error_output_adapter: OutputAdapter | str | None = None,
+        schema_model: type[BaseModel] | None = None,
+        pre_validation: Sequence[TransformLike] | None = None,
+        post_validation: Sequence[TransformLike] | None = None,
+        executor: Executor | None = None,
+    ) -> None:
+        from zoopipe_core.plugins import resolve_input_adapter, resolve_output_adapter
+
+        self.input_adapter = resolve_input_adapter(input_adapter)
+        self.output_adapter = resolve_output_adapter(output_adapter)
+        self.error_output_adapter = (
+            resolve_output_adapter(error_output_adapter) if error_output_adapter is not None else None
+        )
+        if schema_model is not None and not (isinstance(schema_model, type) and issubclass(schema_model, BaseModel)):
+            raise TypeError(f"schema_model must be a pydantic BaseModel subclass, got {schema_model!r}")
+        self.schema_model = schema_model
+        self.pre_validation = list(pre_validation or [])
+        self.post_validation = list(post_validation or [])
+        for transform in self.transforms:
+            if not callable(transform):
+                raise TypeError(f"transform {transform!r} is not callable; pass a function or a Transform")
+        self.executor = executor or SingleThreadExecutor()
+        self._report = PipeReport()
+        self._thread: threading.Thread | None = None
+        self._stop: Any = None
+        if schema_model is not None:
+            self.input_adapter.set_required_columns(
+                [field.alias or name for name, field in schema_model.model_fields.items()]
+            )
+
+    @property
+    def transforms(self) -> list[TransformLike]:
+        return self.pre_validation + self.post_validation
+
+    @property
+    def report(self) -> PipeReport:
+        return self._report
+
+    def _run_here(self) -> None:
+        from zoopipe_core.runner import execute
+
+        try:
+            execute(self, self._report, self._stop)
+        except BaseException:  # noqa: BLE001 - the report holds it; run()/wait() surface it
+            pass
+
+    def start(self) -> None:
+        """Start the run in a background thread and return at once."""
+        from zoopipe_core.runner import StopToken
+
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("this pipe is already running; wait() or shutdown() first")
+        self._report = PipeReport(self._report.pipe_index)
+        self._stop = StopToken()
+        self._thread = threading.Thread(target=self._run_here, name="zoopipe-pipe", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end. True if it ended (check `report.status`), False on timeout."""
+        if self._thread is None:
+            raise RuntimeError("this pipe was not started; call start() or run()")
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def run(self) -> PipeReport:
+        """Run to the end and return the report. Raises PipelineError if the run failed."""
+        from zoopipe_core.runner import StopToken, execute
+
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError("this pipe is already running; wait() or shutdown() first")
+        self._report = PipeReport(self._report.pipe_index)
+        self._stop = StopToken()
+        execute(self, self._report, self._stop)
+        return self._report
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the run: at the next batch, or after `timeout` seconds by interrupting the
+        Python stage. Nothing is published; the report's status becomes CANCELLED."""
+        thread = self._thread
+        if thread is None or not thread.is_alive():
+            return
+        self._stop.set()
+        thread.join(timeout)
+        if thread.is_alive() and thread.ident is not None:
+            from zoopipe_core.runner import PipeCancelled
+
+            # The stage is busy in Python code that does not return: interrupt it there.
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(thread.ident), ctypes.py_object(PipeCancelled)
+            )
+            thread.join(timeout)
+        if thread.is_alive():
+            raise TimeoutError(
+                f"the pipe did not stop within {2 * timeout:.1f}s: a transform is blocked outside "
+                "Python (in C code or I/O); the run will be cancelled when it returns"
+            )
+
+    def __enter__(self) -> "Pipe":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.shutdown()
+        else:
+            self.wait()
+
+    def __repr__(self) -> str:
+        return f"Pipe({self.input_adapter!r} -> {self.output_adapter!r}, status={self._report.status.value})"
+
+
+__all__ = ["Pipe", "PipeStatus"]

@@ -1,0 +1,142 @@
+"""Reports: live while a pipe runs (counters read from the Rust executor), final after."""
+
+from __future__ import annotations
+
+import enum
+import os
+import resource
+import threading
+import time
+from typing import Any
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def current_rss_bytes() -> int:
+    """Resident memory of this process now (peak RSS where /proc is absent)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE_SIZE
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class PipeStatus(str, enum.Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+_FINAL = (PipeStatus.COMPLETED, PipeStatus.FAILED, PipeStatus.CANCELLED)
+
+
+class PipeReport:
+    """Progress and outcome of one pipe. Counts are live while it runs.
+
+    `total_processed` counts records read; at the end
+    `total_processed == success_count + error_count`.
+
+    Example:
+        >>> report = PipeReport()
+        >>> report.status, report.total_processed, report.is_finished
+        (<PipeStatus.PENDING: 'pending'>, 0, False)
+    """
+
+    def __init__(self, pipe_index: int = 0) -> None:
+        self.pipe_index = pipe_index
+        self.status = PipeStatus.PENDING
+        self.exception: BaseException | None = None
+        self.start_time: float | None = None
+        self.end_time: float | None = None
+        self.error_samples: list[dict[str, Any]] = []
+        self._progress: Any = None
+        self._final: tuple[int, int, int] | None = None
+        self._finished = threading.Event()
+
+    # -- counters ---------------------------------------------------------------------------
+    def _counts(self) -> tuple[int, int, int]:
+        if self._final is not None:
+            return self._final
+        if self._progress is None:
+            return (0, 0, 0)
+        p = self._progress
+        return (p.read, p.success, p.errors)
+
+    @property
+    def total_processed(self) -> int:
+        return self._counts()[0]
+
+    @property
+    def success_count(self) -> int:
+        return self._counts()[1]
+
+    @property
+    def error_count(self) -> int:
+        return self._counts()[2]
+
+    @property
+    def duration(self) -> float:
+        if self.start_time is None:
+            return 0.0
+        return (self.end_time or time.monotonic()) - self.start_time
+
+    @property
+    def items_per_second(self) -> float:
+        duration = self.duration
+        return self.total_processed / duration if duration > 0 else 0.0
+
+    @property
+    def ram_bytes(self) -> int:
+        return current_rss_bytes()
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def is_finished(self) -> bool:
+        return self._finished.is_set()
+
+    @property
+    def is_alive(self) -> bool:
+        return self.status == PipeStatus.RUNNING
+
+    @property
+    def has_error(self) -> bool:
+        return self.status == PipeStatus.FAILED
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._finished.wait(timeout)
+
+    # -- transitions (called by the runner) --------------------------------------------------
+    def _start(self, progress: Any) -> None:
+        self._progress = progress
+        self.status = PipeStatus.RUNNING
+        self.start_time = time.monotonic()
+
+    def _finish(self, status: PipeStatus, counts: tuple[int, int, int] | None = None,
+                exception: BaseException | None = None) -> None:
+        self._final = counts if counts is not None else self._counts()
+        self.exception = exception
+        self.end_time = time.monotonic()
+        self.status = status
+        self._finished.set()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipe_index": self.pipe_index,
+            "status": self.status.value,
+            "total_processed": self.total_processed,
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "items_per_second": round(self.items_per_second, 1),
+            "ram_bytes": self.ram_bytes,
+            "duration": round(self.duration, 3),
+            "exception": repr(self.exception) if self.exception else None,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"PipeReport(status={self.status.value}, total_processed={self.total_processed}, "
+            f"success_count={self.success_count}, error_count={self.error_count}, "
+            f"items_per_second={self.items_per_second:.0f}, duration={self.duration:.2f}s)"
+        )

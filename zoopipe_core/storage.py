@@ -1,0 +1,118 @@
+"""Paths and URLs: opening inputs, and outputs that publish atomically.
+
+Local paths are handed to Rust as paths (it opens them itself, without the GIL); other fsspec
+URLs (``memory://``, ``s3://``) as open Python file objects. An output is written under a
+temporary name and renamed into place only on commit, so a failed run leaves nothing under the
+final name.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import fsspec
+from fsspec.core import url_to_fs
+
+from zoopipe_core.errors import PipelineError
+
+
+def is_local(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+def local_path(url: str) -> str:
+    return url[len("file://"):] if url.startswith("file://") else url
+
+
+def compression_for(url: str) -> str:
+    """Compression implied by the suffix: `.gz` is gzip, `.zst` zstd."""
+    if url.endswith(".gz"):
+        return "gzip"
+    if url.endswith(".zst"):
+        return "zstd"
+    return "none"
+
+
+def open_input(url: str) -> dict[str, Any]:
+    """The `path` or `file` entry of a native source spec. Raises if the input is missing."""
+    if is_local(url):
+        path = local_path(url)
+        if not os.path.exists(path):
+            raise PipelineError(f"input file not found: {path}; check the path (cwd is {os.getcwd()})")
+        if os.path.isdir(path):
+            raise PipelineError(f"input {path} is a directory; give a file")
+        if not os.access(path, os.R_OK):
+            raise PipelineError(f"input file {path} is not readable: check its permissions")
+        return {"path": path}
+    fs, path = url_to_fs(url)
+    if not fs.exists(path):
+        raise PipelineError(f"input file not found: {url}")
+    return {"file": fs.open(path, "rb")}
+
+
+class PendingOutput:
+    """An output being written under a temporary name; `commit()` publishes it, `abort()` drops it.
+
+    Example:
+        >>> import tempfile, os
+        >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
+        >>> pending = PendingOutput(target)
+        >>> with open(pending.spec()["path"], "w") as f: _ = f.write("hi")
+        >>> os.path.exists(target)
+        False
+        >>> pending.commit(); open(target).read()
+        'hi'
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._file: Any = None
+        suffix = f".zoopipe-{uuid.uuid4().hex[:12]}.tmp"
+        if is_local(url):
+            self._fs = None
+            final = os.path.abspath(local_path(url))
+            directory, name = os.path.split(final)
+            os.makedirs(directory, exist_ok=True)
+            self.final_path = final
+            self.temp_path = os.path.join(directory, f".{name}{suffix}")
+        else:
+            self._fs, path = url_to_fs(url)
+            self.final_path = path
+            self.temp_path = path + suffix
+
+    def spec(self) -> dict[str, Any]:
+        """The `path` or `file` entry of a native output spec."""
+        if self._fs is None:
+            return {"path": self.temp_path}
+        self._file = self._fs.open(self.temp_path, "wb")
+        return {"file": self._file}
+
+    def commit(self) -> None:
+        try:
+            if self._file is not None:
+                self._file.close()
+            if self._fs is None:
+                os.replace(self.temp_path, self.final_path)
+            else:
+                self._fs.mv(self.temp_path, self.final_path)
+        except OSError as exc:
+            raise PipelineError(f"could not publish {self.url}: {exc}") from exc
+
+    def abort(self) -> None:
+        try:
+            if self._file is not None:
+                self._file.close()
+        except Exception:  # noqa: BLE001 - aborting must go on to remove the temp file
+            pass
+        if self._fs is None:
+            if os.path.exists(self.temp_path):
+                os.remove(self.temp_path)
+        elif self._fs.exists(self.temp_path):
+            self._fs.rm(self.temp_path)
+
+
+def open_url(url: str, mode: str = "rb") -> Any:
+    """An fsspec file object for any URL or path (used by Python-side adapters)."""
+    return fsspec.open(url, mode).open()
