@@ -1,9 +1,11 @@
 """Run one contender once, in this fresh process, and write what was measured to a JSON file.
 
 Started by run.py; a fresh process per run makes the peak RSS (``ru_maxrss`` at the end) belong
-to that contender alone. Timing covers only the body ``build`` returns, not imports or set-up.
+to that contender alone. Timing covers only the body ``build`` returns, not imports or set-up;
+``cpu_seconds`` is the CPU time of all the process's threads over that body, which a busy
+machine disturbs less than the wall time.
 
-Result: {"status": "ok", "valid", "errors", "seconds", "peak_rss_mib"} or
+Result: {"status": "ok", "valid", "errors", "seconds", "cpu_seconds", "peak_rss_mib"} or
 {"status": "not installed", "reason"}; any failure of the contender itself is an exception,
 a traceback on stderr and a non-zero exit.
 """
@@ -75,10 +77,17 @@ def main() -> None:
     # so the collector does not rescan it during the timed work of any contender.
     gc.collect()
     gc.freeze()
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     valid, errors = body()
-    seconds = time.perf_counter() - started
-    result = {"status": "ok", "valid": valid, "errors": errors, "seconds": seconds, "peak_rss_mib": peak_rss_mib()}
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    result = {
+        "status": "ok",
+        "valid": valid,
+        "errors": errors,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "peak_rss_mib": peak_rss_mib(),
+    }
     args.result.write_text(json.dumps(result))
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import unicodedata
 from collections import Counter
@@ -27,14 +28,13 @@ DEFAULT_SEED = 20260202
 BAD_ROW_RATE = 0.01
 COLUMNS = ("user_id", "name", "email", "age", "country", "signup_date", "score")
 
-FIRST_NAMES = (
-    "alice", "Bob", "CHARLIE", "Dana", "élodie", "François", "greta", "Hiroshi", "Ines", "jürgen",
-    "Kwame", "Lucía", "mohammed", "Nadia", "Olivia", "Pedro", "quentin", "Rosa", "Søren", "Tariq",
-    "Uma", "Victor", "wei", "Ximena", "Yusuf", "Zoë",
+FIRST_NAMES = tuple(
+    "alice Bob CHARLIE Dana élodie François greta Hiroshi Ines jürgen Kwame Lucía mohammed Nadia Olivia Pedro "
+    "quentin Rosa Søren Tariq Uma Victor wei Ximena Yusuf Zoë".split()
 )
-LAST_NAMES = (
-    "smith", "García", "O'Brien", "MÜLLER", "nguyen", "Kowalski", "Rossi", "dubois", "Tanaka",
-    "Okafor", "Silva", "Johansson", "Patel", "Novák", "Hernández", "Kim", "Andersen", "Ivanova",
+LAST_NAMES = tuple(
+    "smith García O'Brien MÜLLER nguyen Kowalski Rossi dubois Tanaka Okafor Silva Johansson Patel Novák Hernández "
+    "Kim Andersen Ivanova".split()
 )
 EMAIL_DOMAINS = ("example.com", "Mail.Example.org", "corp.example.net", "EXAMPLE.io", "test.dev")
 COUNTRIES = ("US", "gb", "DE", "fr", "ES", "it", "NL", "se", "PL", "JP", "BR", "in", "NG", "CA")
@@ -101,7 +101,8 @@ def generate(rows: int, out: Path, seed: int = DEFAULT_SEED) -> dict:
     rng = random.Random(seed)
     bad_kinds: Counter[str] = Counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
+    # A name of its own per process: two runners generating the same file must not share one.
+    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
     with partial.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
@@ -124,7 +125,9 @@ def generate(rows: int, out: Path, seed: int = DEFAULT_SEED) -> dict:
         "bad_rows_by_kind": dict(sorted(bad_kinds.items())),
         "bytes": out.stat().st_size,
     }
-    meta_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+    meta_partial = meta_path(out).with_name(f"{meta_path(out).name}.{os.getpid()}.partial")
+    meta_partial.write_text(json.dumps(meta, indent=2) + "\n")
+    meta_partial.replace(meta_path(out))
     return meta
 
 

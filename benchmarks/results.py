@@ -14,6 +14,7 @@ class Run:
 
     repeat: int
     seconds: float
+    cpu_seconds: float
     rows_per_s: float
     peak_rss_mib: float
     valid: int
@@ -43,6 +44,10 @@ class ContenderResult:
         return statistics.median(run.seconds for run in self.runs)
 
     @property
+    def median_cpu_seconds(self) -> float:
+        return statistics.median(run.cpu_seconds for run in self.runs)
+
+    @property
     def peak_rss_mib(self) -> float:
         return max(run.peak_rss_mib for run in self.runs)
 
@@ -64,6 +69,7 @@ class ContenderResult:
             data |= {
                 "median_rows_per_s": self.median_rows_per_s,
                 "median_seconds": self.median_seconds,
+                "median_cpu_seconds": self.median_cpu_seconds,
                 "min_rows_per_s": min(run.rows_per_s for run in self.runs),
                 "max_rows_per_s": max(run.rows_per_s for run in self.runs),
                 "peak_rss_mib": self.peak_rss_mib,
@@ -102,7 +108,7 @@ def _ratio_cell(value: float | None) -> str:
 def format_table(scenario: Scenario, dataset: Dataset, results: list[ContenderResult]) -> str:
     reference = scenario.reference
     header = (
-        f"{'contender':<26} {'rows/s':>9} {'seconds':>8} {'rows/s min-max':>17} {'peak RSS':>10} "
+        f"{'contender':<26} {'rows/s':>9} {'seconds':>8} {'cpu s':>7} {'rows/s min-max':>17} {'peak RSS':>10} "
         f"{'valid':>8} {'errors':>7} {'vs base':>8} {'vs ' + reference:>20} {'of floor':>9}"
     )
     lines = [
@@ -123,6 +129,7 @@ def format_table(scenario: Scenario, dataset: Dataset, results: list[ContenderRe
         valid, errors = sorted(result.counts)[0]
         lines.append(
             f"{name:<26} {result.median_rows_per_s:>9,.0f} {result.median_seconds:>8.2f} "
+            f"{result.median_cpu_seconds:>7.2f} "
             f"{f'{low:,.0f}-{high:,.0f}':>17} {result.peak_rss_mib:>6.0f} MiB {valid:>8} {errors:>7} "
             f"{_ratio_cell(result.ratios.get('vs_baseline')):>8} {_ratio_cell(result.ratios.get('vs_reference')):>20} "
             f"{_ratio_cell(result.ratios.get('of_floor')):>9}"

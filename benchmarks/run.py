@@ -107,6 +107,7 @@ def measure_once(scenario: Scenario, dataset: Dataset, result: ContenderResult, 
     run = Run(
         repeat=repeat,
         seconds=outcome["seconds"],
+        cpu_seconds=outcome["cpu_seconds"],
         rows_per_s=dataset.rows / outcome["seconds"],
         peak_rss_mib=outcome["peak_rss_mib"],
         valid=outcome["valid"],
@@ -115,6 +116,7 @@ def measure_once(scenario: Scenario, dataset: Dataset, result: ContenderResult, 
     result.runs.append(run)
     print(
         f"  repeat {repeat + 1}: {contender.name:<26} {run.rows_per_s:>9,.0f} rows/s {run.seconds:>7.2f} s "
+        f"(cpu {run.cpu_seconds:>6.2f} s) "
         f"{run.peak_rss_mib:>6.0f} MiB  {run.valid} valid / {run.errors} errors",
         flush=True,
     )

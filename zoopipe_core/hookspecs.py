@@ -173,8 +173,8 @@ def zoopipe_after_run(pipe: Pipe, report: PipeReport) -> None:
 def zoopipe_on_error(pipe: Pipe, error: BaseException) -> None:
     """Called when ``pipe.run()`` fails, after its output was aborted, before ``error`` is raised.
 
-    Record-level validation errors are data and do not trigger this hook; it reports runs that
-    could not complete (unreadable input, failed write, interrupted run).
+    Record-level validation errors are data and do not trigger this hook, and a cancelled run is
+    not a failure; it reports runs that could not complete (unreadable input, failed write).
 
     :return: Nothing; the return value is ignored. ``error`` is re-raised after every
         implementation ran.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def count_lines(path: Path) -> int:
 def sample_json_lines(path: Path, head: int = 2000) -> list[object]:
     """The first ``head`` lines and the complete lines of the last 64 KiB, parsed as JSON."""
     with path.open("rb") as handle:
-        head_lines = [line for _, line in zip(range(head), handle)]
+        head_lines = list(itertools.islice(handle, head))
         handle.seek(0, 2)
         size = handle.tell()
         handle.seek(max(0, size - TAIL_BYTES))

@@ -24,14 +24,77 @@ impl Default for CsvOptions {
 }
 
 pub struct CsvSource {
-    reader: csv::Reader<ByteReader>,
+    reader: csv::Reader<TailReader>,
     columns: Arc<[String]>,
     source: Arc<str>,
+    delimiter: u8,
+    quote: u8,
     record: csv::ByteRecord,
-    /// A record read while looking for the header, when the file has none.
-    pending: Option<csv::ByteRecord>,
+    /// The record after the one being converted, with the line after it: knowing whether a
+    /// record is the last one lets us check it for a quote that swallowed the end of the file.
+    pending: Option<(csv::ByteRecord, u64)>,
     at_start: bool,
     done: bool,
+}
+
+/// The input as the CSV parser reads it, keeping the bytes from `keep_from` on: the raw text
+/// of the record being converted, which the parser does not expose.
+struct TailReader {
+    inner: ByteReader,
+    tail: Vec<u8>,
+    /// Stream offset of `tail[0]`.
+    tail_start: u64,
+    keep_from: u64,
+}
+
+impl std::io::Read for TailReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let droppable = (self.keep_from.saturating_sub(self.tail_start) as usize).min(self.tail.len());
+        if droppable >= 1 << 16 || droppable == self.tail.len() {
+            self.tail.drain(..droppable);
+            self.tail_start += droppable as u64;
+        }
+        self.tail.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl TailReader {
+    /// The bytes read from stream offset `from` on (empty if they were dropped).
+    fn since(&self, from: u64) -> &[u8] {
+        match from.checked_sub(self.tail_start) {
+            Some(start) => self.tail.get(start as usize..).unwrap_or_default(),
+            None => &[],
+        }
+    }
+}
+
+/// Whether a record's raw text, running to the end of the input, ends inside a quoted field.
+/// Follows the quoting rules of the csv crate's reader (doubled quotes, quotes inside an
+/// unquoted field are literal).
+fn ends_inside_quotes(raw: &[u8], delimiter: u8, quote: u8) -> bool {
+    #[derive(PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut state = State::FieldStart;
+    for &b in raw {
+        let ends_field = b == delimiter || b == b'\n' || b == b'\r';
+        state = match state {
+            State::FieldStart if b == quote => State::Quoted,
+            State::FieldStart | State::Unquoted | State::QuoteInQuoted if ends_field => State::FieldStart,
+            State::FieldStart | State::Unquoted => State::Unquoted,
+            State::Quoted if b == quote => State::QuoteInQuoted,
+            State::Quoted => State::Quoted,
+            State::QuoteInQuoted if b == quote => State::Quoted,
+            State::QuoteInQuoted => State::Unquoted,
+        };
+    }
+    state == State::Quoted
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -43,12 +106,14 @@ impl CsvSource {
             .quote(options.quote)
             .has_headers(false)
             .flexible(true)
-            .from_reader(input);
+            .from_reader(TailReader { inner: input, tail: Vec::new(), tail_start: 0, keep_from: 0 });
         let source: Arc<str> = Arc::from(source);
         let mut this = CsvSource {
             reader,
             columns: Arc::from(Vec::new()),
             source,
+            delimiter: options.delimiter,
+            quote: options.quote,
             record: csv::ByteRecord::new(),
             pending: None,
             at_start: true,
@@ -73,7 +138,8 @@ impl CsvSource {
                 }
             }
             (false, Some(names)) => {
-                this.pending = first;
+                let next_line = this.reader.position().line();
+                this.pending = first.map(|record| (record, next_line));
                 names
             }
             (false, None) => {
@@ -97,9 +163,6 @@ impl CsvSource {
 
     /// Read one raw record, stripping a UTF-8 byte-order mark from the very first field.
     fn read_raw(&mut self) -> Result<Option<csv::ByteRecord>, ExecError> {
-        if let Some(pending) = self.pending.take() {
-            return Ok(Some(pending));
-        }
         let mut record = csv::ByteRecord::new();
         match self.reader.read_byte_record(&mut record) {
             Ok(false) => Ok(None),
@@ -121,6 +184,35 @@ impl CsvSource {
                 let line = e.position().map(|p| p.line()).or_else(|| Some(self.reader.position().line()));
                 Err(self.input_error(line, describe_csv_error(&e)))
             }
+        }
+    }
+
+    /// The next record and the line after it, reading into the spare record buffer.
+    fn read_record(&mut self) -> Result<Option<(csv::ByteRecord, u64)>, ExecError> {
+        let mut record = std::mem::take(&mut self.record);
+        match self.reader.read_byte_record(&mut record) {
+            Ok(true) => Ok(Some((record, self.reader.position().line()))),
+            Ok(false) => Ok(None),
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or_else(|| self.reader.position().line());
+                Err(self.input_error(Some(line), describe_csv_error(&e)))
+            }
+        }
+    }
+
+    /// The last record, opened a quote that was never closed: it swallowed the rest of the file.
+    fn unclosed_quote(&self, record: &csv::ByteRecord, line: u64, next_line: u64) -> ErrorRecord {
+        let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        ErrorRecord {
+            source: self.source.clone(),
+            line,
+            stage: FailedStage::Parse,
+            messages: vec![format!(
+                "unbalanced quote: a quoted field opened on line {line} is never closed, so the record \
+                 runs to the end of the file (line {}); close the quote or escape it by doubling",
+                next_line.saturating_sub(1).max(line)
+            )],
+            record: RowData::Fields(fields).to_value(&self.columns),
         }
     }
 
@@ -188,26 +280,26 @@ impl BatchSource for CsvSource {
         let mut rows = Vec::with_capacity(max_rows);
         let mut errors = Vec::new();
         while rows.len() + errors.len() < max_rows {
-            let record = match self.pending.take() {
-                Some(r) => r,
-                None => {
-                    match self.reader.read_byte_record(&mut self.record) {
-                        Ok(true) => std::mem::take(&mut self.record),
-                        Ok(false) => {
-                            self.done = true;
-                            break;
-                        }
-                        Err(e) => {
-                            let line = e.position().map(|p| p.line()).unwrap_or_else(|| self.reader.position().line());
-                            return Err(self.input_error(Some(line), describe_csv_error(&e)));
-                        }
-                    }
-                }
+            let current = match self.pending.take() {
+                Some(r) => Some(r),
+                None => self.read_record()?,
+            };
+            let Some((record, next_line)) = current else {
+                self.done = true;
+                break;
             };
             let line = record.position().map(|p| p.line()).unwrap_or(0);
-            let next_line = self.reader.position().line();
+            let start = record.position().map(|p| p.byte()).unwrap_or(0);
+            self.reader.get_mut().keep_from = start;
+            self.pending = self.read_record()?;
             // A blank line is not a record (csv skips it); a record with one empty field is ragged.
-            match self.to_row(&record, line, next_line) {
+            let mut result = self.to_row(&record, line, next_line);
+            if self.pending.is_none()
+                && ends_inside_quotes(self.reader.get_ref().since(start), self.delimiter, self.quote)
+            {
+                result = Err(self.unclosed_quote(&record, line, next_line));
+            }
+            match result {
                 Ok(row) => rows.push(row),
                 Err(err) => errors.push(err),
             }
@@ -287,6 +379,37 @@ mod tests {
         let (rows, errors) = all(&mut s);
         assert!(rows.is_empty());
         assert!(errors[0].messages[0].contains("unbalanced quote"), "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn a_quote_left_open_to_the_end_of_the_file_is_an_error() {
+        // The open quote swallows the following lines into a record with the right field count.
+        let mut s = source(b"a,b\n1,x\n2,\"oops\n3,y\n", CsvOptions::default()).unwrap();
+        let (rows, errors) = all(&mut s);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].line, 3);
+        assert!(errors[0].messages[0].contains("unbalanced quote"), "{:?}", errors[0]);
+        // Without a final newline, on the last line.
+        let mut s = source(b"a,b\n1,\"oops", CsvOptions::default()).unwrap();
+        let (rows, errors) = all(&mut s);
+        assert!(rows.is_empty());
+        assert_eq!(errors[0].line, 2);
+    }
+
+    #[test]
+    fn closed_quotes_at_the_end_of_the_file_are_fine() {
+        for text in [
+            &b"a,b\n1,\"x\ny\n\"\n"[..],
+            b"a,b\n1,\"x\"\"\"",
+            b"a,b\n1,x\"y\n",
+            b"a,b\n\"1\",\"\"\n",
+        ] {
+            let mut s = source(text, CsvOptions::default()).unwrap();
+            let (rows, errors) = all(&mut s);
+            assert!(errors.is_empty(), "{:?}: {errors:?}", String::from_utf8_lossy(text));
+            assert_eq!(rows.len(), 1);
+        }
     }
 
     #[test]

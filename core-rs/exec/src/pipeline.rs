@@ -155,6 +155,12 @@ fn error_rows(errors: &[ErrorRecord]) -> Vec<Row> {
     errors.iter().map(|e| Row { line: e.line, data: RowData::Value(e.to_value()) }).collect()
 }
 
+/// Error rows for an encoder: a record that failed to serialise may hold values JSON cannot
+/// express (NaN), so they are written as text rather than losing the error record.
+fn encodable_error_rows(errors: &[ErrorRecord]) -> Vec<Row> {
+    errors.iter().map(|e| Row { line: e.line, data: RowData::Value(e.to_value().to_encodable()) }).collect()
+}
+
 fn output_columns(out: &OutBatch) -> Option<Arc<[String]>> {
     match &out.rows.first()?.data {
         RowData::Fields(_) => Some(out.columns.clone()),
@@ -200,19 +206,20 @@ fn encode_batch(
     // Errors from every stage, in input order.
     out.errors.sort_by_key(|e| e.line);
     let error_bytes = if has_error_sink {
-        let rows = error_rows(&out.errors);
         Some(match error_encoder {
             Some(encoder) => {
+                let rows = encodable_error_rows(&out.errors);
                 let columns: Arc<[String]> =
                     ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>().into();
                 let mut bytes = Vec::with_capacity(rows.len() * 256);
-                // Error records are plain values: they always encode.
-                encoder.encode(&columns, &columns, &rows, &mut bytes);
+                // Error records are plain, encodable values: none is refused.
+                let refused = encoder.encode(&columns, &columns, &rows, &mut bytes);
+                assert!(refused.is_empty(), "error records were refused: {refused:?}");
                 Payload::Bytes(bytes)
             }
             None => Payload::Rows {
                 columns: ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>().into(),
-                rows,
+                rows: error_rows(&out.errors),
             },
         })
     } else {
@@ -244,6 +251,7 @@ pub fn run(
     let has_error_sink = error_sink.is_some();
     let header_encoder = main_encoder.clone();
     let header_columns = fixed_columns.clone();
+    let error_header_encoder = error_encoder.clone();
 
     let mut read_total = 0u64;
     let writer_result = std::thread::scope(|scope| {
@@ -296,6 +304,13 @@ pub fn run(
             let mut header_written = false;
             let (mut success, mut failed) = (0u64, 0u64);
             let mut samples = Vec::new();
+            // The error output's columns are fixed: its header (CSV) goes first.
+            if let (Some(sink), Some(encoder)) = (error_sink.as_mut(), &error_header_encoder) {
+                let columns: Vec<String> = ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect();
+                if let Some(header) = encoder.header(&columns) {
+                    sink.write(Payload::Bytes(header))?;
+                }
+            }
             for encoded in rx_enc.iter() {
                 pending.insert(encoded.seq, encoded);
                 while let Some(batch) = pending.remove(&next) {

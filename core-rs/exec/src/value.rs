@@ -38,6 +38,17 @@ impl Value {
         })
     }
 
+    /// The value with every non-finite float (which JSON cannot hold) replaced by its text
+    /// (`NaN`, `inf`, `-inf`), so it always encodes.
+    pub fn to_encodable(&self) -> Value {
+        match self {
+            Value::Float(f) if !f.is_finite() => Value::Str(f.to_string()),
+            Value::List(items) => Value::List(items.iter().map(Value::to_encodable).collect()),
+            Value::Map(items) => Value::Map(items.iter().map(|(k, v)| (k.clone(), v.to_encodable())).collect()),
+            other => other.clone(),
+        }
+    }
+
     /// Look a field up in a map value.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
@@ -162,6 +173,12 @@ mod tests {
     #[test]
     fn nan_is_refused_not_nulled() {
         assert!(serde_json::to_string(&Value::Float(f64::NAN)).is_err());
+    }
+
+    #[test]
+    fn encodable_values_hold_non_finite_floats_as_text() {
+        let v = Value::Map(vec![("a".into(), Value::List(vec![Value::Float(f64::NAN), Value::Float(1.5)]))]);
+        assert_eq!(serde_json::to_string(&v.to_encodable()).unwrap(), r#"{"a":["NaN",1.5]}"#);
     }
 
     #[test]

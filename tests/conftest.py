@@ -1,0 +1,110 @@
+"""Shared fixtures and checks for the Pipe test suite.
+
+Every test that runs a pipe checks its report with `assert_counts_add_up` (records read ==
+written + errors) and, where it writes files, counts their lines with `count_lines`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Iterable
+
+import pytest
+
+from zoopipe_core import PipeReport, PipeStatus
+
+
+def assert_counts_add_up(report: PipeReport, *, read: int | None = None, written: int | None = None,
+                         errors: int | None = None) -> None:
+    """The invariant of every finished run, plus the expected counts when given."""
+    assert report.is_finished, f"the run has not finished: {report!r}"
+    assert report.total_processed == report.success_count + report.error_count, report
+    if read is not None:
+        assert report.total_processed == read, report
+    if written is not None:
+        assert report.success_count == written, report
+    if errors is not None:
+        assert report.error_count == errors, report
+
+
+def assert_completed(report: PipeReport, **counts: int) -> None:
+    """A successful run: status COMPLETED, no exception, and the counts add up."""
+    assert report.status == PipeStatus.COMPLETED, report
+    assert not report.has_error and report.exception is None, report.exception
+    assert_counts_add_up(report, **counts)
+
+
+def read_bytes(path: str | os.PathLike[str]) -> bytes:
+    """A file's content, decompressed by suffix (.gz with gzip, .zst with the zstd CLI)."""
+    path = os.fspath(path)
+    if path.endswith(".gz"):
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    if path.endswith(".zst"):
+        zstd = shutil.which("zstd")
+        assert zstd, "reading .zst in tests needs the zstd command"
+        return subprocess.run([zstd, "-dc", path], check=True, capture_output=True).stdout
+    return Path(path).read_bytes()
+
+
+def count_lines(path: str | os.PathLike[str]) -> int:
+    return len(read_bytes(path).decode("utf-8").splitlines())
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[Any]:
+    return [json.loads(line) for line in read_bytes(path).decode("utf-8").splitlines()]
+
+
+def assert_nothing_published(directory: str | os.PathLike[str], *final_names: str) -> None:
+    """After a failed or cancelled run: no final output and no leftover temporary file."""
+    names = sorted(os.listdir(directory))
+    for name in final_names:
+        assert name not in names, f"{name} was published by a run that did not succeed: {names}"
+    leftovers = [n for n in names if n.endswith(".tmp") or ".zoopipe-" in n]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path):
+    """write_csv(name, text_or_rows, encoding=..., bom=...) -> path (str) under tmp_path.
+
+    Text is written as is (as bytes if given bytes); rows (an iterable of sequences) are joined
+    with commas, the first row being the header. A `.gz` name is gzip-compressed.
+    """
+
+    def write(name: str, content: str | bytes | Iterable[Iterable[Any]], *, bom: bool = False) -> str:
+        if isinstance(content, (str, bytes)):
+            data = content.encode("utf-8") if isinstance(content, str) else content
+        else:
+            data = "".join(",".join(str(v) for v in row) + "\n" for row in content).encode("utf-8")
+        if bom:
+            data = b"\xef\xbb\xbf" + data
+        path = tmp_path / name
+        if name.endswith(".gz"):
+            data = gzip.compress(data)
+        path.write_bytes(data)
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def memfs():
+    """fsspec's in-memory filesystem, emptied before and after the test."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+
+    def clear() -> None:
+        fs.store.clear()
+        fs.pseudo_dirs.clear()
+        fs.pseudo_dirs.append("")
+
+    clear()
+    yield fs
+    clear()
