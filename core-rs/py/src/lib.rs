@@ -22,6 +22,9 @@ use zoopipe_exec::encode::{CsvEncoder, Encoder, JsonlEncoder};
 use zoopipe_exec::jsonl_source::JsonlSource;
 use zoopipe_exec::{BatchSource, ExecError, Output, Passthrough, Progress, RunConfig, Stage, StreamSink};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 create_exception!(_native, ExecutionError, PyException, "A run failed; nothing was published.");
 create_exception!(_native, RunCancelled, ExecutionError, "A run was stopped before it finished.");
 
