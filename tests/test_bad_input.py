@@ -125,6 +125,34 @@ def test_truncated_gzip_jsonl(tmp_path):
     assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
 
 
+def test_truncated_zstd(tmp_path, write_csv):
+    # Written by zoopipe itself (the zstandard module may be absent), then cut short.
+    path = write_csv("big.csv", "id,name\n" + "".join(f"{i},{i * 7919 % 10007}\n" for i in range(50_000)))
+    whole = tmp_path / "whole.csv.zst"
+    assert_completed(Pipe(CSVInputAdapter(path), CSVOutputAdapter(str(whole))).run(), read=50_000)
+    cut = tmp_path / "cut.csv.zst"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    run_and_fail(file_pipe(CSVInputAdapter(str(cut)), tmp_path), str(cut), "truncated")
+    assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
+
+
+def test_corrupt_gzip(tmp_path):
+    data = bytearray(gzip.compress("id,name\n".encode() + b"".join(b"%d,%d\n" % (i, i * 31 % 977) for i in range(20_000))))
+    data[len(data) // 2] ^= 0xFF
+    path = tmp_path / "corrupt.csv.gz"
+    path.write_bytes(bytes(data))
+    run_and_fail(file_pipe(CSVInputAdapter(str(path)), tmp_path), str(path))
+    assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
+
+
+def test_plain_text_named_gz(tmp_path, write_csv):
+    path = tmp_path / "plain.csv.gz"
+    path.write_bytes(b"id,name\n1,a\n")
+    run_and_fail(file_pipe(CSVInputAdapter(str(path)), tmp_path), str(path), "gzip")
+    assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
+
+
 def test_a_failing_output_publishes_nothing(tmp_path, write_csv):
     path = write_csv("in.csv", "id,name\n1,a\n")
     blocker = tmp_path / "not-a-dir"
@@ -266,3 +294,70 @@ def test_csv_output_refuses_a_record_with_an_unknown_field(tmp_path):
     assert_completed(report, read=2, written=1, errors=1)
     assert target.read_text() == "a,b\n1,2\n"
     assert errors.records[0]["stage"] == "serialize" and '"c"' in errors.records[0]["errors"][0]
+
+
+def test_a_duplicate_column_in_the_header(tmp_path, write_csv):
+    path = write_csv("dup.csv", "id,name,id\n1,a,2\n")
+    run_and_fail(file_pipe(CSVInputAdapter(path), tmp_path), path, '"id" appears twice')
+    assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
+
+
+def test_field_names_that_do_not_match_the_header(tmp_path, write_csv):
+    path = write_csv("in.csv", "a,b,c\n1,2,3\n")
+    run_and_fail(file_pipe(CSVInputAdapter(path, field_names=["x", "y"]), tmp_path), path,
+                 "field_names has 2 names but the header has 3 columns")
+    assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"has_header": False}, "needs field_names"),
+    ({"delimiter": ";;"}, "single ASCII character"),
+    ({"quotechar": "«"}, "single ASCII character"),
+])
+def test_csv_options_are_checked_up_front(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CSVInputAdapter("in.csv", **kwargs)
+
+
+def test_a_python_writer_that_raises_fails_the_run_and_aborts_every_output(tmp_path):
+    from zoopipe_core import BatchWriter, OutputAdapter, PyGeneratorInputAdapter
+
+    events: list[str] = []
+
+    class Flaky(BatchWriter):
+        def write_batch(self, records):
+            if any(r["n"] == 150 for r in records):
+                raise ConnectionError("database connection reset")
+
+        def commit(self):
+            events.append("commit")
+
+        def abort(self):
+            events.append("abort")
+
+    class FlakyOutput(OutputAdapter):
+        def open_writer(self):
+            return Flaky()
+
+    pipe = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(300)), FlakyOutput(),
+                error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")),
+                executor=SingleThreadExecutor(batch_size=50))
+    error = run_and_fail(pipe, "database connection reset")
+    assert isinstance(error.__cause__, ConnectionError)
+    assert events == ["abort"]
+    assert pipe.report.success_count < 300
+    assert_nothing_published(tmp_path, "errors.jsonl")
+
+
+def test_a_failed_rerun_leaves_the_previous_output_untouched(tmp_path, write_csv):
+    good = write_csv("good.csv", "id,name\n1,a\n2,b\n")
+    target = tmp_path / "out.jsonl"
+    assert_completed(Pipe(CSVInputAdapter(good), JSONOutputAdapter(str(target))).run(), read=2, written=2)
+    before = target.read_bytes()
+    data = gzip.compress(("id,name\n" + "".join(f"{i},{i * 7919 % 10007}\n" for i in range(50_000))).encode())
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(data[: len(data) // 2])
+    run_and_fail(Pipe(CSVInputAdapter(str(broken)), JSONOutputAdapter(str(target)),
+                      executor=SingleThreadExecutor(batch_size=500)), str(broken))
+    assert target.read_bytes() == before
+    assert_nothing_published(tmp_path)

@@ -166,6 +166,15 @@ def test_jsonl_blank_lines_are_skipped_and_lines_counted(tmp_path):
     assert errors.records[0]["line"] == 4
 
 
+def test_jsonl_with_a_byte_order_mark(tmp_path):
+    source = tmp_path / "bom.jsonl"
+    source.write_bytes(b'\xef\xbb\xbf{"id": 1, "label": "a"}\n{"id": 2, "label": "b"}\n')
+    out = MemoryOutputAdapter()
+    report = Pipe(JSONInputAdapter(str(source)), out, schema_model=Item).run()
+    assert_completed(report, read=2, written=2, errors=0)
+    assert [r["id"] for r in out.records] == [1, 2]
+
+
 # -- Python generator input and memory output --------------------------------------------
 
 
@@ -272,6 +281,14 @@ def test_csv_output_header_only_input_with_field_names(tmp_path, write_csv):
 # -- fsspec URLs ------------------------------------------------------------------------------
 
 
+def test_file_urls(tmp_path, write_csv):
+    path = write_csv("in.csv", "id,label\n1,a\n")
+    target = tmp_path / "out.jsonl"
+    report = Pipe(CSVInputAdapter(f"file://{path}"), JSONOutputAdapter(f"file://{target}"), schema_model=Item).run()
+    assert_completed(report, read=1, written=1, errors=0)
+    assert read_jsonl(target) == [{"id": 1, "label": "a"}]
+
+
 def test_memory_urls_for_input_output_and_errors(memfs):
     memfs.pipe("/in/data.csv", b"id,label\n1,a\nx,b\n3,c\n")
     report = Pipe(CSVInputAdapter("memory://in/data.csv"), JSONOutputAdapter("memory://out/data.jsonl"),
@@ -314,5 +331,6 @@ def test_missing_memory_url(memfs):
     pipe = Pipe(CSVInputAdapter("memory://in/none.csv"), JSONOutputAdapter("memory://out/data.jsonl"))
     with pytest.raises(PipelineError, match="memory://in/none.csv"):
         pipe.run()
+    assert_counts_add_up(pipe.report, read=0)
     assert not memfs.exists("/out/data.jsonl")
     assert [p for p in memfs.find("/") if p.endswith(".tmp")] == []

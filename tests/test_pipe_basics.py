@@ -233,3 +233,53 @@ def test_a_pipe_can_run_twice_over_a_reusable_input(write_csv, tmp_path):
     assert_completed(first, read=2, written=2, errors=0)
     assert_completed(second, read=2, written=2, errors=0)
     assert count_lines(target) == 2
+
+
+def test_a_failing_teardown_fails_the_run_and_publishes_nothing(tmp_path):
+    class LeakyTeardown(Transform):
+        def __call__(self, records):
+            return records
+
+        def teardown(self):
+            raise RuntimeError("could not flush the cache")
+
+    recorder = Recorder()
+    target = tmp_path / "out.jsonl"
+    pipe = Pipe(PyGeneratorInputAdapter([{"n": 1}]), JSONOutputAdapter(str(target)),
+                post_validation=[recorder, LeakyTeardown()])
+    with pytest.raises(PipelineError, match="could not flush the cache"):
+        pipe.run()
+    assert pipe.report.status == PipeStatus.FAILED and pipe.report.is_finished
+    assert_counts_add_up(pipe.report)
+    assert recorder.calls[-1] == "teardown"
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_a_failing_teardown_after_a_failed_run_keeps_the_runs_error(tmp_path):
+    class LeakyTeardown(Transform):
+        def teardown(self):
+            raise RuntimeError("teardown trouble")
+
+        def __call__(self, records):
+            return records
+
+    pipe = Pipe(CSVInputAdapter(str(tmp_path / "missing.csv")), MemoryOutputAdapter(),
+                post_validation=[LeakyTeardown()])
+    with pytest.raises(PipelineError, match="not found"):
+        pipe.run()
+    assert pipe.report.status == PipeStatus.FAILED
+    assert_counts_add_up(pipe.report)
+
+
+def test_pipe_signature():
+    import inspect
+
+    parameters = inspect.signature(Pipe).parameters
+    assert list(parameters) == ["input_adapter", "output_adapter", "error_output_adapter", "schema_model",
+                                "pre_validation", "post_validation", "executor"]
+    assert all(parameters[name].default is None for name in list(parameters)[2:])
+    for method in ("run", "start", "wait", "shutdown", "__enter__", "__exit__"):
+        assert callable(getattr(Pipe, method))
+    assert "timeout" in inspect.signature(Pipe.wait).parameters
+    assert "timeout" in inspect.signature(Pipe.shutdown).parameters

@@ -58,7 +58,7 @@ def test_valid_records_equal_model_dump_in_memory():
     report = Pipe(PyGeneratorInputAdapter(rows), out, schema_model=User).run()
     assert_completed(report, read=1, written=1, errors=0)
     assert out.records == [User.model_validate(rows[0]).model_dump()]
-    assert out.records[0]["age"] == 30 - 8 and out.records[0]["active"] is False
+    assert out.records[0]["age"] == 22 and out.records[0]["active"] is False
 
 
 def test_fields_are_read_by_alias_and_written_by_name(write_csv, tmp_path):
@@ -239,8 +239,33 @@ def test_nan_written_to_json_is_an_error_record_not_a_null(tmp_path):
     (error,) = read_jsonl(error_target)
     assert error["stage"] == "serialize" and error["line"] == 2
     assert "NaN" in error["errors"][0]
-    # The error output is JSON too: the value it could not write is kept as text.
-    assert error["record"] == {"n": 1, "score": "NaN"}
+    # The original record, as read, not the transform's output.
+    assert error["record"] == {"n": 1}
+
+
+def test_a_serialize_error_carries_the_original_csv_record(write_csv, tmp_path):
+    class Reading(BaseModel):
+        id: int
+        value: float
+
+    path = write_csv("readings.csv", "id,value\n1,2.0\n2,nan\n")
+    errors = MemoryOutputAdapter()
+    report = Pipe(CSVInputAdapter(path), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+                  error_output_adapter=errors, schema_model=Reading).run()
+    assert_completed(report, read=2, written=1, errors=1)
+    (error,) = errors.records
+    assert (error["source"], error["line"], error["stage"]) == (path, 3, "serialize")
+    assert error["record"] == {"id": "2", "value": "nan"}
+
+
+def test_nan_in_the_input_itself_reaches_a_json_error_output_as_text(tmp_path):
+    error_target = tmp_path / "errors.jsonl"
+    report = Pipe(PyGeneratorInputAdapter([{"x": math.nan}]), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+                  error_output_adapter=JSONOutputAdapter(str(error_target))).run()
+    assert_completed(report, read=1, written=0, errors=1)
+    (error,) = read_jsonl(error_target)
+    # JSON cannot hold NaN: the error output keeps it as text rather than losing the error.
+    assert error["stage"] == "serialize" and error["record"] == {"x": "NaN"}
 
 
 def test_infinity_refused_by_json_reaches_a_csv_error_output(tmp_path):
@@ -300,3 +325,22 @@ def test_validated_dates_reach_json_as_iso_text(write_csv, tmp_path):
     report = Pipe(CSVInputAdapter(path), JSONOutputAdapter(str(target)), schema_model=Event).run()
     assert_completed(report, read=1, written=1, errors=0)
     assert read_jsonl(target) == [{"day": "2024-01-02", "amount": "3.10"}]
+
+
+def test_every_type_a_model_dumps_is_written_in_its_json_form(tmp_path):
+    import ipaddress
+
+    from pydantic import HttpUrl
+
+    class Rich(BaseModel):
+        url: HttpUrl
+        tags: set[str]
+        wait: datetime.timedelta
+        ip: ipaddress.IPv4Address
+        blob: bytes
+
+    row = {"url": "https://example.org/a", "tags": ["x"], "wait": "PT1H", "ip": "10.0.0.1", "blob": "hi"}
+    target = tmp_path / "out.jsonl"
+    report = Pipe(PyGeneratorInputAdapter([row]), JSONOutputAdapter(str(target)), schema_model=Rich).run()
+    assert_completed(report, read=1, written=1, errors=0)
+    assert read_jsonl(target) == [Rich.model_validate(row).model_dump(mode="json")]

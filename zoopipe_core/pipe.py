@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from typing import Any, Sequence
 
@@ -69,7 +68,7 @@ class Pipe:
         self.executor = executor or SingleThreadExecutor()
         self._report = PipeReport()
         self._thread: threading.Thread | None = None
-        self._stop: Any = None
+        self._control: Any = None
         if schema_model is not None:
             self.input_adapter.set_required_columns(
                 [field.alias or name for name, field in schema_model.model_fields.items()]
@@ -87,18 +86,18 @@ class Pipe:
         from zoopipe_core.runner import execute
 
         try:
-            execute(self, self._report, self._stop)
+            execute(self, self._report, self._control)
         except BaseException:  # noqa: BLE001 - the report holds it; run()/wait() surface it
             pass
 
     def start(self) -> None:
         """Start the run in a background thread and return at once."""
-        from zoopipe_core.runner import StopToken
+        from zoopipe_core.runner import RunControl
 
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("this pipe is already running; wait() or shutdown() first")
         self._report = PipeReport(self._report.pipe_index)
-        self._stop = StopToken()
+        self._control = RunControl()
         self._thread = threading.Thread(target=self._run_here, name="zoopipe-pipe", daemon=True)
         self._thread.start()
 
@@ -111,35 +110,32 @@ class Pipe:
 
     def run(self) -> PipeReport:
         """Run to the end and return the report. Raises PipelineError if the run failed."""
-        from zoopipe_core.runner import StopToken, execute
+        from zoopipe_core.runner import RunControl, execute
 
         if self._thread is not None and self._thread.is_alive():
             raise RuntimeError("this pipe is already running; wait() or shutdown() first")
         self._report = PipeReport(self._report.pipe_index)
-        self._stop = StopToken()
-        execute(self, self._report, self._stop)
+        self._control = RunControl()
+        execute(self, self._report, self._control)
         return self._report
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the run: at the next batch, or after `timeout` seconds by interrupting the
-        Python stage. Nothing is published; the report's status becomes CANCELLED."""
+        Python code it runs (a transform, a Python source or writer). Nothing is published;
+        the report's status becomes CANCELLED."""
         thread = self._thread
         if thread is None or not thread.is_alive():
             return
-        self._stop.set()
+        self._control.request_stop()
         thread.join(timeout)
-        if thread.is_alive() and thread.ident is not None:
-            from zoopipe_core.runner import PipeCancelled
-
-            # The stage is busy in Python code that does not return: interrupt it there.
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(thread.ident), ctypes.py_object(PipeCancelled)
-            )
+        if thread.is_alive():
+            # Python code that does not return (a slow transform, source or writer): interrupt it.
+            self._control.interrupt()
             thread.join(timeout)
         if thread.is_alive():
             raise TimeoutError(
-                f"the pipe did not stop within {2 * timeout:.1f}s: a transform is blocked outside "
-                "Python (in C code or I/O); the run will be cancelled when it returns"
+                f"the pipe did not stop within {2 * timeout:.1f}s: a transform, source or writer is "
+                "blocked outside Python (in C code or I/O); the run will be cancelled when it returns"
             )
 
     def __enter__(self) -> "Pipe":

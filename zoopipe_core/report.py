@@ -35,8 +35,9 @@ _FINAL = (PipeStatus.COMPLETED, PipeStatus.FAILED, PipeStatus.CANCELLED)
 class PipeReport:
     """Progress and outcome of one pipe. Counts are live while it runs.
 
-    `total_processed` counts records read; at the end
-    `total_processed == success_count + error_count`.
+    `total_processed` counts the records read and carried through: a batch counts once it is
+    written (to the output or the error output). So at the end of every run, completed,
+    failed or cancelled, `total_processed == success_count + error_count`.
 
     Example:
         >>> report = PipeReport()

@@ -3,9 +3,12 @@ executor, then publishes every output or none. The only module that imports `_na
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from zoopipe_core import _native
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
@@ -23,8 +26,84 @@ NativeProgress = _native.NativeProgress
 StopToken = _native.StopToken
 
 
-class PipeCancelled(Exception):
-    """Raised inside a pipe's thread to stop Python work that ignores the stop request."""
+class PipeCancelled(BaseException):
+    """Raised inside the Python code a pipe is running (a transform, a Python source or writer)
+    to stop it. A BaseException, like KeyboardInterrupt, so `except Exception` cannot swallow it."""
+
+
+def _raise_in_thread(ident: int, exc: type[BaseException] | None) -> None:
+    """Raise `exc` in the thread `ident` at its next Python instruction (None: withdraw it)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc) if exc else None)
+
+
+class RunControl:
+    """Stops a run: a flag the executor checks between batches, and, for Python code that does
+    not return, an interruption raised in exactly the threads running the pipe's Python code.
+
+    Example:
+        >>> control = RunControl()
+        >>> call = control.python_call(lambda records: records)
+        >>> call([1]), control.stop.is_set
+        ([1], False)
+    """
+
+    def __init__(self) -> None:
+        self.stop = StopToken()
+        self._lock = threading.Lock()
+        self._threads: set[int] = set()
+        self._interrupted = False
+
+    def request_stop(self) -> None:
+        self.stop.set()
+
+    def interrupt(self) -> None:
+        """Raise PipeCancelled in every thread now running the pipe's Python code."""
+        with self._lock:
+            if self._interrupted:
+                return
+            self._interrupted = True
+            for ident in self._threads:
+                _raise_in_thread(ident, PipeCancelled)
+
+    @contextmanager
+    def _running_python(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._lock:
+            if self._interrupted:
+                raise PipeCancelled()
+            self._threads.add(me)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._threads.discard(me)
+                # An interruption not yet delivered must not land in the runner's own code.
+                _raise_in_thread(me, None)
+
+    def python_call(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """`func`, interruptible by `interrupt()` while it runs."""
+        def call(*args: Any) -> Any:
+            with self._running_python():
+                return func(*args)
+        return call
+
+    def python_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
+        """The batches of a Python source, each interruptible while it is produced."""
+        iterator = iter(batches)
+        while True:
+            with self._running_python():
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    return
+            yield batch
+
+
+class _InterruptibleWriter:
+    """A Python output's writer whose `write_batch` can be interrupted."""
+
+    def __init__(self, writer: Any, control: RunControl) -> None:
+        self.write_batch = control.python_call(writer.write_batch)
 
 
 @dataclass
@@ -34,22 +113,22 @@ class _OpenOutput:
     abort: Callable[[], None]
 
 
-def _open_output(adapter: OutputAdapter) -> _OpenOutput:
+def _open_output(adapter: OutputAdapter, control: RunControl) -> _OpenOutput:
     spec = adapter.native_spec()
     if spec is None:
         writer = adapter.open_writer()
-        return _OpenOutput({"kind": "python", "writer": writer, "name": adapter.target_name},
-                           writer.commit, writer.abort)
+        return _OpenOutput({"kind": "python", "writer": _InterruptibleWriter(writer, control),
+                            "name": adapter.target_name}, writer.commit, writer.abort)
     spec = dict(spec)
     pending = PendingOutput(spec.pop("url"))
     spec.update(pending.spec())
     return _OpenOutput(spec, pending.commit, pending.abort)
 
 
-def _open_source(adapter: InputAdapter, batch_size: int) -> dict[str, Any]:
+def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) -> dict[str, Any]:
     spec = adapter.native_spec()
     if spec is None:
-        return {"kind": "python", "batches": iter(adapter.iter_batches(batch_size)),
+        return {"kind": "python", "batches": control.python_batches(adapter.iter_batches(batch_size)),
                 "name": adapter.source_name}
     spec = dict(spec)
     spec.update(open_input(spec.pop("url")))
@@ -72,7 +151,7 @@ def _describe(exc: BaseException, pipe: "Pipe") -> PipelineError:
     return error
 
 
-def execute(pipe: "Pipe", report: PipeReport, stop: Any) -> None:
+def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
     """Run `pipe`, updating `report`. Raises PipelineError on failure, after aborting outputs."""
     from zoopipe_core.plugins import hooks
 
@@ -88,13 +167,13 @@ def execute(pipe: "Pipe", report: PipeReport, stop: Any) -> None:
             if hasattr(transform, "setup"):
                 transform.setup()
             set_up.append(transform)
-        source = _open_source(pipe.input_adapter, executor.batch_size)
-        opened.append(_open_output(pipe.output_adapter))
+        source = _open_source(pipe.input_adapter, executor.batch_size, control)
+        opened.append(_open_output(pipe.output_adapter, control))
         if pipe.error_output_adapter is not None:
-            opened.append(_open_output(pipe.error_output_adapter))
+            opened.append(_open_output(pipe.error_output_adapter, control))
         stage = None
         if pipe.schema_model is not None or pipe.pre_validation or pipe.post_validation:
-            stage = BatchStage(pipe.schema_model, pipe.pre_validation, pipe.post_validation)
+            stage = control.python_call(BatchStage(pipe.schema_model, pipe.pre_validation, pipe.post_validation))
         summary = _native.run_pipe(
             source,
             opened[0].spec,
@@ -103,16 +182,23 @@ def execute(pipe: "Pipe", report: PipeReport, stop: Any) -> None:
             executor.batch_size,
             executor.encode_workers,
             progress,
-            stop,
+            control.stop,
         )
         _close_source(source)
         source = None
+        # Teardown is part of the run: if it fails, nothing is published.
+        set_up, torn_down = [], set_up
+        _teardown(torn_down)
         for output in opened:
             output.commit()
     except (_native.RunCancelled, PipeCancelled) as exc:
         _abort(opened)
         report._finish(PipeStatus.CANCELLED, exception=exc)
         return
+    except KeyboardInterrupt as exc:
+        _abort(opened)
+        report._finish(PipeStatus.CANCELLED, exception=exc)
+        raise
     except BaseException as exc:
         _abort(opened)
         error = _describe(exc, pipe)
@@ -121,9 +207,10 @@ def execute(pipe: "Pipe", report: PipeReport, stop: Any) -> None:
         raise error from exc
     finally:
         _close_source(source)
-        for transform in reversed(set_up):
-            if hasattr(transform, "teardown"):
-                transform.teardown()
+        try:
+            _teardown(set_up)
+        except Exception:  # noqa: BLE001 - the run has already failed; its error is raised
+            logger.exception("a transform's teardown failed after the run had stopped")
     report.error_samples = summary["error_samples"]
     report._finish(PipeStatus.COMPLETED, counts=(summary["read"], summary["success"], summary["errors"]))
     if summary["errors"] and pipe.error_output_adapter is None:
@@ -133,6 +220,19 @@ def execute(pipe: "Pipe", report: PipeReport, stop: Any) -> None:
             summary["errors"], summary["read"], len(report.error_samples),
         )
     hooks().zoopipe_after_run(pipe=pipe, report=report)
+
+
+def _teardown(transforms: list[Any]) -> None:
+    """Tear down every transform, last set up first; then raise the first teardown error."""
+    first: BaseException | None = None
+    for transform in reversed(transforms):
+        if hasattr(transform, "teardown"):
+            try:
+                transform.teardown()
+            except Exception as exc:  # noqa: BLE001 - the others are torn down too
+                first = first or exc
+    if first is not None:
+        raise first
 
 
 def _abort(opened: list[_OpenOutput]) -> None:

@@ -66,7 +66,10 @@ impl BatchSource for JsonlSource {
                 break;
             }
             self.line += 1;
-            let raw = trim_line_end(&self.buffer);
+            let mut raw = trim_line_end(&self.buffer);
+            if self.line == 1 {
+                raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw); // a UTF-8 byte-order mark
+            }
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue; // blank lines separate nothing and hold no record
             }
@@ -106,5 +109,14 @@ mod tests {
         assert!(batch.errors[0].messages[0].contains("expected a JSON object"));
         assert!(batch.errors[1].messages[0].contains("invalid JSON"));
         assert!(s.next_batch(1, 100).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let text = b"\xEF\xBB\xBF{\"a\":1}\n".to_vec();
+        let mut s = JsonlSource::new(Box::new(std::io::Cursor::new(text)), "t.jsonl");
+        let batch = s.next_batch(0, 100).unwrap().unwrap();
+        assert_eq!(batch.rows.len(), 1);
+        assert!(batch.errors.is_empty());
     }
 }

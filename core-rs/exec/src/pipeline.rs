@@ -23,7 +23,13 @@ pub struct Passthrough;
 
 impl Stage for Passthrough {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        Ok(OutBatch { seq: batch.seq, columns: batch.columns, rows: batch.rows, errors: batch.errors })
+        Ok(OutBatch {
+            seq: batch.seq,
+            columns: batch.columns,
+            rows: batch.rows,
+            errors: batch.errors,
+            originals: Vec::new(),
+        })
     }
 }
 
@@ -85,7 +91,9 @@ pub struct Output {
     pub columns: Option<Arc<[String]>>,
 }
 
-/// Live counters, read from other threads while the run goes on.
+/// Live counters, read from other threads while the run goes on. A batch is counted once it
+/// is written, so a stopped or failed run still has `read == success + errors`: the records
+/// it had in flight were neither written nor refused.
 #[derive(Default, Debug)]
 pub struct Progress {
     pub read: AtomicU64,
@@ -188,12 +196,13 @@ fn encode_batch(
             let written = (out.rows.len() - failed.len()) as u64;
             for (index, reason) in failed {
                 let row = &out.rows[index];
+                let original = out.originals.get(index).unwrap_or(&row.data);
                 out.errors.push(ErrorRecord {
                     source: Arc::from(source_name),
                     line: row.line,
                     stage: FailedStage::Serialize,
                     messages: vec![reason],
-                    record: row.data.to_value(&out.columns),
+                    record: original.to_value(&out.columns),
                 });
             }
             (Payload::Bytes(bytes), written)
@@ -330,6 +339,7 @@ pub fn run(
                     }
                     success += batch.success;
                     failed += batch.errors.len() as u64;
+                    progress.read.fetch_add(batch.success + batch.errors.len() as u64, Ordering::Relaxed);
                     progress.success.fetch_add(batch.success, Ordering::Relaxed);
                     progress.errors.fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
                     progress.batches.fetch_add(1, Ordering::Relaxed);
@@ -368,7 +378,6 @@ pub fn run(
                 let batch = message?;
                 let read = batch.records_read();
                 read_total += read;
-                progress.read.fetch_add(read, Ordering::Relaxed);
                 let seq = batch.seq;
                 let out = stage.process(batch)?;
                 if out.seq != seq {

@@ -130,4 +130,7 @@ pub struct OutBatch {
     pub columns: Arc<[String]>,
     pub rows: Vec<Row>,
     pub errors: Vec<ErrorRecord>,
+    /// The records as read, parallel to `rows`, when the stage changed them (empty when `rows`
+    /// are the records as read), so a record refused by the writer is reported as read.
+    pub originals: Vec<RowData>,
 }

@@ -7,11 +7,13 @@ use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use zoopipe_exec::{RowData, Value};
 
-/// Python types written as text: dates and times (ISO 8601), decimals and UUIDs (str()).
+/// Python types written as text: dates and times (ISO 8601), decimals and UUIDs (str()); and
+/// pydantic's JSON conversion for the other types a validated model holds.
 struct TextTypes {
     iso: Py<PyTuple>,
     text: Py<PyTuple>,
     enum_type: Py<PyAny>,
+    to_jsonable: Py<PyAny>,
 }
 
 static TEXT_TYPES: GILOnceCell<TextTypes> = GILOnceCell::new();
@@ -25,7 +27,13 @@ fn text_types(py: Python<'_>) -> PyResult<&TextTypes> {
             [py.import("decimal")?.getattr("Decimal")?, py.import("uuid")?.getattr("UUID")?],
         )?;
         let enum_type = py.import("enum")?.getattr("Enum")?;
-        Ok(TextTypes { iso: iso.unbind(), text: text.unbind(), enum_type: enum_type.unbind() })
+        let to_jsonable = py.import("pydantic_core")?.getattr("to_jsonable_python")?;
+        Ok(TextTypes {
+            iso: iso.unbind(),
+            text: text.unbind(),
+            enum_type: enum_type.unbind(),
+            to_jsonable: to_jsonable.unbind(),
+        })
     })
 }
 
@@ -86,6 +94,13 @@ pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     }
     if obj.is_instance(types.text.bind(py).as_any())? {
         return Ok(Value::Str(obj.str()?.to_str()?.to_owned()));
+    }
+    // The other types a pydantic model dumps (URLs, IP addresses, paths, timedeltas, sets,
+    // bytes, nested models, dataclasses) are written in pydantic's JSON form.
+    if let Ok(jsonable) = types.to_jsonable.bind(py).call1((obj,)) {
+        if !jsonable.get_type().is(obj.get_type()) {
+            return to_value(&jsonable);
+        }
     }
     Err(PyTypeError::new_err(format!(
         "cannot write a value of type {}; convert it to str, int, float, bool, None, list or dict in a transform",

@@ -202,6 +202,11 @@ fn build_output(spec: &Bound<'_, PyDict>, errors: &PyErrSlot) -> PyResult<Output
     Ok(Output { encoder: Some(encoder), sink: Box::new(StreamSink::new(&name, stream)), columns: columns.map(Arc::from) })
 }
 
+fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
+    let threading = py.import("threading")?;
+    Ok(threading.call_method0("current_thread")?.is(&threading.call_method0("main_thread")?))
+}
+
 /// Run a pipe to the end. Returns {"read", "success", "errors", "error_samples"}; raises
 /// ExecutionError (or the Python exception a stage, source or sink raised) on failure.
 #[pyfunction]
@@ -226,6 +231,9 @@ fn run_pipe<'py>(
         Some(func) => Box::new(stage::PyStage::new(func, &source_name, py_errors.clone())),
         None => Box::new(Passthrough),
     };
+    if on_main_thread(py)? {
+        stage = Box::new(stage::SignalCheck::new(stage, py_errors.clone()));
+    }
     let config = RunConfig { batch_size, encode_workers, ..RunConfig::default() };
     let counters = progress.inner.clone();
     let flag = stop.flag.clone();

@@ -115,13 +115,38 @@ impl Stage for PyStage {
         })
         .map_err(|e| self.errors.keep(e, "the Python stage failed"))?;
         let Batch { seq, columns, rows, mut errors } = batch;
-        let mut out_rows = Vec::with_capacity(outputs.len());
+        let mut inputs: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
+        let mut pairs = Vec::with_capacity(outputs.len());
         for (index, data) in outputs {
-            out_rows.push(Row { line: rows[index].line, data });
+            let input = inputs[index]
+                .take()
+                .ok_or_else(|| ExecError::Internal(format!("the stage returned record {index} twice")))?;
+            pairs.push((Row { line: input.line, data }, input.data));
         }
         // Keep the output in input order: the stage may report outputs in any order.
-        out_rows.sort_by_key(|r| r.line);
+        pairs.sort_by_key(|(row, _)| row.line);
+        let (out_rows, originals) = pairs.into_iter().unzip();
         errors.append(&mut failures);
-        Ok(OutBatch { seq, columns, rows: out_rows, errors })
+        Ok(OutBatch { seq, columns, rows: out_rows, errors, originals })
+    }
+}
+
+/// Checks for signals (Ctrl-C) before each batch, on the main thread. The run holds no GIL,
+/// so without this Python would raise KeyboardInterrupt only after the whole input was read.
+pub struct SignalCheck {
+    inner: Box<dyn Stage + Send>,
+    errors: PyErrSlot,
+}
+
+impl SignalCheck {
+    pub fn new(inner: Box<dyn Stage + Send>, errors: PyErrSlot) -> SignalCheck {
+        SignalCheck { inner, errors }
+    }
+}
+
+impl Stage for SignalCheck {
+    fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
+        Python::with_gil(|py| py.check_signals()).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
+        self.inner.process(batch)
     }
 }
