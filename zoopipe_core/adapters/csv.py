@@ -15,7 +15,33 @@ def _single_char(name: str, value: str) -> str:
     return value
 
 
-class CSVInputAdapter(InputAdapter):
+class _CsvDialect:
+    """What CSV input and output share: the file, its delimiter, quote character and columns."""
+
+    def _set_dialect(self, path: str | os.PathLike[str], delimiter: str, quotechar: str,
+                     field_names: Sequence[str] | None) -> None:
+        self.path = os.fspath(path)
+        self.delimiter = _single_char("delimiter", delimiter)
+        self.quotechar = _single_char("quotechar", quotechar)
+        self.field_names = list(field_names) if field_names is not None else None
+
+    def _dialect_spec(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "kind": "csv",
+            "url": self.path,
+            "name": self.path,
+            "compression": compression_for(self.path),
+            "delimiter": self.delimiter,
+            "quotechar": self.quotechar,
+            "field_names": self.field_names,
+            **extra,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+
+class CSVInputAdapter(_CsvDialect, InputAdapter):
     """Read CSV: a header row (or explicit `field_names`), any delimiter and quote character,
     UTF-8 with or without BOM. Every value arrives as a string; the schema model converts it.
 
@@ -40,11 +66,8 @@ class CSVInputAdapter(InputAdapter):
         has_header: bool = True,
         field_names: Sequence[str] | None = None,
     ) -> None:
-        self.path = os.fspath(path)
-        self.delimiter = _single_char("delimiter", delimiter)
-        self.quotechar = _single_char("quotechar", quotechar)
+        self._set_dialect(path, delimiter, quotechar, field_names)
         self.has_header = has_header
-        self.field_names = list(field_names) if field_names is not None else None
         if not has_header and not self.field_names:
             raise ValueError("has_header=False needs field_names: name the columns")
 
@@ -53,22 +76,10 @@ class CSVInputAdapter(InputAdapter):
         return self.path
 
     def native_spec(self) -> dict[str, Any]:
-        return {
-            "kind": "csv",
-            "url": self.path,
-            "name": self.path,
-            "compression": compression_for(self.path),
-            "delimiter": self.delimiter,
-            "quotechar": self.quotechar,
-            "has_header": self.has_header,
-            "field_names": self.field_names,
-        }
-
-    def __repr__(self) -> str:
-        return f"CSVInputAdapter({self.path!r})"
+        return self._dialect_spec(has_header=self.has_header)
 
 
-class CSVOutputAdapter(OutputAdapter):
+class CSVOutputAdapter(_CsvDialect, OutputAdapter):
     """Write CSV with one header row; nulls as empty fields, booleans as `true`/`false`.
 
     Columns are `field_names` if given, otherwise the first record's fields. A record with a
@@ -94,27 +105,12 @@ class CSVOutputAdapter(OutputAdapter):
         header: bool = True,
         field_names: Sequence[str] | None = None,
     ) -> None:
-        self.path = os.fspath(path)
-        self.delimiter = _single_char("delimiter", delimiter)
-        self.quotechar = _single_char("quotechar", quotechar)
+        self._set_dialect(path, delimiter, quotechar, field_names)
         self.header = header
-        self.field_names = list(field_names) if field_names is not None else None
 
     @property
     def target_name(self) -> str:
         return self.path
 
     def native_spec(self) -> dict[str, Any]:
-        return {
-            "kind": "csv",
-            "url": self.path,
-            "name": self.path,
-            "compression": compression_for(self.path),
-            "delimiter": self.delimiter,
-            "quotechar": self.quotechar,
-            "header": self.header,
-            "field_names": self.field_names,
-        }
-
-    def __repr__(self) -> str:
-        return f"CSVOutputAdapter({self.path!r})"
+        return self._dialect_spec(header=self.header)
