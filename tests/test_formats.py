@@ -334,3 +334,16 @@ def test_missing_memory_url(memfs):
     assert_counts_add_up(pipe.report, read=0)
     assert not memfs.exists("/out/data.jsonl")
     assert [p for p in memfs.find("/") if p.endswith(".tmp")] == []
+
+
+def test_tsv_suffix_means_tab_separated(tmp_path):
+    from zoopipe_core import CSVInputAdapter, CSVOutputAdapter, MemoryOutputAdapter, Pipe
+
+    source = tmp_path / "in.tsv"
+    source.write_text("a\tb\n1,5\tx\n")
+    out = MemoryOutputAdapter()
+    Pipe(str(source), out).run()
+    assert out.records == [{"a": "1,5", "b": "x"}]
+    assert CSVInputAdapter("x.csv").delimiter == "," and CSVOutputAdapter("x.tsv.gz").delimiter == "\t"
+    Pipe(str(source), str(tmp_path / "out.tsv")).run()
+    assert (tmp_path / "out.tsv").read_text() == "a\tb\n1,5\tx\n"

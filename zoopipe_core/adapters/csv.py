@@ -18,9 +18,11 @@ def _single_char(name: str, value: str) -> str:
 class _CsvDialect:
     """What CSV input and output share: the file, its delimiter, quote character and columns."""
 
-    def _set_dialect(self, path: str | os.PathLike[str], delimiter: str, quotechar: str,
+    def _set_dialect(self, path: str | os.PathLike[str], delimiter: str | None, quotechar: str,
                      field_names: Sequence[str] | None) -> None:
         self.path = os.fspath(path)
+        if delimiter is None:  # by suffix: a .tsv file (also .tsv.gz) is tab-separated
+            delimiter = "\t" if ".tsv" in os.path.basename(self.path) else ","
         self.delimiter = _single_char("delimiter", delimiter)
         self.quotechar = _single_char("quotechar", quotechar)
         self.field_names = list(field_names) if field_names is not None else None
@@ -61,7 +63,7 @@ class CSVInputAdapter(_CsvDialect, InputAdapter):
         self,
         path: str | os.PathLike[str],
         *,
-        delimiter: str = ",",
+        delimiter: str | None = None,
         quotechar: str = '"',
         has_header: bool = True,
         field_names: Sequence[str] | None = None,
@@ -100,7 +102,7 @@ class CSVOutputAdapter(_CsvDialect, OutputAdapter):
         self,
         path: str | os.PathLike[str],
         *,
-        delimiter: str = ",",
+        delimiter: str | None = None,
         quotechar: str = '"',
         header: bool = True,
         field_names: Sequence[str] | None = None,
