@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test test-rust test-python dev bench clean
+.PHONY: demo test test-rust test-python dev native bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,12 @@ $(PY):
 # Editable install: a debug build of the Rust core, rebuilt incrementally by cargo.
 dev: $(PY)
 	$(PIP) install --quiet -e ".[test]"
+
+# Rebuild only the Rust extension of an editable install (debug), in place.
+native: $(PY)
+	cargo build -p zoopipe-py
+	so=$$($(PY) -c "import sysconfig; print('zoopipe_core/_native' + sysconfig.get_config_var('EXT_SUFFIX'))"); \
+	cp target/debug/lib_native.so $$so.tmp && mv $$so.tmp $$so
 
 demo: $(PY)
 	$(PIP) install --quiet -e ".[all,test]"
