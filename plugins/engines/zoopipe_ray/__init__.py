@@ -1,0 +1,18 @@
+"""Ray for zoopipe: RayEngine runs pipes and tasks on a Ray cluster (`pip install "zoopipe-core[ray]"`).
+
+Importing this package does not import Ray; the engine does, when it starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {"RayEngine": "zoopipe_ray.engine"}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'zoopipe_ray' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
