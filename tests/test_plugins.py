@@ -168,9 +168,9 @@ def test_longest_suffix_wins_and_direction_matters():
 
 def test_unknown_suffix_error_lists_suffixes():
     with pytest.raises(PluginError) as error:
-        plugins.adapter_for_path("table.parquet", "input")
+        plugins.adapter_for_path("table.orc", "input")
     message = str(error.value)
-    assert "table.parquet" in message and ".csv.gz" in message and ".jsonl" in message
+    assert "table.orc" in message and ".csv.gz" in message and ".jsonl" in message
 
 
 def test_first_party_suffix_hint():

@@ -32,3 +32,12 @@ def run_pipe(
     progress: NativeProgress,
     stop: StopToken,
 ) -> dict[str, Any]: ...
+
+def split_points(
+    path: str,
+    kind: str,
+    n: int,
+    delimiter: str = ",",
+    quotechar: str = '"',
+    has_header: bool = True,
+) -> list[tuple[int, int, int]]: ...

@@ -36,8 +36,27 @@ def zoopipe_register_adapters(register: RegisterAdapter) -> None:
         output="zoopipe_core.adapters.jsonl:JSONOutputAdapter",
         suffixes=(".jsonl", ".ndjson", ".jsonl.gz", ".jsonl.zst", ".ndjson.gz"),
     )
+    register(
+        "json",
+        input="zoopipe_core.adapters.jsonl:JSONInputAdapter",
+        output="zoopipe_core.adapters.jsonl:JSONOutputAdapter",
+        suffixes=(".json", ".json.gz", ".json.zst"),
+    )
+    register(
+        "parquet",
+        input="zoopipe_core.adapters.parquet:ParquetInputAdapter",
+        output="zoopipe_core.adapters.parquet:ParquetOutputAdapter",
+        suffixes=(".parquet", ".pq"),
+    )
+    register(
+        "arrow",
+        input="zoopipe_core.adapters.arrow:ArrowInputAdapter",
+        output="zoopipe_core.adapters.arrow:ArrowOutputAdapter",
+        suffixes=(".arrow", ".feather", ".ipc", ".arrows"),
+    )
     register("generator", input="zoopipe_core.adapters.memory:PyGeneratorInputAdapter")
     register("memory", output="zoopipe_core.adapters.memory:MemoryOutputAdapter")
+    register("count", output="zoopipe_core.adapters.count:CountOutputAdapter")
 
 
 @hookimpl

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from zoopipe_core import _native
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.arrow_schema import add_model_schema
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.report import PipeReport, PipeStatus
 from zoopipe_core.stage import BatchStage
@@ -120,6 +121,8 @@ def _open_output(adapter: OutputAdapter, control: RunControl) -> _OpenOutput:
         return _OpenOutput({"kind": "python", "writer": _InterruptibleWriter(writer, control),
                             "name": adapter.target_name}, writer.commit, writer.abort)
     spec = dict(spec)
+    if "url" not in spec:  # writes no file (the count-only output): nothing to publish
+        return _OpenOutput(spec, lambda: None, lambda: None)
     pending = PendingOutput(spec.pop("url"))
     spec.update(pending.spec())
     return _OpenOutput(spec, pending.commit, pending.abort)
@@ -133,6 +136,13 @@ def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) ->
     spec = dict(spec)
     spec.update(open_input(spec.pop("url")))
     return spec
+
+
+def _may_project(pipe: "Pipe") -> bool:
+    """Whether reading only the schema's columns is safe: no transform before validation (it
+    may use any column) and a model that drops extra fields."""
+    model = pipe.schema_model
+    return not pipe.pre_validation and model is not None and model.model_config.get("extra") != "allow"
 
 
 def _close_source(spec: dict[str, Any] | None) -> None:
@@ -168,7 +178,10 @@ def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
                 transform.setup()
             set_up.append(transform)
         source = _open_source(pipe.input_adapter, executor.batch_size, control)
+        if source.get("required_columns") is not None and not _may_project(pipe):
+            source["required_columns"] = None
         opened.append(_open_output(pipe.output_adapter, control))
+        add_model_schema(opened[0].spec, pipe.schema_model, bool(pipe.post_validation))
         if pipe.error_output_adapter is not None:
             opened.append(_open_output(pipe.error_output_adapter, control))
         stage = None

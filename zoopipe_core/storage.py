@@ -4,6 +4,12 @@ Local paths are handed to Rust as paths (it opens them itself, without the GIL);
 URLs (``memory://``, ``s3://``) as open Python file objects. An output is written under a
 temporary name and renamed into place only on commit, so a failed run leaves nothing under the
 final name.
+
+Storage that can hold a write back until it is committed needs no temporary name: when the syncer
+registered for a URL's scheme has a class method ``open_uncommitted(url)``, the output is written
+straight to its final name through the object it returns (``write``/``flush``, then ``commit()``
+publishes and ``discard()`` drops). The S3 plugin does this with a multipart upload that is
+completed on commit and aborted on failure, so no copy of the output is made.
 """
 
 from __future__ import annotations
@@ -46,14 +52,67 @@ def open_input(url: str) -> dict[str, Any]:
         if not os.access(path, os.R_OK):
             raise PipelineError(f"input file {path} is not readable: check its permissions")
         return {"path": path}
-    fs, path = url_to_fs(url)
+    fs, path = filesystem_for(url)
     if not fs.exists(path):
-        raise PipelineError(f"input file not found: {url}")
+        raise PipelineError(
+            f"input file not found: {url}; check the URL, and that the credentials and endpoint "
+            f"configured for {url.split('://', 1)[0]}:// can see it"
+        )
+    if fs.isdir(path):
+        raise PipelineError(f"input {url} is a directory (a prefix); give the URL of one file")
     return {"file": fs.open(path, "rb")}
+
+
+def filesystem_for(url: str) -> tuple[Any, str]:
+    """fsspec's filesystem and path for ``url``.
+
+    When the filesystem's package is missing and a zoopipe plugin serves the scheme, the plugin's
+    ``PluginError`` (with its ``pip install`` command) is raised instead of fsspec's ImportError.
+
+    Example:
+        >>> fs, path = filesystem_for("memory://bucket/data.csv")
+        >>> type(fs).__name__, path
+        ('MemoryFileSystem', '/bucket/data.csv')
+    """
+    try:
+        return url_to_fs(url)
+    except ImportError as missing:
+        from zoopipe_core import plugins
+        from zoopipe_core.errors import PluginError
+
+        try:
+            plugins.syncer_name_for_url(url)
+        except PluginError:
+            raise missing from None  # no plugin serves this scheme: fsspec's own message says it best
+        plugins.get_syncer_class_for_url(url)  # a missing extra raises PluginError with its command
+        raise
+
+
+def uncommitted_opener(url: str) -> Any:
+    """``open_uncommitted`` of the syncer serving the URL's scheme, or None if it has none.
+
+    A scheme no syncer serves (``memory://``) gets None; a syncer whose extra is missing raises
+    its ``PluginError`` with the ``pip install`` command.
+
+    Example:
+        >>> uncommitted_opener("memory://bucket/out.csv") is None
+        True
+    """
+    from zoopipe_core import plugins
+    from zoopipe_core.errors import PluginError
+
+    try:
+        plugins.syncer_name_for_url(url)
+    except PluginError:
+        return None
+    return getattr(plugins.get_syncer_class_for_url(url), "open_uncommitted", None)
 
 
 class PendingOutput:
     """An output being written under a temporary name; `commit()` publishes it, `abort()` drops it.
+
+    Where the storage offers uncommitted writes (see ``uncommitted_opener``), the output is
+    written to its final name directly and ``temp_path`` is None.
 
     Example:
         >>> import tempfile, os
@@ -78,19 +137,27 @@ class PendingOutput:
             self.final_path = final
             self.temp_path = os.path.join(directory, f".{name}{suffix}")
         else:
-            self._fs, path = url_to_fs(url)
+            self._open_uncommitted = uncommitted_opener(url)
+            self._fs, path = filesystem_for(url)
             self.final_path = path
-            self.temp_path = path + suffix
+            self.temp_path = None if self._open_uncommitted is not None else path + suffix
 
     def spec(self) -> dict[str, Any]:
         """The `path` or `file` entry of a native output spec."""
         if self._fs is None:
             return {"path": self.temp_path}
-        self._file = self._fs.open(self.temp_path, "wb")
+        if self.temp_path is None:
+            self._file = self._open_uncommitted(self.url)
+        else:
+            self._file = self._fs.open(self.temp_path, "wb")
         return {"file": self._file}
 
     def commit(self) -> None:
         try:
+            if self._fs is not None and self.temp_path is None:
+                if self._file is not None:
+                    self._file.commit()
+                return
             if self._file is not None:
                 self._file.close()
             if self._fs is None:
@@ -101,6 +168,10 @@ class PendingOutput:
             raise PipelineError(f"could not publish {self.url}: {exc}") from exc
 
     def abort(self) -> None:
+        if self._fs is not None and self.temp_path is None:
+            if self._file is not None:
+                self._file.discard()
+            return
         try:
             if self._file is not None:
                 self._file.close()

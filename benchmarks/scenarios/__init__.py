@@ -8,9 +8,11 @@ else.
 
 from __future__ import annotations
 
-from scenarios import etl
+from scenarios import conversions, etl
 from scenarios.base import Contender, Dataset, Scenario, Target
 
-SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (etl.SCENARIO,)}
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario for scenario in (etl.SCENARIO, *conversions.SCENARIOS)
+}
 
 __all__ = ["SCENARIOS", "Contender", "Dataset", "Scenario", "Target"]

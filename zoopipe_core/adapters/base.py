@@ -47,6 +47,16 @@ class InputAdapter(abc.ABC):
     def set_required_columns(self, columns: list[str] | None) -> None:
         """Hint from the pipe's schema: the columns it reads. Adapters may ignore it."""
 
+    def split(self, workers: int) -> list["InputAdapter"]:
+        """This input as at most ``workers`` independent shards that together hold every record
+        once (``PipeManager.parallelize_pipe``). Raises ShardingError saying why it cannot."""
+        from zoopipe_core.sharding import ShardingError
+
+        raise ShardingError(
+            f"{type(self).__name__} cannot be split into shards: it does not implement "
+            "split(workers). Give PipeManager one pipe per source instead, or implement split()"
+        )
+
 
 class BatchWriter(abc.ABC):
     """An open output: receives batches, then either commits (publishes) or aborts."""
@@ -99,3 +109,17 @@ class OutputAdapter(abc.ABC):
             f"output adapter {type(self).__name__} implements neither native_spec() nor "
             "open_writer(); implement one of them"
         )
+
+    def shard(self, index: int) -> "OutputAdapter":
+        """Where shard ``index`` of a parallel run writes: by default the same output with
+        ``.part-NNNNN`` in its file name. Raises ShardingError for an output with no file."""
+        from zoopipe_core.sharding import shard_output
+
+        return shard_output(self, index)
+
+    def merge_parts(self, parts: list["OutputAdapter"]) -> None:
+        """Merge the outputs of ``parts`` (from :meth:`shard`) into this output, publish it
+        atomically, and remove the parts. By default for csv, jsonl, json, parquet, arrow files."""
+        from zoopipe_core.sharding import merge_outputs
+
+        merge_outputs(self, parts)

@@ -6,6 +6,8 @@ import os
 from typing import Any, Sequence
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.read_options import ReadOptions
+from zoopipe_core.sharding import FileListInput
 from zoopipe_core.storage import compression_for
 
 
@@ -43,9 +45,12 @@ class _CsvDialect:
         return f"{type(self).__name__}({self.path!r})"
 
 
-class CSVInputAdapter(_CsvDialect, InputAdapter):
+class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
     """Read CSV: a header row (or explicit `field_names`), any delimiter and quote character,
     UTF-8 with or without BOM. Every value arrives as a string; the schema model converts it.
+
+    `columns`, `skip_rows`, `limit`, `byte_range` and `line_offset` choose what to read: see
+    :mod:`zoopipe_core.adapters.read_options`. `split(n)` cuts the file into shards.
 
     Example:
         >>> import tempfile, os
@@ -55,6 +60,13 @@ class CSVInputAdapter(_CsvDialect, InputAdapter):
         >>> out = MemoryOutputAdapter()
         >>> Pipe(CSVInputAdapter(path), out).run().success_count, out.records
         (1, [{'id': '1', 'name': 'Ada'}])
+        >>> out = MemoryOutputAdapter()
+        >>> _ = open(path, "a").write("2,Bob\\n3,Cy\\n")
+        >>> _ = Pipe(CSVInputAdapter(path, columns=["name"], skip_rows=1, limit=1), out).run()
+        >>> out.records
+        [{'name': 'Bob'}]
+        >>> [shard.byte_range for shard in CSVInputAdapter(path).split(2)]
+        [(8, 20), (20, 25)]
     """
 
     name = "csv"
@@ -67,7 +79,16 @@ class CSVInputAdapter(_CsvDialect, InputAdapter):
         quotechar: str = '"',
         has_header: bool = True,
         field_names: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        skip_rows: int = 0,
+        limit: int | None = None,
+        byte_range: tuple[int, int] | None = None,
+        line_offset: int = 0,
     ) -> None:
+        self._set_read_options(
+            columns=columns, skip_rows=skip_rows, limit=limit, byte_range=byte_range, line_offset=line_offset
+        )
+        path = self._take_paths(path)  # a list of files is read by PipeManager.parallelize_pipe
         self._set_dialect(path, delimiter, quotechar, field_names)
         self.has_header = has_header
         if not has_header and not self.field_names:
@@ -77,8 +98,14 @@ class CSVInputAdapter(_CsvDialect, InputAdapter):
     def source_name(self) -> str:
         return self.path
 
+    split_kind = "csv"
+
+    def _split_options(self) -> dict[str, Any]:
+        return {"delimiter": self.delimiter, "quotechar": self.quotechar, "has_header": self.has_header}
+
     def native_spec(self) -> dict[str, Any]:
-        return self._dialect_spec(has_header=self.has_header)
+        self._check_single_file()
+        return self._dialect_spec(has_header=self.has_header, **self._read_spec())
 
 
 class CSVOutputAdapter(_CsvDialect, OutputAdapter):

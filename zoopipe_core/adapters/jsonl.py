@@ -1,17 +1,42 @@
-"""JSON Lines input and output, read and written in Rust. `.gz` and `.zst` by suffix."""
+"""JSON input and output, read and written in Rust: JSON Lines (one object per line) or a JSON
+array (``[{...}, {...}]``, chosen by ``format="array"`` or the ``.json`` suffix). `.gz` and
+`.zst` by suffix."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.read_options import ReadOptions
+from zoopipe_core.sharding import FileListInput
 from zoopipe_core.storage import compression_for
 
+FORMATS = ("jsonl", "array")
 
-class JSONInputAdapter(InputAdapter):
+
+def _json_format(path: str, format: str | None) -> str:
+    """The format asked for, or by suffix: `.json` (also `.json.gz`) is an array, others lines."""
+    if format is None:
+        base = path
+        for suffix in (".gz", ".zst"):
+            base = base.removesuffix(suffix)
+        return "array" if base.endswith(".json") else "jsonl"
+    if format not in FORMATS:
+        raise ValueError(f"unknown JSON format {format!r}; use \"jsonl\" (one object per line) or \"array\"")
+    return format
+
+
+class JSONInputAdapter(ReadOptions, FileListInput, InputAdapter):
     """Read JSON Lines: one object per line. A line that is not a JSON object becomes an
     error record with its line number; blank lines are skipped.
+
+    `columns`, `skip_rows`, `limit`, `byte_range` and `line_offset` choose what to read: see
+    :mod:`zoopipe_core.adapters.read_options`. `split(n)` cuts the file into shards.
+
+    ``format="array"`` (the default for a ``.json`` path) reads one JSON array of objects
+    instead, element by element in constant memory; a broken element becomes an error record
+    naming its index and byte offset, and error records number elements from 1.
 
     Example:
         >>> import tempfile, os
@@ -21,26 +46,56 @@ class JSONInputAdapter(InputAdapter):
         >>> out = MemoryOutputAdapter()
         >>> _ = Pipe(JSONInputAdapter(path), out).run(); out.records
         [{'a': 1}, {'a': [2]}]
+        >>> out = MemoryOutputAdapter()
+        >>> _ = Pipe(JSONInputAdapter(path, skip_rows=1, columns=["a"]), out).run(); out.records
+        [{'a': [2]}]
+        >>> array = os.path.join(tempfile.mkdtemp(), "in.json")
+        >>> _ = open(array, "w").write('[{"a": 1}, {"a": 2}]')
+        >>> out = MemoryOutputAdapter()
+        >>> _ = Pipe(JSONInputAdapter(array), out).run(); out.records
+        [{'a': 1}, {'a': 2}]
     """
 
     name = "jsonl"
+    split_kind = "jsonl"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = os.fspath(path)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        columns: Sequence[str] | None = None,
+        skip_rows: int = 0,
+        limit: int | None = None,
+        byte_range: tuple[int, int] | None = None,
+        line_offset: int = 0,
+        format: str | None = None,
+    ) -> None:
+        self.format = _json_format(os.fspath(path if not isinstance(path, (list, tuple)) else path[0]), format)
+        if self.format == "array" and byte_range is not None:
+            raise ValueError("byte_range needs format=\"jsonl\": a JSON array cannot be cut into byte ranges")
+        self._set_read_options(
+            columns=columns, skip_rows=skip_rows, limit=limit, byte_range=byte_range, line_offset=line_offset
+        )
+        self.path = os.fspath(self._take_paths(path))  # a list: see PipeManager.parallelize_pipe
 
     @property
     def source_name(self) -> str:
         return self.path
 
     def native_spec(self) -> dict[str, Any]:
-        return {"kind": "jsonl", "url": self.path, "name": self.path, "compression": compression_for(self.path)}
+        self._check_single_file()
+        kind = "json" if self.format == "array" else "jsonl"
+        return {"kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path),
+                **self._read_spec()}
 
     def __repr__(self) -> str:
         return f"JSONInputAdapter({self.path!r})"
 
 
 class JSONOutputAdapter(OutputAdapter):
-    """Write JSON Lines, fields in record order.
+    """Write JSON Lines, fields in record order; or, with ``format="array"`` (the default for a
+    ``.json`` path), one JSON array with an element per line. Dates and timestamps are written
+    in ISO 8601, decimals as strings, bytes as UTF-8 text (base64 when not UTF-8).
 
     Example:
         >>> import tempfile, os
@@ -49,19 +104,25 @@ class JSONOutputAdapter(OutputAdapter):
         >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1, "b": "x"}]), JSONOutputAdapter(path)).run()
         >>> open(path).read()
         '{"a":1,"b":"x"}\\n'
+        >>> path = os.path.join(tempfile.mkdtemp(), "out.json")
+        >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1}, {"a": 2}]), JSONOutputAdapter(path)).run()
+        >>> open(path).read()
+        '[\\n{"a":1},\\n{"a":2}\\n]\\n'
     """
 
     name = "jsonl"
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, format: str | None = None) -> None:
         self.path = os.fspath(path)
+        self.format = _json_format(self.path, format)
 
     @property
     def target_name(self) -> str:
         return self.path
 
     def native_spec(self) -> dict[str, Any]:
-        return {"kind": "jsonl", "url": self.path, "name": self.path, "compression": compression_for(self.path)}
+        kind = "json" if self.format == "array" else "jsonl"
+        return {"kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path)}
 
     def __repr__(self) -> str:
         return f"JSONOutputAdapter({self.path!r})"

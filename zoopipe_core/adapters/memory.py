@@ -27,6 +27,14 @@ class PyGeneratorInputAdapter(InputAdapter):
     def source_name(self) -> str:
         return self._name
 
+    def split(self, workers: int) -> list[InputAdapter]:
+        from zoopipe_core.sharding import ShardingError
+
+        raise ShardingError(
+            "records from a Python iterable exist only in this process and cannot be split across "
+            "workers; write them to a file (JSON Lines, CSV) and parallelize a pipe reading that file"
+        )
+
     def iter_batches(self, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         iterator = iter(self.iterable)
         while batch := list(islice(iterator, batch_size)):

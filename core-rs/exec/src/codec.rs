@@ -56,6 +56,14 @@ pub fn open_file(path: &str) -> io::Result<ByteReader> {
     Ok(Box::new(File::open(path)?))
 }
 
+/// The bytes `start..end` of an uncompressed file, buffered (a shard from `split::split_points`).
+pub fn open_range(path: &str, start: u64, end: u64) -> io::Result<ByteReader> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start))?;
+    Ok(Box::new(BufReader::with_capacity(IO_BUFFER, file.take(end.saturating_sub(start)))))
+}
+
 /// A byte sink that must be finished explicitly, so a compressed stream gets its trailer
 /// and every buffered byte reaches the file before the output is published.
 pub trait OutputStream: Write + Send {

@@ -15,17 +15,26 @@ pub struct CsvOptions {
     pub has_header: bool,
     /// Names for the columns; with `has_header` they replace the file's header.
     pub field_names: Option<Vec<String>>,
+    /// Lines before the first byte read (a shard of a file starts mid-file): added to every
+    /// line number so error records name the true line of the file.
+    pub line_offset: u64,
 }
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { delimiter: b',', quote: b'"', has_header: true, field_names: None }
+        CsvOptions { delimiter: b',', quote: b'"', has_header: true, field_names: None, line_offset: 0 }
     }
 }
 
 pub struct CsvSource {
     reader: csv::Reader<TailReader>,
+    /// The columns records are returned with (all of them, or the projection).
     columns: Arc<[String]>,
+    /// Every column of the file: the shape each record must have.
+    all_columns: Arc<[String]>,
+    /// Indices of the projected columns, None for all.
+    select: Option<Vec<usize>>,
+    line_offset: u64,
     source: Arc<str>,
     delimiter: u8,
     quote: u8,
@@ -106,17 +115,21 @@ impl CsvSource {
             .quote(options.quote)
             .has_headers(false)
             .flexible(true)
+            .buffer_capacity(1 << 16)
             .from_reader(TailReader { inner: input, tail: Vec::new(), tail_start: 0, keep_from: 0 });
         let source: Arc<str> = Arc::from(source);
         let mut this = CsvSource {
             reader,
             columns: Arc::from(Vec::new()),
+            all_columns: Arc::from(Vec::new()),
+            select: None,
+            line_offset: options.line_offset,
             source,
             delimiter: options.delimiter,
             quote: options.quote,
             record: csv::ByteRecord::new(),
             pending: None,
-            at_start: true,
+            at_start: options.line_offset == 0,
             done: false,
         };
         let first = this.read_raw()?;
@@ -138,7 +151,7 @@ impl CsvSource {
                 }
             }
             (false, Some(names)) => {
-                let next_line = this.reader.position().line();
+                let next_line = this.reader.position().line() + this.line_offset;
                 this.pending = first.map(|record| (record, next_line));
                 names
             }
@@ -150,11 +163,62 @@ impl CsvSource {
             return Err(this.input_error(Some(1), format!("the column {dup:?} appears twice in the header")));
         }
         this.columns = Arc::from(columns);
+        this.all_columns = this.columns.clone();
         Ok(this)
+    }
+
+    /// Read the shard `shard` of the file at `path` (see `split::split_points`): the header,
+    /// if any, from the start of the file, then the records of the shard, with true lines.
+    pub fn open_range(path: &str, mut options: CsvOptions, shard: crate::split::Shard) -> Result<CsvSource, ExecError> {
+        let fail = |e: std::io::Error| ExecError::Input { source: path.to_owned(), line: None, message: e.to_string() };
+        if options.has_header {
+            let header = CsvSource::new(
+                crate::codec::open_file(path).map_err(fail)?,
+                CsvOptions { line_offset: 0, ..options.clone() },
+                path,
+            )?;
+            options.field_names = Some(header.all_columns.to_vec());
+            options.has_header = false;
+        }
+        options.line_offset = shard.line_offset;
+        let input = crate::codec::open_range(path, shard.start, shard.end).map_err(fail)?;
+        CsvSource::new(input, options, path)
     }
 
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// Read only the columns `wanted`, in that order. Every record is still checked for the
+    /// file's full shape. A wanted column the file lacks is an error if `strict`, otherwise
+    /// left out (the schema's validation then reports it, or fills in its default).
+    pub fn project(&mut self, wanted: &[String], strict: bool) -> Result<(), ExecError> {
+        let mut select = Vec::with_capacity(wanted.len());
+        for name in wanted {
+            match self.all_columns.iter().position(|c| c == name) {
+                Some(i) => {
+                    if !select.contains(&i) {
+                        select.push(i);
+                    }
+                }
+                None if strict => {
+                    return Err(self.input_error(None, format!(
+                        "the file has no column {name:?} (its columns are {:?}); fix the name in columns= \
+                         or the schema, or give the field a default",
+                        self.all_columns
+                    )));
+                }
+                None => {}
+            }
+        }
+        if select.len() == self.all_columns.len() && select.iter().enumerate().all(|(k, &i)| k == i) {
+            self.select = None;
+            self.columns = self.all_columns.clone();
+        } else {
+            self.columns = select.iter().map(|&i| self.all_columns[i].clone()).collect::<Vec<_>>().into();
+            self.select = Some(select);
+        }
+        Ok(())
     }
 
     fn input_error(&self, line: Option<u64>, message: String) -> ExecError {
@@ -181,8 +245,8 @@ impl CsvSource {
                 Ok(Some(record))
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).or_else(|| Some(self.reader.position().line()));
-                Err(self.input_error(line, describe_csv_error(&e)))
+                let line = e.position().map(|p| p.line()).unwrap_or_else(|| self.reader.position().line());
+                Err(self.input_error(Some(line + self.line_offset), describe_csv_error(&e)))
             }
         }
     }
@@ -191,11 +255,11 @@ impl CsvSource {
     fn read_record(&mut self) -> Result<Option<(csv::ByteRecord, u64)>, ExecError> {
         let mut record = std::mem::take(&mut self.record);
         match self.reader.read_byte_record(&mut record) {
-            Ok(true) => Ok(Some((record, self.reader.position().line()))),
+            Ok(true) => Ok(Some((record, self.reader.position().line() + self.line_offset))),
             Ok(false) => Ok(None),
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or_else(|| self.reader.position().line());
-                Err(self.input_error(Some(line), describe_csv_error(&e)))
+                Err(self.input_error(Some(line + self.line_offset), describe_csv_error(&e)))
             }
         }
     }
@@ -212,7 +276,7 @@ impl CsvSource {
                  runs to the end of the file (line {}); close the quote or escape it by doubling",
                 next_line.saturating_sub(1).max(line)
             )],
-            record: RowData::Fields(fields).to_value(&self.columns),
+            record: RowData::Fields(fields).to_value(&self.all_columns),
         }
     }
 
@@ -229,46 +293,61 @@ impl CsvSource {
     }
 
     fn to_row(&self, record: &csv::ByteRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
-        let mut fields = Vec::with_capacity(record.len());
-        let mut bad_utf8 = None;
-        for (i, raw) in record.iter().enumerate() {
-            match std::str::from_utf8(raw) {
-                Ok(text) => fields.push(text.to_owned()),
-                Err(e) => {
-                    bad_utf8.get_or_insert((i, e.valid_up_to()));
-                    fields.push(String::from_utf8_lossy(raw).into_owned());
+        let error = |message: String| {
+            let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>();
+            ErrorRecord {
+                source: self.source.clone(),
+                line,
+                stage: FailedStage::Parse,
+                messages: vec![message],
+                record: RowData::Fields(fields).to_value(&self.all_columns),
+            }
+        };
+        // One validation of the whole record instead of one per field; a field is then valid
+        // if it starts and ends on character boundaries.
+        let whole = std::str::from_utf8(record.as_slice()).ok();
+        let to_text = |i: usize, raw: &[u8]| -> Result<String, String> {
+            if let (Some(whole), Some(range)) = (whole, record.range(i)) {
+                if whole.is_char_boundary(range.start) && whole.is_char_boundary(range.end) {
+                    return Ok(whole[range].to_owned());
                 }
             }
-        }
-        let error = |message: String, fields: Vec<String>| ErrorRecord {
-            source: self.source.clone(),
-            line,
-            stage: FailedStage::Parse,
-            messages: vec![message],
-            record: RowData::Fields(fields).to_value(&self.columns),
+            match std::str::from_utf8(raw) {
+                Ok(text) => Ok(text.to_owned()),
+                Err(e) => {
+                    let name = self.all_columns.get(i).map(|c| format!(" ({c:?})")).unwrap_or_default();
+                    Err(format!(
+                        "invalid UTF-8 in field {}{name} at byte {}; the file must be UTF-8",
+                        i + 1,
+                        e.valid_up_to()
+                    ))
+                }
+            }
         };
-        if let Some((i, at)) = bad_utf8 {
-            let name = self.columns.get(i).map(|c| format!(" ({c:?})")).unwrap_or_default();
-            return Err(error(
-                format!("invalid UTF-8 in field {}{name} at byte {at}; the file must be UTF-8", i + 1),
-                fields,
-            ));
-        }
-        if fields.len() != self.columns.len() {
-            let mut message = format!(
-                "expected {} fields, found {}",
-                self.columns.len(),
-                fields.len()
-            );
-            if next_line > line + 1 && fields.iter().any(|f| f.contains('\n')) {
+        if record.len() != self.all_columns.len() {
+            // Report bad UTF-8 first: it is the more fundamental problem.
+            for (i, raw) in record.iter().enumerate() {
+                if let Err(message) = to_text(i, raw) {
+                    return Err(error(message));
+                }
+            }
+            let mut message = format!("expected {} fields, found {}", self.all_columns.len(), record.len());
+            if next_line > line + 1 && record.iter().any(|f| f.contains(&b'\n')) {
                 message.push_str(&format!(
                     "; the record runs from line {line} to line {}: an unbalanced quote may have joined lines",
                     next_line - 1
                 ));
             }
-            return Err(error(message, fields));
+            return Err(error(message));
         }
-        Ok(Row { line, data: RowData::Fields(fields) })
+        let fields = match &self.select {
+            None => record.iter().enumerate().map(|(i, raw)| to_text(i, raw)).collect::<Result<Vec<_>, _>>(),
+            Some(select) => select.iter().map(|&i| to_text(i, &record[i])).collect::<Result<Vec<_>, _>>(),
+        };
+        match fields {
+            Ok(fields) => Ok(Row { line, data: RowData::Fields(fields) }),
+            Err(message) => Err(error(message)),
+        }
     }
 }
 
@@ -288,8 +367,18 @@ impl BatchSource for CsvSource {
                 self.done = true;
                 break;
             };
-            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            let mut line = record.position().map(|p| p.line()).unwrap_or(0) + self.line_offset;
             let start = record.position().map(|p| p.byte()).unwrap_or(0);
+            // The parser notes a record's position before it skips the line ends in front of it
+            // (blank lines, the `\n` of a `\r\n`): count those to get the line it starts on.
+            line += self
+                .reader
+                .get_ref()
+                .since(start)
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .filter(|&&b| b == b'\n')
+                .count() as u64;
             self.reader.get_mut().keep_from = start;
             self.pending = self.read_record()?;
             // A blank line is not a record (csv skips it); a record with one empty field is ragged.

@@ -19,10 +19,81 @@ pub trait Encoder: Send + Sync {
         rows: &[Row],
         out: &mut Vec<u8>,
     ) -> Vec<(usize, String)>;
+
+    /// The rows as what the sink takes (bytes by default; a record batch for Arrow outputs),
+    /// with the rows left out as in `encode`.
+    fn encode_payload(
+        &self,
+        input_columns: &[String],
+        output_columns: &[String],
+        rows: &[Row],
+    ) -> (crate::pipeline::Payload, Vec<(usize, String)>) {
+        let mut bytes = Vec::with_capacity(rows.len() * 128);
+        let failed = self.encode(input_columns, output_columns, rows, &mut bytes);
+        (crate::pipeline::Payload::Bytes(bytes), failed)
+    }
 }
 
 /// JSON Lines: one object per record, fields in their original order.
 pub struct JsonlEncoder;
+
+const LOW_BITS: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether any of the 8 bytes in `word` needs escaping in a JSON string: a control character
+/// (below 0x20), `"` or `\`. Bytes of 0x80 and above never do.
+#[inline(always)]
+fn word_needs_escape(word: u64) -> bool {
+    let has_zero = |x: u64| x.wrapping_sub(LOW_BITS) & !x & HIGH_BITS;
+    let below_space = word.wrapping_sub(LOW_BITS * 0x20) & !word & HIGH_BITS;
+    (below_space | has_zero(word ^ (LOW_BITS * b'"' as u64)) | has_zero(word ^ (LOW_BITS * b'\\' as u64))) != 0
+}
+
+/// Append `text` as a JSON string literal, byte for byte what serde_json writes: `"`, `\\` and
+/// control characters escaped (`\n`, `\r`, `\t`, `\b`, `\f`, others as `\u00XX`), everything else
+/// as is. Runs of plain text are found 8 bytes at a time and copied whole.
+pub fn write_json_str(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 8 <= bytes.len() {
+            let word = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
+            if !word_needs_escape(word) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        out.extend_from_slice(&bytes[copied..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        i += 1;
+        copied = i;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    out.push(b'"');
+}
 
 impl Encoder for JsonlEncoder {
     fn encode(&self, input_columns: &[String], _: &[String], rows: &[Row], out: &mut Vec<u8>) -> Vec<(usize, String)> {
@@ -45,7 +116,7 @@ impl Encoder for JsonlEncoder {
                             out.push(b',');
                         }
                         out.extend_from_slice(key);
-                        serde_json::to_writer(&mut *out, field.as_str()).expect("a string always serialises");
+                        write_json_str(out, field);
                     }
                     out.push(b'}');
                     Ok(())
@@ -149,6 +220,25 @@ mod tests {
 
     fn row(data: RowData) -> Row {
         Row { line: 1, data }
+    }
+
+    #[test]
+    fn json_strings_are_escaped_exactly_as_serde_json_does() {
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            "plain ascii text, longer than eight bytes".into(),
+            "quote \" and backslash \\ and / slash".into(),
+            "é ü 漢字 🎉 mixed with \u{7f} and \u{80}".into(),
+        ];
+        for b in 0u8..0x80 {
+            samples.push(format!("abcdefg{}hijklmnop{}", b as char, b as char));
+            samples.push((b as char).to_string());
+        }
+        for text in samples {
+            let mut ours = Vec::new();
+            write_json_str(&mut ours, &text);
+            assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

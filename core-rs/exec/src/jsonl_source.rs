@@ -14,6 +14,10 @@ pub struct JsonlSource {
     line: u64,
     buffer: Vec<u8>,
     done: bool,
+    /// Keys to keep (None: all); other keys are dropped as each record is read.
+    keep: Option<Vec<String>>,
+    /// The stream starts at the start of the file (so it may begin with a byte-order mark).
+    at_file_start: bool,
 }
 
 impl JsonlSource {
@@ -24,7 +28,34 @@ impl JsonlSource {
             line: 0,
             buffer: Vec::with_capacity(1024),
             done: false,
+            keep: None,
+            at_file_start: true,
         }
+    }
+
+    /// Read the shard `shard` of the file at `path` (see `split::split_points`), with true lines.
+    pub fn open_range(path: &str, shard: crate::split::Shard) -> Result<JsonlSource, ExecError> {
+        let input = crate::codec::open_range(path, shard.start, shard.end).map_err(|e| ExecError::Input {
+            source: path.to_owned(),
+            line: None,
+            message: e.to_string(),
+        })?;
+        let mut this = JsonlSource::new(input, path);
+        this.line = shard.line_offset;
+        this.at_file_start = shard.start == 0;
+        Ok(this)
+    }
+
+    /// Start counting lines after `lines` (a stream that starts mid-file).
+    pub fn set_line_offset(&mut self, lines: u64) {
+        self.line = lines;
+        self.at_file_start = lines == 0;
+    }
+
+    /// Keep only the keys `columns` of every record (a record may lack some: validation
+    /// reports those, or fills in defaults).
+    pub fn project(&mut self, columns: &[String]) {
+        self.keep = Some(columns.to_vec());
     }
 
     fn parse_line(&self, raw: &[u8]) -> Result<Row, ErrorRecord> {
@@ -39,7 +70,12 @@ impl JsonlSource {
             return Err(fail(format!("invalid UTF-8 at byte {}; the file must be UTF-8", e.valid_up_to())));
         }
         match serde_json::from_slice::<Value>(raw) {
-            Ok(value @ Value::Map(_)) => Ok(Row { line: self.line, data: RowData::Value(value) }),
+            Ok(Value::Map(mut items)) => {
+                if let Some(keep) = &self.keep {
+                    items.retain(|(k, _)| keep.contains(k));
+                }
+                Ok(Row { line: self.line, data: RowData::Value(Value::Map(items)) })
+            }
             Ok(other) => Err(fail(format!("expected a JSON object, found {}", other.type_name()))),
             Err(e) => Err(fail(format!("invalid JSON: {e}"))),
         }
@@ -67,7 +103,8 @@ impl BatchSource for JsonlSource {
             }
             self.line += 1;
             let mut raw = trim_line_end(&self.buffer);
-            if self.line == 1 {
+            if self.at_file_start {
+                self.at_file_start = false;
                 raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw); // a UTF-8 byte-order mark
             }
             if raw.iter().all(u8::is_ascii_whitespace) {

@@ -2,14 +2,23 @@
 //!
 //! The PyO3 crate `zoopipe-py` wraps this for Python; everything here is tested with `cargo test`.
 
+pub mod arrow_build;
+pub mod arrow_rows;
+pub mod arrow_schema;
+pub mod arrow_sink;
 pub mod codec;
 pub mod csv_source;
 pub mod encode;
 pub mod error;
+pub mod ipc_io;
+pub mod json_array;
 pub mod jsonl_source;
+pub mod parquet_io;
 pub mod pipeline;
 pub mod record;
 pub mod source;
+pub mod temporal;
+pub mod split;
 pub mod value;
 
 pub use error::ExecError;

@@ -38,6 +38,8 @@ impl Stage for Passthrough {
 pub enum Payload {
     Bytes(Vec<u8>),
     Rows { columns: Arc<[String]>, rows: Vec<Row> },
+    /// A record batch built by an Arrow encoder, for the Parquet and Arrow IPC writers.
+    Arrow(arrow_array::RecordBatch),
 }
 
 pub trait Sink: Send {
@@ -66,7 +68,7 @@ impl Sink for StreamSink {
     fn write(&mut self, payload: Payload) -> Result<(), ExecError> {
         match payload {
             Payload::Bytes(bytes) => self.stream.write_all(&bytes).map_err(|e| self.fail(e)),
-            Payload::Rows { .. } => Err(ExecError::Internal(format!(
+            Payload::Rows { .. } | Payload::Arrow(_) => Err(ExecError::Internal(format!(
                 "{} expects encoded bytes but was given records",
                 self.target
             ))),
@@ -82,6 +84,19 @@ impl Sink for StreamSink {
 }
 
 use std::io::Write;
+
+/// Writes nothing: the sink of a count-only output. The run still counts every record.
+pub struct DiscardSink;
+
+impl Sink for DiscardSink {
+    fn write(&mut self, _payload: Payload) -> Result<(), ExecError> {
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), ExecError> {
+        Ok(())
+    }
+}
 
 /// An output: its sink, the encoder that feeds it (None: the sink takes records), and the
 /// columns it writes when they are fixed up front (CSV with explicit field names).
@@ -191,8 +206,7 @@ fn encode_batch(
 ) -> Encoded {
     let (main, written) = match main_encoder {
         Some(encoder) => {
-            let mut bytes = Vec::with_capacity(out.rows.len() * 128);
-            let failed = encoder.encode(&out.columns, &out_columns, &out.rows, &mut bytes);
+            let (payload, failed) = encoder.encode_payload(&out.columns, &out_columns, &out.rows);
             let written = (out.rows.len() - failed.len()) as u64;
             for (index, reason) in failed {
                 let row = &out.rows[index];
@@ -205,7 +219,7 @@ fn encode_batch(
                     record: original.to_value(&out.columns),
                 });
             }
-            (Payload::Bytes(bytes), written)
+            (payload, written)
         }
         None => {
             let written = out.rows.len() as u64;

@@ -3,6 +3,9 @@
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::fmt;
+use std::sync::Arc;
+
+pub use crate::temporal::TimeUnit;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -14,6 +17,14 @@ pub enum Value {
     Str(String),
     List(Vec<Value>),
     Map(Vec<(String, Value)>),
+    /// Days since 1970-01-01.
+    Date(i32),
+    /// An instant (or, without a time zone, a wall-clock time) as `value` units since the epoch.
+    /// `tz` is an IANA name (`Europe/Paris`), `UTC` or a fixed offset (`+05:30`).
+    Timestamp { value: i64, unit: TimeUnit, tz: Option<Arc<str>> },
+    /// `value / 10^scale`, with at most `precision` digits.
+    Decimal { value: i128, precision: u8, scale: i8 },
+    Bytes(Vec<u8>),
 }
 
 impl Value {
@@ -32,6 +43,9 @@ impl Value {
                 }
             }
             Value::Str(s) => s.clone(),
+            Value::Date(_) | Value::Timestamp { .. } | Value::Decimal { .. } | Value::Bytes(_) => {
+                self.scalar_text().unwrap_or_default()
+            }
             Value::List(_) | Value::Map(_) => {
                 serde_json::to_string(self).map_err(|e| e.to_string())?
             }
@@ -47,6 +61,21 @@ impl Value {
             Value::Map(items) => Value::Map(items.iter().map(|(k, v)| (k.clone(), v.to_encodable())).collect()),
             other => other.clone(),
         }
+    }
+
+    /// The text form of a date, timestamp (ISO 8601), decimal or bytes (UTF-8 text, else base64) value.
+    pub fn scalar_text(&self) -> Option<String> {
+        Some(match self {
+            Value::Date(days) => crate::temporal::format_date(*days),
+            Value::Timestamp { value, unit, tz } => crate::temporal::format_timestamp(*value, *unit, tz.as_deref()),
+            Value::Decimal { value, scale, .. } => crate::temporal::format_decimal(*value, *scale),
+            // Like pydantic's JSON form: the text when it is UTF-8, else base64.
+            Value::Bytes(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_owned(),
+                Err(_) => crate::temporal::base64(bytes),
+            },
+            _ => return None,
+        })
     }
 
     /// Look a field up in a map value.
@@ -66,6 +95,10 @@ impl Value {
             Value::Str(_) => "string",
             Value::List(_) => "array",
             Value::Map(_) => "object",
+            Value::Date(_) => "date",
+            Value::Timestamp { .. } => "timestamp",
+            Value::Decimal { .. } => "decimal",
+            Value::Bytes(_) => "bytes",
         }
     }
 }
@@ -87,6 +120,9 @@ impl Serialize for Value {
                 s.serialize_f64(*f)
             }
             Value::Str(v) => s.serialize_str(v),
+            Value::Date(_) | Value::Timestamp { .. } | Value::Decimal { .. } | Value::Bytes(_) => {
+                s.serialize_str(&self.scalar_text().unwrap_or_default())
+            }
             Value::List(items) => {
                 let mut seq = s.serialize_seq(Some(items.len()))?;
                 for item in items {
@@ -186,5 +222,14 @@ mod tests {
         assert_eq!(Value::Null.to_cell().unwrap(), "");
         assert_eq!(Value::Bool(true).to_cell().unwrap(), "true");
         assert_eq!(Value::Float(1.5).to_cell().unwrap(), "1.5");
+    }
+
+    #[test]
+    fn dates_timestamps_and_decimals_are_iso_text() {
+        assert_eq!(Value::Date(19723).to_cell().unwrap(), "2024-01-01");
+        let ts = Value::Timestamp { value: 1_704_067_200_000_001, unit: TimeUnit::Microsecond, tz: Some("UTC".into()) };
+        assert_eq!(serde_json::to_string(&ts).unwrap(), "\"2024-01-01T00:00:00.000001+00:00\"");
+        let dec = Value::Decimal { value: -12345, precision: 10, scale: 2 };
+        assert_eq!(dec.to_cell().unwrap(), "-123.45");
     }
 }

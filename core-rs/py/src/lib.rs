@@ -8,6 +8,7 @@ mod pyio;
 mod pysink;
 mod pysource;
 mod stage;
+mod tables;
 
 use pyerr::PyErrSlot;
 use pyo3::create_exception;
@@ -20,6 +21,9 @@ use zoopipe_exec::codec::{self, Compression};
 use zoopipe_exec::csv_source::{CsvOptions, CsvSource};
 use zoopipe_exec::encode::{CsvEncoder, Encoder, JsonlEncoder};
 use zoopipe_exec::jsonl_source::JsonlSource;
+use zoopipe_exec::pipeline::DiscardSink;
+use zoopipe_exec::source::SkipLimit;
+use zoopipe_exec::split::{Shard, SplitKind};
 use zoopipe_exec::{BatchSource, ExecError, Output, Passthrough, Progress, RunConfig, Stage, StreamSink};
 
 #[global_allocator]
@@ -132,9 +136,16 @@ fn open_input(spec: &Bound<'_, PyDict>, name: &str, errors: &PyErrSlot) -> PyRes
     }))
 }
 
-fn build_source(spec: &Bound<'_, PyDict>, errors: &PyErrSlot) -> PyResult<(Box<dyn BatchSource>, String)> {
+fn build_source(
+    spec: &Bound<'_, PyDict>,
+    errors: &PyErrSlot,
+) -> PyResult<(Box<dyn BatchSource>, String, Option<tables::SchemaRef>)> {
     let kind: String = item(spec, "kind", String::new())?;
     let name: String = item(spec, "name", kind.clone())?;
+    if tables::SOURCE_KINDS.contains(&kind.as_str()) {
+        let (source, schema) = tables::build_source(&kind, spec, &name, errors)?;
+        return Ok((source, name, schema));
+    }
     let source: Box<dyn BatchSource> = match kind.as_str() {
         "csv" => {
             let options = CsvOptions {
@@ -142,11 +153,37 @@ fn build_source(spec: &Bound<'_, PyDict>, errors: &PyErrSlot) -> PyResult<(Box<d
                 quote: single_byte(spec, "quotechar", b'"')?,
                 has_header: item(spec, "has_header", true)?,
                 field_names: item(spec, "field_names", None)?,
+                line_offset: item(spec, "line_offset", 0u64)?,
             };
-            let input = open_input(spec, &name, errors)?;
-            Box::new(CsvSource::new(input, options, &name).map_err(to_pyerr)?)
+            let mut source = match shard_of(spec, &name)? {
+                Some((path, shard)) => CsvSource::open_range(&path, options, shard).map_err(to_pyerr)?,
+                None => CsvSource::new(open_input(spec, &name, errors)?, options, &name).map_err(to_pyerr)?,
+            };
+            if let Some(columns) = item::<Option<Vec<String>>>(spec, "columns", None)? {
+                source.project(&columns, true).map_err(to_pyerr)?;
+            } else if let Some(columns) = item::<Option<Vec<String>>>(spec, "required_columns", None)? {
+                source.project(&columns, false).map_err(to_pyerr)?;
+            }
+            Box::new(source)
         }
-        "jsonl" => Box::new(JsonlSource::new(open_input(spec, &name, errors)?, &name)),
+        "jsonl" => {
+            let mut source = match shard_of(spec, &name)? {
+                Some((path, shard)) => JsonlSource::open_range(&path, shard).map_err(to_pyerr)?,
+                None => {
+                    let mut source = JsonlSource::new(open_input(spec, &name, errors)?, &name);
+                    source.set_line_offset(item(spec, "line_offset", 0u64)?);
+                    source
+                }
+            };
+            let columns = match item::<Option<Vec<String>>>(spec, "columns", None)? {
+                Some(columns) => Some(columns),
+                None => item(spec, "required_columns", None)?,
+            };
+            if let Some(columns) = columns {
+                source.project(&columns);
+            }
+            Box::new(source)
+        }
         "python" => {
             let batches = spec.get_item("batches")?.ok_or_else(|| {
                 pyo3::exceptions::PyValueError::new_err("a python source needs 'batches'")
@@ -159,14 +196,52 @@ fn build_source(spec: &Bound<'_, PyDict>, errors: &PyErrSlot) -> PyResult<(Box<d
             )))
         }
     };
-    Ok((source, name))
+    let source = match kind.as_str() {
+        "csv" | "jsonl" => SkipLimit::wrap(source, item(spec, "skip_rows", 0u64)?, item(spec, "limit", None)?),
+        _ => source,
+    };
+    Ok((source, name, None))
 }
 
-fn build_output(spec: &Bound<'_, PyDict>, errors: &PyErrSlot) -> PyResult<Output> {
+/// The local path and shard of a spec with a `byte_range`, None without one.
+fn shard_of(spec: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<(String, Shard)>> {
+    let Some((start, end)) = item::<Option<(u64, u64)>>(spec, "byte_range", None)? else {
+        return Ok(None);
+    };
+    let path: Option<String> = item(spec, "path", None)?;
+    let Some(path) = path else {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{name}: byte_range needs a local file (remote files are read as a whole); drop byte_range or copy the file locally"
+        )));
+    };
+    if compression(spec)? != Compression::None {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{name}: a compressed file cannot be read from a byte_range (a compressed stream decodes only from its start); drop byte_range or decompress the file"
+        )));
+    }
+    if end < start {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{name}: byte_range ({start}, {end}) ends before it starts; give (start, end) with start <= end"
+        )));
+    }
+    Ok(Some((path, Shard { start, end, line_offset: item(spec, "line_offset", 0u64)? })))
+}
+
+/// `source_schema`: the input table's Arrow schema, if any; `passthrough`: no Python stage runs.
+fn build_output(
+    spec: &Bound<'_, PyDict>,
+    errors: &PyErrSlot,
+    source_schema: Option<tables::SchemaRef>,
+    passthrough: bool,
+) -> PyResult<Output> {
     let kind: String = item(spec, "kind", String::new())?;
     let name: String = item(spec, "name", kind.clone())?;
+    if tables::OUTPUT_KINDS.contains(&kind.as_str()) {
+        return tables::build_output(&kind, spec, &name, errors, source_schema, passthrough);
+    }
     let columns: Option<Vec<String>> = item(spec, "field_names", None)?;
     let encoder: Arc<dyn Encoder> = match kind.as_str() {
+        "count" => return Ok(Output { encoder: None, sink: Box::new(DiscardSink), columns: None }),
         "jsonl" => Arc::new(JsonlEncoder),
         "csv" => Arc::new(CsvEncoder {
             delimiter: single_byte(spec, "delimiter", b',')?,
@@ -224,9 +299,16 @@ fn run_pipe<'py>(
     stop: &StopToken,
 ) -> PyResult<Bound<'py, PyDict>> {
     let py_errors = PyErrSlot::default();
-    let (source, source_name) = build_source(source, &py_errors)?;
-    let main = build_output(output, &py_errors)?;
-    let error_output = errors.map(|spec| build_output(spec, &py_errors)).transpose()?;
+    let (source, source_name, source_schema) = build_source(source, &py_errors)?;
+    let main = build_output(output, &py_errors, source_schema, stage.is_none())?;
+    if let Some(kind) = errors.map(|spec| item(spec, "kind", String::new())).transpose()? {
+        if kind == "parquet" || kind == "arrow" {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "an error output cannot be {kind}: error records hold records of any shape; use JSON Lines or CSV"
+            )));
+        }
+    }
+    let error_output = errors.map(|spec| build_output(spec, &py_errors, None, false)).transpose()?;
     let mut stage: Box<dyn Stage + Send> = match stage {
         Some(func) => Box::new(stage::PyStage::new(func, &source_name, py_errors.clone())),
         None => Box::new(Passthrough),
@@ -256,8 +338,41 @@ fn run_pipe<'py>(
     Ok(out)
 }
 
+/// Split a local CSV or JSON Lines file into at most `n` byte ranges `(start, end,
+/// line_offset)` that hold every record exactly once (see `zoopipe_exec::split`).
+#[pyfunction]
+#[pyo3(signature = (path, kind, n, delimiter = ",", quotechar = "\"", has_header = true))]
+fn split_points(
+    py: Python<'_>,
+    path: &str,
+    kind: &str,
+    n: usize,
+    delimiter: &str,
+    quotechar: &str,
+    has_header: bool,
+) -> PyResult<Vec<(u64, u64, u64)>> {
+    let byte = |key: &str, text: &str| match text.as_bytes() {
+        [b] => Ok(*b),
+        _ => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{key} must be a single ASCII character, got {text:?}"
+        ))),
+    };
+    let kind = SplitKind::from_name(kind).map_err(pyo3::exceptions::PyValueError::new_err)?;
+    let options = CsvOptions {
+        delimiter: byte("delimiter", delimiter)?,
+        quote: byte("quotechar", quotechar)?,
+        has_header,
+        ..CsvOptions::default()
+    };
+    let shards = py
+        .allow_threads(|| zoopipe_exec::split::split_points(path, kind, n, &options))
+        .map_err(to_pyerr)?;
+    Ok(shards.into_iter().map(|s| (s.start, s.end, s.line_offset)).collect())
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(split_points, m)?)?;
     m.add_class::<NativeProgress>()?;
     m.add_class::<StopToken>()?;
     m.add_function(wrap_pyfunction!(run_pipe, m)?)?;

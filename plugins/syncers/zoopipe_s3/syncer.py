@@ -1,0 +1,295 @@
+"""The ``s3`` syncer, and uncommitted S3 uploads for atomic pipe outputs.
+
+Every object a push writes carries its sha256 in the user metadata ``zoopipe-sha256``, so later
+pushes and pulls skip unchanged files without downloading them. A pushed directory also gets a
+manifest, ``<prefix>/.zoopipe-manifest.json``, written after its files: it lists every file with
+its hash and the directory's content hash, and is what a pull trusts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import s3fs
+from fsspec.core import url_to_fs
+
+from zoopipe_core.syncers.base import Syncer, content_hash, file_hash
+from zoopipe_core.syncers.local import _remove, _swap_in
+
+#: User-metadata key (``x-amz-meta-zoopipe-sha256``) holding an object's sha256.
+HASH_METADATA = "zoopipe-sha256"
+#: Name of the manifest object inside a pushed directory's prefix.
+MANIFEST_NAME = ".zoopipe-manifest.json"
+
+
+class S3Upload:
+    """An object being written to S3 under its final key, invisible until ``commit()``.
+
+    Small outputs stay in memory and are stored with one PUT on commit; larger ones become a
+    multipart upload whose parts are sent as they fill, completed by ``commit()`` and aborted by
+    ``discard()``. Either way no reader ever sees a partial object, and no temporary key exists.
+    Obtained from :meth:`S3Syncer.open_uncommitted`; zoopipe's outputs use it for ``s3://`` URLs.
+
+    Example (against moto's S3 server, as in the test suite):
+        >>> import s3fs
+        >>> from moto.server import ThreadedMotoServer
+        >>> server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        >>> server.start()
+        >>> endpoint = "http://%s:%d" % server.get_host_and_port()
+        >>> options = {"client_kwargs": {"endpoint_url": endpoint}, "key": "k", "secret": "s"}
+        >>> fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+        >>> fs.mkdir("upload-demo")
+        >>> upload = S3Upload(fs, "upload-demo/out.txt")
+        >>> _ = upload.write(b"hello")
+        >>> fs.exists("upload-demo/out.txt")
+        False
+        >>> upload.commit(); fs.cat("upload-demo/out.txt")
+        b'hello'
+        >>> server.stop()
+    """
+
+    def __init__(self, fs: Any, path: str) -> None:
+        self.path = path
+        self._file = fs.open(path, "wb")
+
+    def write(self, data: bytes) -> int:
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        """Send full parts; nothing becomes visible before ``commit()``."""
+        self._file.flush()
+
+    def commit(self) -> None:
+        """Publish the object: one PUT, or complete the multipart upload."""
+        self._file.close()
+
+    def discard(self) -> None:
+        """Drop everything written: abort the multipart upload, if one was started."""
+        try:
+            self._file.discard()
+        finally:
+            # A closed file never flushes again (not even when garbage-collected), so a discarded
+            # upload cannot start a new multipart upload behind our back.
+            self._file.closed = True
+
+
+class S3Syncer(Syncer):
+    """Pushes local files and directories to ``s3://`` URLs and pulls them back, by content hash.
+
+    ``storage_options`` go to ``s3fs.S3FileSystem`` (``key``, ``secret``, ``endpoint_url``
+    through ``client_kwargs``, ``profile``...); fsspec's configuration for ``s3`` and the usual
+    AWS environment variables and files apply as well.
+
+    - **Files** are single objects, written atomically by S3 itself (one PUT, or a multipart
+      upload completed at the end). Each carries its sha256 in its metadata; a push of unchanged
+      content, or a pull onto a local file that already has it, copies nothing.
+    - **Directories** are pushed file by file, skipping files whose hash the prefix already
+      holds, then the manifest is written, then objects no longer present locally are deleted.
+      A pull downloads the files the manifest lists into a temporary directory beside the
+      destination, reusing local files that already match, verifies every hash (a push running
+      at the same time is reported, never mixed in), and swaps the directory into place.
+
+    Example (against moto's S3 server, as in the test suite):
+        >>> import pathlib, tempfile
+        >>> from moto.server import ThreadedMotoServer
+        >>> server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        >>> server.start()
+        >>> endpoint = "http://%s:%d" % server.get_host_and_port()
+        >>> syncer = S3Syncer(client_kwargs={"endpoint_url": endpoint}, key="k", secret="s")
+        >>> syncer.fs.mkdir("demo")
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "data").mkdir(); _ = (folder / "data" / "a.csv").write_text("x\\n1\\n")
+        >>> digest = syncer.push(folder / "data", "s3://demo/runs/data")
+        >>> syncer.remote_hash("s3://demo/runs/data") == digest
+        True
+        >>> syncer.pull("s3://demo/runs/data", folder / "copy") == digest
+        True
+        >>> (folder / "copy" / "a.csv").read_text()
+        'x\\n1\\n'
+        >>> server.stop()
+    """
+
+    name = "s3"
+
+    def __init__(self, **storage_options: Any) -> None:
+        # A syncer's own filesystem: its listings must not come from another instance's cache.
+        self.fs = s3fs.S3FileSystem(skip_instance_cache=True, **storage_options)
+
+    @classmethod
+    def open_uncommitted(cls, url: str) -> S3Upload:
+        """An :class:`S3Upload` to ``url``, with the storage options fsspec resolves for it."""
+        fs, path = url_to_fs(url)
+        return S3Upload(fs, path)
+
+    # ------------------------------------------------------------------ hashes
+
+    def _path(self, url: str) -> str:
+        text = os.fspath(url)
+        if not text.lower().startswith(("s3://", "s3a://")):
+            raise ValueError(f"the s3 syncer serves s3:// URLs, not {text!r}")
+        path = self.fs._strip_protocol(text).rstrip("/")
+        if "/" not in path:
+            raise ValueError(f"{text!r} names a bucket; give a key or prefix inside it: s3://bucket/key")
+        return path
+
+    def _object_hash(self, path: str) -> str | None:
+        try:
+            return self.fs.metadata(path, refresh=True).get(HASH_METADATA)
+        except FileNotFoundError:
+            return None
+
+    def _manifest(self, path: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.fs.cat_file(f"{path}/{MANIFEST_NAME}"))
+        except FileNotFoundError:
+            return None
+
+    def remote_hash(self, url: str) -> str | None:
+        """The content hash of what ``url`` holds, as zoopipe recorded it when pushing.
+
+        None when nothing is there, or when it was not written by a zoopipe push.
+        """
+        path = self._path(url)
+        manifest = self._manifest(path)
+        if manifest is not None:
+            return manifest["hash"]
+        return self._object_hash(path)
+
+    # ------------------------------------------------------------------ push
+
+    def push(self, local_path: str | os.PathLike[str], remote_url: str) -> str:
+        source = Path(local_path)
+        path = self._path(remote_url)
+        if not source.exists():
+            raise FileNotFoundError(f"cannot push {source} to {remote_url}: {source} does not exist")
+        self.fs.invalidate_cache()
+        if source.is_dir():
+            return self._push_directory(source, path)
+        digest = file_hash(source)
+        if self._object_hash(path) != digest:
+            self.fs.put_file(str(source), path, Metadata={HASH_METADATA: digest})
+        # The URL now names a file: a directory pushed there before is removed.
+        self._delete_prefix(path, keep=set())
+        return digest
+
+    def _push_directory(self, source: Path, path: str) -> str:
+        if (source / MANIFEST_NAME).exists():
+            raise ValueError(
+                f"cannot push {source}: it contains {MANIFEST_NAME}, the name zoopipe uses for its "
+                "manifest on S3; rename that file"
+            )
+        digest = content_hash(source)
+        old = self._manifest(path)
+        remote = self._relative_objects(path)
+        local = {
+            file.relative_to(source).as_posix(): file for file in sorted(source.rglob("*")) if file.is_file()
+        }
+        if old is not None and old["hash"] == digest and set(old["files"]) <= remote:
+            return digest
+        hashes: dict[str, str] = {}
+        for relative, file in local.items():
+            hashes[relative] = file_hash(file)
+            known = (old or {}).get("files", {}).get(relative)
+            if known == hashes[relative] and relative in remote:
+                continue
+            self.fs.put_file(str(file), f"{path}/{relative}", Metadata={HASH_METADATA: hashes[relative]})
+        manifest = {"version": 1, "hash": digest, "files": hashes}
+        self.fs.pipe_file(f"{path}/{MANIFEST_NAME}", json.dumps(manifest, indent=1, sort_keys=True).encode())
+        self._delete_prefix(path, keep=set(local) | {MANIFEST_NAME})
+        if self.fs.isfile(path):  # the URL named a file before: a directory replaces it
+            self.fs.rm_file(path)
+        self.fs.invalidate_cache()
+        return digest
+
+    def _relative_objects(self, path: str) -> set[str]:
+        prefix = path + "/"
+        return {key[len(prefix):] for key in self.fs.find(prefix) if key.startswith(prefix)}
+
+    def _delete_prefix(self, path: str, keep: set[str]) -> None:
+        stale = [f"{path}/{relative}" for relative in self._relative_objects(path) if relative not in keep]
+        if stale:
+            self.fs.rm(stale)
+        self.fs.invalidate_cache()
+
+    # ------------------------------------------------------------------ pull
+
+    def pull(self, remote_url: str, local_path: str | os.PathLike[str]) -> str:
+        path = self._path(remote_url)
+        destination = Path(local_path)
+        self.fs.invalidate_cache()
+        if self.fs.isfile(path):
+            return self._pull_file(remote_url, path, destination)
+        if self.fs.isdir(path):
+            return self._pull_directory(remote_url, path, destination)
+        raise FileNotFoundError(
+            f"cannot pull {remote_url}: no object or prefix by that name; check the URL and the "
+            "credentials and endpoint configured for S3"
+        )
+
+    def _pull_file(self, remote_url: str, path: str, destination: Path) -> str:
+        expected = self._object_hash(path)
+        if expected is not None and destination.is_file() and file_hash(destination) == expected:
+            return expected
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.zoopipe-tmp-{uuid.uuid4().hex}")
+        try:
+            self.fs.get_file(path, str(temporary))
+            digest = file_hash(temporary)
+            _check(remote_url, expected, digest)
+            _swap_in(temporary, destination)
+        except BaseException:
+            _remove(temporary)
+            raise
+        return digest
+
+    def _pull_directory(self, remote_url: str, path: str, destination: Path) -> str:
+        manifest = self._manifest(path)
+        if manifest is not None:
+            if destination.is_dir() and content_hash(destination) == manifest["hash"]:
+                return manifest["hash"]
+            files: dict[str, str | None] = dict(manifest["files"])
+        else:  # a prefix written by something else: take every object as it is
+            files = {relative: None for relative in self._relative_objects(path)}
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        temporary = destination.with_name(f".{destination.name}.zoopipe-tmp-{uuid.uuid4().hex}")
+        try:
+            temporary.mkdir()
+            for relative, expected in sorted(files.items()):
+                target = temporary.joinpath(*PurePosixPath(relative).parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                existing = destination.joinpath(*PurePosixPath(relative).parts)
+                if expected is not None and existing.is_file() and file_hash(existing) == expected:
+                    shutil.copy2(existing, target)
+                    continue
+                try:
+                    self.fs.get_file(f"{path}/{relative}", str(target))
+                except FileNotFoundError as exc:
+                    raise FileNotFoundError(
+                        f"cannot pull {remote_url}: its manifest lists {relative}, which is missing; "
+                        "a push may be running or was interrupted: push again, then pull"
+                    ) from exc
+                _check(f"{remote_url}/{relative}", expected, file_hash(target))
+            digest = content_hash(temporary)
+            if manifest is not None:
+                _check(remote_url, manifest["hash"], digest)
+            _swap_in(temporary, destination)
+        except BaseException:
+            _remove(temporary)
+            raise
+        return digest
+
+
+def _check(url: str, expected: str | None, actual: str) -> None:
+    if expected is not None and expected != actual:
+        raise OSError(
+            f"pulled {url} but its content hash is {actual[:12]}..., not {expected[:12]}... as "
+            "recorded when it was pushed; it is probably being pushed right now: pull again later"
+        )
+
+
+__all__ = ["HASH_METADATA", "MANIFEST_NAME", "S3Syncer", "S3Upload"]

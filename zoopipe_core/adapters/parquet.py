@@ -1,0 +1,117 @@
+"""Parquet input and output, read and written in Rust (arrow-rs).
+
+Reading pushes ``columns`` (and the schema model's fields) into the Parquet reader, so other
+columns are never decoded; ``skip_rows`` and ``limit`` are applied there too. Writing builds
+Arrow record batches in the encoder threads and writes row groups in the writer thread.
+Local paths are read in place; fsspec URLs are read into memory first (Parquet needs random
+access).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.read_options import ReadOptions
+
+CODECS = ("snappy", "zstd", "gzip", "lz4", "none")
+
+
+class ParquetInputAdapter(ReadOptions, InputAdapter):
+    """Read a Parquet file. Values keep their types: timestamps (with their time zone), dates,
+    decimals, lists and structs arrive as ``datetime``, ``date``, ``Decimal``, lists and dicts.
+
+    ``columns=[...]`` reads only those columns (a missing one is an error); ``skip_rows`` and
+    ``limit`` choose the rows. A damaged file fails with the file and row group named.
+
+    Example:
+        >>> import tempfile, os
+        >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter, MemoryOutputAdapter
+        >>> path = os.path.join(tempfile.mkdtemp(), "users.parquet")
+        >>> _ = Pipe(PyGeneratorInputAdapter([{"id": i, "name": f"u{i}"} for i in range(3)]),
+        ...          ParquetOutputAdapter(path)).run()
+        >>> out = MemoryOutputAdapter()
+        >>> _ = Pipe(ParquetInputAdapter(path, columns=["id"], skip_rows=1), out).run(); out.records
+        [{'id': 1}, {'id': 2}]
+    """
+
+    name = "parquet"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        columns: Sequence[str] | None = None,
+        skip_rows: int = 0,
+        limit: int | None = None,
+    ) -> None:
+        self._set_read_options(columns=columns, skip_rows=skip_rows, limit=limit, byte_range=None, line_offset=0)
+        self.path = os.fspath(path)
+
+    @property
+    def source_name(self) -> str:
+        return self.path
+
+    def native_spec(self) -> dict[str, Any]:
+        return {"kind": "parquet", "url": self.path, "name": self.path, "compression": "none", **self._read_spec()}
+
+    def split(self, workers: int) -> list[InputAdapter]:
+        """Shards by row groups, or rows within groups when there are fewer groups than workers
+        (PipeManager.parallelize_pipe; see zoopipe_core.sharding.split_parquet)."""
+        from zoopipe_core.sharding import split_parquet
+
+        return split_parquet(self, workers)
+
+    def __repr__(self) -> str:
+        return f"ParquetInputAdapter({self.path!r})"
+
+
+class ParquetOutputAdapter(OutputAdapter):
+    """Write a Parquet file: ``compression`` is one of snappy (default), zstd, gzip, lz4, none;
+    ``row_group_size`` the most rows in a row group.
+
+    The schema comes from the pipe's schema model (see :mod:`zoopipe_core.arrow_schema`); without
+    one, from the input file when it is Parquet or Arrow (exactly, for a pipe with no Python
+    stage); otherwise it is inferred from the records. A record that does not fit the schema goes
+    to the error output (stage ``serialize``), naming the column. The file appears under its name
+    only when the run succeeded.
+
+    Example:
+        >>> import tempfile, os
+        >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter
+        >>> path = os.path.join(tempfile.mkdtemp(), "out.parquet")
+        >>> Pipe(PyGeneratorInputAdapter([{"a": 1}, {"a": None}]),
+        ...      ParquetOutputAdapter(path, compression="zstd")).run().success_count
+        2
+        >>> open(path, "rb").read(4)
+        b'PAR1'
+    """
+
+    name = "parquet"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        compression: str = "snappy",
+        row_group_size: int = 122_880,
+    ) -> None:
+        if compression not in CODECS:
+            raise ValueError(f"unknown Parquet compression {compression!r}; use one of {', '.join(CODECS)}")
+        if not isinstance(row_group_size, int) or row_group_size < 1:
+            raise ValueError(f"row_group_size must be an int >= 1, got {row_group_size!r}")
+        self.path = os.fspath(path)
+        self.compression = compression
+        self.row_group_size = row_group_size
+
+    @property
+    def target_name(self) -> str:
+        return self.path
+
+    def native_spec(self) -> dict[str, Any]:
+        return {"kind": "parquet", "url": self.path, "name": self.path, "compression": "none",
+                "codec": self.compression, "row_group_size": self.row_group_size}
+
+    def __repr__(self) -> str:
+        return f"ParquetOutputAdapter({self.path!r}, compression={self.compression!r})"

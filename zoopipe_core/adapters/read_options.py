@@ -1,0 +1,83 @@
+"""What part of a CSV or JSON Lines file to read: columns, records to skip, a limit, a shard.
+
+Shared by :class:`~zoopipe_core.adapters.csv.CSVInputAdapter` and
+:class:`~zoopipe_core.adapters.jsonl.JSONInputAdapter`; the Rust readers apply the options.
+
+- ``columns``: read only these columns, in this order. For CSV a name missing from the header
+  is an error before anything is written; every row is still checked for the full shape. For
+  JSON Lines other keys are dropped (a record without one of them simply lacks it).
+- The schema model's fields (by alias) are a *hint*: the Pipe passes them through
+  ``set_required_columns``. A field missing from the CSV header is then not an error here:
+  validation reports it on each record, or fills in the field's default. The hint is not used
+  when the pipe has ``pre_validation`` transforms or the model keeps extra fields
+  (``extra="allow"``), since those may need every column.
+- ``skip_rows``: records (not lines; after a CSV header) to drop before reading; they are not
+  counted. ``limit``: read at most this many records (counting records that fail to parse).
+- ``byte_range=(start, end)`` and ``line_offset``: read one shard of the file, as cut by
+  ``zoopipe_core._native.split_points(path, kind, n, delimiter=",", quotechar='"',
+  has_header=True) -> [(start, end, line_offset), ...]``. A CSV header is still read from the
+  start of the file; error records keep the true line numbers of the file. ``split(n)`` returns
+  the shards as adapters. ``skip_rows`` and ``limit`` apply within a shard.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class ReadOptions:
+    """Mixin holding the read options of a file input adapter (see the module docstring).
+
+    Example:
+        >>> options = ReadOptions()
+        >>> options._set_read_options(columns=["a"], skip_rows=2, limit=10, byte_range=None, line_offset=0)
+        >>> options._read_spec()
+        {'columns': ['a'], 'required_columns': None, 'skip_rows': 2, 'limit': 10, 'byte_range': None, 'line_offset': 0}
+    """
+
+    columns: list[str] | None = None
+    required_columns: list[str] | None = None
+    skip_rows: int = 0
+    limit: int | None = None
+    byte_range: tuple[int, int] | None = None
+    line_offset: int = 0
+
+    def _set_read_options(
+        self,
+        *,
+        columns: Sequence[str] | None,
+        skip_rows: int,
+        limit: int | None,
+        byte_range: tuple[int, int] | None,
+        line_offset: int,
+    ) -> None:
+        if isinstance(columns, str):
+            raise TypeError(f"columns must be a list of names, got the string {columns!r}; write columns=[{columns!r}]")
+        self.columns = list(columns) if columns is not None else None
+        if not isinstance(skip_rows, int) or skip_rows < 0:
+            raise ValueError(f"skip_rows must be an int >= 0, got {skip_rows!r}")
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be None or an int >= 0, got {limit!r}")
+        if byte_range is not None:
+            start, end = byte_range
+            if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end):
+                raise ValueError(f"byte_range must be (start, end) with 0 <= start <= end, got {byte_range!r}")
+            byte_range = (start, end)
+        if not isinstance(line_offset, int) or line_offset < 0:
+            raise ValueError(f"line_offset must be an int >= 0, got {line_offset!r}")
+        self.skip_rows, self.limit = skip_rows, limit
+        self.byte_range, self.line_offset = byte_range, line_offset
+
+    def set_required_columns(self, columns: list[str] | None) -> None:
+        """Hint from the pipe's schema: read only these columns (see the module docstring)."""
+        self.required_columns = list(columns) if columns is not None else None
+
+    def _read_spec(self) -> dict[str, Any]:
+        return {
+            "columns": self.columns,
+            "required_columns": self.required_columns,
+            "skip_rows": self.skip_rows,
+            "limit": self.limit,
+            "byte_range": self.byte_range,
+            "line_offset": self.line_offset,
+        }
