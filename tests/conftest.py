@@ -108,3 +108,39 @@ def memfs():
     clear()
     yield fs
     clear()
+
+
+# The S3 server (moto, on 127.0.0.1) for the s3:// tests; see tests/s3_server.py.
+from s3_server import s3_bucket, s3_server  # noqa: E402, F401
+
+
+# --------------------------------------------------------------------------- Ray and Dask clusters
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray with 2 CPUs, started once per test session and shut down at its end.
+
+    RayEngine(address=None) joins it (and does not shut it down); tests get the GCS address.
+    """
+    import ray
+
+    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield context.address_info["gcs_address"]
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A Dask LocalCluster of 2 worker processes with 1 thread each, once per test session.
+
+    It keeps Dask's default ``allowed-failures``, like a cluster a user would connect to, so
+    DaskEngine's own guard against re-running a lost worker's task is what the tests exercise.
+    """
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    yield cluster
+    cluster.close()

@@ -138,6 +138,20 @@ class Pipe:
                 "blocked outside Python (in C code or I/O); the run will be cancelled when it returns"
             )
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A Pipe travels to a worker (PipeManager) as its configuration: adapters, schema,
+        transforms and executor. The run state (thread, stop control, report) stays behind."""
+        state = dict(self.__dict__)
+        state["_thread"] = None
+        state["_control"] = None
+        state["_report"] = self._report.pipe_index
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["_report"] = PipeReport(state["_report"])
+        self.__dict__.update(state)
+
     def __enter__(self) -> "Pipe":
         self.start()
         return self

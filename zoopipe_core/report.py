@@ -32,6 +32,15 @@ class PipeStatus(str, enum.Enum):
 _FINAL = (PipeStatus.COMPLETED, PipeStatus.FAILED, PipeStatus.CANCELLED)
 
 
+class _RemoteCounts:
+    """Counts as a worker last reported them, shaped like the executor's live counters."""
+
+    __slots__ = ("read", "success", "errors")
+
+    def __init__(self, read: int, success: int, errors: int) -> None:
+        self.read, self.success, self.errors = read, success, errors
+
+
 class PipeReport:
     """Progress and outcome of one pipe. Counts are live while it runs.
 
@@ -55,6 +64,7 @@ class PipeReport:
         self._progress: Any = None
         self._final: tuple[int, int, int] | None = None
         self._finished = threading.Event()
+        self._remote_ram: int | None = None  # the worker's RSS, for a pipe run by a PipeManager
 
     # -- counters ---------------------------------------------------------------------------
     def _counts(self) -> tuple[int, int, int]:
@@ -90,6 +100,10 @@ class PipeReport:
 
     @property
     def ram_bytes(self) -> int:
+        """Resident memory of the process running the pipe: this one, or the worker's (as last
+        reported) for a pipe run by a PipeManager."""
+        if self._remote_ram is not None:
+            return self._remote_ram
         return current_rss_bytes()
 
     # -- state ------------------------------------------------------------------------------
@@ -121,6 +135,18 @@ class PipeReport:
         self.end_time = time.monotonic()
         self.status = status
         self._finished.set()
+
+    def _update_remote(self, payload: dict[str, Any]) -> None:
+        """Take the live counts a worker sent (see zoopipe_core.worker) while the pipe runs."""
+        if self.is_finished:
+            return
+        counts = (payload["total_processed"], payload["success_count"], payload["error_count"])
+        self._progress = _RemoteCounts(*counts)
+        self._remote_ram = payload.get("ram_bytes")
+        if self.start_time is None:
+            self.start_time = time.monotonic() - payload.get("duration", 0.0)
+        if self.status == PipeStatus.PENDING:
+            self.status = PipeStatus.RUNNING
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,585 @@
+"""DaskEngine: runs zoopipe tasks on a Dask cluster, local or remote (registered as ``"dask"``).
+
+How it works:
+
+- Each ``submit`` is one ``client.submit(..., pure=False, retries=0)``. Dask reschedules the
+  tasks of a worker that died (up to ``distributed.scheduler.allowed-failures`` times); this
+  engine never lets that re-run the user's function. A cluster it creates has
+  ``allowed-failures`` 0, and on any other cluster the task wrapper asks the scheduler whether
+  a worker already died running this task, and if so fails it with WorkerLost unrun.
+- Progress travels as Dask structured events (``Worker.log_event``) on a topic of this engine,
+  which the driver's client subscribes to; each task also returns its last payload per key.
+- Stopping a running task raises StopRequested in its worker thread (its ``finally`` blocks
+  run); after the grace period its worker process is killed and its nanny starts a new one.
+- ``share`` is ``client.scatter(broadcast=True)``; ``DaskRef.get()`` reads the worker's copy.
+- ``prepare`` registers a worker plugin that sets ``env_vars`` and ships ``code_paths`` as zip
+  archives put on ``sys.path``, and, for requirements, distributed's ``PipInstall`` plugin.
+
+Dask is imported when the engine starts, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import fnmatch
+import hashlib
+import io
+import logging
+import os
+import pickle
+import queue
+import socket
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from zoopipe_core.engines.base import Engine, RemoteError, SharedRef, WorkerEnvironment, WorkerLost
+
+from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, run_task, stop_task
+
+_log = logging.getLogger(__name__)
+
+#: Seconds a cancelled task has to stop after StopRequested before its worker is killed.
+CANCEL_GRACE = 5.0
+
+_MISSING_DASK = 'Dask is not installed; install it with: pip install "zoopipe-core[dask]"'
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(_MISSING_DASK) from exc
+    return distributed
+
+
+def _callable_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+# --------------------------------------------------------------------------- code archives
+
+
+def _ignore_patterns(ignore_file: str | None) -> list[str]:
+    if not ignore_file or not Path(ignore_file).is_file():
+        return []
+    lines = (line.strip() for line in Path(ignore_file).read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _ignored(relative: PurePosixPath, is_dir: bool, patterns: list[str]) -> bool:
+    """gitignore-style matching of the common forms: ``name``, ``dir/``, ``**/x``, ``a/b``."""
+    for pattern in patterns:
+        if pattern.endswith("/") and not is_dir:
+            continue
+        body = pattern.rstrip("/")
+        if body.startswith("**/"):
+            body = body[3:]
+        anchored = "/" in body
+        body = body.lstrip("/")
+        if fnmatch.fnmatch(str(relative) if anchored else relative.name, body):
+            return True
+    return False
+
+
+def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
+    """Zip archives (name → bytes) that make ``environment.code_paths`` importable on workers.
+
+    A plain directory is zipped with its contents at the archive's root (like Ray's
+    ``working_dir``); a package directory keeps its name, and a ``.py`` file is stored alone
+    (like ``py_modules``). Files matching ``ignore_file`` patterns are left out.
+
+    Example:
+        >>> import tempfile, zipfile, io, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "tool.py").write_text("X = 1\\n")
+        >>> [(name, data)] = code_archives(WorkerEnvironment(code_paths=[str(folder / "tool.py")])).items()
+        >>> zipfile.ZipFile(io.BytesIO(data)).namelist()
+        ['tool.py']
+    """
+    patterns = _ignore_patterns(environment.ignore_file)
+    archives: dict[str, bytes] = {}
+    for path in environment.resolved_code_paths():
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            if path.is_file():
+                archive.write(path, path.name)
+            else:
+                is_package = (path / "__init__.py").is_file()
+                root = path.parent if is_package else path
+                for folder, dirs, files in os.walk(path):
+                    here = PurePosixPath(Path(folder).relative_to(path).as_posix())
+                    dirs[:] = sorted(d for d in dirs if not _ignored(here / d, True, patterns))
+                    for name in sorted(files):
+                        if _ignored(here / name, False, patterns):
+                            continue
+                        full = Path(folder) / name
+                        archive.write(full, full.relative_to(root).as_posix())
+        data = buffer.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        archives[f"{path.stem or 'code'}-{digest}.zip"] = data
+    return archives
+
+
+def requirements_plugin(environment: WorkerEnvironment) -> Any:
+    """distributed's ``PipInstall`` worker plugin for the requirements, or None.
+
+    None when there are no requirements or the installer is ``"manual"`` (workers are
+    provisioned already). Workers run ``pip install`` when the plugin is registered.
+
+    Example:
+        >>> requirements_plugin(WorkerEnvironment()) is None
+        True
+    """
+    if not environment.requirements or environment.installer == "manual":
+        return None
+    from distributed.diagnostics.plugin import PipInstall
+
+    return PipInstall(packages=list(environment.requirements), restart_workers=False)
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(
+            f"DaskEngine address {address!r} is not 'tcp://host:port'; pass the scheduler's "
+            "address (e.g. 'tcp://10.0.0.5:8786'), a distributed.Client, or None for a "
+            "LocalCluster"
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConnectionError(
+            f"DaskEngine could not reach a Dask scheduler at {address!r} within {timeout:g} s "
+            f"({type(exc).__name__}: {exc}). Check that the scheduler is running and that this "
+            "machine can reach that host and port; pass address=None to start a LocalCluster "
+            "instead"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclasses.dataclass(eq=False)
+class _DaskTask:
+    future: concurrent.futures.Future[Any]
+    name: str
+    token: str
+    dask_future: Any
+    killed: bool = False
+
+
+class DaskEngine(Engine):
+    """Runs each submitted callable as a Dask task, on a LocalCluster or a cluster (``"dask"``).
+
+    - ``address``: None starts a ``LocalCluster`` of worker processes (``n_workers``, default
+      the number of CPUs, one thread each) closed at shutdown; a string connects to that
+      scheduler (ConnectionError after ``connect_timeout`` seconds if unreachable, never a
+      local run); a ``distributed.Client`` is used as given and never closed by the engine.
+    - ``cluster_kwargs``: passed to ``LocalCluster`` when ``address`` is None.
+
+    Example:
+        >>> from zoopipe_dask import DaskEngine
+        >>> with DaskEngine(n_workers=2) as engine:
+        ...     futures = [engine.submit(pow, 2, n) for n in range(4)]
+        ...     [f.result() for f in futures]
+        [1, 2, 4, 8]
+    """
+
+    name = "dask"
+
+    def __init__(
+        self,
+        address: Any = None,
+        *,
+        n_workers: int | None = None,
+        connect_timeout: float = 10.0,
+        **cluster_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if address is not None and not isinstance(address, str) and not hasattr(address, "submit"):
+            raise TypeError(
+                f"DaskEngine address must be None, a scheduler address string or a "
+                f"distributed.Client, got {type(address).__name__}"
+            )
+        if n_workers is not None and n_workers < 1:
+            raise ValueError(f"n_workers must be >= 1, got {n_workers!r}")
+        self.address = address
+        self.n_workers = n_workers
+        self.connect_timeout = connect_timeout
+        self.cluster_kwargs = cluster_kwargs
+        self._client: Any = None
+        self._cluster: Any = None
+        self._owns_client = False
+        self._guard_reruns = True
+        self._topic = ""
+        self._plugin_names: list[str] = []
+        self._tasks: dict[concurrent.futures.Future[Any], _DaskTask] = {}
+        self._tasks_lock = threading.Lock()
+        self._shared: list[tuple[DaskRef, Any]] = []
+        self._latest: dict[str, tuple[str, int]] = {}
+        self._watchdog: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._kill_at: dict[str, tuple[float, _DaskTask]] = {}
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+
+    def __repr__(self) -> str:
+        where = self.address if isinstance(self.address, str) else (
+            "LocalCluster" if self.address is None else "client")
+        return f"<DaskEngine {where} {self._state}>"
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` of the running engine (None when stopped)."""
+        return self._client
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        distributed = _import_distributed()
+        import dask
+
+        if self.address is None:
+            # No silent re-runs on a cluster we create: a lost worker's task fails at once.
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                options = {
+                    "n_workers": self.n_workers or os.cpu_count() or 2,
+                    "threads_per_worker": 1,
+                    "processes": True,
+                    "dashboard_address": ":0",  # a free port, never a clash on 8787
+                    **self.cluster_kwargs,
+                }
+                self._cluster = distributed.LocalCluster(**options)
+            self._client = distributed.Client(self._cluster, set_as_default=False)
+            self._owns_client = True
+        elif isinstance(self.address, str):
+            _check_reachable(self.address, self.connect_timeout)
+            try:
+                self._client = distributed.Client(
+                    self.address, timeout=self.connect_timeout, set_as_default=False
+                )
+            except OSError as exc:
+                raise ConnectionError(
+                    f"DaskEngine could not connect to the Dask scheduler at {self.address!r}: "
+                    f"{exc}. Check the address and that the scheduler is running"
+                ) from exc
+            self._owns_client = True
+        else:
+            self._client = self.address
+            self._owns_client = False
+        self._events = queue.Queue()
+        try:
+            self._guard_reruns = self._scheduler_may_rerun()
+            self._topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex}"
+            self._latest.clear()
+            self._client.subscribe_topic(self._topic, self._on_event)
+            self._plugin_names = []
+            self._apply_environment(self.environment)
+        except BaseException:
+            self._close_client()
+            raise
+        self._stopping.clear()
+        self._kill_at = {}
+        self._watchdog = threading.Thread(
+            target=self._watch_cancelled, name="zoopipe-dask-engine", daemon=True
+        )
+        self._watchdog.start()
+
+    def _shutdown(self, timeout: float) -> None:
+        with self._tasks_lock:
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            task.future.cancel()  # its done callback cancels the Dask future and stops it
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._running_somewhere(tasks):
+            time.sleep(0.05)
+        stuck = self._running_somewhere(tasks)
+        for task in stuck:
+            self._stop(task, force=True)
+        self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=5.0)
+            self._watchdog = None
+        with self._tasks_lock:
+            self._tasks.clear()
+        shared, self._shared = self._shared, []
+        for ref, dask_future in shared:
+            ref._release()
+            dask_future.release()
+        try:
+            self._client.unsubscribe_topic(self._topic)
+            for name in self._plugin_names:
+                self._client.unregister_worker_plugin(name)
+        except Exception as exc:  # the cluster may be gone already
+            _log.debug("DaskEngine cleanup on the cluster failed: %s", exc)
+        self._close_client()
+
+    def _scheduler_may_rerun(self) -> bool:
+        """Whether the scheduler re-runs the tasks of a dead worker (allowed-failures > 0)."""
+
+        def allowed_failures(dask_scheduler: Any = None) -> int:
+            return dask_scheduler.allowed_failures
+
+        try:
+            return self._client.run_on_scheduler(allowed_failures) != 0
+        except Exception:  # an old or locked-down scheduler: guard every task
+            return True
+
+    def _close_client(self) -> None:
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        if self._owns_client and client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    # ------------------------------------------------------------------ environment
+
+    def _prepare(self, environment: WorkerEnvironment) -> None:
+        environment.resolved_code_paths()  # FileNotFoundError at once
+        if self._client is not None:
+            self._apply_environment(environment)
+
+    def _apply_environment(self, environment: WorkerEnvironment) -> None:
+        from zoopipe_dask._plugin import EnvironmentPlugin
+
+        archives = code_archives(environment)
+        name = f"zoopipe-environment-{id(self):x}"
+        if archives or environment.env_vars:
+            self._client.register_plugin(EnvironmentPlugin(archives, environment.env_vars),
+                                         name=name)
+            if name not in self._plugin_names:
+                self._plugin_names.append(name)
+        elif name in self._plugin_names:
+            self._client.unregister_worker_plugin(name)
+            self._plugin_names.remove(name)
+        installer = requirements_plugin(environment)
+        if installer is not None:
+            self._client.register_plugin(installer)
+
+    # ------------------------------------------------------------------ tasks
+
+    def _submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> concurrent.futures.Future[Any]:
+        name = _callable_name(fn)
+        token = uuid.uuid4().hex
+        dask_future = self._client.submit(
+            run_task, fn, args, kwargs, self._topic, token, self._guard_reruns,
+            self._shared_dependencies(args, kwargs),
+            key=f"zoopipe-{name}-{token}", pure=False, retries=0,
+        )
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        task = _DaskTask(future, name, token, dask_future)
+        with self._tasks_lock:
+            self._tasks[future] = task
+        dask_future.add_done_callback(lambda done: self._resolve(task, done))
+        future.add_done_callback(lambda f: self._on_cancelled(task) if f.cancelled() else None)
+        return future
+
+    def _shared_dependencies(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+        """The scattered futures of the DaskRefs among the arguments (and one level inside
+        lists, tuples and dicts): as dependencies, Dask copies their data to the worker before
+        the task starts, so ``ref.get()`` finds it in the worker's memory."""
+        by_key = {ref.key: dask_future for ref, dask_future in self._shared}
+        values = [*args, *kwargs.values()]
+        for value in list(values):
+            if isinstance(value, (list, tuple)):
+                values.extend(value)
+            elif isinstance(value, dict):
+                values.extend(value.values())
+        keys = {value.key for value in values if isinstance(value, DaskRef)}
+        return [by_key[key] for key in sorted(keys) if key in by_key]
+
+    def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:
+        future.cancel()
+        return future.cancelled()
+
+    def _on_cancelled(self, task: _DaskTask) -> None:
+        with self._tasks_lock:
+            self._tasks.pop(task.future, None)
+            self._kill_at[task.token] = (time.monotonic() + CANCEL_GRACE, task)
+        self._stop(task, force=False)
+        task.dask_future.cancel()
+
+    def _stop(self, task: _DaskTask, force: bool) -> None:
+        if force:
+            task.killed = True
+        try:
+            # The worker running it raises StopRequested in it, or (force) exits.
+            found = self._client.run(stop_task, task.token, force)
+        except Exception as exc:
+            _log.debug("stopping %s failed: %s", task.name, exc)
+            return
+        if force:
+            self._wait_until_gone([address for address, here in found.items() if here])
+
+    def _wait_until_gone(self, addresses: list[str], timeout: float = 5.0) -> None:
+        """Wait until the scheduler has dropped the killed workers, so it stops giving them
+        tasks (their nannies start fresh workers at new addresses)."""
+
+        def worker_addresses(dask_scheduler: Any = None) -> list[str]:
+            return list(dask_scheduler.workers)
+
+        deadline = time.monotonic() + timeout
+        while addresses and time.monotonic() < deadline:
+            try:
+                if not set(addresses) & set(self._client.run_on_scheduler(worker_addresses)):
+                    return
+            except Exception:
+                return
+            time.sleep(0.05)
+
+    def _running_somewhere(self, tasks: list[_DaskTask]) -> list[_DaskTask]:
+        """Those of ``tasks`` still running on a worker."""
+        tokens = [task.token for task in tasks]
+        if not tokens:
+            return []
+        try:
+            found = self._client.run(_running_tokens, tokens)
+        except Exception:
+            return []
+        alive = {token for tokens_here in found.values() for token in tokens_here}
+        return [task for task in tasks if task.token in alive]
+
+    def _watch_cancelled(self) -> None:
+        """The engine thread: delivers progress events, and kills the workers of cancelled
+        tasks that ignored StopRequested for CANCEL_GRACE seconds."""
+        while not self._stopping.is_set():
+            try:
+                message = self._events.get(timeout=0.25)
+            except queue.Empty:
+                message = None
+            if message is not None:
+                self._deliver_event(message)
+            now = time.monotonic()
+            with self._tasks_lock:
+                due = [(token, task) for token, (at, task) in self._kill_at.items() if at <= now]
+                for token, _ in due:
+                    del self._kill_at[token]
+            for _, task in due:
+                if self._running_somewhere([task]):
+                    self._stop(task, force=True)
+
+    def _share(self, obj: Any) -> SharedRef:
+        # In a one-item list: scatter() would split a list, tuple or dict into many items.
+        [dask_future] = self._client.scatter([obj], broadcast=True, hash=False)
+        ref = DaskRef(dask_future.key)
+        self._shared.append((ref, dask_future))
+        return ref
+
+    # ------------------------------------------------------------------ results and progress
+
+    def _resolve(self, task: _DaskTask, dask_future: Any) -> None:
+        with self._tasks_lock:
+            self._tasks.pop(task.future, None)
+        future = task.future
+        if future.done():
+            return
+        try:
+            status = dask_future.status
+            if status == "finished":
+                outcome = dask_future.result()
+            else:
+                outcome = None
+                error = dask_future.exception()
+        except Exception as exc:  # cancelled, or the client closed
+            outcome, error = None, exc
+        if outcome is None:
+            _set(future, exception=self._describe_dask_error(task, error))
+            return
+        kind = outcome[0]
+        if kind == "lost":
+            retry = f"zoopipe refused to run it again when Dask rescheduled it to {outcome[1]}"
+            _set(future, exception=_lost(task.name, retry))
+            return
+        self._record_latest(task.token, outcome[-1])
+        if kind == "ok":
+            _set(future, result=outcome[1])
+        elif kind == "error":
+            _set(future, exception=_rebuild_failure(outcome[1], outcome[2]))
+        else:  # stopped, yet not cancelled here: another client cancelled it
+            _set(future, exception=concurrent.futures.CancelledError(f"{task.name} was stopped"))
+
+    def _describe_dask_error(self, task: _DaskTask, error: BaseException | None) -> BaseException:
+        from distributed.scheduler import KilledWorker
+
+        if isinstance(error, KilledWorker):
+            return _lost(task.name, "Dask did not run it again")
+        if error is None:
+            return RuntimeError(f"the Dask task of {task.name} ended without a result")
+        remote = RemoteError.from_exception(error)
+        return remote
+
+    def _record_latest(self, token: str, latest: dict[str, tuple[int, dict[str, Any]]]) -> None:
+        for key, (sequence, payload) in latest.items():
+            self._offer_progress(token, sequence, key, payload)
+
+    def _offer_progress(self, token: str, sequence: int, key: str, payload: dict[str, Any]) -> None:
+        with self._tasks_lock:
+            seen = self._latest.get(key)
+            if seen is not None and seen[0] == token and seen[1] >= sequence:
+                return  # an older payload of the same task, arriving late
+            self._latest[key] = (token, sequence)
+        self._record_progress(key, payload)
+
+    def _on_event(self, event: Any) -> None:
+        # On the client's event loop: hand over to the engine thread, so progress callbacks
+        # that take locks or call the engine never block Dask's event loop.
+        self._events.put(event[1])
+
+    def _deliver_event(self, message: dict[str, Any]) -> None:
+        try:
+            payload = pickle.loads(message["payload"])
+        except Exception:
+            _log.exception("DaskEngine got a progress message it cannot read")
+            return
+        self._offer_progress(message["token"], message["sequence"], message["key"], payload)
+
+
+def _running_tokens(tokens: list[str]) -> list[str]:
+    from zoopipe_dask._worker import _running, _running_lock
+
+    with _running_lock:
+        return [token for token in tokens if token in _running]
+
+
+def _lost(name: str, retry: str) -> WorkerLost:
+    return WorkerLost(
+        f"the Dask worker running {name} died before returning a result; other tasks are "
+        f"unaffected and {retry}. A SIGKILL often comes from the worker's memory limit or the "
+        "out-of-memory killer: check the worker logs. Resubmit it if it is safe to run again"
+    )
+
+
+def _set(future: concurrent.futures.Future[Any], result: Any = None,
+         exception: BaseException | None = None) -> None:
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass  # cancelled meanwhile: the cancellation stands
+
+
+def _rebuild_failure(remote: RemoteError, original: bytes | None) -> BaseException:
+    if original is not None:
+        try:
+            exc = pickle.loads(original)
+        except Exception:
+            exc = None  # e.g. its class is not importable in the driver
+        if isinstance(exc, Exception):
+            exc.__cause__ = remote
+            return exc
+    return remote

@@ -1,0 +1,148 @@
+"""The Ray side of RayEngine: the task wrapper, the progress sink actor and shared objects.
+
+This module runs in Ray workers. It imports Ray only inside functions, so importing it stays
+cheap; the engine turns these functions and classes into Ray tasks and actors when it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import pickle
+import threading
+from typing import Any
+
+from zoopipe_core.engines.base import RemoteError, SharedRef, progress_channel
+
+
+def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Any:
+    """Run one submitted callable inside :func:`progress_channel`; describe how it ended.
+
+    Returns ``("ok", value, latest)`` or ``("error", RemoteError, pickled original or None,
+    latest)``, where ``latest`` maps each progress key to ``(sequence, payload)``: the driver
+    records it before resolving the future, so the last payload is never lost or reordered.
+    Failures are returned, not raised, so the driver rebuilds the original exception itself.
+    """
+    counter = itertools.count(1)
+    latest: dict[str, tuple[int, dict[str, Any]]] = {}
+    lock = threading.Lock()
+
+    def send(key: str, payload: dict[str, Any]) -> None:
+        with lock:
+            sequence = next(counter)
+            latest[key] = (sequence, payload)
+        sink.report.remote(token, sequence, key, payload)
+
+    try:
+        with progress_channel(send):
+            value = fn(*args, **kwargs)
+    except BaseException as exc:  # KeyboardInterrupt is how ray.cancel() stops a task
+        tb = exc.__traceback__
+        if tb is not None and tb.tb_frame.f_code is run_task.__code__:
+            exc = exc.with_traceback(tb.tb_next)  # the traceback starts in the user's code
+        remote = RemoteError.from_exception(exc, worker=f"pid {os.getpid()}")
+        try:
+            original: bytes | None = pickle.dumps(exc)
+        except Exception:
+            original = None  # the driver raises the RemoteError itself
+        return ("error", remote, original, latest)
+    return ("ok", value, latest)
+
+
+class ProgressSink:
+    """A small async actor that buffers progress payloads until the driver takes them.
+
+    Tasks call ``report`` without waiting; the driver long-polls ``take``. Payloads carry
+    the task's token and a per-task sequence number, so the driver drops stale ones.
+
+    Example (as a plain object; the engine runs it as a Ray actor):
+        >>> import asyncio
+        >>> sink = ProgressSink()
+        >>> asyncio.run(sink.report("task-1", 1, "shard-0", {"rows": 10}))
+        >>> asyncio.run(sink.take(timeout=0.1))
+        [('task-1', 1, 'shard-0', {'rows': 10})]
+        >>> asyncio.run(sink.take(timeout=0.01))
+        []
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[str, int, str, dict[str, Any]]] = []
+        self._event = asyncio.Event()
+
+    async def report(self, token: str, sequence: int, key: str, payload: dict[str, Any]) -> None:
+        self._items.append((token, sequence, key, payload))
+        self._event.set()
+
+    async def take(self, timeout: float) -> list[tuple[str, int, str, dict[str, Any]]]:
+        if not self._items:
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+        items, self._items = self._items, []
+        self._event.clear()
+        return items
+
+
+# Objects loaded in this process by RayRef.get(), by key: loaded once per process.
+_loaded: dict[str, Any] = {}
+_loaded_lock = threading.Lock()
+
+
+class RayRef(SharedRef):
+    """A handle to an object :meth:`RayEngine.share` put in Ray's object store.
+
+    It holds the Ray ``ObjectRef``; ``get()`` calls ``ray.get`` once per process and caches the
+    object. NumPy arrays come back as read-only, zero-copy views of the node's object store.
+
+    Example:
+        >>> from zoopipe_ray import RayEngine
+        >>> with RayEngine() as engine:
+        ...     ref = engine.share(list(range(1000)))
+        ...     engine.submit(lambda r: sum(r.get()), ref).result()
+        499500
+    """
+
+    def __init__(self, object_ref: Any) -> None:
+        self._object_ref = object_ref
+        self._released = False
+
+    @property
+    def key(self) -> str:
+        """The hex id of the Ray object."""
+        return self._object_ref.hex()
+
+    def get(self) -> Any:
+        import ray
+        import ray.exceptions
+
+        key = self.key
+        with _loaded_lock:
+            if key in _loaded:
+                return _loaded[key]
+        if self._released or not ray.is_initialized():
+            raise LookupError(
+                f"shared object {key} is gone: the RayEngine that shared it was shut down. "
+                "Share the object again with engine.share() after start()"
+            )
+        try:
+            obj = ray.get(self._object_ref)
+        except (ray.exceptions.ObjectLostError, ray.exceptions.ReferenceCountingAssertionError) as exc:
+            raise LookupError(
+                f"shared object {key} is gone from Ray's object store ({type(exc).__name__}); "
+                "the RayEngine that shared it was shut down or its node died. Share it again"
+            ) from exc
+        with _loaded_lock:
+            return _loaded.setdefault(key, obj)
+
+    def _release(self) -> None:
+        self._released = True
+        with _loaded_lock:
+            _loaded.pop(self.key, None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_object_ref": self._object_ref, "_released": False}
+
+    def __repr__(self) -> str:
+        return f"<RayRef {self.key}>"

@@ -1,0 +1,495 @@
+"""RayEngine: runs zoopipe tasks on a Ray cluster, local or remote (registered as ``"ray"``).
+
+How it works:
+
+- Each ``submit`` is one Ray task (``max_retries=0``) with this engine's ``num_cpus`` and
+  ``memory``, and the Ray runtime environment built from :meth:`RayEngine.prepare`. A task whose
+  worker dies fails only its future with :class:`WorkerLost`; Ray never re-runs it.
+- Progress goes from tasks to a small async actor, the sink, without blocking the task; a
+  driver thread long-polls it. Each task also returns its last payload per key with its result,
+  so ``progress()`` holds a task's final payload once its future is done.
+- Outcomes are returned by the task wrapper (``zoopipe_ray._worker.run_task``), not raised, so
+  the driver rebuilds the original exception with a :class:`RemoteError` cause.
+- ``share`` is ``ray.put``; ``RayRef.get()`` is ``ray.get``, once per worker process.
+
+Ray is imported when the engine starts, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import pickle
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zoopipe_core.engines.base import Engine, RemoteError, SharedRef, WorkerEnvironment, WorkerLost
+
+from zoopipe_ray._worker import ProgressSink, RayRef, run_task
+
+_log = logging.getLogger(__name__)
+
+#: Seconds a cancelled task has to stop after its KeyboardInterrupt before its worker is killed.
+CANCEL_GRACE = 5.0
+
+_MISSING_RAY = 'Ray is not installed; install it with: pip install "zoopipe-core[ray]"'
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ImportError(_MISSING_RAY) from exc
+    return ray
+
+
+def _callable_name(fn: Callable[..., Any]) -> str:
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
+
+
+# --------------------------------------------------------------------------- runtime_env
+
+
+def _ignore_patterns(ignore_file: str | None) -> list[str]:
+    if not ignore_file:
+        return []
+    path = Path(ignore_file)
+    if not path.is_file():
+        return []
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
+    """The Ray ``runtime_env`` that gives Ray workers ``environment``.
+
+    - ``requirements`` → ``"pip"`` (``"uv"`` when the installer is ``"uv"``; nothing for
+      ``"manual"``, whose workers are provisioned already).
+    - ``code_paths``: a package directory or a ``.py`` file → ``"py_modules"`` (importable by
+      name); a plain directory → ``"working_dir"`` (on the workers' ``sys.path``; at most one).
+    - ``ignore_file`` patterns → ``"excludes"`` (Ray also honours ``.gitignore`` and
+      ``.rayignore`` files inside uploaded directories).
+    - ``env_vars`` → ``"env_vars"``.
+
+    Raises FileNotFoundError for a missing code path, ValueError for two plain directories.
+
+    Example:
+        >>> env = WorkerEnvironment(requirements=["attrs==24.2.0"], env_vars={"MODE": "fast"},
+        ...                         ignore_file=None)
+        >>> runtime_env_for(env)
+        {'pip': ['attrs==24.2.0'], 'env_vars': {'MODE': 'fast'}}
+    """
+    runtime_env: dict[str, Any] = {}
+    if environment.requirements and environment.installer != "manual":
+        field = "uv" if environment.installer == "uv" else "pip"
+        runtime_env[field] = list(environment.requirements)
+    working_dirs, modules = [], []
+    for path in environment.resolved_code_paths():
+        is_package = path.is_dir() and (path / "__init__.py").is_file()
+        if is_package or path.is_file():
+            if path.is_file() and path.suffix != ".py":
+                raise ValueError(
+                    f"code path {str(path)!r} is a file but not a .py module; pass a .py file, "
+                    "a package directory or a directory of modules"
+                )
+            modules.append(str(path))
+        else:
+            working_dirs.append(str(path))
+    if len(working_dirs) > 1:
+        raise ValueError(
+            f"RayEngine can put one plain directory on the workers' sys.path (Ray's working_dir), "
+            f"got {len(working_dirs)}: {', '.join(working_dirs)}. Pass one directory, or make the "
+            "others packages (add __init__.py) so they ship as py_modules"
+        )
+    if working_dirs:
+        runtime_env["working_dir"] = working_dirs[0]
+    if modules:
+        runtime_env["py_modules"] = modules
+    excludes = _ignore_patterns(environment.ignore_file) if (working_dirs or modules) else []
+    if excludes:
+        runtime_env["excludes"] = excludes
+    if environment.env_vars:
+        runtime_env["env_vars"] = dict(environment.env_vars)
+    return runtime_env
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a ``host:port`` or ``ray://host:port`` address; None for ``"auto"``."""
+    if address in ("auto", "local"):
+        return None
+    target = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(
+            f"RayEngine address {address!r} is not 'host:port', 'ray://host:port' or 'auto'; "
+            "pass the head node's GCS address (e.g. '10.0.0.5:6379') or None for a local Ray"
+        )
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str, timeout: float) -> None:
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConnectionError(
+            f"RayEngine could not reach a Ray cluster at {address!r} within {timeout:g} s "
+            f"({type(exc).__name__}: {exc}). Check that the cluster is running (`ray status` on "
+            "its head node) and that this machine can reach that host and port; pass "
+            "address=None to start a local Ray instead"
+        ) from exc
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+@dataclasses.dataclass(eq=False)
+class _RayTask:
+    future: concurrent.futures.Future[Any]
+    name: str
+    token: str
+    object_ref: Any
+    kill_at: float | None = None  # when a cancelled task is force-killed
+    killed: bool = False
+
+
+class RayEngine(Engine):
+    """Runs each submitted callable as a Ray task, on a local Ray or a cluster (``"ray"``).
+
+    - ``address``: None starts a local Ray, or joins the one this process (or this machine)
+      already runs; ``"host:port"``, ``"ray://host:port"`` or ``"auto"`` connect to a cluster.
+      An unreachable address raises ConnectionError after ``connect_timeout`` seconds: there is
+      never a silent local run.
+    - ``num_cpus`` and ``memory`` (bytes): the Ray resources each task requests; Ray runs a
+      task only where they are free, so they bound how many run at once.
+    - ``ray_init_kwargs``: passed to ``ray.init`` when this engine connects (``namespace``,
+      ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
+      called ``ray.init`` itself.
+
+    Example:
+        >>> from zoopipe_ray import RayEngine
+        >>> with RayEngine(num_cpus=1) as engine:
+        ...     futures = [engine.submit(pow, 2, n) for n in range(4)]
+        ...     [f.result() for f in futures]
+        [1, 2, 4, 8]
+    """
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: float = 1,
+        memory: int | None = 512 * 1024**2,
+        *,
+        connect_timeout: float = 10.0,
+        **ray_init_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if num_cpus < 0:
+            raise ValueError(f"num_cpus must be >= 0, got {num_cpus!r}")
+        if memory is not None and (not isinstance(memory, int) or memory <= 0):
+            raise ValueError(f"memory must be a positive number of bytes or None, got {memory!r}")
+        if address is not None:
+            _host_port(address)  # ValueError for a malformed address, before any connection
+        self.address = address
+        self.num_cpus = num_cpus
+        self.memory = memory
+        self.connect_timeout = connect_timeout
+        self.ray_init_kwargs = ray_init_kwargs
+        self._runtime_env: dict[str, Any] = {}
+        self._uploaded_env: dict[str, Any] | None = None
+        self._owns_ray = False
+        self._remote_run: Any = None
+        self._sink: Any = None
+        self._tasks: dict[concurrent.futures.Future[Any], _RayTask] = {}
+        self._tasks_lock = threading.Lock()
+        self._done: queue.Queue[Any] = queue.Queue()
+        self._shared: list[RayRef] = []
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._latest: dict[str, tuple[str, int]] = {}  # key -> (token, sequence) recorded
+
+    def __repr__(self) -> str:
+        where = self.address or "local"
+        return f"<RayEngine {where} num_cpus={self.num_cpus} memory={self.memory} {self._state}>"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        ray = _import_ray()
+        if self.address is not None:
+            _check_reachable(self.address, self.connect_timeout)
+        if ray.is_initialized():
+            connected = ray.get_runtime_context().gcs_address
+            if self.address not in (None, "auto") and not self.address.startswith("ray://") \
+                    and self.address.split("://")[-1] != connected:
+                raise RuntimeError(
+                    f"RayEngine(address={self.address!r}): this process is already connected to "
+                    f"the Ray cluster at {connected!r}, and Ray allows one cluster per process. "
+                    "Call ray.shutdown() first, or use address=None to run on the connected one"
+                )
+            self._owns_ray = False
+        else:
+            kwargs = dict(self.ray_init_kwargs)
+            kwargs.setdefault("log_to_driver", True)
+            try:
+                ray.init(address=self.address, **kwargs)
+            except ConnectionError as exc:
+                raise ConnectionError(
+                    f"RayEngine could not connect to Ray at {self.address!r}: {exc}. Check the "
+                    "address and that the cluster is running (`ray status`)"
+                ) from exc
+            self._owns_ray = True
+        self._latest.clear()
+        self._stopping.clear()
+        self._done = queue.Queue()
+        self._remote_run = ray.remote(max_retries=0)(run_task)
+        self._sink = ray.remote(num_cpus=0, max_restarts=0)(ProgressSink).remote()
+        self._threads = [
+            threading.Thread(target=self._poll_progress, args=(self._sink,), daemon=True,
+                             name="zoopipe-ray-progress"),
+            threading.Thread(target=self._resolve_loop, args=(self._done,), daemon=True,
+                             name="zoopipe-ray-results"),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _shutdown(self, timeout: float) -> None:
+        ray = _import_ray()
+        if threading.current_thread() in self._threads:
+            raise RuntimeError(
+                "shutdown() was called from a future or progress callback, which runs on a "
+                "RayEngine thread; call it from another thread"
+            )
+        with self._tasks_lock:
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            task.future.cancel()  # its done callback asks the task to stop
+        refs = [task.object_ref for task in tasks]
+        if refs:
+            _, unfinished = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            if unfinished:
+                stuck = [task for task in tasks if task.object_ref in set(unfinished)]
+                for task in stuck:
+                    self._ray_cancel(task, force=True)
+                ray.wait(unfinished, num_returns=len(unfinished), timeout=5.0)
+        self._stopping.set()
+        self._done.put(None)
+        try:
+            ray.kill(self._sink)
+        except Exception:  # the actor is already gone
+            pass
+        for thread in self._threads:
+            thread.join(timeout=5.0)
+        self._threads = []
+        self._sink = None
+        with self._tasks_lock:
+            self._tasks.clear()
+        shared, self._shared = self._shared, []
+        for ref in shared:
+            ref._release()
+        del shared
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
+
+    # ------------------------------------------------------------------ environment
+
+    def _prepare(self, environment: WorkerEnvironment) -> None:
+        self._runtime_env = runtime_env_for(environment)
+        self._uploaded_env = None  # code is uploaded at the next submit, once connected
+
+    def _task_runtime_env(self) -> dict[str, Any]:
+        """The runtime_env with local code paths uploaded to the cluster (gcs:// URIs).
+
+        Ray accepts local directories only in ``ray.init``; for per-task environments they
+        are uploaded here once per ``prepare``, the way ``ray.init`` does it, honouring
+        ``excludes`` and the ``.gitignore``/``.rayignore`` files inside them.
+        """
+        if self._uploaded_env is None:
+            env = dict(self._runtime_env)
+            if "working_dir" in env or "py_modules" in env:
+                import tempfile
+
+                from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+                from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
+
+                with tempfile.TemporaryDirectory(prefix="zoopipe-ray-upload-") as scratch:
+                    for upload in (upload_py_modules_if_needed, upload_working_dir_if_needed):
+                        env = upload(env, include_gitignore=True, scratch_dir=scratch,
+                                     logger=_log)
+                env.pop("excludes", None)
+            self._uploaded_env = env
+        return self._uploaded_env
+
+    # ------------------------------------------------------------------ tasks
+
+    def _submit(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> concurrent.futures.Future[Any]:
+        options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": _callable_name(fn)}
+        if self.memory is not None:
+            options["memory"] = self.memory
+        if self._runtime_env:
+            options["runtime_env"] = self._task_runtime_env()
+        token = uuid.uuid4().hex
+        object_ref = self._remote_run.options(**options).remote(fn, args, kwargs, self._sink, token)
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        task = _RayTask(future, _callable_name(fn), token, object_ref)
+        with self._tasks_lock:
+            self._tasks[future] = task
+        done = self._done
+        object_ref.future().add_done_callback(lambda ray_future: done.put((task, ray_future)))
+        # future.cancel() stops the task too, whoever calls it.
+        future.add_done_callback(lambda f: self._stop_cancelled(task) if f.cancelled() else None)
+        return future
+
+    def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:
+        future.cancel()
+        return future.cancelled()
+
+    def _stop_cancelled(self, task: _RayTask) -> None:
+        self._ray_cancel(task, force=False)
+        task.kill_at = time.monotonic() + CANCEL_GRACE
+
+    def _ray_cancel(self, task: _RayTask, force: bool) -> None:
+        ray = _import_ray()
+        try:
+            ray.cancel(task.object_ref, force=force)
+            task.killed = task.killed or force
+        except Exception as exc:  # finished meanwhile, or Ray refuses a second cancel
+            _log.debug("ray.cancel(%s, force=%s) failed: %s", task.name, force, exc)
+
+    def _share(self, obj: Any) -> SharedRef:
+        ray = _import_ray()
+        ref = RayRef(ray.put(obj))
+        self._shared.append(ref)
+        return ref
+
+    # ------------------------------------------------------------------ driver threads
+
+    def _resolve_loop(self, done: queue.Queue[Any]) -> None:
+        while True:
+            try:
+                item = done.get(timeout=0.2)
+            except queue.Empty:
+                item = ()
+            if item is None:
+                return
+            if item:
+                task, ray_future = item
+                try:
+                    self._resolve(task, ray_future)
+                except Exception:
+                    _log.exception("RayEngine failed to resolve the future of %s", task.name)
+                with self._tasks_lock:
+                    self._tasks.pop(task.future, None)
+            self._kill_overdue()
+
+    def _kill_overdue(self) -> None:
+        now = time.monotonic()
+        with self._tasks_lock:
+            overdue = [t for t in self._tasks.values()
+                       if t.kill_at is not None and t.kill_at <= now and not t.killed]
+        for task in overdue:
+            self._ray_cancel(task, force=True)
+
+    def _resolve(self, task: _RayTask, ray_future: concurrent.futures.Future[Any]) -> None:
+        future = task.future
+        if future.cancelled():
+            return
+        error = ray_future.exception()
+        if error is None:
+            outcome = ray_future.result()
+            self._record_latest(task.token, outcome[-1])
+            if outcome[0] == "ok":
+                _set(future, result=outcome[1])
+            else:
+                _set(future, exception=_rebuild_failure(outcome[1], outcome[2]))
+            return
+        _set(future, exception=self._describe_ray_error(task, error))
+
+    def _describe_ray_error(self, task: _RayTask, error: BaseException) -> BaseException:
+        import ray.exceptions as rex
+
+        lost = tuple(
+            getattr(rex, name)
+            for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError",
+                         "ActorDiedError", "LocalRayletDiedError", "ObjectLostError")
+            if hasattr(rex, name)
+        )
+        if isinstance(error, lost):
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            return WorkerLost(
+                f"the Ray worker running {task.name} died before returning a result "
+                f"({type(error).__name__}: {first_line}); other tasks are unaffected and Ray "
+                "did not retry it. An OutOfMemoryError or a SIGKILL often means the task needs "
+                "more memory: raise RayEngine(memory=...). Resubmit it if it is safe to run again"
+            )
+        if isinstance(error, rex.TaskCancelledError):
+            return concurrent.futures.CancelledError(f"{task.name} was cancelled")
+        cause = getattr(error, "cause", None) or error
+        remote = RemoteError.from_exception(cause)
+        remote.remote_traceback = str(error)
+        return remote
+
+    def _record_latest(self, token: str, latest: dict[str, tuple[int, dict[str, Any]]]) -> None:
+        for key, (sequence, payload) in latest.items():
+            self._offer_progress(token, sequence, key, payload)
+
+    def _offer_progress(self, token: str, sequence: int, key: str, payload: dict[str, Any]) -> None:
+        with self._tasks_lock:
+            seen = self._latest.get(key)
+            if seen is not None and seen[0] == token and seen[1] >= sequence:
+                return  # an older payload of the same task, arriving late
+            self._latest[key] = (token, sequence)
+        self._record_progress(key, payload)
+
+    def _poll_progress(self, sink: Any) -> None:
+        ray = _import_ray()
+        while not self._stopping.is_set():
+            try:
+                items = ray.get(sink.take.remote(0.5))
+            except Exception:
+                if not self._stopping.is_set():
+                    _log.exception("RayEngine lost its progress sink actor")
+                return
+            for token, sequence, key, payload in items:
+                self._offer_progress(token, sequence, key, payload)
+
+
+def _set(future: concurrent.futures.Future[Any], result: Any = None,
+         exception: BaseException | None = None) -> None:
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass  # cancelled meanwhile: the cancellation stands
+
+
+def _rebuild_failure(remote: RemoteError, original: bytes | None) -> BaseException:
+    if original is not None:
+        try:
+            exc = pickle.loads(original)
+        except Exception:
+            exc = None  # e.g. its class is not importable in the driver
+        if isinstance(exc, Exception):
+            exc.__cause__ = remote
+            return exc
+    return remote

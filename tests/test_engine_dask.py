@@ -1,0 +1,148 @@
+"""DaskEngine: the engine contract on a Dask LocalCluster, plus what only Dask promises."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import time
+import zipfile
+
+import pytest
+
+from zoopipe_core import plugins
+from zoopipe_core.engines import Engine, WorkerEnvironment, WorkerLost
+from zoopipe_core.testing import (
+    WAIT,
+    EngineContract,
+    PipeManagerContract,
+    import_attribute,
+    kill_own_process,
+)
+from zoopipe_dask import DaskEngine
+from zoopipe_dask.engine import code_archives, requirements_plugin
+
+
+@pytest.fixture
+def dask_address(dask_cluster) -> str:
+    return dask_cluster.scheduler_address
+
+
+class TestDaskEngine(EngineContract):
+    address = ""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _cluster(cls, dask_cluster):
+        # Class scope: set before the contract's setup_method calls make_engine().
+        cls.address = dask_cluster.scheduler_address
+
+    def make_engine(self) -> DaskEngine:
+        return DaskEngine(self.address)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_resolve_engine_returns_a_dask_engine():
+    engine = plugins.resolve_engine("dask")
+    assert isinstance(engine, DaskEngine) and isinstance(engine, Engine)
+    assert engine.name == "dask" and not engine.is_running
+
+
+def test_an_unreachable_address_is_an_error_not_a_local_run():
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    engine = DaskEngine(address, connect_timeout=2.0)
+    began = time.monotonic()
+    with pytest.raises(ConnectionError, match=rf"could not reach a Dask scheduler at '{address}'"):
+        engine.start()
+    assert time.monotonic() - began < 5.0
+    assert not engine.is_running and engine.client is None
+    with pytest.raises(TypeError, match="a scheduler address string or a distributed.Client"):
+        DaskEngine(8786)
+
+
+def test_a_client_is_used_as_given_and_left_open(dask_address):
+    from distributed import Client
+
+    with Client(dask_address, set_as_default=False) as client:
+        with DaskEngine(client) as engine:
+            assert engine.client is client
+            assert engine.submit(pow, 2, 10).result(timeout=WAIT) == 1024
+        assert client.status == "running"
+        assert client.submit(pow, 3, 2).result(timeout=WAIT) == 9
+
+
+def test_its_own_local_cluster_never_reruns_a_lost_task(tmp_path):
+    with DaskEngine(n_workers=2) as engine:
+        cluster = engine._cluster
+        assert len(engine.client.scheduler_info(n_workers=-1)["workers"]) == 2
+        assert engine.client.run_on_scheduler(
+            lambda dask_scheduler: dask_scheduler.allowed_failures
+        ) == 0
+        victim = engine.submit(kill_own_process, str(tmp_path / "pid"))
+        with pytest.raises(WorkerLost, match="Dask did not run it again"):
+            victim.result(timeout=WAIT)
+        assert engine.submit(pow, 2, 3).result(timeout=WAIT) == 8
+    assert cluster.status.name == "closed"
+
+
+def test_a_package_code_path_is_importable_in_tasks(dask_address, tmp_path):
+    package = tmp_path / "zoopipe_dask_test_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("ANSWER = 'from the package'\n")
+    with DaskEngine(dask_address) as engine:
+        engine.prepare(WorkerEnvironment(code_paths=[str(package)]))
+        answer = engine.submit(import_attribute, package.name, "ANSWER")
+        assert answer.result(timeout=WAIT) == "from the package"
+
+
+def test_code_archives_honour_the_ignore_file(tmp_path, monkeypatch):
+    code = tmp_path / "code"
+    (code / "pkg" / "__pycache__").mkdir(parents=True)
+    (code / "pkg" / "__init__.py").write_text("")
+    (code / "pkg" / "__pycache__" / "x.pyc").write_bytes(b"")
+    (code / "data").mkdir()
+    (code / "data" / "big.csv").write_text("a\n")
+    (code / "main.py").write_text("")
+    (tmp_path / ".rayignore").write_text("# comment\n**/__pycache__/\ndata/*.csv\n")
+    monkeypatch.chdir(tmp_path)
+    [(name, data)] = code_archives(WorkerEnvironment(code_paths=["code"])).items()
+    assert name.startswith("code-") and name.endswith(".zip")
+    assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == ["main.py", "pkg/__init__.py"]
+    [(_, data)] = code_archives(WorkerEnvironment(code_paths=["code/pkg"])).items()
+    assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["pkg/__init__.py"]
+
+
+def test_requirements_register_a_pip_install_plugin(dask_address, monkeypatch):
+    from distributed.diagnostics.plugin import PipInstall
+
+    plugin = requirements_plugin(WorkerEnvironment(requirements=["attrs==24.2.0", "tqdm"]))
+    assert isinstance(plugin, PipInstall)
+    assert plugin._install_fn.packages == ["attrs==24.2.0", "tqdm"]
+    manual = WorkerEnvironment(requirements=["attrs"], installer="manual")
+    assert requirements_plugin(manual) is None
+    assert requirements_plugin(WorkerEnvironment()) is None
+    with DaskEngine(dask_address) as engine:
+        registered = []
+        # Record the registration instead of letting workers run pip (no network in tests).
+        monkeypatch.setattr(engine.client, "register_plugin",
+                            lambda plugin, name=None: registered.append(plugin))
+        engine.prepare(WorkerEnvironment(requirements=["attrs==24.2.0"]))
+        [pip] = registered
+        assert isinstance(pip, PipInstall) and pip._install_fn.packages == ["attrs==24.2.0"]
+
+
+class TestPipeManagerOnDask(PipeManagerContract):
+    address = ""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _cluster(cls, dask_cluster):
+        cls.address = dask_cluster.scheduler_address
+
+    def make_engine(self) -> DaskEngine:
+        return DaskEngine(self.address)

@@ -1,0 +1,139 @@
+"""RayEngine: the engine contract on a local Ray, plus what only Ray promises."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import socket
+import time
+
+import pytest
+
+from zoopipe_core import plugins
+from zoopipe_core.engines import Engine, WorkerEnvironment
+from zoopipe_core.testing import (
+    WAIT,
+    EngineContract,
+    PipeManagerContract,
+    touch,
+    wait_for,
+    wait_for_flag,
+)
+from zoopipe_ray import RayEngine
+from zoopipe_ray.engine import runtime_env_for
+
+
+@pytest.mark.usefixtures("ray_cluster")
+class TestRayEngine(EngineContract):
+    def make_engine(self) -> RayEngine:
+        return RayEngine()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_resolve_engine_returns_a_ray_engine():
+    engine = plugins.resolve_engine("ray")
+    assert isinstance(engine, RayEngine) and isinstance(engine, Engine)
+    assert engine.name == "ray" and not engine.is_running
+
+
+def test_an_unreachable_address_is_an_error_not_a_local_run():
+    address = f"127.0.0.1:{_free_port()}"
+    engine = RayEngine(address=address, connect_timeout=2.0)
+    began = time.monotonic()
+    with pytest.raises(ConnectionError, match=rf"could not reach a Ray cluster at '{address}'"):
+        engine.start()
+    assert time.monotonic() - began < 5.0
+    assert not engine.is_running
+    with pytest.raises(ValueError, match="is not 'host:port'"):
+        RayEngine(address="no-port-here")
+
+
+def test_tasks_request_num_cpus_and_memory(ray_cluster, tmp_path):
+    def assigned_resources() -> dict[str, float]:  # a closure: Ray ships it by value
+        import ray
+
+        return dict(ray.get_runtime_context().get_assigned_resources())
+
+    with RayEngine(num_cpus=2, memory=256 * 1024**2) as engine:
+        resources = engine.submit(assigned_resources).result(timeout=WAIT)
+        assert resources == {"CPU": 2.0, "memory": 256.0 * 1024**2}
+        # The cluster has 2 CPUs: a second 2-CPU task waits until the first one ends.
+        started, release = str(tmp_path / "started"), str(tmp_path / "release")
+        first = engine.submit(wait_for_flag, started, release)
+        wait_for(lambda: (tmp_path / "started").exists(), "the first task to start")
+        second = engine.submit(assigned_resources)
+        done, _ = concurrent.futures.wait([second], timeout=1.0)
+        assert not done, "a task needing 2 CPUs ran beside another one on a 2-CPU cluster"
+        touch(release)
+        assert first.result(timeout=WAIT) == "released"
+        assert second.result(timeout=WAIT)["CPU"] == 2.0
+
+
+def test_a_package_code_path_ships_as_a_py_module(ray_cluster, tmp_path):
+    package = tmp_path / "zoopipe_ray_test_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("ANSWER = 'from the package'\n")
+    single = tmp_path / "zoopipe_ray_test_single.py"
+    single.write_text("ANSWER = 'from the module'\n")
+    from zoopipe_core.testing import import_attribute
+
+    with RayEngine() as engine:
+        engine.prepare(WorkerEnvironment(code_paths=[str(package), str(single)]))
+        package_answer = engine.submit(import_attribute, package.name, "ANSWER")
+        module_answer = engine.submit(import_attribute, single.stem, "ANSWER")
+        assert package_answer.result(timeout=WAIT) == "from the package"
+        assert module_answer.result(timeout=WAIT) == "from the module"
+
+
+def test_runtime_env_maps_the_worker_environment(tmp_path, monkeypatch):
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "tool.py").write_text("")
+    (tmp_path / ".rayignore").write_text("# comment\n.git/\ndata/*.csv\n")
+    monkeypatch.chdir(tmp_path)
+    env = WorkerEnvironment(
+        requirements=["attrs==24.2.0"],
+        code_paths=["plain", "pkg", "tool.py"],
+        env_vars={"MODE": "fast"},
+    )
+    assert runtime_env_for(env) == {
+        "pip": ["attrs==24.2.0"],
+        "working_dir": str(tmp_path / "plain"),
+        "py_modules": [str(tmp_path / "pkg"), str(tmp_path / "tool.py")],
+        "excludes": [".git/", "data/*.csv"],
+        "env_vars": {"MODE": "fast"},
+    }
+    uv = WorkerEnvironment(requirements=["attrs"], installer="uv", ignore_file=None)
+    assert runtime_env_for(uv) == {"uv": ["attrs"]}
+    assert runtime_env_for(WorkerEnvironment(requirements=["attrs"], installer="manual")) == {}
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match="one plain directory.*add __init__.py"):
+        runtime_env_for(WorkerEnvironment(code_paths=["plain", "other"]))
+
+
+def test_a_shared_object_is_released_at_shutdown(ray_cluster):
+    with RayEngine() as engine:
+        ref = engine.share(list(range(1000)))
+        assert engine.submit(lambda r: sum(r.get()), ref).result(timeout=WAIT) == 499500
+    with pytest.raises(LookupError, match="was shut down"):
+        ref.get()
+
+
+def test_joining_a_running_ray_leaves_it_running(ray_cluster):
+    import ray
+
+    engine = RayEngine()
+    engine.start()
+    engine.shutdown()
+    assert ray.is_initialized()
+
+
+@pytest.mark.usefixtures("ray_cluster")
+class TestPipeManagerOnRay(PipeManagerContract):
+    def make_engine(self) -> RayEngine:
+        return RayEngine()

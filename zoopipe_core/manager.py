@@ -1,0 +1,525 @@
+"""PipeManager: many pipes, or one pipe split into shards, run in parallel on an engine.
+
+The manager uses only the engine interface (submit, futures, progress, cancel, shutdown), so it
+runs unchanged on local processes, Ray or Dask. Each pipe is one task (``zoopipe_core.worker``)
+that streams its counts while it runs; a failed task can be rerun (``retries``), which is safe
+because every output is published atomically under a name the rerun overwrites. See
+``docs/parallel.md``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from typing import Any, Sequence
+
+from zoopipe_core.engines.base import Engine, RemoteError
+from zoopipe_core.errors import PipelineError
+from zoopipe_core.pipe import Pipe
+from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.sharding import ShardPlan, plan_shards
+from zoopipe_core.worker import run_pipe_task
+
+_log = logging.getLogger("zoopipe")
+
+#: Seconds shutdown() waits for the engine's futures to resolve after the engine stopped them.
+_SETTLE_GRACE = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowReport:
+    """The combined progress of every pipe of a PipeManager, as of when it was taken.
+
+    ``ram_bytes`` is the combined resident memory of the workers running now; once the run is
+    over, the highest combined value seen during it. ``failures`` maps a pipe's index to the
+    exception that failed it (a ``WorkerLost`` when its worker died); ``merge_error`` is set when
+    the shards succeeded but merging them failed.
+
+    Example:
+        >>> report = FlowReport(pipe_count=2, total_processed=10, success_count=9, error_count=1)
+        >>> report.is_finished, report.has_error, report.status.value
+        (False, False, 'pending')
+    """
+
+    pipe_count: int = 0
+    total_processed: int = 0
+    success_count: int = 0
+    error_count: int = 0
+    items_per_second: float = 0.0
+    ram_bytes: int = 0
+    duration: float = 0.0
+    status: PipeStatus = PipeStatus.PENDING
+    failures: dict[int, BaseException] = dataclasses.field(default_factory=dict)
+    merge_error: BaseException | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once every pipe ended (completed, failed or cancelled) and merging is done."""
+        return self.status in (PipeStatus.COMPLETED, PipeStatus.FAILED, PipeStatus.CANCELLED)
+
+    @property
+    def has_error(self) -> bool:
+        """True as soon as a pipe failed (for good: after its retries), or merging failed."""
+        return bool(self.failures) or self.merge_error is not None
+
+    def __repr__(self) -> str:
+        return (
+            f"FlowReport(status={self.status.value}, pipes={self.pipe_count}, "
+            f"total_processed={self.total_processed}, success_count={self.success_count}, "
+            f"error_count={self.error_count}, items_per_second={self.items_per_second:.0f}, "
+            f"ram_bytes={self.ram_bytes}, duration={self.duration:.2f}s, "
+            f"failures={sorted(self.failures)})"
+        )
+
+
+@dataclasses.dataclass(eq=False)
+class _Slot:
+    """One pipe of the manager: its task's future, its report, and how often it ran."""
+
+    index: int
+    pipe: Pipe
+    report: PipeReport
+    future: concurrent.futures.Future[Any] | None = None
+    attempts: int = 0
+    failures: list[BaseException] = dataclasses.field(default_factory=list)
+    done: bool = False
+
+
+class PipeManager:
+    """Run pipes in parallel on an engine, with live per-pipe and combined reports.
+
+    ``engine`` is an :class:`~zoopipe_core.engines.Engine`, a registered name (``"multiprocess"``,
+    ``"ray"``, ``"dask"``) or None for a new ``MultiProcessEngine``. The manager starts a stopped
+    engine and shuts it down when the run ends; an engine that is already running is left
+    running. ``retries`` reruns a failed pipe that many times (its outputs are atomic, so a rerun
+    never duplicates records).
+
+    Example:
+        >>> import os, tempfile
+        >>> from zoopipe_core import Pipe, PipeManager, JSONInputAdapter, JSONOutputAdapter
+        >>> from zoopipe_core.engines import MultiProcessEngine
+        >>> folder = tempfile.mkdtemp()
+        >>> def pipe(n):
+        ...     source = os.path.join(folder, f"in{n}.jsonl")
+        ...     _ = open(source, "w").write('{"n": 1}\\n{"n": 2}\\n')
+        ...     return Pipe(JSONInputAdapter(source), JSONOutputAdapter(os.path.join(folder, f"out{n}.jsonl")))
+        >>> with PipeManager([pipe(1), pipe(2)], engine=MultiProcessEngine(max_workers=2)) as manager:
+        ...     manager.wait()
+        True
+        >>> manager.report.total_processed, [r.is_finished for r in manager.pipe_reports]
+        (4, [True, True])
+    """
+
+    def __init__(
+        self, pipes: Sequence[Pipe], engine: Engine | str | None = None, *, retries: int = 0
+    ) -> None:
+        from zoopipe_core.adapters.memory import MemoryOutputAdapter
+        from zoopipe_core.plugins import resolve_engine
+
+        pipes = list(pipes)
+        if not pipes:
+            raise ValueError("PipeManager needs at least one pipe")
+        for index, pipe in enumerate(pipes):
+            if not isinstance(pipe, Pipe):
+                raise TypeError(f"pipes[{index}] is {type(pipe).__name__}, not a Pipe")
+            for adapter in (pipe.output_adapter, pipe.error_output_adapter):
+                if isinstance(adapter, MemoryOutputAdapter):
+                    raise ValueError(
+                        f"pipes[{index}] writes to a MemoryOutputAdapter, which would collect the "
+                        "records in the worker's memory, where they are lost; write to a file "
+                        "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
+                    )
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+        self._engine: Engine = resolve_engine(engine)
+        self._retries = retries
+        self._max_running: int | None = None
+        self._merges: list[tuple[Any, list[Any]]] = []
+        self._slots = [_Slot(i, pipe, PipeReport(i)) for i, pipe in enumerate(pipes)]
+        self._lock = threading.RLock()
+        # Held while deciding to submit and submitting, and while shutdown() sets _stopping, so
+        # nothing is submitted once a shutdown began (a submit would restart a stopped engine).
+        self._submit_lock = threading.RLock()
+        self._started = False
+        self._stopping = False
+        self._abandoned = False
+        self._owns_engine = False
+        self._done = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._unsubscribe: Any = None
+        self._key = ""
+        self._start_time: float | None = None
+        self._end_time: float | None = None
+        self._peak_ram = 0
+        self._merge_error: BaseException | None = None
+
+    @classmethod
+    def parallelize_pipe(
+        cls,
+        pipe: Pipe,
+        workers: int,
+        should_merge: bool = False,
+        executor: Any = None,
+        engine: Engine | str | None = None,
+        retries: int = 0,
+    ) -> "PipeManager":
+        """A manager running ``pipe`` as shards: its input split in up to ``workers`` parts
+        (byte ranges of a CSV or JSON Lines file, the files of a list), each shard writing
+        ``<output>.part-NNNNN.<ext>`` (and the same for the error output). With
+        ``should_merge=True`` the parts become one file per output once every shard succeeded.
+
+        ``executor`` is the executor each shard uses (the pipe's own by default). A list of more
+        files than ``workers`` runs one shard per file, at most ``workers`` at once. Raises
+        ShardingError when the input cannot be split (a compressed file, a Python iterable).
+
+        Example:
+            >>> import os, tempfile
+            >>> from zoopipe_core import Pipe, PipeManager, JSONInputAdapter, JSONOutputAdapter
+            >>> from zoopipe_core.engines import MultiProcessEngine
+            >>> folder = tempfile.mkdtemp()
+            >>> files = []
+            >>> for n in range(3):
+            ...     files.append(os.path.join(folder, f"part{n}.jsonl"))
+            ...     _ = open(files[-1], "w").write(f'{{"n": {n}}}\\n')
+            >>> out = os.path.join(folder, "all.jsonl")
+            >>> manager = PipeManager.parallelize_pipe(
+            ...     Pipe(JSONInputAdapter(files), JSONOutputAdapter(out)), workers=2,
+            ...     should_merge=True, engine=MultiProcessEngine(max_workers=2))
+            >>> manager.run(show_progress=False).success_count
+            3
+            >>> open(out).read()
+            '{"n":0}\\n{"n":1}\\n{"n":2}\\n'
+        """
+        plan: ShardPlan = plan_shards(pipe, workers, should_merge, executor)
+        manager = cls(plan.pipes, engine=engine, retries=retries)
+        manager._max_running = workers
+        manager._merges = plan.merges
+        return manager
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def pipes(self) -> list[Pipe]:
+        """The pipes run by this manager (for parallelize_pipe: one per shard)."""
+        return [slot.pipe for slot in self._slots]
+
+    @property
+    def pipe_count(self) -> int:
+        return len(self._slots)
+
+    @property
+    def is_running(self) -> bool:
+        """True from start() until every pipe ended and merging is done."""
+        return self._started and not self._done.is_set()
+
+    @property
+    def pipe_reports(self) -> list[PipeReport]:
+        """One live report per pipe: counts stream from the workers while the pipes run."""
+        return [slot.report for slot in self._slots]
+
+    def get_pipe_report(self, index: int) -> PipeReport:
+        """The report of pipe ``index`` (zero-based)."""
+        if not -len(self._slots) <= index < len(self._slots):
+            raise IndexError(f"pipe index {index} out of range: this manager has {len(self._slots)} pipes")
+        return self._slots[index].report
+
+    @property
+    def report(self) -> FlowReport:
+        """The combined report of every pipe, as of now."""
+        with self._lock:
+            reports = self.pipe_reports
+            total = sum(r.total_processed for r in reports)
+            start, end = self._start_time, self._end_time
+            duration = ((end or time.monotonic()) - start) if start is not None else 0.0
+            finished = self._done.is_set()
+            ram = self._peak_ram if finished else self._running_ram()
+            failures = {r.pipe_index: r.exception for r in reports if r.has_error and r.exception}
+            return FlowReport(
+                pipe_count=len(reports),
+                total_processed=total,
+                success_count=sum(r.success_count for r in reports),
+                error_count=sum(r.error_count for r in reports),
+                items_per_second=total / duration if duration > 0 else 0.0,
+                ram_bytes=ram,
+                duration=duration,
+                status=self._status(reports),
+                failures=failures,
+                merge_error=self._merge_error,
+            )
+
+    def _status(self, reports: list[PipeReport]) -> PipeStatus:
+        if not self._started:
+            return PipeStatus.PENDING
+        if not self._done.is_set():
+            return PipeStatus.RUNNING
+        if self._merge_error is not None or any(r.status == PipeStatus.FAILED for r in reports):
+            return PipeStatus.FAILED
+        if any(r.status != PipeStatus.COMPLETED for r in reports):
+            return PipeStatus.CANCELLED
+        return PipeStatus.COMPLETED
+
+    def _running_ram(self) -> int:
+        return sum(r.ram_bytes for r in self.pipe_reports if r.status == PipeStatus.RUNNING and r._remote_ram)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Submit every pipe to the engine and return. RuntimeError if already running."""
+        with self._submit_lock:
+            with self._lock:
+                if self.is_running:
+                    raise RuntimeError("this PipeManager is already running; wait() or shutdown() first")
+                self._owns_engine = not self._engine.is_running
+                if self._owns_engine:
+                    self._engine.start()
+                self._key = f"zoopipe-manager-{uuid.uuid4().hex[:12]}"
+                self._stopping = False
+                self._abandoned = False
+                self._merge_error = None
+                self._peak_ram = 0
+                self._done = threading.Event()
+                for slot in self._slots:
+                    slot.report = PipeReport(slot.index)
+                    slot.pipe._report = slot.report  # pipe.report reads the same live report
+                    slot.future, slot.attempts, slot.failures, slot.done = None, 0, [], False
+                self._start_time, self._end_time = time.monotonic(), None
+                self._unsubscribe = self._engine.on_progress(self._on_progress)
+                self._started = True
+            try:
+                self._submit_queued()
+            except BaseException:
+                self._stopping = True
+                for slot in self._slots:
+                    if slot.future is not None and not slot.future.done():
+                        self._engine.cancel(slot.future)
+                self._finish_run()
+                raise
+            self._supervisor = threading.Thread(target=self._supervise, name="zoopipe-manager", daemon=True)
+            self._supervisor.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every pipe ended (and merging is done). True if so, False on timeout."""
+        if not self._started:
+            raise RuntimeError("this PipeManager was not started; call start() or run()")
+        return self._done.wait(timeout)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every pipe: each is asked to stop (it publishes nothing) and is stopped forcefully
+        after ``timeout`` seconds. Nothing is merged. A no-op when not running."""
+        if not self.is_running:
+            return
+        with self._submit_lock, self._lock:
+            self._stopping = True
+            futures = [s.future for s in self._slots if s.future is not None and not s.future.done()]
+        if self._owns_engine:
+            # Cancels every task, forcefully after `timeout`; returns once the work stopped.
+            self._engine.shutdown(timeout)
+            grace = 1.0  # for the futures' callbacks to run
+        else:
+            for future in futures:
+                self._engine.cancel(future)
+            grace = _SETTLE_GRACE  # cancel() may return before the task has stopped
+        if not self._done.wait(grace):
+            # The engine stopped the work but left futures unresolved: stop waiting for them.
+            _log.warning("%r: the engine left tasks unresolved after shutdown; marking them cancelled", self)
+            self._abandoned = True
+            self._done.wait()
+
+    def run(self, show_progress: bool = True) -> FlowReport:
+        """Start, show progress on stderr, wait; raise PipelineError naming every pipe that
+        failed (or the merge error) once all have ended. Returns the final FlowReport."""
+        from zoopipe_core.progress import ProgressDisplay
+
+        self.start()
+        try:
+            if show_progress:
+                with ProgressDisplay(lambda: self.report):
+                    self.wait()
+            else:
+                self.wait()
+        except BaseException:
+            self.shutdown()
+            raise
+        report = self.report
+        if report.has_error:
+            raise self._failure_error(report)
+        return report
+
+    def _failure_error(self, report: FlowReport) -> PipelineError:
+        lines = [f"pipe {i} failed: {self._describe(exc)}" for i, exc in sorted(report.failures.items())]
+        if report.merge_error is not None:
+            lines.append(f"merging the shards failed: {report.merge_error}")
+        error = PipelineError(
+            f"{len(report.failures)} of {report.pipe_count} pipes failed"
+            + (" and nothing was merged" if self._merges else "") + ":\n  " + "\n  ".join(lines)
+        )
+        error.__cause__ = report.merge_error or next(iter(report.failures.values()), None)
+        return error
+
+    @staticmethod
+    def _describe(exc: BaseException) -> str:
+        remote = RemoteError.of(exc)
+        if remote is not None and remote is not exc and remote.worker:
+            return f"{exc} (on worker {remote.worker})"
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+    def __enter__(self) -> "PipeManager":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.shutdown()
+        else:
+            self.wait()
+
+    def __repr__(self) -> str:
+        return f"<PipeManager {self.pipe_count} pipes on {self._engine!r}, {self.report.status.value}>"
+
+    # ------------------------------------------------------------------ the run
+
+    def _submit_queued(self) -> None:
+        """Submit pipes not yet running, up to the concurrency limit. Only the thread that
+        runs start() (before the supervisor exists) and the supervisor call it."""
+        with self._submit_lock:
+            with self._lock:
+                if self._stopping:
+                    return
+                running = sum(1 for s in self._slots if s.future is not None and not s.done)
+                room = len(self._slots) if self._max_running is None else self._max_running - running
+                ready = [s for s in self._slots if s.future is None and not s.done][: max(room, 0)]
+            for slot in ready:  # outside self._lock: progress callbacks take it on an engine thread
+                self._submit(slot)
+
+    def _submit(self, slot: _Slot) -> None:
+        slot.attempts += 1
+        slot.future = self._engine.submit(
+            run_pipe_task, slot.pipe, self._key, slot.index, slot.attempts
+        )
+
+    def _on_progress(self, key: str, payload: dict[str, Any]) -> None:
+        if key != self._key:
+            return
+        with self._lock:
+            index = payload.get("pipe_index")
+            if not isinstance(index, int) or not 0 <= index < len(self._slots):
+                return
+            slot = self._slots[index]
+            if payload.get("attempt") != slot.attempts or slot.done:
+                return  # from an earlier attempt
+            slot.report._update_remote(payload)
+            self._peak_ram = max(self._peak_ram, self._running_ram())
+
+    def _supervise(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    pending = [s.future for s in self._slots if s.future is not None and not s.done]
+                    queued = any(s.future is None and not s.done for s in self._slots)
+                if not pending and not queued:
+                    break
+                if not pending:  # stopping with pipes never submitted
+                    self._cancel_queued()
+                    continue
+                if self._abandoned:
+                    self._cancel_unfinished()
+                    break
+                finished, _ = concurrent.futures.wait(
+                    pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED
+                )
+                for future in finished:
+                    self._settle(future)
+                if self._stopping:
+                    self._cancel_queued()
+                else:
+                    self._submit_queued()
+            if not self._stopping and self._merges and all(
+                s.report.status == PipeStatus.COMPLETED for s in self._slots
+            ):
+                self._merge()
+        except BaseException as exc:  # noqa: BLE001 - keep the manager's state consistent
+            _log.exception("the PipeManager's supervisor failed")
+            self._merge_error = self._merge_error or exc
+        finally:
+            self._finish_run()
+
+    def _settle(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            slot = next(s for s in self._slots if s.future is future)
+            report = slot.report
+            if future.cancelled():
+                slot.done = True
+                report._finish(PipeStatus.CANCELLED)
+                return
+            exc = future.exception()
+            if exc is None:
+                final = future.result()
+                report._update_remote(final)
+                slot.done = True
+                counts = (final["total_processed"], final["success_count"], final["error_count"])
+                report._finish(PipeStatus.COMPLETED, counts=counts)
+                return
+            slot.failures.append(exc)
+            retry = not self._stopping and slot.attempts <= self._retries
+            if not retry:
+                slot.done = True
+                report._finish(PipeStatus.FAILED, exception=exc)
+                return
+            _log.warning("pipe %d failed (attempt %d of %d), running it again: %s",
+                         slot.index, slot.attempts, self._retries + 1, exc)
+            report._progress = None
+        with self._submit_lock:
+            error: BaseException | None = exc
+            if not self._stopping:
+                try:
+                    self._submit(slot)
+                    return
+                except Exception as resubmit_error:  # noqa: BLE001 - the pipe fails with it
+                    error = resubmit_error
+            with self._lock:
+                slot.done = True
+                report._finish(PipeStatus.FAILED, exception=error)
+
+    def _cancel_unfinished(self) -> None:
+        with self._lock:
+            for slot in self._slots:
+                if not slot.done:
+                    slot.done = True
+                    slot.report._finish(PipeStatus.CANCELLED)
+
+    def _cancel_queued(self) -> None:
+        with self._lock:
+            for slot in self._slots:
+                if slot.future is None and not slot.done:
+                    slot.done = True
+                    slot.report._finish(PipeStatus.CANCELLED)
+
+    def _merge(self) -> None:
+        for target, parts in self._merges:
+            try:
+                target.merge_parts(parts)
+            except Exception as exc:  # noqa: BLE001 - reported in the FlowReport, raised by run()
+                _log.error("merging the shards into %s failed: %s", getattr(target, "path", target), exc)
+                self._merge_error = exc
+                return
+
+    def _finish_run(self) -> None:
+        with self._lock:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            self._end_time = time.monotonic()
+        if self._owns_engine:
+            self._engine.shutdown()
+        self._done.set()
+
+
+__all__ = ["FlowReport", "PipeManager"]

@@ -1,0 +1,77 @@
+"""What runs on a worker for a PipeManager: one pipe, with its report streamed to the driver.
+
+The task is a module-level function, so every engine can ship it (by reference when it
+pickles). It runs the pipe on a thread of the worker and, every ``interval`` seconds, sends the
+live counts with :func:`~zoopipe_core.engines.report_progress`; the driver turns them into the
+pipe's :class:`~zoopipe_core.report.PipeReport`. When the engine stops the task (cancel,
+shutdown), the pipe is shut down so it publishes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from zoopipe_core.engines.base import report_progress
+from zoopipe_core.errors import PipelineError
+from zoopipe_core.report import PipeReport, PipeStatus
+
+if TYPE_CHECKING:
+    from zoopipe_core.pipe import Pipe
+
+#: Seconds between two progress messages of a running pipe.
+PROGRESS_INTERVAL = 0.2
+
+
+def snapshot(report: PipeReport, pipe_index: int, attempt: int) -> dict[str, Any]:
+    """The payload a worker sends: a pipe's counts, status and the worker's memory.
+
+    Example:
+        >>> snapshot(PipeReport(), pipe_index=3, attempt=1)["status"]
+        'pending'
+    """
+    return {
+        "pipe_index": pipe_index,
+        "attempt": attempt,
+        "status": report.status.value,
+        "total_processed": report.total_processed,
+        "success_count": report.success_count,
+        "error_count": report.error_count,
+        "ram_bytes": report.ram_bytes,
+        "duration": report.duration,
+        "pid": os.getpid(),
+    }
+
+
+def run_pipe_task(
+    pipe: "Pipe", key: str, pipe_index: int, attempt: int = 1, interval: float = PROGRESS_INTERVAL
+) -> dict[str, Any]:
+    """Run ``pipe`` here, reporting under ``key`` every ``interval`` seconds; return the final
+    payload. Raises the pipe's PipelineError if it failed.
+
+    Example:
+        >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter, MemoryOutputAdapter
+        >>> pipe = Pipe(PyGeneratorInputAdapter([{"a": 1}, {"a": 2}]), MemoryOutputAdapter())
+        >>> final = run_pipe_task(pipe, "example", pipe_index=0)
+        >>> final["status"], final["total_processed"]
+        ('completed', 2)
+    """
+    pipe.start()
+    try:
+        while not pipe.wait(interval):
+            report_progress(key, snapshot(pipe.report, pipe_index, attempt))
+    except BaseException:
+        # The engine is stopping this task: stop the pipe, which then publishes nothing.
+        try:
+            pipe.shutdown(timeout=1.0)
+        except TimeoutError:
+            pass
+        raise
+    final = snapshot(pipe.report, pipe_index, attempt)
+    report_progress(key, final)
+    report = pipe.report
+    if report.status == PipeStatus.FAILED:
+        raise report.exception or PipelineError(f"pipe {pipe_index} failed")
+    if report.status == PipeStatus.CANCELLED:
+        raise PipelineError(f"pipe {pipe_index} was cancelled inside its worker; nothing was published")
+    return final
