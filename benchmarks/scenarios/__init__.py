@@ -8,11 +8,11 @@ else.
 
 from __future__ import annotations
 
-from scenarios import conversions, etl
+from scenarios import conversions, etl, parallel
 from scenarios.base import Contender, Dataset, Scenario, Target
 
 SCENARIOS: dict[str, Scenario] = {
-    scenario.name: scenario for scenario in (etl.SCENARIO, *conversions.SCENARIOS)
+    scenario.name: scenario for scenario in (etl.SCENARIO, *conversions.SCENARIOS, parallel.SCENARIO)
 }
 
 __all__ = ["SCENARIOS", "Contender", "Dataset", "Scenario", "Target"]
