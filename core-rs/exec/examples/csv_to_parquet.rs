@@ -1,4 +1,4 @@
-//! Profile the fast path without Python: `csv_to_parquet IN.csv OUT.parquet [encode_workers]`.
+//! Profile the fast path without Python: `csv_to_parquet IN.csv OUT.parquet [encode_workers [batch_size]]`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -24,7 +24,8 @@ fn main() {
         sink: Box::new(ArrowSink::new(&args[2], None, 122_880, open)),
         columns: None,
     };
-    let config = RunConfig { batch_size: 1000, encode_workers: workers, ..RunConfig::default() };
+    let batch_size: usize = args.get(4).map(|b| b.parse().unwrap()).unwrap_or(1000);
+    let config = RunConfig { batch_size, encode_workers: workers, ..RunConfig::default() };
     let t = std::time::Instant::now();
     let summary = run(Box::new(source), &mut Passthrough, output, None, &config, &Progress::default(), &AtomicBool::new(false), &args[1]).unwrap();
     let s = t.elapsed().as_secs_f64();
