@@ -80,8 +80,14 @@ pub fn infer_schema(input_columns: &[String], rows: &[Row]) -> Schema {
 pub fn rows_to_batch(schema: &SchemaRef, input_columns: &[String], rows: &[Row]) -> (Option<RecordBatch>, Vec<Failure>) {
     let mut failures: Vec<Failure> = Vec::new();
     let mut active: Vec<usize> = Vec::with_capacity(rows.len());
+    // CSV fields are named by the batch's columns: whether they all fit the schema is the
+    // same answer for every row, so ask once.
+    let unknown_column = input_columns
+        .iter()
+        .find(|c| schema.index_of(c).is_err())
+        .map(|c| format!("field {c:?} is not in the output schema; drop it in a transform or add it to the schema"));
     for (i, row) in rows.iter().enumerate() {
-        match shape_error(schema, input_columns, &row.data) {
+        match shape_error(schema, input_columns, &row.data, &unknown_column) {
             Some(reason) => failures.push((i, reason)),
             None => active.push(i),
         }
@@ -104,16 +110,13 @@ pub fn rows_to_batch(schema: &SchemaRef, input_columns: &[String], rows: &[Row])
     }
 }
 
-fn shape_error(schema: &Schema, input_columns: &[String], data: &RowData) -> Option<String> {
+fn shape_error(schema: &Schema, input_columns: &[String], data: &RowData, unknown_column: &Option<String>) -> Option<String> {
     match data {
         RowData::Fields(values) => {
             if values.len() != input_columns.len() {
                 return Some(format!("the record has {} fields but the header has {}", values.len(), input_columns.len()));
             }
-            input_columns
-                .iter()
-                .find(|c| schema.index_of(c).is_err())
-                .map(|c| format!("field {c:?} is not in the output schema; drop it in a transform or add it to the schema"))
+            unknown_column.clone()
         }
         RowData::Value(Value::Map(items)) => items
             .iter()

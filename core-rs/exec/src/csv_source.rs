@@ -3,7 +3,7 @@
 
 use crate::codec::ByteReader;
 use crate::error::ExecError;
-use crate::record::{Batch, ErrorRecord, FailedStage, Row, RowData};
+use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData};
 use crate::source::BatchSource;
 use crate::value::Value;
 use std::sync::Arc;
@@ -266,7 +266,7 @@ impl CsvSource {
 
     /// The last record, opened a quote that was never closed: it swallowed the rest of the file.
     fn unclosed_quote(&self, record: &csv::ByteRecord, line: u64, next_line: u64) -> ErrorRecord {
-        let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let fields: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
         ErrorRecord {
             source: self.source.clone(),
             line,
@@ -276,7 +276,7 @@ impl CsvSource {
                  runs to the end of the file (line {}); close the quote or escape it by doubling",
                 next_line.saturating_sub(1).max(line)
             )],
-            record: RowData::Fields(fields).to_value(&self.all_columns),
+            record: RowData::Fields(fields.into()).to_value(&self.all_columns),
         }
     }
 
@@ -292,7 +292,7 @@ impl CsvSource {
             .collect()
     }
 
-    fn to_row(&self, record: &csv::ByteRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
+    fn to_row<'r>(&self, record: &'r csv::ByteRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
         let error = |message: String| {
             let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>();
             ErrorRecord {
@@ -300,20 +300,20 @@ impl CsvSource {
                 line,
                 stage: FailedStage::Parse,
                 messages: vec![message],
-                record: RowData::Fields(fields).to_value(&self.all_columns),
+                record: RowData::Fields(fields.into()).to_value(&self.all_columns),
             }
         };
         // One validation of the whole record instead of one per field; a field is then valid
         // if it starts and ends on character boundaries.
         let whole = std::str::from_utf8(record.as_slice()).ok();
-        let to_text = |i: usize, raw: &[u8]| -> Result<String, String> {
+        let to_text = |i: usize, raw: &'r [u8]| -> Result<&'r str, String> {
             if let (Some(whole), Some(range)) = (whole, record.range(i)) {
                 if whole.is_char_boundary(range.start) && whole.is_char_boundary(range.end) {
-                    return Ok(whole[range].to_owned());
+                    return Ok(&whole[range]);
                 }
             }
             match std::str::from_utf8(raw) {
-                Ok(text) => Ok(text.to_owned()),
+                Ok(text) => Ok(text),
                 Err(e) => {
                     let name = self.all_columns.get(i).map(|c| format!(" ({c:?})")).unwrap_or_default();
                     Err(format!(
@@ -340,12 +340,13 @@ impl CsvSource {
             }
             return Err(error(message));
         }
-        let fields = match &self.select {
-            None => record.iter().enumerate().map(|(i, raw)| to_text(i, raw)).collect::<Result<Vec<_>, _>>(),
-            Some(select) => select.iter().map(|&i| to_text(i, &record[i])).collect::<Result<Vec<_>, _>>(),
+        let mut fields = Fields::with_capacity(record.len(), record.as_slice().len());
+        let pushed = match &self.select {
+            None => record.iter().enumerate().try_for_each(|(i, raw)| to_text(i, raw).map(|t| fields.push(t))),
+            Some(select) => select.iter().try_for_each(|&i| to_text(i, &record[i]).map(|t| fields.push(t))),
         };
-        match fields {
-            Ok(fields) => Ok(Row { line, data: RowData::Fields(fields) }),
+        match pushed {
+            Ok(()) => Ok(Row { line, data: RowData::Fields(fields) }),
             Err(message) => Err(error(message)),
         }
     }
@@ -446,7 +447,7 @@ mod tests {
         assert_eq!(s.columns(), ["a", "b"]);
         let (rows, errors) = all(&mut s);
         assert!(errors.is_empty());
-        assert_eq!(rows[0], Row { line: 2, data: RowData::Fields(vec!["1".into(), "x\ny".into()]) });
+        assert_eq!(rows[0], Row { line: 2, data: RowData::Fields(vec!["1", "x\ny"].into()) });
         assert_eq!(rows[1].line, 4);
     }
 

@@ -245,7 +245,7 @@ mod tests {
     fn jsonl_from_fields_and_values() {
         let columns = vec!["a".to_string(), "b\"".to_string()];
         let rows = vec![
-            row(RowData::Fields(vec!["1".into(), "x\ny".into()])),
+            row(RowData::Fields(vec!["1", "x\ny"].into())),
             row(RowData::Value(Value::Map(vec![("k".into(), Value::Float(f64::NAN))]))),
             row(RowData::Value(Value::Map(vec![("k".into(), Value::Null)]))),
         ];
@@ -263,7 +263,7 @@ mod tests {
         let rows = vec![
             row(RowData::Value(Value::Map(vec![("a".into(), Value::Null), ("b".into(), Value::Bool(true))]))),
             row(RowData::Value(Value::Map(vec![("zzz".into(), Value::Int(1))]))),
-            row(RowData::Fields(vec!["x,y".into(), "2".into()])),
+            row(RowData::Fields(vec!["x,y", "2"].into())),
         ];
         let mut out = enc.header(&columns).unwrap();
         let failed = enc.encode(&columns, &columns, &rows, &mut out);

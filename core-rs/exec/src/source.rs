@@ -84,7 +84,7 @@ mod tests {
                 return Ok(None);
             }
             let end = (self.0 + max_rows as u64).min(self.1);
-            let rows = (self.0..end).map(|i| Row { line: i + 1, data: RowData::Fields(vec![i.to_string()]) }).collect();
+            let rows = (self.0..end).map(|i| Row { line: i + 1, data: RowData::Fields(vec![i.to_string()].into()) }).collect();
             self.0 = end;
             Ok(Some(Batch { seq, columns: Arc::from(vec!["n".to_string()]), rows, errors: vec![] }))
         }

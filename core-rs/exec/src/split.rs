@@ -239,7 +239,7 @@ mod tests {
                 assert!(batch.errors.is_empty(), "{:?}", batch.errors);
                 for row in batch.rows {
                     let crate::RowData::Fields(f) = row.data else { panic!() };
-                    out.push((row.line, f));
+                    out.push((row.line, f.to_vec()));
                 }
                 seq += 1;
             }
