@@ -20,6 +20,7 @@ import contextvars
 import dataclasses
 import logging
 import os
+import pickle
 import signal
 import threading
 import traceback
@@ -100,6 +101,26 @@ class RemoteError(ZoopipeError):
             where = f" (worker {self.worker})" if self.worker else ""
             text += f"\n\nRemote traceback{where}:\n{self.remote_traceback.rstrip()}"
         return text
+
+
+def rebuild_failure(remote: RemoteError, original: bytes | None) -> BaseException:
+    """What a failed task raises in the driver: the original exception (unpickled from
+    ``original``) with ``remote`` as its cause, or ``remote`` itself when the original cannot be
+    rebuilt here (its class is not importable in the driver, say). Shared by every engine."""
+    if original is not None:
+        try:
+            exc = pickle.loads(original)
+        except Exception:  # noqa: BLE001 - any failure to rebuild falls back to RemoteError
+            exc = None
+        if isinstance(exc, Exception):
+            exc.__cause__ = remote
+            return exc
+    return remote
+
+
+def callable_name(fn: Callable[..., Any]) -> str:
+    """A task's name in logs and dashboards: the callable's qualified name."""
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 def signal_name(exitcode: int | None) -> str | None:
@@ -208,6 +229,14 @@ class WorkerEnvironment:
                 "files in WorkerEnvironment.code_paths"
             )
         return paths
+
+    def ignore_patterns(self) -> list[str]:
+        """The patterns of ``ignore_file`` (``.rayignore`` syntax: one per line, ``#`` comments),
+        or none when there is no such file."""
+        if not self.ignore_file or not Path(self.ignore_file).is_file():
+            return []
+        lines = (line.strip() for line in Path(self.ignore_file).read_text().splitlines())
+        return [line for line in lines if line and not line.startswith("#")]
 
     def import_paths(self) -> list[str]:
         """The directories to put at the front of a worker's ``sys.path`` for ``code_paths``."""

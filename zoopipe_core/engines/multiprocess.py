@@ -39,6 +39,8 @@ from typing import Any
 
 from zoopipe_core.engines.base import (
     Engine,
+    callable_name,
+    rebuild_failure,
     RemoteError,
     SharedRef,
     WorkerEnvironment,
@@ -57,8 +59,6 @@ def _default_start_method() -> str:
     return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
-def _callable_name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 # --------------------------------------------------------------------------- worker side
@@ -89,7 +89,7 @@ def _worker_main(
         sys.path[:0] = [p for p in environment.import_paths() if p not in sys.path]
         os.environ.update(environment.env_vars)
         fn, args, kwargs = pickle.loads(work) if pickled else work
-        name = _callable_name(fn)
+        name = callable_name(fn)
         with progress_channel(lambda key, payload: send(("progress", key, payload))):
             outcome: tuple[Any, ...] = ("ok", fn(*args, **kwargs))
     except _StopRequested:
@@ -127,18 +127,6 @@ def _failure(exc: BaseException) -> tuple[str, RemoteError, bytes | None]:
 # --------------------------------------------------------------------------- driver side
 
 
-def _rebuild_failure(remote: RemoteError, original: bytes | None) -> BaseException:
-    """The original exception with ``remote`` as its cause, or ``remote`` when it cannot be
-    rebuilt here (see RemoteError)."""
-    if original is not None:
-        try:
-            exc = pickle.loads(original)
-        except Exception:
-            exc = None  # e.g. its class is not importable in the driver
-        if isinstance(exc, Exception):
-            exc.__cause__ = remote
-            return exc
-    return remote
 
 
 _SIGNAL_HINTS = {
@@ -392,7 +380,7 @@ class _Supervisor:
         elif kind == "ok":
             self._resolve(task, result=message[1])
         else:
-            self._resolve(task, exception=_rebuild_failure(message[1], message[2]))
+            self._resolve(task, exception=rebuild_failure(message[1], message[2]))
 
     def _reap(self, task: _Task) -> None:
         # Read what the worker wrote before it exited: its result may still be in the pipe.
@@ -651,7 +639,7 @@ class MultiProcessEngine(Engine):
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
         supervisor = self._owned_supervisor("submit a task")
-        name = _callable_name(fn)
+        name = callable_name(fn)
         work: Any = (fn, args, kwargs)
         pickled = self.mp_context != "fork"
         if pickled:

@@ -38,7 +38,15 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from zoopipe_core.engines.base import Engine, RemoteError, SharedRef, WorkerEnvironment, WorkerLost
+from zoopipe_core.engines.base import (
+    Engine,
+    RemoteError,
+    SharedRef,
+    WorkerEnvironment,
+    WorkerLost,
+    callable_name,
+    rebuild_failure,
+)
 
 from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, run_task, stop_task
 
@@ -58,18 +66,11 @@ def _import_distributed() -> Any:
     return distributed
 
 
-def _callable_name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 # --------------------------------------------------------------------------- code archives
 
 
-def _ignore_patterns(ignore_file: str | None) -> list[str]:
-    if not ignore_file or not Path(ignore_file).is_file():
-        return []
-    lines = (line.strip() for line in Path(ignore_file).read_text().splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def _ignored(relative: PurePosixPath, is_dir: bool, patterns: list[str]) -> bool:
@@ -102,7 +103,7 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
         >>> zipfile.ZipFile(io.BytesIO(data)).namelist()
         ['tool.py']
     """
-    patterns = _ignore_patterns(environment.ignore_file)
+    patterns = environment.ignore_patterns()
     archives: dict[str, bytes] = {}
     for path in environment.resolved_code_paths():
         buffer = io.BytesIO()
@@ -372,7 +373,7 @@ class DaskEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
-        name = _callable_name(fn)
+        name = callable_name(fn)
         token = uuid.uuid4().hex
         dask_future = self._client.submit(
             run_task, fn, args, kwargs, self._topic, token, self._guard_reruns,
@@ -507,7 +508,7 @@ class DaskEngine(Engine):
         if kind == "ok":
             _set(future, result=outcome[1])
         elif kind == "error":
-            _set(future, exception=_rebuild_failure(outcome[1], outcome[2]))
+            _set(future, exception=rebuild_failure(outcome[1], outcome[2]))
         else:  # stopped, yet not cancelled here: another client cancelled it
             _set(future, exception=concurrent.futures.CancelledError(f"{task.name} was stopped"))
 
@@ -573,13 +574,3 @@ def _set(future: concurrent.futures.Future[Any], result: Any = None,
         pass  # cancelled meanwhile: the cancellation stands
 
 
-def _rebuild_failure(remote: RemoteError, original: bytes | None) -> BaseException:
-    if original is not None:
-        try:
-            exc = pickle.loads(original)
-        except Exception:
-            exc = None  # e.g. its class is not importable in the driver
-        if isinstance(exc, Exception):
-            exc.__cause__ = remote
-            return exc
-    return remote

@@ -20,17 +20,23 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
-import pickle
 import queue
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from zoopipe_core.engines.base import Engine, RemoteError, SharedRef, WorkerEnvironment, WorkerLost
+from zoopipe_core.engines.base import (
+    Engine,
+    RemoteError,
+    SharedRef,
+    WorkerEnvironment,
+    WorkerLost,
+    callable_name,
+    rebuild_failure,
+)
 
 from zoopipe_ray._worker import ProgressSink, RayRef, run_task
 
@@ -50,21 +56,11 @@ def _import_ray() -> Any:
     return ray
 
 
-def _callable_name(fn: Callable[..., Any]) -> str:
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 # --------------------------------------------------------------------------- runtime_env
 
 
-def _ignore_patterns(ignore_file: str | None) -> list[str]:
-    if not ignore_file:
-        return []
-    path = Path(ignore_file)
-    if not path.is_file():
-        return []
-    lines = (line.strip() for line in path.read_text().splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
@@ -112,7 +108,7 @@ def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
         runtime_env["working_dir"] = working_dirs[0]
     if modules:
         runtime_env["py_modules"] = modules
-    excludes = _ignore_patterns(environment.ignore_file) if (working_dirs or modules) else []
+    excludes = environment.ignore_patterns() if (working_dirs or modules) else []
     if excludes:
         runtime_env["excludes"] = excludes
     if environment.env_vars:
@@ -341,7 +337,7 @@ class RayEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
-        options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": _callable_name(fn)}
+        options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": callable_name(fn)}
         if self.memory is not None:
             options["memory"] = self.memory
         if self._runtime_env:
@@ -349,7 +345,7 @@ class RayEngine(Engine):
         token = uuid.uuid4().hex
         object_ref = self._remote_run.options(**options).remote(fn, args, kwargs, self._sink, token)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        task = _RayTask(future, _callable_name(fn), token, object_ref)
+        task = _RayTask(future, callable_name(fn), token, object_ref)
         with self._tasks_lock:
             self._tasks[future] = task
         done = self._done
@@ -419,7 +415,7 @@ class RayEngine(Engine):
             if outcome[0] == "ok":
                 _set(future, result=outcome[1])
             else:
-                _set(future, exception=_rebuild_failure(outcome[1], outcome[2]))
+                _set(future, exception=rebuild_failure(outcome[1], outcome[2]))
             return
         _set(future, exception=self._describe_ray_error(task, error))
 
@@ -483,13 +479,3 @@ def _set(future: concurrent.futures.Future[Any], result: Any = None,
         pass  # cancelled meanwhile: the cancellation stands
 
 
-def _rebuild_failure(remote: RemoteError, original: bytes | None) -> BaseException:
-    if original is not None:
-        try:
-            exc = pickle.loads(original)
-        except Exception:
-            exc = None  # e.g. its class is not importable in the driver
-        if isinstance(exc, Exception):
-            exc.__cause__ = remote
-            return exc
-    return remote
