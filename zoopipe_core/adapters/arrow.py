@@ -8,15 +8,15 @@ are read into memory first.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
-from zoopipe_core.adapters.read_options import ReadOptions
+from zoopipe_core.adapters.read_options import TableFileInput
 
 FORMATS = ("file", "stream")
 
 
-class ArrowInputAdapter(ReadOptions, InputAdapter):
+class ArrowInputAdapter(TableFileInput, InputAdapter):
     """Read an Arrow IPC file or stream, with the types kept as for Parquet
     (:class:`~zoopipe_core.adapters.parquet.ParquetInputAdapter`). ``columns``, ``skip_rows`` and
     ``limit`` choose what to read. A truncated stream fails naming the file and the batch.
@@ -33,26 +33,7 @@ class ArrowInputAdapter(ReadOptions, InputAdapter):
 
     name = "arrow"
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        columns: Sequence[str] | None = None,
-        skip_rows: int = 0,
-        limit: int | None = None,
-    ) -> None:
-        self._set_read_options(columns=columns, skip_rows=skip_rows, limit=limit, byte_range=None, line_offset=0)
-        self.path = os.fspath(path)
-
-    @property
-    def source_name(self) -> str:
-        return self.path
-
-    def native_spec(self) -> dict[str, Any]:
-        return {"kind": "arrow", "url": self.path, "name": self.path, "compression": "none", **self._read_spec()}
-
-    def __repr__(self) -> str:
-        return f"ArrowInputAdapter({self.path!r})"
+    native_kind = "arrow"
 
 
 class ArrowOutputAdapter(OutputAdapter):

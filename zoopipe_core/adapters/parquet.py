@@ -10,15 +10,15 @@ access).
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
-from zoopipe_core.adapters.read_options import ReadOptions
+from zoopipe_core.adapters.read_options import TableFileInput
 
 CODECS = ("snappy", "zstd", "gzip", "lz4", "none")
 
 
-class ParquetInputAdapter(ReadOptions, InputAdapter):
+class ParquetInputAdapter(TableFileInput, InputAdapter):
     """Read a Parquet file. Values keep their types: timestamps (with their time zone), dates,
     decimals, lists and structs arrive as ``datetime``, ``date``, ``Decimal``, lists and dicts.
 
@@ -38,23 +38,7 @@ class ParquetInputAdapter(ReadOptions, InputAdapter):
 
     name = "parquet"
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        columns: Sequence[str] | None = None,
-        skip_rows: int = 0,
-        limit: int | None = None,
-    ) -> None:
-        self._set_read_options(columns=columns, skip_rows=skip_rows, limit=limit, byte_range=None, line_offset=0)
-        self.path = os.fspath(path)
-
-    @property
-    def source_name(self) -> str:
-        return self.path
-
-    def native_spec(self) -> dict[str, Any]:
-        return {"kind": "parquet", "url": self.path, "name": self.path, "compression": "none", **self._read_spec()}
+    native_kind = "parquet"
 
     def split(self, workers: int) -> list[InputAdapter]:
         """Shards by row groups, or rows within groups when there are fewer groups than workers
@@ -62,9 +46,6 @@ class ParquetInputAdapter(ReadOptions, InputAdapter):
         from zoopipe_core.sharding import split_parquet
 
         return split_parquet(self, workers)
-
-    def __repr__(self) -> str:
-        return f"ParquetInputAdapter({self.path!r})"
 
 
 class ParquetOutputAdapter(OutputAdapter):

@@ -81,3 +81,34 @@ class ReadOptions:
             "byte_range": self.byte_range,
             "line_offset": self.line_offset,
         }
+
+
+class TableFileInput(ReadOptions):
+    """What the Parquet and Arrow inputs share: one file, ``columns``/``skip_rows``/``limit``
+    applied by the Rust reader, and a native spec of kind ``native_kind``."""
+
+    native_kind = ""
+
+    def __init__(
+        self,
+        path: Any,
+        *,
+        columns: Sequence[str] | None = None,
+        skip_rows: int = 0,
+        limit: int | None = None,
+    ) -> None:
+        import os
+
+        self._set_read_options(columns=columns, skip_rows=skip_rows, limit=limit, byte_range=None, line_offset=0)
+        self.path = os.fspath(path)
+
+    @property
+    def source_name(self) -> str:
+        return self.path
+
+    def native_spec(self) -> dict[str, Any]:
+        return {"kind": self.native_kind, "url": self.path, "name": self.path, "compression": "none",
+                **self._read_spec()}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
