@@ -16,8 +16,11 @@ Arrow one record batch at a time; memory stays flat whatever the size of the par
 
 from __future__ import annotations
 
+import bisect
 import copy
 import gzip
+import importlib
+import itertools
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -86,8 +89,9 @@ class FileListInput:
     """Mixin for file inputs that take one path or a list of paths.
 
     A list is read by ``PipeManager.parallelize_pipe``, one shard per file; a single pipe reads
-    one file. ``split(workers)`` gives one shard per file of a list, or byte ranges of one file
-    (exact record boundaries, found by the Rust scanner).
+    one file. ``split(workers)`` gives one shard per file of a list, or ``_split_file(workers)``
+    for one file: byte ranges at exact record boundaries (found by the Rust scanner) here, row
+    ranges for the Parquet and Arrow inputs.
 
     Example:
         >>> from zoopipe_core import JSONInputAdapter
@@ -127,16 +131,26 @@ class FileListInput:
         return shard
 
     def split(self, workers: int) -> list[Any]:
-        """Shards of this input: one per file of a list; byte ranges of one file."""
+        """Shards of this input: one per file of a list; ``_split_file(workers)`` of one file."""
         check_workers(workers)
-        if getattr(self, "skip_rows", 0) or getattr(self, "limit", None) is not None:
-            raise ShardingError(
-                f"{type(self).__name__}({self.path!r}) has skip_rows or limit, which count records "
-                "from the start of the input; shards cannot honour them. Drop them to parallelize"
-            )
+        refuse_skip_rows_and_limit(self)
         if len(self.paths) > 1:
             return [self._for_file(p) for p in self.paths]
+        return self._split_file(workers)
+
+    def _split_file(self, workers: int) -> list[Any]:
+        """Shards of one file: byte ranges (CSV, JSON Lines). Table inputs override it."""
         return split_file(self, workers)
+
+
+def refuse_skip_rows_and_limit(adapter: Any) -> None:
+    """ShardingError when ``adapter`` has skip_rows or limit: they count from the start of the
+    whole input, which no single shard sees."""
+    if getattr(adapter, "skip_rows", 0) or getattr(adapter, "limit", None) is not None:
+        raise ShardingError(
+            f"{type(adapter).__name__}({adapter.path!r}) has skip_rows or limit, which count records "
+            "from the start of the input; shards cannot honour them. Drop them to parallelize"
+        )
 
 
 def split_file(adapter: Any, workers: int) -> list[Any]:
@@ -179,12 +193,12 @@ def split_file(adapter: Any, workers: int) -> list[Any]:
     return shards
 
 
-def _pyarrow(purpose: str) -> Any:
+def _pyarrow(purpose: str, module: str = "pyarrow.parquet") -> Any:
+    """``module`` of pyarrow (optional for zoopipe), or ShardingError saying what needs it."""
     try:
-        import pyarrow.parquet as pq
+        return importlib.import_module(module)
     except ImportError as exc:
         raise ShardingError(f"{purpose} needs pyarrow: pip install pyarrow") from exc
-    return pq
 
 
 def row_ranges(group_rows: Sequence[int], workers: int) -> list[tuple[int, int]]:
@@ -199,18 +213,7 @@ def row_ranges(group_rows: Sequence[int], workers: int) -> list[tuple[int, int]]
     if total == 0:
         return [(0, 0)]
     if len(group_rows) >= workers:
-        ranges, start, taken, shard = [], 0, 0, 0
-        for index, rows in enumerate(group_rows):
-            taken += rows
-            groups_left, shards_left = len(group_rows) - index - 1, workers - shard - 1
-            # Close this shard once it holds its share, keeping a group for each later shard.
-            if shard < workers - 1 and (taken - start >= total * (shard + 1) / workers - start
-                                        or groups_left == shards_left):
-                ranges.append((start, taken - start))
-                start, shard = taken, shard + 1
-        if taken > start:
-            ranges.append((start, taken - start))
-        return ranges
+        return _whole_group_ranges(group_rows, workers)
     size, extra = divmod(total, workers)
     ranges, start = [], 0
     for shard in range(min(workers, total)):
@@ -220,25 +223,89 @@ def row_ranges(group_rows: Sequence[int], workers: int) -> list[tuple[int, int]]
     return ranges
 
 
+def _whole_group_ranges(group_rows: Sequence[int], workers: int) -> list[tuple[int, int]]:
+    """Cut between groups at the boundary nearest each shard's share of the rows (the later
+    one on a tie), leaving at least one group for each shard.
+
+    Example:
+        >>> _whole_group_ranges([10, 10, 10, 10, 1, 1], 2)
+        [(0, 20), (20, 22)]
+    """
+    starts = list(itertools.accumulate(group_rows, initial=0))  # starts[g]: rows before group g
+    cuts = [0]
+    for shard in range(1, workers):
+        target = starts[-1] * shard / workers
+        lowest, highest = cuts[-1] + 1, len(group_rows) - (workers - shard)
+        after = min(bisect.bisect_left(starts, target, lowest, highest + 1), highest)
+        before = max(after - 1, lowest)
+        closer_before = target - starts[before] < starts[after] - target
+        cuts.append(before if closer_before else after)
+    cuts.append(len(group_rows))
+    return [(starts[a], starts[b] - starts[a]) for a, b in zip(cuts, cuts[1:])]
+
+
 def split_parquet(adapter: Any, workers: int) -> list[Any]:
     """Shards of one Parquet file by row groups (rows within groups when there are fewer
     groups than workers), each read as ``skip_rows``/``limit`` of the file."""
+    return split_rows(adapter, workers, parquet_group_rows, "a Parquet file")
+
+
+def split_arrow(adapter: Any, workers: int) -> list[Any]:
+    """Shards of one Arrow IPC file or stream by record batches (rows within batches when there
+    are fewer batches than workers), each read as ``skip_rows``/``limit`` of the file."""
+    return split_rows(adapter, workers, arrow_batch_rows, "an Arrow IPC file or stream")
+
+
+def split_rows(adapter: Any, workers: int, group_rows: Callable[[str], list[int]], kind: str) -> list[Any]:
+    """Copies of ``adapter`` reading ``row_ranges(group_rows(path), workers)`` through
+    ``skip_rows``/``limit`` (which the Rust readers apply keeping the file's row numbers)."""
     check_workers(workers)
-    if adapter.skip_rows or adapter.limit is not None:
+    refuse_skip_rows_and_limit(adapter)
+    try:
+        rows = group_rows(adapter.path)
+    except (OSError, ValueError) as exc:  # missing file; pyarrow's ArrowInvalid is a ValueError
         raise ShardingError(
-            f"{type(adapter).__name__}({adapter.path!r}) has skip_rows or limit, which count rows "
-            "from the start of the file; shards cannot honour them. Drop them to parallelize"
-        )
-    pq = _pyarrow("splitting a Parquet file into shards (it reads the row group sizes)")
-    with fsspec.open(adapter.path, "rb") as file:
-        metadata = pq.ParquetFile(file).metadata
-        group_rows = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+            f"cannot split {adapter.path} into shards: it could not be read as {kind} ({exc}). "
+            "Check that the file exists and is complete"
+        ) from exc
     shards = []
-    for first, count in row_ranges(group_rows, workers):
+    for first, count in row_ranges(rows, workers):
         shard = copy.copy(adapter)
         shard.skip_rows, shard.limit = first, count
         shards.append(shard)
     return shards
+
+
+def parquet_group_rows(path: str) -> list[int]:
+    """Rows per row group of a Parquet file, from its footer alone."""
+    pq = _pyarrow("splitting a Parquet file into shards (it reads the row group sizes)")
+    with fsspec.open(path, "rb") as file:
+        metadata = pq.ParquetFile(file).metadata
+        return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+_ARROW_FILE_MAGIC = b"ARROW1"  # starts the IPC file format; anything else is read as a stream
+
+
+def arrow_batch_rows(path: str) -> list[int]:
+    """Rows per non-empty record batch of an Arrow IPC file or stream, the format told by the
+    first bytes as the Rust reader tells it. A stream has no index, so it is read through; a
+    local file is memory-mapped, so its batches are counted without being copied."""
+    ipc = _pyarrow("splitting an Arrow IPC input into shards (it counts the rows of each record batch)",
+                   "pyarrow.ipc")
+    import pyarrow as pa
+
+    opened = pa.memory_map(local_path(path)) if is_local(path) else fsspec.open(path, "rb")
+    with opened as source:
+        is_file = source.read(len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC
+        source.seek(0)
+        if is_file:
+            reader = ipc.open_file(source)
+            rows = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+        else:
+            rows = [batch.num_rows for batch in ipc.open_stream(source)]
+    # An empty batch holds no row to give a shard; dropping it keeps shards from being empty.
+    return [count for count in rows if count]
 
 
 # --------------------------------------------------------------------------- outputs
@@ -444,9 +511,8 @@ def _merge_parquet(target: Any, paths: list[str]) -> None:
 
 def _merge_arrow(target: Any, paths: list[str]) -> None:
     """Arrow IPC (file or stream format, as the parts are): every record batch, one at a time."""
-    _pyarrow("merging Arrow parts")
+    ipc = _pyarrow("merging Arrow parts", "pyarrow.ipc")
     import pyarrow as pa
-    import pyarrow.ipc as ipc
 
     def batches(part: IO[bytes]) -> tuple[Any, Any, bool]:
         try:

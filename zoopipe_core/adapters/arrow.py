@@ -2,7 +2,8 @@
 (``.arrow``, ``.feather``, ``.ipc``) and the stream format (``.arrows``).
 
 An input's format is detected from its first bytes. Local paths are read in place; fsspec URLs
-are read into memory first.
+are read into memory first. An input is split into shards by record batches (see
+:func:`zoopipe_core.sharding.split_arrow`), or given as a list of files, one shard each.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.read_options import TableFileInput
+from zoopipe_core.sharding import split_arrow
 
 FORMATS = ("file", "stream")
 
@@ -21,6 +23,12 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
     (:class:`~zoopipe_core.adapters.parquet.ParquetInputAdapter`). ``columns``, ``skip_rows`` and
     ``limit`` choose what to read. A truncated stream fails naming the file and the batch.
 
+    ``split(n)`` (``PipeManager.parallelize_pipe``) cuts one file into row ranges: whole record
+    batches, balanced by rows, or rows within batches when there are fewer batches than ``n``.
+    It needs pyarrow to count the rows of each batch, and reads a stream through to do so (a
+    local file is memory-mapped, not copied). A list of files is one shard per file; a single
+    pipe reads one file.
+
     Example:
         >>> import tempfile, os
         >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter, MemoryOutputAdapter
@@ -29,11 +37,18 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
         >>> out = MemoryOutputAdapter()
         >>> _ = Pipe(ArrowInputAdapter(path, limit=1), out).run(); out.records
         [{'n': 1}]
+        >>> [(shard.skip_rows, shard.limit) for shard in ArrowInputAdapter(path).split(2)]
+        [(0, 1), (1, 1)]
     """
 
     name = "arrow"
 
     native_kind = "arrow"
+
+    def _split_file(self, workers: int) -> list[InputAdapter]:
+        """Shards by record batches, or rows within batches when there are fewer batches than
+        workers (PipeManager.parallelize_pipe; see zoopipe_core.sharding.split_arrow)."""
+        return split_arrow(self, workers)
 
 
 class ArrowOutputAdapter(OutputAdapter):

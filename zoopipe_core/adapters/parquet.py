@@ -14,6 +14,7 @@ from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.read_options import TableFileInput
+from zoopipe_core.sharding import split_parquet
 
 CODECS = ("snappy", "zstd", "gzip", "lz4", "none")
 
@@ -25,6 +26,10 @@ class ParquetInputAdapter(TableFileInput, InputAdapter):
     ``columns=[...]`` reads only those columns (a missing one is an error); ``skip_rows`` and
     ``limit`` choose the rows. A damaged file fails with the file and row group named.
 
+    ``split(n)`` (``PipeManager.parallelize_pipe``) cuts one file into row ranges: whole row
+    groups, balanced by rows, or rows within groups when there are fewer groups than ``n``.
+    A list of files is one shard per file; a single pipe reads one file.
+
     Example:
         >>> import tempfile, os
         >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter, MemoryOutputAdapter
@@ -34,17 +39,17 @@ class ParquetInputAdapter(TableFileInput, InputAdapter):
         >>> out = MemoryOutputAdapter()
         >>> _ = Pipe(ParquetInputAdapter(path, columns=["id"], skip_rows=1), out).run(); out.records
         [{'id': 1}, {'id': 2}]
+        >>> [(shard.skip_rows, shard.limit) for shard in ParquetInputAdapter(path).split(2)]
+        [(0, 2), (2, 1)]
     """
 
     name = "parquet"
 
     native_kind = "parquet"
 
-    def split(self, workers: int) -> list[InputAdapter]:
+    def _split_file(self, workers: int) -> list[InputAdapter]:
         """Shards by row groups, or rows within groups when there are fewer groups than workers
         (PipeManager.parallelize_pipe; see zoopipe_core.sharding.split_parquet)."""
-        from zoopipe_core.sharding import split_parquet
-
         return split_parquet(self, workers)
 
 

@@ -2,6 +2,8 @@
 
 Shared by :class:`~zoopipe_core.adapters.csv.CSVInputAdapter` and
 :class:`~zoopipe_core.adapters.jsonl.JSONInputAdapter`; the Rust readers apply the options.
+The Parquet and Arrow inputs take ``columns``, ``skip_rows`` and ``limit`` (:class:`TableFileInput`),
+and are split by rows, not bytes.
 
 - ``columns``: read only these columns, in this order. For CSV a name missing from the header
   is an error before anything is written; every row is still checked for the full shape. For
@@ -23,6 +25,8 @@ Shared by :class:`~zoopipe_core.adapters.csv.CSVInputAdapter` and
 from __future__ import annotations
 
 from typing import Any, Sequence
+
+from zoopipe_core.sharding import FileListInput
 
 
 class ReadOptions:
@@ -83,9 +87,20 @@ class ReadOptions:
         }
 
 
-class TableFileInput(ReadOptions):
-    """What the Parquet and Arrow inputs share: one file, ``columns``/``skip_rows``/``limit``
-    applied by the Rust reader, and a native spec of kind ``native_kind``."""
+class TableFileInput(ReadOptions, FileListInput):
+    """What the Parquet and Arrow inputs share: ``columns``/``skip_rows``/``limit`` applied by the
+    Rust reader, a native spec of kind ``native_kind``, and one path or a list of paths.
+
+    As for CSV and JSON Lines (:class:`~zoopipe_core.sharding.FileListInput`), a list is read by
+    ``PipeManager.parallelize_pipe``, one shard per file, and a single pipe given several files
+    fails saying so. One file is split by rows: subclasses implement ``_split_file(workers)``.
+
+    Example:
+        >>> from zoopipe_core import ParquetInputAdapter
+        >>> files = ParquetInputAdapter(["a.parquet", "b.parquet"], columns=["id"])
+        >>> files, [(shard.path, shard.columns) for shard in files.split(8)]
+        (ParquetInputAdapter(['a.parquet', 'b.parquet']), [('a.parquet', ['id']), ('b.parquet', ['id'])])
+    """
 
     native_kind = ""
 
@@ -97,18 +112,18 @@ class TableFileInput(ReadOptions):
         skip_rows: int = 0,
         limit: int | None = None,
     ) -> None:
-        import os
-
         self._set_read_options(columns=columns, skip_rows=skip_rows, limit=limit, byte_range=None, line_offset=0)
-        self.path = os.fspath(path)
+        self.path = self._take_paths(path)  # a list of files is read by PipeManager.parallelize_pipe
 
     @property
     def source_name(self) -> str:
         return self.path
 
     def native_spec(self) -> dict[str, Any]:
+        self._check_single_file()
         return {"kind": self.native_kind, "url": self.path, "name": self.path, "compression": "none",
                 **self._read_spec()}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.path!r})"
+        shown = self.paths if len(self.paths) > 1 else self.path
+        return f"{type(self).__name__}({shown!r})"
