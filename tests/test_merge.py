@@ -57,6 +57,31 @@ def test_csv_parts_with_different_headers_are_not_merged(tmp_path: Path) -> None
     assert leftovers(tmp_path) == ["out.part-00000.csv", "out.part-00001.csv"], "parts stay for inspection"
 
 
+def test_headerless_csv_parts_concatenate(tmp_path: Path) -> None:
+    target = CSVOutputAdapter(tmp_path / "out.csv", header=False)
+    parts = shards(target, 2)
+    Path(parts[0].path).write_text("1,x\n")
+    Path(parts[1].path).write_text("2,y\n")
+    target.merge_parts(parts)
+    assert (tmp_path / "out.csv").read_text() == "1,x\n2,y\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_local_merge_that_fails_puts_the_first_part_back(tmp_path: Path) -> None:
+    """The first part is moved into place, not copied: a failed append must restore it."""
+    target = JSONOutputAdapter(tmp_path / "out.jsonl")
+    parts = shards(target, 3)
+    Path(parts[0].path).write_bytes(b'{"n":0}\n')
+    Path(parts[1].path).write_bytes(b'{"n":1}\n')
+    Path(parts[2].path).mkdir()  # exists, but cannot be read as a file
+    with pytest.raises(IsADirectoryError):
+        target.merge_parts(parts)
+    assert not (tmp_path / "out.jsonl").exists()
+    assert Path(parts[0].path).read_bytes() == b'{"n":0}\n'
+    assert Path(parts[1].path).read_bytes() == b'{"n":1}\n'
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_gzip_csv_parts_merge(tmp_path: Path) -> None:
     target = CSVOutputAdapter(tmp_path / "out.csv.gz")
     parts = shards(target, 2)

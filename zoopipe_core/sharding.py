@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
 import fsspec
 
 from zoopipe_core.errors import ZoopipeError
+from zoopipe_core.file_append import append_parts
 from zoopipe_core.storage import PendingOutput, compression_for, is_local, local_path
 
 if TYPE_CHECKING:
@@ -365,7 +366,8 @@ def merge_outputs(target: "OutputAdapter", parts: Sequence["OutputAdapter"]) -> 
         raise ShardingError(f"cannot merge into {target.path}: shard outputs missing: {missing}")  # type: ignore[attr-defined]
     _MERGERS[kind](target, paths)
     for path in paths:
-        _remove(path)
+        if _exists(path):  # a local merge moves the first part into place
+            _remove(path)
 
 
 def _exists(url: str) -> bool:
@@ -404,8 +406,16 @@ def _open_read(url: str) -> IO[bytes]:
     return fsspec.open(url, "rb").open()
 
 
+def _all_local(target: Any, paths: list[str]) -> bool:
+    return is_local(target.path) and all(is_local(p) for p in paths)
+
+
 def _merge_concatenated(target: Any, paths: list[str]) -> None:
     """JSON Lines: the parts one after another (gzip members and zstd frames concatenate too)."""
+    if _all_local(target, paths):
+        append_parts(target.path, [local_path(p) for p in paths], [0] * len(paths))
+        return
+
     def write(out: IO[bytes]) -> None:
         for path in paths:
             with _open_read(path) as part:
@@ -417,6 +427,9 @@ def _merge_csv(target: Any, paths: list[str]) -> None:
     """CSV: the first non-empty part whole; the others without their header (checked equal)."""
     header_on = getattr(target, "header", True)
     gz = compression_for(target.path) == "gzip"
+    if not gz and _all_local(target, paths):
+        _append_csv_parts(target, [local_path(p) for p in paths], header_on)
+        return
 
     def write(raw: IO[bytes]) -> None:
         out = gzip.GzipFile(fileobj=raw, mode="wb") if gz else raw
@@ -430,16 +443,39 @@ def _merge_csv(target: Any, paths: list[str]) -> None:
                 if header is None:
                     header = first
                     out.write(first)
-                elif first != header:
-                    raise ShardingError(
-                        f"cannot merge the CSV parts of {target.path}: {path} has the header "
-                        f"{first!r}, the first part {header!r}. Give CSVOutputAdapter field_names=[...] "
-                        "so every shard writes the same columns"
-                    )
+                else:
+                    _check_csv_header(target, path, first, header)
                 shutil.copyfileobj(part, out, _CHUNK)
         if gz:
             out.close()
     _publish(target.path, write)
+
+
+def _check_csv_header(target: Any, path: str, first: bytes, header: bytes) -> None:
+    if first != header:
+        raise ShardingError(
+            f"cannot merge the CSV parts of {target.path}: {path} has the header "
+            f"{first!r}, the first part {header!r}. Give CSVOutputAdapter field_names=[...] "
+            "so every shard writes the same columns"
+        )
+
+
+def _append_csv_parts(target: Any, paths: list[str], header_on: bool) -> None:
+    """Local, uncompressed CSV: the first non-empty part moved into place, the others appended
+    after their header."""
+    if header_on:
+        # A shard that wrote no records wrote no header either: nothing of it to keep.
+        paths = [p for p in paths if os.path.getsize(p) > 0] or paths[:1]
+    skips, header = [], None
+    for path in paths:
+        with open(path, "rb") as part:
+            first = part.readline() if header_on else b""
+        if header is None:
+            header = first
+        else:
+            _check_csv_header(target, path, first, header)
+        skips.append(len(first))
+    append_parts(target.path, paths, skips)
 
 
 _WHITESPACE = b" \t\r\n"

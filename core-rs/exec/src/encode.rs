@@ -95,6 +95,28 @@ pub fn write_json_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
+/// Append an integer as serde_json writes it.
+pub fn write_json_i64(out: &mut Vec<u8>, value: i64) {
+    use serde_json::ser::Formatter;
+    serde_json::ser::CompactFormatter.write_i64(out, value).expect("writing to a Vec cannot fail");
+}
+
+/// Append a float as serde_json writes it (shortest round-trip form); a NaN or an infinity is
+/// refused with the same reason as a [`Value::Float`] holding one.
+pub fn write_json_f64(out: &mut Vec<u8>, value: f64) -> Result<(), String> {
+    use serde_json::ser::Formatter;
+    if !value.is_finite() {
+        return Err(crate::value::non_finite_reason(value));
+    }
+    serde_json::ser::CompactFormatter.write_f64(out, value).expect("writing to a Vec cannot fail");
+    Ok(())
+}
+
+/// Append a value as JSON; on failure (a NaN inside) `out` may hold part of it.
+pub fn write_json_value(out: &mut Vec<u8>, value: &Value) -> Result<(), String> {
+    serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())
+}
+
 impl Encoder for JsonlEncoder {
     fn encode(&self, input_columns: &[String], _: &[String], rows: &[Row], out: &mut Vec<u8>) -> Vec<(usize, String)> {
         let keys: Vec<Vec<u8>> = input_columns

@@ -23,6 +23,6 @@ pub mod value;
 
 pub use error::ExecError;
 pub use pipeline::{run, Output, Passthrough, Payload, Progress, RunConfig, Sink, Stage, StreamSink, Summary};
-pub use record::{Batch, ErrorRecord, FailedStage, Fields, OutBatch, Row, RowData};
+pub use record::{Batch, PreEncoded, ErrorRecord, FailedStage, Fields, OutBatch, Row, RowData};
 pub use source::{BatchSource, ReadOptions};
 pub use value::Value;

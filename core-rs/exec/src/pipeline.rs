@@ -29,6 +29,7 @@ impl Stage for Passthrough {
             rows: batch.rows,
             errors: batch.errors,
             originals: Vec::new(),
+            encoded: None,
         })
     }
 }
@@ -204,8 +205,10 @@ fn encode_batch(
     has_error_sink: bool,
     source_name: &str,
 ) -> Encoded {
-    let (main, written) = match main_encoder {
-        Some(encoder) => {
+    let (main, written) = match (out.encoded.take(), main_encoder) {
+        // The stage encoded its records itself; `rows` is then empty.
+        (Some(encoded), _) => (Payload::Bytes(encoded.bytes), encoded.records),
+        (None, Some(encoder)) => {
             let (payload, failed) = encoder.encode_payload(&out.columns, &out_columns, &out.rows);
             let written = (out.rows.len() - failed.len()) as u64;
             for (index, reason) in failed {
@@ -221,7 +224,7 @@ fn encode_batch(
             }
             (payload, written)
         }
-        None => {
+        (None, None) => {
             let written = out.rows.len() as u64;
             (Payload::Rows { columns: out.columns.clone(), rows: std::mem::take(&mut out.rows) }, written)
         }
@@ -397,7 +400,7 @@ pub fn run(
                 if out.seq != seq {
                     return Err(ExecError::Internal("the stage changed a batch's sequence number".into()));
                 }
-                let written = (out.rows.len() + out.errors.len()) as u64;
+                let written = out.records_out() + out.errors.len() as u64;
                 if written != read {
                     return Err(ExecError::Internal(format!(
                         "the stage returned {written} records for a batch of {read}: records must not be lost"

@@ -216,4 +216,22 @@ pub struct OutBatch {
     /// The records as read, parallel to `rows`, when the stage changed them (empty when `rows`
     /// are the records as read), so a record refused by the writer is reported as read.
     pub originals: Vec<RowData>,
+    /// Records the stage already encoded for the main output (after `rows`, in input order).
+    pub encoded: Option<PreEncoded>,
+}
+
+impl OutBatch {
+    /// Records the main output receives: `rows` and the pre-encoded ones.
+    pub fn records_out(&self) -> u64 {
+        self.rows.len() as u64 + self.encoded.as_ref().map_or(0, |e| e.records)
+    }
+}
+
+/// Main-output bytes a stage encoded itself, holding `records` records: a Python stage writes
+/// JSON Lines straight from its output dicts, with no intermediate values to build, pass to
+/// an encoder thread and free there.
+#[derive(Debug, Clone, Default)]
+pub struct PreEncoded {
+    pub bytes: Vec<u8>,
+    pub records: u64,
 }

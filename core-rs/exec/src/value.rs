@@ -113,9 +113,7 @@ impl Serialize for Value {
             Value::Float(f) => {
                 // JSON has no NaN or infinity; refusing is better than writing a silent null.
                 if !f.is_finite() {
-                    return Err(ser::Error::custom(format!(
-                        "the float {f} cannot be written as JSON (NaN and infinity have no JSON form)"
-                    )));
+                    return Err(ser::Error::custom(non_finite_reason(*f)));
                 }
                 s.serialize_f64(*f)
             }
@@ -139,6 +137,11 @@ impl Serialize for Value {
             }
         }
     }
+}
+
+/// Why a NaN or an infinity cannot be written as JSON: refusing is better than a silent null.
+pub fn non_finite_reason(f: f64) -> String {
+    format!("the float {f} cannot be written as JSON (NaN and infinity have no JSON form)")
 }
 
 struct ValueVisitor;

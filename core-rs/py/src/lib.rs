@@ -6,6 +6,7 @@ mod convert;
 mod pyerr;
 mod pyio;
 mod pysink;
+mod pyjson;
 mod pysource;
 mod stage;
 mod tables;
@@ -310,7 +311,10 @@ fn run_pipe<'py>(
     }
     let error_output = errors.map(|spec| build_output(spec, &py_errors, None, false)).transpose()?;
     let mut stage: Box<dyn Stage + Send> = match stage {
-        Some(func) => Box::new(stage::PyStage::new(func, &source_name, py_errors.clone())),
+        Some(func) => {
+            let encodes_jsonl = item(output, "kind", String::new())? == "jsonl";
+            Box::new(stage::PyStage::new(func, &source_name, py_errors.clone(), encodes_jsonl))
+        }
         None => Box::new(Passthrough),
     };
     if on_main_thread(py)? {

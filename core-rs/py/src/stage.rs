@@ -7,20 +7,64 @@
 
 use crate::convert::{rows_to_python, to_value};
 use crate::pyerr::PyErrSlot;
+use crate::pyjson::write_json;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyModule, PyTuple};
-use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, Row, RowData, Stage};
+use std::cell::Cell;
 use std::sync::Arc;
+use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, PreEncoded, Row, RowData, Stage};
 
 pub struct PyStage {
     func: Py<PyAny>,
     source: Arc<str>,
     errors: PyErrSlot,
+    /// The main output is JSON Lines: write the output dicts as JSON here, under the GIL we
+    /// hold anyway, instead of converting them to values for an encoder thread.
+    encodes_jsonl: bool,
+    /// Bytes per encoded record in the last batch, to size the next batch's buffer.
+    bytes_per_record: Cell<usize>,
+}
+
+/// What the stage made of a batch's outputs: values for the encoders, or JSON Lines bytes.
+enum Outputs {
+    Values(Vec<(usize, RowData)>),
+    Encoded(PreEncoded),
 }
 
 impl PyStage {
-    pub fn new(func: Py<PyAny>, source: &str, errors: PyErrSlot) -> PyStage {
-        PyStage { func, source: Arc::from(source), errors }
+    pub fn new(func: Py<PyAny>, source: &str, errors: PyErrSlot, encodes_jsonl: bool) -> PyStage {
+        PyStage { func, source: Arc::from(source), errors, encodes_jsonl, bytes_per_record: Cell::new(256) }
+    }
+
+    /// The outputs as JSON Lines in input order; a record that cannot be written becomes a
+    /// serialize error, as the JSON Lines encoder would make it.
+    fn encode_jsonl(
+        &self,
+        py: Python<'_>,
+        batch: &Batch,
+        mut outputs: Vec<(usize, Bound<'_, PyAny>)>,
+        errors: &mut Vec<ErrorRecord>,
+    ) -> PreEncoded {
+        outputs.sort_unstable_by_key(|(index, _)| *index);
+        let mut bytes = Vec::with_capacity(outputs.len() * self.bytes_per_record.get() * 9 / 8);
+        let mut records = 0u64;
+        for (index, obj) in outputs {
+            let mark = bytes.len();
+            match write_json(&obj, &mut bytes) {
+                Ok(()) => {
+                    bytes.push(b'\n');
+                    records += 1;
+                }
+                Err(refusal) => {
+                    bytes.truncate(mark);
+                    errors.push(self.failure(batch, index, FailedStage::Serialize, vec![refusal.message(py)]));
+                }
+            }
+        }
+        if records > 0 {
+            self.bytes_per_record.set((bytes.len() / records as usize).max(16));
+        }
+        PreEncoded { bytes, records }
     }
 
     fn failure(&self, batch: &Batch, index: usize, stage: FailedStage, messages: Vec<String>) -> ErrorRecord {
@@ -34,7 +78,7 @@ impl PyStage {
         }
     }
 
-    fn call(&self, py: Python<'_>, batch: &Batch) -> PyResult<(Vec<(usize, RowData)>, Vec<ErrorRecord>)> {
+    fn call(&self, py: Python<'_>, batch: &Batch) -> PyResult<(Outputs, Vec<ErrorRecord>)> {
         let records = rows_to_python(py, &batch.columns, batch.rows.iter().map(|r| &r.data))?;
         let result = self.func.call1(py, (records,))?;
         let result = result.bind(py).downcast::<PyTuple>()?.clone();
@@ -51,6 +95,7 @@ impl PyStage {
             Ok(())
         };
         let mut out = Vec::with_capacity(outputs.len());
+        let mut to_encode = Vec::with_capacity(if self.encodes_jsonl { outputs.len() } else { 0 });
         let mut errors = Vec::new();
         let indices: Option<Vec<usize>> = if indices.is_none() { None } else { Some(indices.extract()?) };
         for (k, obj) in outputs.iter().enumerate() {
@@ -59,6 +104,10 @@ impl PyStage {
                 None => k,
             };
             mark(index)?;
+            if self.encodes_jsonl {
+                to_encode.push((index, obj));
+                continue;
+            }
             match to_value(&obj) {
                 Ok(value) => out.push((index, RowData::Value(value))),
                 Err(e) => errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()])),
@@ -75,7 +124,11 @@ impl PyStage {
                 "the stage lost record {missing} of a batch of {n}: every record must be returned or reported as failed"
             )));
         }
-        Ok((out, errors))
+        if self.encodes_jsonl {
+            let encoded = self.encode_jsonl(py, batch, to_encode, &mut errors);
+            return Ok((Outputs::Encoded(encoded), errors));
+        }
+        Ok((Outputs::Values(out), errors))
     }
 }
 
@@ -115,6 +168,13 @@ impl Stage for PyStage {
         })
         .map_err(|e| self.errors.keep(e, "the Python stage failed"))?;
         let Batch { seq, columns, rows, mut errors } = batch;
+        errors.append(&mut failures);
+        let outputs = match outputs {
+            Outputs::Encoded(encoded) => {
+                return Ok(OutBatch { seq, columns, rows: Vec::new(), errors, originals: Vec::new(), encoded: Some(encoded) })
+            }
+            Outputs::Values(outputs) => outputs,
+        };
         let mut inputs: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
         let mut pairs = Vec::with_capacity(outputs.len());
         for (index, data) in outputs {
@@ -126,8 +186,7 @@ impl Stage for PyStage {
         // Keep the output in input order: the stage may report outputs in any order.
         pairs.sort_by_key(|(row, _)| row.line);
         let (out_rows, originals) = pairs.into_iter().unzip();
-        errors.append(&mut failures);
-        Ok(OutBatch { seq, columns, rows: out_rows, errors, originals })
+        Ok(OutBatch { seq, columns, rows: out_rows, errors, originals, encoded: None })
     }
 }
 
