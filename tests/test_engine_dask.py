@@ -146,3 +146,22 @@ class TestPipeManagerOnDask(PipeManagerContract):
 
     def make_engine(self) -> DaskEngine:
         return DaskEngine(self.address)
+
+
+def test_start_primes_every_worker_and_fails_when_one_cannot_import_zoopipe(dask_address, monkeypatch):
+    def native_loaded() -> bool:
+        import sys
+
+        return "zoopipe_core._native" in sys.modules
+
+    with DaskEngine(dask_address) as engine:
+        assert all(engine.client.run(native_loaded).values())
+
+    def cannot_import() -> int:  # what priming meets on a worker without zoopipe-core
+        raise ImportError("No module named 'zoopipe_core'")
+
+    monkeypatch.setattr("zoopipe_dask.engine.prime_worker", cannot_import)
+    engine = DaskEngine(dask_address)
+    with pytest.raises(RuntimeError, match="could not load zoopipe_core in a worker.*No module named"):
+        engine.start()
+    assert not engine.is_running and engine.client is None

@@ -137,3 +137,25 @@ def test_joining_a_running_ray_leaves_it_running(ray_cluster):
 class TestPipeManagerOnRay(PipeManagerContract):
     def make_engine(self) -> RayEngine:
         return RayEngine()
+
+
+def test_start_primes_workers_and_fails_when_they_cannot_import_zoopipe(ray_cluster, monkeypatch):
+    def native_loaded() -> bool:  # a closure: Ray ships it by value
+        import sys
+
+        return "zoopipe_core._native" in sys.modules
+
+    with RayEngine(warm_workers=2) as engine:
+        # Both task slots were primed at start: whichever worker runs a task has the executor.
+        assert all(f.result(timeout=WAIT) for f in [engine.submit(native_loaded) for _ in range(4)])
+
+    def cannot_import() -> int:  # what priming meets on a worker without zoopipe-core
+        raise ImportError("No module named 'zoopipe_core'")
+
+    monkeypatch.setattr("zoopipe_ray.engine.prime_worker", cannot_import)
+    engine = RayEngine(warm_workers=1)
+    with pytest.raises(RuntimeError, match="could not load zoopipe_core in a worker.*No module named"):
+        engine.start()
+    assert not engine.is_running
+    with pytest.raises(ValueError, match="warm_workers"):
+        RayEngine(warm_workers=-1)

@@ -133,6 +133,32 @@ def signal_name(exitcode: int | None) -> str | None:
         return f"signal {-exitcode}"
 
 
+def prime_worker() -> int:
+    """Load zoopipe's executor (its native module) in this worker process; return its pid.
+
+    Cluster engines run it on their workers when they start, so the first pipe on a worker
+    does not pay for the import, and a worker that cannot import zoopipe_core fails ``start``
+    with that error instead of the first task.
+
+    Example:
+        >>> import os
+        >>> prime_worker() == os.getpid()
+        True
+    """
+    import zoopipe_core.runner  # noqa: F401  (loads zoopipe_core._native)
+
+    return os.getpid()
+
+
+def worker_import_error(engine: str, exc: BaseException) -> RuntimeError:
+    """The error ``start`` raises when a worker could not run :func:`prime_worker`."""
+    return RuntimeError(
+        f"{engine} could not load zoopipe_core in a worker: {type(exc).__name__}: {exc}. "
+        "Install zoopipe-core (the same version as here) where the workers run, or ship it "
+        "with engine.prepare(WorkerEnvironment(requirements=[...]))"
+    )
+
+
 class WorkerLost(RemoteError):
     """The worker running a task died before returning a result (SIGKILL, ``os._exit``, a crash).
 

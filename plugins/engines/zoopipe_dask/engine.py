@@ -45,7 +45,9 @@ from zoopipe_core.engines.base import (
     WorkerEnvironment,
     WorkerLost,
     callable_name,
+    prime_worker,
     rebuild_failure,
+    worker_import_error,
 )
 
 from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, run_task, stop_task
@@ -286,6 +288,7 @@ class DaskEngine(Engine):
             self._client.subscribe_topic(self._topic, self._on_event)
             self._plugin_names = []
             self._apply_environment(self.environment)
+            self._prime_workers()
         except BaseException:
             self._close_client()
             raise
@@ -295,6 +298,14 @@ class DaskEngine(Engine):
             target=self._watch_cancelled, name="zoopipe-dask-engine", daemon=True
         )
         self._watchdog.start()
+
+    def _prime_workers(self) -> None:
+        """Load zoopipe's executor in every worker now, so the first pipes do not wait for it
+        (workers that join later load it with their first task)."""
+        try:
+            self._client.run(prime_worker)
+        except Exception as exc:
+            raise worker_import_error("DaskEngine", exc) from exc
 
     def _shutdown(self, timeout: float) -> None:
         with self._tasks_lock:

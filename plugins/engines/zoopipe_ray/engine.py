@@ -35,7 +35,9 @@ from zoopipe_core.engines.base import (
     WorkerEnvironment,
     WorkerLost,
     callable_name,
+    prime_worker,
     rebuild_failure,
+    worker_import_error,
 )
 
 from zoopipe_ray._worker import ProgressSink, RayRef, run_task
@@ -44,6 +46,12 @@ _log = logging.getLogger(__name__)
 
 #: Seconds a cancelled task has to stop after its KeyboardInterrupt before its worker is killed.
 CANCEL_GRACE = 5.0
+
+#: Most worker processes ``start`` warms when ``warm_workers`` is not given.
+DEFAULT_WARM_WORKERS = 16
+
+#: Seconds ``start`` waits for warm-up tasks; a busy cluster may not run them all that soon.
+WARM_UP_TIMEOUT = 60.0
 
 _MISSING_RAY = 'Ray is not installed; install it with: pip install "zoopipe-core[ray]"'
 
@@ -171,6 +179,11 @@ class RayEngine(Engine):
       never a silent local run.
     - ``num_cpus`` and ``memory`` (bytes): the Ray resources each task requests; Ray runs a
       task only where they are free, so they bound how many run at once.
+    - ``warm_workers``: how many worker processes ``start`` primes (starts, and loads
+      zoopipe's native module in) with one small task each, so the first shards do not pay
+      for it (about 0.7 s per worker on a 2-core machine); a worker that cannot import
+      zoopipe_core fails ``start`` with its error. None: one per free task slot of the
+      cluster, at most 16; 0: none.
     - ``ray_init_kwargs``: passed to ``ray.init`` when this engine connects (``namespace``,
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
       called ``ray.init`` itself.
@@ -192,11 +205,15 @@ class RayEngine(Engine):
         memory: int | None = 512 * 1024**2,
         *,
         connect_timeout: float = 10.0,
+        warm_workers: int | None = None,
         **ray_init_kwargs: Any,
     ) -> None:
         super().__init__()
         if num_cpus < 0:
             raise ValueError(f"num_cpus must be >= 0, got {num_cpus!r}")
+        if warm_workers is not None and (not isinstance(warm_workers, int) or warm_workers < 0):
+            raise ValueError(f"warm_workers must be None or an int >= 0, got {warm_workers!r}")
+        self.warm_workers = warm_workers
         if memory is not None and (not isinstance(memory, int) or memory <= 0):
             raise ValueError(f"memory must be a positive number of bytes or None, got {memory!r}")
         if address is not None:
@@ -263,6 +280,39 @@ class RayEngine(Engine):
         ]
         for thread in self._threads:
             thread.start()
+        try:
+            self._warm_up(ray)
+        except BaseException:
+            self._shutdown(timeout=0)  # stop the threads, and Ray if this engine started it
+            raise
+
+    def _warm_up(self, ray: Any) -> None:
+        """Prime worker processes with concurrent warm-up tasks (see ``warm_workers``)."""
+        count = self.warm_workers
+        if count is None:
+            cpus = ray.available_resources().get("CPU", 0)
+            slots = int(cpus // self.num_cpus) if self.num_cpus > 0 else 1
+            count = min(slots, DEFAULT_WARM_WORKERS)
+        if count <= 0:
+            return
+        task = ray.remote(max_retries=0)(prime_worker).options(**self._task_options("zoopipe-warm-up"))
+        refs = [task.remote() for _ in range(count)]
+        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=WARM_UP_TIMEOUT)
+        for ref in pending:  # the cluster is busy: they are only a head start, not needed
+            ray.cancel(ref, force=True)
+        try:
+            ray.get(ready)
+        except Exception as exc:
+            cause = getattr(exc, "cause", None) or exc  # the worker's own exception
+            raise worker_import_error("RayEngine", cause) from exc
+
+    def _task_options(self, name: str) -> dict[str, Any]:
+        options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": name}
+        if self.memory is not None:
+            options["memory"] = self.memory
+        if self._runtime_env:
+            options["runtime_env"] = self._task_runtime_env()
+        return options
 
     def _shutdown(self, timeout: float) -> None:
         ray = _import_ray()
@@ -337,11 +387,7 @@ class RayEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
-        options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": callable_name(fn)}
-        if self.memory is not None:
-            options["memory"] = self.memory
-        if self._runtime_env:
-            options["runtime_env"] = self._task_runtime_env()
+        options = self._task_options(callable_name(fn))
         token = uuid.uuid4().hex
         object_ref = self._remote_run.options(**options).remote(fn, args, kwargs, self._sink, token)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
