@@ -75,46 +75,78 @@ impl Scanner {
     /// Feed `chunk`, which starts at stream offset `at`; call `boundary(offset, lines_before,
     /// after_content)` at every offset where a record may begin.
     fn feed(&mut self, chunk: &[u8], at: u64, boundary: &mut dyn FnMut(u64, u64, bool)) {
-        for (i, &b) in chunk.iter().enumerate() {
-            let pos = at + i as u64;
-            if let Some(cr_end) = self.pending_cr.take() {
-                if b != b'\n' {
-                    boundary(cr_end, self.lines, std::mem::take(&mut self.has_content));
+        let mut i = 0;
+        while i < chunk.len() {
+            if let Some(next) = self.plain_line(chunk, i, at, boundary) {
+                i = next;
+                continue;
+            }
+            self.step(chunk[i], at + i as u64, boundary);
+            i += 1;
+        }
+    }
+
+    /// The fast path: when no quoted field is open, a line holding no quote character and no
+    /// `\r` (but before its `\n`) is one record end, with the same effect as stepping through
+    /// its bytes. Returns where the next line starts, or None to step byte by byte.
+    fn plain_line(&mut self, chunk: &[u8], i: usize, at: u64, boundary: &mut dyn FnMut(u64, u64, bool)) -> Option<usize> {
+        if self.pending_cr.is_some() || !matches!(self.state, State::FieldStart | State::Unquoted) {
+            return None;
+        }
+        let line = &chunk[i..i + memchr::memchr(b'\n', &chunk[i..])?];
+        let body = line.strip_suffix(b"\r").unwrap_or(line);
+        let has_content = match self.kind {
+            SplitKind::Csv if memchr::memchr2(self.quote, b'\r', body).is_some() => return None,
+            // A quote inside an unquoted field is literal: only a field start can open one.
+            SplitKind::Csv => !body.is_empty(),
+            SplitKind::Jsonl => line.iter().any(|&b| b != b'\r'),
+        };
+        let has_content = std::mem::take(&mut self.has_content) || has_content;
+        self.state = State::FieldStart;
+        self.lines += 1;
+        let next = i + line.len() + 1;
+        boundary(at + next as u64, self.lines, has_content);
+        Some(next)
+    }
+
+    fn step(&mut self, b: u8, pos: u64, boundary: &mut dyn FnMut(u64, u64, bool)) {
+        if let Some(cr_end) = self.pending_cr.take() {
+            if b != b'\n' {
+                boundary(cr_end, self.lines, std::mem::take(&mut self.has_content));
+            }
+        }
+        match self.kind {
+            SplitKind::Jsonl => {
+                if b == b'\n' {
+                    self.lines += 1;
+                    boundary(pos + 1, self.lines, std::mem::take(&mut self.has_content));
+                } else if b != b'\r' {
+                    self.has_content = true;
                 }
             }
-            match self.kind {
-                SplitKind::Jsonl => {
-                    if b == b'\n' {
-                        self.lines += 1;
-                        boundary(pos + 1, self.lines, std::mem::take(&mut self.has_content));
-                    } else if b != b'\r' {
-                        self.has_content = true;
-                    }
+            SplitKind::Csv => {
+                let ends_field = b == self.delimiter || b == b'\n' || b == b'\r';
+                let quoted_before = self.state == State::Quoted;
+                self.state = match self.state {
+                    State::FieldStart if b == self.quote => State::Quoted,
+                    State::FieldStart | State::Unquoted | State::QuoteInQuoted if ends_field => State::FieldStart,
+                    State::FieldStart | State::Unquoted => State::Unquoted,
+                    State::Quoted if b == self.quote => State::QuoteInQuoted,
+                    State::Quoted => State::Quoted,
+                    State::QuoteInQuoted if b == self.quote => State::Quoted,
+                    State::QuoteInQuoted => State::Unquoted,
+                };
+                if b == b'\n' {
+                    self.lines += 1;
                 }
-                SplitKind::Csv => {
-                    let ends_field = b == self.delimiter || b == b'\n' || b == b'\r';
-                    let quoted_before = self.state == State::Quoted;
-                    self.state = match self.state {
-                        State::FieldStart if b == self.quote => State::Quoted,
-                        State::FieldStart | State::Unquoted | State::QuoteInQuoted if ends_field => State::FieldStart,
-                        State::FieldStart | State::Unquoted => State::Unquoted,
-                        State::Quoted if b == self.quote => State::QuoteInQuoted,
-                        State::Quoted => State::Quoted,
-                        State::QuoteInQuoted if b == self.quote => State::Quoted,
-                        State::QuoteInQuoted => State::Unquoted,
-                    };
-                    if b == b'\n' {
-                        self.lines += 1;
-                    }
-                    if quoted_before {
-                        self.has_content = true;
-                        continue;
-                    }
-                    match b {
-                        b'\n' => boundary(pos + 1, self.lines, std::mem::take(&mut self.has_content)),
-                        b'\r' => self.pending_cr = Some(pos + 1),
-                        _ => self.has_content = true,
-                    }
+                if quoted_before {
+                    self.has_content = true;
+                    return;
+                }
+                match b {
+                    b'\n' => boundary(pos + 1, self.lines, std::mem::take(&mut self.has_content)),
+                    b'\r' => self.pending_cr = Some(pos + 1),
+                    _ => self.has_content = true,
                 }
             }
         }
@@ -197,6 +229,9 @@ pub fn split_points(path: &str, kind: SplitKind, n: usize, options: &CsvOptions)
             }
         });
         at += got as u64;
+        if data_start.is_some() && targets.is_empty() {
+            break; // every cut is found: the last shard runs to the end of the file
+        }
     }
     let end = at.max(size);
     let (start, start_lines) = data_start.unwrap_or((end, scanner.lines));
@@ -279,6 +314,48 @@ mod tests {
         std::fs::write(&gz, [0x1f, 0x8b, 0, 0]).unwrap();
         let err = split_points(gz.to_str().unwrap(), SplitKind::Jsonl, 2, &CsvOptions::default()).unwrap_err();
         assert!(err.to_string().contains("compressed"), "{err}");
+    }
+
+    fn scanner(kind: SplitKind) -> Scanner {
+        Scanner { kind, delimiter: b',', quote: b'"', state: State::FieldStart, pending_cr: None, has_content: false, lines: 0 }
+    }
+
+    /// Every boundary the scanner reports for `text` fed in chunks of `chunk` bytes.
+    fn boundaries(kind: SplitKind, text: &[u8], chunk: usize, fast: bool) -> Vec<(u64, u64, bool)> {
+        let mut scanner = scanner(kind);
+        let mut found = Vec::new();
+        for (k, piece) in text.chunks(chunk).enumerate() {
+            let at = (k * chunk) as u64;
+            let mut record = |offset, lines, content| found.push((offset, lines, content));
+            if fast {
+                scanner.feed(piece, at, &mut record);
+            } else {
+                for (i, &b) in piece.iter().enumerate() {
+                    scanner.step(b, at + i as u64, &mut record);
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_line_fast_path_finds_what_stepping_byte_by_byte_finds() {
+        let texts: [&[u8]; 6] = [
+            b"a,b\r\n1,\"x\ny\"\r\n2,\"p,\"\"q\"\"\n\n\"\r\n\n3,z\n4,w",
+            b"x,y\n1,a\"b\n2,\"\"\n\r\n\r\r3,4\rz\n,\n\"\n\"\n",
+            b"\n\n\r\nh\n\"open,\nstill\nopen\"\"\",end\n5,6\n",
+            b"{\"a\":1}\n\n{\"a\":\"\\n\"}\r\n\r\n{}",
+            b"a,b\n1,2\n3,4\n5,6\n",
+            b"",
+        ];
+        for text in texts {
+            for kind in [SplitKind::Csv, SplitKind::Jsonl] {
+                let expected = boundaries(kind, text, 1, false);
+                for chunk in [1, 2, 3, 5, 8, 64] {
+                    assert_eq!(boundaries(kind, text, chunk, true), expected, "{kind:?} chunk {chunk} {text:?}");
+                }
+            }
+        }
     }
 
     #[test]
