@@ -1,7 +1,9 @@
 //! CSV reader: header or explicit field names, delimiter and quote, UTF-8 with or without BOM.
 //! Records that cannot be read (ragged rows, invalid UTF-8) become error records with their line.
+//! Records are split by `csv_records::RecordReader`.
 
 use crate::codec::ByteReader;
+use crate::csv_records::{RawRecord, RecordReader};
 use crate::error::ExecError;
 use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData};
 use crate::source::BatchSource;
@@ -27,7 +29,7 @@ impl Default for CsvOptions {
 }
 
 pub struct CsvSource {
-    reader: csv::Reader<TailReader>,
+    reader: RecordReader,
     /// The columns records are returned with (all of them, or the projection).
     columns: Arc<[String]>,
     /// Every column of the file: the shape each record must have.
@@ -36,103 +38,25 @@ pub struct CsvSource {
     select: Option<Vec<usize>>,
     line_offset: u64,
     source: Arc<str>,
-    delimiter: u8,
-    quote: u8,
-    record: csv::ByteRecord,
-    /// The record after the one being converted, with the line after it: knowing whether a
-    /// record is the last one lets us check it for a quote that swallowed the end of the file.
-    pending: Option<(csv::ByteRecord, u64)>,
-    at_start: bool,
+    /// The first data record, read while looking for a header that the file does not have.
+    pending: Option<RawRecord>,
     done: bool,
 }
 
-/// The input as the CSV parser reads it, keeping the bytes from `keep_from` on: the raw text
-/// of the record being converted, which the parser does not expose.
-struct TailReader {
-    inner: ByteReader,
-    tail: Vec<u8>,
-    /// Stream offset of `tail[0]`.
-    tail_start: u64,
-    keep_from: u64,
-}
-
-impl std::io::Read for TailReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let droppable = (self.keep_from.saturating_sub(self.tail_start) as usize).min(self.tail.len());
-        if droppable >= 1 << 16 || droppable == self.tail.len() {
-            self.tail.drain(..droppable);
-            self.tail_start += droppable as u64;
-        }
-        self.tail.extend_from_slice(&buf[..n]);
-        Ok(n)
-    }
-}
-
-impl TailReader {
-    /// The bytes read from stream offset `from` on (empty if they were dropped).
-    fn since(&self, from: u64) -> &[u8] {
-        match from.checked_sub(self.tail_start) {
-            Some(start) => self.tail.get(start as usize..).unwrap_or_default(),
-            None => &[],
-        }
-    }
-}
-
-/// Whether a record's raw text, running to the end of the input, ends inside a quoted field.
-/// Follows the quoting rules of the csv crate's reader (doubled quotes, quotes inside an
-/// unquoted field are literal).
-fn ends_inside_quotes(raw: &[u8], delimiter: u8, quote: u8) -> bool {
-    #[derive(PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        QuoteInQuoted,
-    }
-    let mut state = State::FieldStart;
-    for &b in raw {
-        let ends_field = b == delimiter || b == b'\n' || b == b'\r';
-        state = match state {
-            State::FieldStart if b == quote => State::Quoted,
-            State::FieldStart | State::Unquoted | State::QuoteInQuoted if ends_field => State::FieldStart,
-            State::FieldStart | State::Unquoted => State::Unquoted,
-            State::Quoted if b == quote => State::QuoteInQuoted,
-            State::Quoted => State::Quoted,
-            State::QuoteInQuoted if b == quote => State::Quoted,
-            State::QuoteInQuoted => State::Unquoted,
-        };
-    }
-    state == State::Quoted
-}
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
-
 impl CsvSource {
     pub fn new(input: ByteReader, options: CsvOptions, source: &str) -> Result<CsvSource, ExecError> {
-        let reader = csv::ReaderBuilder::new()
-            .delimiter(options.delimiter)
-            .quote(options.quote)
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(TailReader { inner: input, tail: Vec::new(), tail_start: 0, keep_from: 0 });
-        let source: Arc<str> = Arc::from(source);
+        let at_start = options.line_offset == 0;
         let mut this = CsvSource {
-            reader,
+            reader: RecordReader::new(input, options.delimiter, options.quote, at_start),
             columns: Arc::from(Vec::new()),
             all_columns: Arc::from(Vec::new()),
             select: None,
             line_offset: options.line_offset,
-            source,
-            delimiter: options.delimiter,
-            quote: options.quote,
-            record: csv::ByteRecord::new(),
+            source: Arc::from(source),
             pending: None,
-            at_start: options.line_offset == 0,
             done: false,
         };
-        let first = this.read_raw()?;
+        let first = this.read_record()?;
         let columns = match (options.has_header, options.field_names) {
             (true, names) => {
                 let Some(header) = first else {
@@ -151,8 +75,7 @@ impl CsvSource {
                 }
             }
             (false, Some(names)) => {
-                let next_line = this.reader.position().line() + this.line_offset;
-                this.pending = first.map(|record| (record, next_line));
+                this.pending = first;
                 names
             }
             (false, None) => {
@@ -225,62 +148,45 @@ impl CsvSource {
         ExecError::Input { source: self.source.to_string(), line, message }
     }
 
-    /// Read one raw record, stripping a UTF-8 byte-order mark from the very first field.
-    fn read_raw(&mut self) -> Result<Option<csv::ByteRecord>, ExecError> {
-        let mut record = csv::ByteRecord::new();
-        match self.reader.read_byte_record(&mut record) {
+    /// The next record, or None at the end of the input.
+    fn read_record(&mut self) -> Result<Option<RawRecord>, ExecError> {
+        let mut record = RawRecord::default();
+        match self.reader.read(&mut record) {
+            Ok(true) => Ok(Some(record)),
             Ok(false) => Ok(None),
-            Ok(true) => {
-                if self.at_start {
-                    self.at_start = false;
-                    if record.get(0).is_some_and(|f| f.starts_with(BOM)) {
-                        let mut stripped = csv::ByteRecord::new();
-                        for (i, field) in record.iter().enumerate() {
-                            stripped.push_field(if i == 0 { &field[BOM.len()..] } else { field });
-                        }
-                        stripped.set_position(record.position().cloned());
-                        record = stripped;
-                    }
-                }
-                Ok(Some(record))
-            }
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or_else(|| self.reader.position().line());
-                Err(self.input_error(Some(line + self.line_offset), describe_csv_error(&e)))
+                let message = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    format!("the compressed stream is truncated or corrupt ({e})")
+                } else {
+                    e.to_string()
+                };
+                Err(self.input_error(Some(self.reader.lines() + 1 + self.line_offset), message))
             }
         }
     }
 
-    /// The next record and the line after it, reading into the spare record buffer.
-    fn read_record(&mut self) -> Result<Option<(csv::ByteRecord, u64)>, ExecError> {
-        let mut record = std::mem::take(&mut self.record);
-        match self.reader.read_byte_record(&mut record) {
-            Ok(true) => Ok(Some((record, self.reader.position().line() + self.line_offset))),
-            Ok(false) => Ok(None),
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or_else(|| self.reader.position().line());
-                Err(self.input_error(Some(line + self.line_offset), describe_csv_error(&e)))
-            }
-        }
-    }
-
-    /// The last record, opened a quote that was never closed: it swallowed the rest of the file.
-    fn unclosed_quote(&self, record: &csv::ByteRecord, line: u64, next_line: u64) -> ErrorRecord {
+    /// An error record holding the record's fields as text (invalid UTF-8 replaced).
+    fn error(&self, record: &RawRecord, line: u64, message: String) -> ErrorRecord {
         let fields: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
         ErrorRecord {
             source: self.source.clone(),
             line,
             stage: FailedStage::Parse,
-            messages: vec![format!(
-                "unbalanced quote: a quoted field opened on line {line} is never closed, so the record \
-                 runs to the end of the file (line {}); close the quote or escape it by doubling",
-                next_line.saturating_sub(1).max(line)
-            )],
+            messages: vec![message],
             record: RowData::Fields(fields.into()).to_value(&self.all_columns),
         }
     }
 
-    fn header_names(&self, header: &csv::ByteRecord) -> Result<Vec<String>, ExecError> {
+    /// The last record opened a quote that was never closed: it swallowed the rest of the file.
+    fn unclosed_quote(&self, record: &RawRecord, line: u64, next_line: u64) -> ErrorRecord {
+        self.error(record, line, format!(
+            "unbalanced quote: a quoted field opened on line {line} is never closed, so the record \
+             runs to the end of the file (line {}); close the quote or escape it by doubling",
+            next_line.saturating_sub(1).max(line)
+        ))
+    }
+
+    fn header_names(&self, header: &RawRecord) -> Result<Vec<String>, ExecError> {
         header
             .iter()
             .enumerate()
@@ -292,63 +198,53 @@ impl CsvSource {
             .collect()
     }
 
-    fn to_row<'r>(&self, record: &'r csv::ByteRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
-        let error = |message: String| {
-            let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>();
-            ErrorRecord {
-                source: self.source.clone(),
-                line,
-                stage: FailedStage::Parse,
-                messages: vec![message],
-                record: RowData::Fields(fields.into()).to_value(&self.all_columns),
+    /// Why a record is not UTF-8: the first field that is not, and where.
+    fn invalid_utf8(&self, record: &RawRecord) -> String {
+        for (i, raw) in record.iter().enumerate() {
+            if let Err(e) = std::str::from_utf8(raw) {
+                let name = self.all_columns.get(i).map(|c| format!(" ({c:?})")).unwrap_or_default();
+                return format!("invalid UTF-8 in field {}{name} at byte {}; the file must be UTF-8", i + 1, e.valid_up_to());
+            }
+        }
+        "invalid UTF-8; the file must be UTF-8".into()
+    }
+
+    fn to_row(&self, mut record: RawRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
+        // One validation of the whole record instead of one per field; each field must then
+        // start and end on character boundaries.
+        let text = match String::from_utf8(std::mem::take(&mut record.bytes)) {
+            Ok(text) if record.ends.iter().all(|&end| text.is_char_boundary(end)) => text,
+            Ok(text) => {
+                record.bytes = text.into_bytes();
+                return Err(self.error(&record, line, self.invalid_utf8(&record)));
+            }
+            Err(e) => {
+                record.bytes = e.into_bytes();
+                return Err(self.error(&record, line, self.invalid_utf8(&record)));
             }
         };
-        // One validation of the whole record instead of one per field; a field is then valid
-        // if it starts and ends on character boundaries.
-        let whole = std::str::from_utf8(record.as_slice()).ok();
-        let to_text = |i: usize, raw: &'r [u8]| -> Result<&'r str, String> {
-            if let (Some(whole), Some(range)) = (whole, record.range(i)) {
-                if whole.is_char_boundary(range.start) && whole.is_char_boundary(range.end) {
-                    return Ok(&whole[range]);
-                }
-            }
-            match std::str::from_utf8(raw) {
-                Ok(text) => Ok(text),
-                Err(e) => {
-                    let name = self.all_columns.get(i).map(|c| format!(" ({c:?})")).unwrap_or_default();
-                    Err(format!(
-                        "invalid UTF-8 in field {}{name} at byte {}; the file must be UTF-8",
-                        i + 1,
-                        e.valid_up_to()
-                    ))
-                }
-            }
-        };
-        if record.len() != self.all_columns.len() {
-            // Report bad UTF-8 first: it is the more fundamental problem.
-            for (i, raw) in record.iter().enumerate() {
-                if let Err(message) = to_text(i, raw) {
-                    return Err(error(message));
-                }
-            }
-            let mut message = format!("expected {} fields, found {}", self.all_columns.len(), record.len());
-            if next_line > line + 1 && record.iter().any(|f| f.contains(&b'\n')) {
+        let fields = Fields::from_parts(text, record.ends);
+        if fields.len() != self.all_columns.len() {
+            let mut message = format!("expected {} fields, found {}", self.all_columns.len(), fields.len());
+            if next_line > line + 1 && fields.iter().any(|f| f.contains('\n')) {
                 message.push_str(&format!(
                     "; the record runs from line {line} to line {}: an unbalanced quote may have joined lines",
                     next_line - 1
                 ));
             }
-            return Err(error(message));
+            return Err(ErrorRecord {
+                source: self.source.clone(),
+                line,
+                stage: FailedStage::Parse,
+                messages: vec![message],
+                record: RowData::Fields(fields).to_value(&self.all_columns),
+            });
         }
-        let mut fields = Fields::with_capacity(record.len(), record.as_slice().len());
-        let pushed = match &self.select {
-            None => record.iter().enumerate().try_for_each(|(i, raw)| to_text(i, raw).map(|t| fields.push(t))),
-            Some(select) => select.iter().try_for_each(|&i| to_text(i, &record[i]).map(|t| fields.push(t))),
+        let fields = match &self.select {
+            None => fields,
+            Some(select) => select.iter().map(|&i| fields.get(i).unwrap_or_default()).collect::<Vec<_>>().into(),
         };
-        match pushed {
-            Ok(()) => Ok(Row { line, data: RowData::Fields(fields) }),
-            Err(message) => Err(error(message)),
-        }
+        Ok(Row { line, data: RowData::Fields(fields) })
     }
 }
 
@@ -360,40 +256,26 @@ impl BatchSource for CsvSource {
         let mut rows = Vec::with_capacity(max_rows);
         let mut errors = Vec::new();
         while rows.len() + errors.len() < max_rows {
-            let current = match self.pending.take() {
-                Some(r) => Some(r),
-                None => self.read_record()?,
+            let record = match self.pending.take() {
+                Some(record) => record,
+                None => match self.read_record()? {
+                    Some(record) => record,
+                    None => {
+                        self.done = true;
+                        break;
+                    }
+                },
             };
-            let Some((record, next_line)) = current else {
-                self.done = true;
-                break;
+            let (line, next_line) = (record.line + self.line_offset, record.next_line + self.line_offset);
+            let result = if record.unclosed_quote {
+                Err(self.unclosed_quote(&record, line, next_line))
+            } else {
+                self.to_row(record, line, next_line)
             };
-            let mut line = record.position().map(|p| p.line()).unwrap_or(0) + self.line_offset;
-            let start = record.position().map(|p| p.byte()).unwrap_or(0);
-            // The parser notes a record's position before it skips the line ends in front of it
-            // (blank lines, the `\n` of a `\r\n`): count those to get the line it starts on.
-            line += self
-                .reader
-                .get_ref()
-                .since(start)
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .filter(|&&b| b == b'\n')
-                .count() as u64;
-            self.reader.get_mut().keep_from = start;
-            self.pending = self.read_record()?;
-            // A blank line is not a record (csv skips it); a record with one empty field is ragged.
-            let mut result = self.to_row(&record, line, next_line);
-            if self.pending.is_none()
-                && ends_inside_quotes(self.reader.get_ref().since(start), self.delimiter, self.quote)
-            {
-                result = Err(self.unclosed_quote(&record, line, next_line));
-            }
             match result {
                 Ok(row) => rows.push(row),
                 Err(err) => errors.push(err),
             }
-            self.record = record;
         }
         if rows.is_empty() && errors.is_empty() {
             return Ok(None);
@@ -405,16 +287,6 @@ impl BatchSource for CsvSource {
 fn first_duplicate(columns: &[String]) -> Option<&String> {
     let mut seen = std::collections::HashSet::new();
     columns.iter().find(|c| !seen.insert(c.as_str()))
-}
-
-fn describe_csv_error(e: &csv::Error) -> String {
-    match e.kind() {
-        csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
-            format!("the compressed stream is truncated or corrupt ({io})")
-        }
-        csv::ErrorKind::Io(io) => format!("{io}"),
-        other => format!("{other:?}"),
-    }
 }
 
 /// Build a value for an error record from raw text (used by sources that cannot split fields).

@@ -7,6 +7,7 @@ pub mod arrow_rows;
 pub mod arrow_schema;
 pub mod arrow_sink;
 pub mod codec;
+pub mod csv_records;
 pub mod csv_source;
 pub mod encode;
 pub mod error;

@@ -24,6 +24,12 @@ impl Fields {
     pub fn with_capacity(fields: usize, bytes: usize) -> Fields {
         Fields { text: String::with_capacity(bytes), ends: Vec::with_capacity(fields) }
     }
+    /// Fields from their bytes back to back and where each ends (`ends` ascending, on
+    /// character boundaries of `text`, the last one `text.len()`).
+    pub fn from_parts(text: String, ends: Vec<usize>) -> Fields {
+        debug_assert!(ends.last().is_none_or(|&e| e == text.len()) && ends.iter().all(|&e| text.is_char_boundary(e)));
+        Fields { text, ends }
+    }
     pub fn push(&mut self, field: &str) {
         self.text.push_str(field);
         self.ends.push(self.text.len());
