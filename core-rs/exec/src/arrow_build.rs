@@ -159,6 +159,18 @@ fn check_nulls(field: &Field, cells: &[Cell]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The bytes of a column's text: its values buffer is allocated once, at its final size.
+fn text_bytes(cells: &[Cell]) -> usize {
+    cells
+        .iter()
+        .map(|c| match c {
+            Cell::Text(s) => s.len(),
+            Cell::Val(Value::Str(s)) => s.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
     check_nulls(field, cells)?;
     let dtype = field.data_type();
@@ -170,7 +182,7 @@ fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
             Arc::new(NullArray::new(cells.len()))
         }
         DataType::Utf8 => {
-            let mut b = StringBuilder::with_capacity(cells.len(), cells.len() * 16);
+            let mut b = StringBuilder::with_capacity(cells.len(), text_bytes(cells));
             for (k, cell) in cells.iter().enumerate() {
                 match cell {
                     Cell::Text(s) => b.append_value(s),
@@ -182,7 +194,7 @@ fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
             Arc::new(b.finish())
         }
         DataType::LargeUtf8 => {
-            let mut b = LargeStringBuilder::new();
+            let mut b = LargeStringBuilder::with_capacity(cells.len(), text_bytes(cells));
             for (k, cell) in cells.iter().enumerate() {
                 match cell {
                     Cell::Text(s) => b.append_value(s),

@@ -3,7 +3,7 @@
 
 use crate::codec::ByteReader;
 use crate::error::ExecError;
-use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData};
+use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlock};
 use crate::source::BatchSource;
 use crate::value::Value;
 use std::sync::Arc;
@@ -44,6 +44,8 @@ pub struct CsvSource {
     pending: Option<(csv::ByteRecord, u64)>,
     at_start: bool,
     done: bool,
+    /// Text bytes of the last batch: the next one's block starts that large.
+    block_bytes: usize,
 }
 
 /// The input as the CSV parser reads it, keeping the bytes from `keep_from` on: the raw text
@@ -131,6 +133,7 @@ impl CsvSource {
             pending: None,
             at_start: options.line_offset == 0,
             done: false,
+            block_bytes: 0,
         };
         let first = this.read_raw()?;
         let columns = match (options.has_header, options.field_names) {
@@ -292,7 +295,8 @@ impl CsvSource {
             .collect()
     }
 
-    fn to_row<'r>(&self, record: &'r csv::ByteRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
+    /// Check a record and append its fields to `block`; a record that is not valid appends nothing.
+    fn to_row<'r>(&self, record: &'r csv::ByteRecord, line: u64, next_line: u64, block: &mut TextBlock) -> Result<(), ErrorRecord> {
         let error = |message: String| {
             let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>();
             ErrorRecord {
@@ -340,15 +344,15 @@ impl CsvSource {
             }
             return Err(error(message));
         }
-        let mut fields = Fields::with_capacity(record.len(), record.as_slice().len());
+        let first = block.field_count();
         let pushed = match &self.select {
-            None => record.iter().enumerate().try_for_each(|(i, raw)| to_text(i, raw).map(|t| fields.push(t))),
-            Some(select) => select.iter().try_for_each(|&i| to_text(i, &record[i]).map(|t| fields.push(t))),
+            None => record.iter().enumerate().try_for_each(|(i, raw)| to_text(i, raw).map(|t| block.push(t))),
+            Some(select) => select.iter().try_for_each(|&i| to_text(i, &record[i]).map(|t| block.push(t))),
         };
-        match pushed {
-            Ok(()) => Ok(Row { line, data: RowData::Fields(fields) }),
-            Err(message) => Err(error(message)),
-        }
+        pushed.map_err(|message| {
+            block.truncate(first);
+            error(message)
+        })
     }
 }
 
@@ -357,9 +361,12 @@ impl BatchSource for CsvSource {
         if self.done {
             return Ok(None);
         }
-        let mut rows = Vec::with_capacity(max_rows);
+        let width = self.columns.len();
+        let mut block = TextBlock::with_capacity(max_rows * width, self.block_bytes);
+        // Each valid record's line and first field in `block`.
+        let mut starts: Vec<(u64, usize)> = Vec::with_capacity(max_rows);
         let mut errors = Vec::new();
-        while rows.len() + errors.len() < max_rows {
+        while starts.len() + errors.len() < max_rows {
             let current = match self.pending.take() {
                 Some(r) => Some(r),
                 None => self.read_record()?,
@@ -383,21 +390,29 @@ impl BatchSource for CsvSource {
             self.reader.get_mut().keep_from = start;
             self.pending = self.read_record()?;
             // A blank line is not a record (csv skips it); a record with one empty field is ragged.
-            let mut result = self.to_row(&record, line, next_line);
+            let first = block.field_count();
+            let mut result = self.to_row(&record, line, next_line, &mut block);
             if self.pending.is_none()
                 && ends_inside_quotes(self.reader.get_ref().since(start), self.delimiter, self.quote)
             {
+                block.truncate(first);
                 result = Err(self.unclosed_quote(&record, line, next_line));
             }
             match result {
-                Ok(row) => rows.push(row),
+                Ok(()) => starts.push((line, first)),
                 Err(err) => errors.push(err),
             }
             self.record = record;
         }
-        if rows.is_empty() && errors.is_empty() {
+        if starts.is_empty() && errors.is_empty() {
             return Ok(None);
         }
+        self.block_bytes = block.bytes();
+        let block = Arc::new(block);
+        let rows = starts
+            .into_iter()
+            .map(|(line, first)| Row { line, data: RowData::Fields(Fields::new(&block, first, width)) })
+            .collect();
         Ok(Some(Batch { seq, columns: self.columns.clone(), rows, errors }))
     }
 }
