@@ -344,6 +344,13 @@ impl CsvSource {
             }
             return Err(error(message));
         }
+        let ends = || (0..record.len()).filter_map(|i| record.range(i)).map(|r| r.end);
+        if let (None, Some(whole)) = (&self.select, whole) {
+            if ends().all(|end| whole.is_char_boundary(end)) {
+                block.push_record(whole, ends());
+                return Ok(());
+            }
+        }
         let first = block.field_count();
         let pushed = match &self.select {
             None => record.iter().enumerate().try_for_each(|(i, raw)| to_text(i, raw).map(|t| block.push(t))),

@@ -28,6 +28,12 @@ impl TextBlock {
         self.text.push_str(field);
         self.ends.push(self.text.len());
     }
+    /// A whole record at once: its fields' text back to back, and where each field ends in it.
+    pub fn push_record(&mut self, text: &str, ends: impl Iterator<Item = usize>) {
+        let base = self.text.len();
+        self.text.push_str(text);
+        self.ends.extend(ends.map(|end| base + end));
+    }
     /// Fields pushed so far: a record's fields run from `field_count()` before its first push.
     pub fn field_count(&self) -> usize {
         self.ends.len()
