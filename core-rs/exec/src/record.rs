@@ -67,6 +67,15 @@ impl Fields {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+    /// Field `i`'s text as bytes, for copying without checking character boundaries again.
+    #[inline]
+    pub fn bytes(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.len {
+            return None;
+        }
+        self.block.text.as_bytes().get(self.start_of(i)..self.block.ends[self.first + i])
+    }
+    #[inline]
     fn start_of(&self, i: usize) -> usize {
         match self.first + i {
             0 => 0,
