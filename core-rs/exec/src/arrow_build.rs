@@ -7,7 +7,7 @@ use crate::temporal::TimeUnit;
 use crate::value::Value;
 use arrow_array::builder::*;
 use arrow_array::types::*;
-use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, ListArray, NullArray, RecordBatch, StructArray};
+use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, ListArray, NullArray, RecordBatch, StringArray, StructArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit as ArrowUnit};
 use std::sync::Arc;
@@ -130,6 +130,12 @@ fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[u
     let mut arrays = Vec::with_capacity(schema.fields().len());
     for (j, field) in schema.fields().iter().enumerate() {
         let position = input_columns.iter().position(|c| c == field.name());
+        if let (DataType::Utf8, Some(p)) = (field.data_type(), position) {
+            if let Some(array) = csv_text_column(rows, active, p) {
+                arrays.push(array);
+                continue;
+            }
+        }
         let cells: Vec<Cell> = active
             .iter()
             .map(|&i| match &rows[i].data {
@@ -150,6 +156,30 @@ fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[u
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| (0, format!("cannot assemble the batch: {e}")))
 }
 
+/// A text column of CSV records (None if a row is not one), straight from their fields: the
+/// buffers sized once, without a builder's bookkeeping for every value. The fields are text
+/// already; the array checks the copied bytes once, as a whole.
+fn csv_text_column(rows: &[Row], active: &[usize], position: usize) -> Option<ArrayRef> {
+    let mut fields: Vec<&[u8]> = Vec::with_capacity(active.len());
+    for &i in active {
+        match &rows[i].data {
+            RowData::Fields(values) => fields.push(values.bytes(position)?),
+            RowData::Value(_) => return None,
+        }
+    }
+    let bytes: usize = fields.iter().map(|f| f.len()).sum();
+    i32::try_from(bytes).ok()?;
+    let mut values: Vec<u8> = Vec::with_capacity(bytes);
+    let mut offsets: Vec<i32> = Vec::with_capacity(fields.len() + 1);
+    offsets.push(0);
+    for field in fields {
+        values.extend_from_slice(field);
+        offsets.push(values.len() as i32);
+    }
+    let array = StringArray::try_new(OffsetBuffer::new(offsets.into()), values.into(), None).ok()?;
+    Some(Arc::new(array))
+}
+
 fn check_nulls(field: &Field, cells: &[Cell]) -> Result<(), Failure> {
     if !field.is_nullable() {
         if let Some(k) = cells.iter().position(Cell::is_null) {
@@ -157,6 +187,18 @@ fn check_nulls(field: &Field, cells: &[Cell]) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The bytes of a column's text: its values buffer is allocated once, at its final size.
+fn text_bytes(cells: &[Cell]) -> usize {
+    cells
+        .iter()
+        .map(|c| match c {
+            Cell::Text(s) => s.len(),
+            Cell::Val(Value::Str(s)) => s.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
@@ -170,7 +212,7 @@ fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
             Arc::new(NullArray::new(cells.len()))
         }
         DataType::Utf8 => {
-            let mut b = StringBuilder::with_capacity(cells.len(), cells.len() * 16);
+            let mut b = StringBuilder::with_capacity(cells.len(), text_bytes(cells));
             for (k, cell) in cells.iter().enumerate() {
                 match cell {
                     Cell::Text(s) => b.append_value(s),
@@ -182,7 +224,7 @@ fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
             Arc::new(b.finish())
         }
         DataType::LargeUtf8 => {
-            let mut b = LargeStringBuilder::new();
+            let mut b = LargeStringBuilder::with_capacity(cells.len(), text_bytes(cells));
             for (k, cell) in cells.iter().enumerate() {
                 match cell {
                     Cell::Text(s) => b.append_value(s),

@@ -5,7 +5,7 @@
 use crate::codec::ByteReader;
 use crate::csv_records::{RawRecord, RecordReader};
 use crate::error::ExecError;
-use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData};
+use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlock};
 use crate::source::BatchSource;
 use crate::value::Value;
 use std::sync::Arc;
@@ -40,7 +40,11 @@ pub struct CsvSource {
     source: Arc<str>,
     /// The first data record, read while looking for a header that the file does not have.
     pending: Option<RawRecord>,
+    /// The record being read: its buffers are reused from one record to the next.
+    scratch: RawRecord,
     done: bool,
+    /// Text bytes of the last batch: the next one's block starts that large.
+    block_bytes: usize,
 }
 
 impl CsvSource {
@@ -54,7 +58,9 @@ impl CsvSource {
             line_offset: options.line_offset,
             source: Arc::from(source),
             pending: None,
+            scratch: RawRecord::default(),
             done: false,
+            block_bytes: 0,
         };
         let first = this.read_record()?;
         let columns = match (options.has_header, options.field_names) {
@@ -150,7 +156,7 @@ impl CsvSource {
 
     /// The next record, or None at the end of the input.
     fn read_record(&mut self) -> Result<Option<RawRecord>, ExecError> {
-        let mut record = RawRecord::default();
+        let mut record = std::mem::take(&mut self.scratch);
         match self.reader.read(&mut record) {
             Ok(true) => Ok(Some(record)),
             Ok(false) => Ok(None),
@@ -209,42 +215,30 @@ impl CsvSource {
         "invalid UTF-8; the file must be UTF-8".into()
     }
 
-    fn to_row(&self, mut record: RawRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
+    /// Check a record and append its fields (the projected ones) to `block`; a record that is
+    /// not valid appends nothing.
+    fn push_fields(&self, record: &RawRecord, line: u64, next_line: u64, block: &mut TextBlock) -> Result<(), ErrorRecord> {
         // One validation of the whole record instead of one per field; each field must then
         // start and end on character boundaries.
-        let text = match String::from_utf8(std::mem::take(&mut record.bytes)) {
+        let text = match std::str::from_utf8(&record.bytes) {
             Ok(text) if record.ends.iter().all(|&end| text.is_char_boundary(end)) => text,
-            Ok(text) => {
-                record.bytes = text.into_bytes();
-                return Err(self.error(&record, line, self.invalid_utf8(&record)));
-            }
-            Err(e) => {
-                record.bytes = e.into_bytes();
-                return Err(self.error(&record, line, self.invalid_utf8(&record)));
-            }
+            _ => return Err(self.error(record, line, self.invalid_utf8(record))),
         };
-        let fields = Fields::from_parts(text, record.ends);
-        if fields.len() != self.all_columns.len() {
-            let mut message = format!("expected {} fields, found {}", self.all_columns.len(), fields.len());
-            if next_line > line + 1 && fields.iter().any(|f| f.contains('\n')) {
+        if record.len() != self.all_columns.len() {
+            let mut message = format!("expected {} fields, found {}", self.all_columns.len(), record.len());
+            if next_line > line + 1 && record.iter().any(|f| f.contains(&b'\n')) {
                 message.push_str(&format!(
                     "; the record runs from line {line} to line {}: an unbalanced quote may have joined lines",
                     next_line - 1
                 ));
             }
-            return Err(ErrorRecord {
-                source: self.source.clone(),
-                line,
-                stage: FailedStage::Parse,
-                messages: vec![message],
-                record: RowData::Fields(fields).to_value(&self.all_columns),
-            });
+            return Err(self.error(record, line, message));
         }
-        let fields = match &self.select {
-            None => fields,
-            Some(select) => select.iter().map(|&i| fields.get(i).unwrap_or_default()).collect::<Vec<_>>().into(),
-        };
-        Ok(Row { line, data: RowData::Fields(fields) })
+        match &self.select {
+            None => block.push_record(text, record.ends.iter().copied()),
+            Some(select) => select.iter().for_each(|&i| block.push(&text[record.range(i)])),
+        }
+        Ok(())
     }
 }
 
@@ -253,9 +247,12 @@ impl BatchSource for CsvSource {
         if self.done {
             return Ok(None);
         }
-        let mut rows = Vec::with_capacity(max_rows);
+        let width = self.columns.len();
+        let mut block = TextBlock::with_capacity(max_rows * width, self.block_bytes);
+        // Each valid record's line and first field in `block`.
+        let mut starts: Vec<(u64, usize)> = Vec::with_capacity(max_rows);
         let mut errors = Vec::new();
-        while rows.len() + errors.len() < max_rows {
+        while starts.len() + errors.len() < max_rows {
             let record = match self.pending.take() {
                 Some(record) => record,
                 None => match self.read_record()? {
@@ -267,19 +264,27 @@ impl BatchSource for CsvSource {
                 },
             };
             let (line, next_line) = (record.line + self.line_offset, record.next_line + self.line_offset);
+            let first = block.field_count();
             let result = if record.unclosed_quote {
                 Err(self.unclosed_quote(&record, line, next_line))
             } else {
-                self.to_row(record, line, next_line)
+                self.push_fields(&record, line, next_line, &mut block)
             };
             match result {
-                Ok(row) => rows.push(row),
+                Ok(()) => starts.push((line, first)),
                 Err(err) => errors.push(err),
             }
+            self.scratch = record;
         }
-        if rows.is_empty() && errors.is_empty() {
+        if starts.is_empty() && errors.is_empty() {
             return Ok(None);
         }
+        self.block_bytes = block.bytes();
+        let block = Arc::new(block);
+        let rows = starts
+            .into_iter()
+            .map(|(line, first)| Row { line, data: RowData::Fields(Fields::new(&block, first, width)) })
+            .collect();
         Ok(Some(Batch { seq, columns: self.columns.clone(), rows, errors }))
     }
 }

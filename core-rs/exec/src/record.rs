@@ -11,47 +11,104 @@ pub enum RowData {
     Value(Value),
 }
 
-/// A record's text fields, packed in one string with the end of each field: two allocations
-/// per record instead of one per field, which the reader, the encoders and the allocator
-/// (freeing in another thread) all pay for on the fast path.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Fields {
+/// The text fields of many records (a batch read from CSV), packed in one string with the end
+/// of each field: a batch costs the reader a few allocations instead of some per record, and
+/// the encoders (in another thread) free it in one go.
+#[derive(Default)]
+pub struct TextBlock {
     text: String,
     ends: Vec<usize>,
 }
 
-impl Fields {
-    pub fn with_capacity(fields: usize, bytes: usize) -> Fields {
-        Fields { text: String::with_capacity(bytes), ends: Vec::with_capacity(fields) }
-    }
-    /// Fields from their bytes back to back and where each ends (`ends` ascending, on
-    /// character boundaries of `text`, the last one `text.len()`).
-    pub fn from_parts(text: String, ends: Vec<usize>) -> Fields {
-        debug_assert!(ends.last().is_none_or(|&e| e == text.len()) && ends.iter().all(|&e| text.is_char_boundary(e)));
-        Fields { text, ends }
+impl TextBlock {
+    pub fn with_capacity(fields: usize, bytes: usize) -> TextBlock {
+        TextBlock { text: String::with_capacity(bytes), ends: Vec::with_capacity(fields) }
     }
     pub fn push(&mut self, field: &str) {
         self.text.push_str(field);
         self.ends.push(self.text.len());
     }
-    pub fn len(&self) -> usize {
+    /// A whole record at once: its fields' text back to back, and where each field ends in it.
+    pub fn push_record(&mut self, text: &str, ends: impl Iterator<Item = usize>) {
+        let base = self.text.len();
+        self.text.push_str(text);
+        self.ends.extend(ends.map(|end| base + end));
+    }
+    /// Fields pushed so far: a record's fields run from `field_count()` before its first push.
+    pub fn field_count(&self) -> usize {
         self.ends.len()
     }
+    pub fn bytes(&self) -> usize {
+        self.text.len()
+    }
+    /// Drop the fields from `first` on (a record that turned out not to be valid).
+    pub fn truncate(&mut self, first: usize) {
+        self.ends.truncate(first);
+        self.text.truncate(self.ends.last().copied().unwrap_or(0));
+    }
+}
+
+/// One record's text fields: `len` fields of a shared block, from field `first`.
+#[derive(Clone)]
+pub struct Fields {
+    block: Arc<TextBlock>,
+    first: usize,
+    len: usize,
+}
+
+impl Fields {
+    pub fn new(block: &Arc<TextBlock>, first: usize, len: usize) -> Fields {
+        debug_assert!(first + len <= block.ends.len());
+        Fields { block: block.clone(), first, len }
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len == 0
+    }
+    /// Field `i`'s text as bytes, for copying without checking character boundaries again.
+    #[inline]
+    pub fn bytes(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.len {
+            return None;
+        }
+        self.block.text.as_bytes().get(self.start_of(i)..self.block.ends[self.first + i])
+    }
+    #[inline]
+    fn start_of(&self, i: usize) -> usize {
+        match self.first + i {
+            0 => 0,
+            k => self.block.ends[k - 1],
+        }
     }
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.text[start..end])
+        if i >= self.len {
+            return None;
+        }
+        Some(&self.block.text[self.start_of(i)..self.block.ends[self.first + i]])
     }
     pub fn iter(&self) -> FieldsIter<'_> {
-        FieldsIter { fields: self, next: 0, start: 0 }
+        FieldsIter { fields: self, next: 0, start: self.start_of(0) }
     }
     pub fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_owned).collect()
     }
 }
+
+impl Default for Fields {
+    fn default() -> Fields {
+        Fields::new(&Arc::default(), 0, 0)
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
 
 impl std::fmt::Debug for Fields {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,11 +118,11 @@ impl std::fmt::Debug for Fields {
 
 impl<S: AsRef<str>> From<Vec<S>> for Fields {
     fn from(fields: Vec<S>) -> Fields {
-        let mut out = Fields::with_capacity(fields.len(), fields.iter().map(|f| f.as_ref().len()).sum());
+        let mut block = TextBlock::with_capacity(fields.len(), fields.iter().map(|f| f.as_ref().len()).sum());
         for field in &fields {
-            out.push(field.as_ref());
+            block.push(field.as_ref());
         }
-        out
+        Fields::new(&Arc::new(block), 0, fields.len())
     }
 }
 
@@ -78,14 +135,17 @@ pub struct FieldsIter<'a> {
 impl<'a> Iterator for FieldsIter<'a> {
     type Item = &'a str;
     fn next(&mut self) -> Option<&'a str> {
-        let end = *self.fields.ends.get(self.next)?;
-        let field = &self.fields.text[self.start..end];
+        if self.next >= self.fields.len {
+            return None;
+        }
+        let end = self.fields.block.ends[self.fields.first + self.next];
+        let field = &self.fields.block.text[self.start..end];
         self.next += 1;
         self.start = end;
         Some(field)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.fields.ends.len() - self.next;
+        let left = self.fields.len - self.next;
         (left, Some(left))
     }
 }
