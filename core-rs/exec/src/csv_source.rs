@@ -3,7 +3,7 @@
 
 use crate::codec::ByteReader;
 use crate::error::ExecError;
-use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlock};
+use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlockBuilder};
 use crate::source::BatchSource;
 use crate::value::Value;
 use std::sync::Arc;
@@ -44,8 +44,8 @@ pub struct CsvSource {
     pending: Option<(csv::ByteRecord, u64)>,
     at_start: bool,
     done: bool,
-    /// Text bytes of the last batch: the next one's block starts that large.
-    block_bytes: usize,
+    /// Text bytes of each column in the last batch: the next one's block starts that large.
+    block_bytes: Vec<usize>,
 }
 
 /// The input as the CSV parser reads it, keeping the bytes from `keep_from` on: the raw text
@@ -110,6 +110,10 @@ fn ends_inside_quotes(raw: &[u8], delimiter: u8, quote: u8) -> bool {
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The most text a batch's column takes before the batch ends early: its Arrow string array
+/// must stay under 2 GiB whatever the batch size.
+const BLOCK_LIMIT: usize = 1 << 30;
+
 impl CsvSource {
     pub fn new(input: ByteReader, options: CsvOptions, source: &str) -> Result<CsvSource, ExecError> {
         let reader = csv::ReaderBuilder::new()
@@ -133,7 +137,7 @@ impl CsvSource {
             pending: None,
             at_start: options.line_offset == 0,
             done: false,
-            block_bytes: 0,
+            block_bytes: Vec::new(),
         };
         let first = this.read_raw()?;
         let columns = match (options.has_header, options.field_names) {
@@ -296,7 +300,7 @@ impl CsvSource {
     }
 
     /// Check a record and append its fields to `block`; a record that is not valid appends nothing.
-    fn to_row<'r>(&self, record: &'r csv::ByteRecord, line: u64, next_line: u64, block: &mut TextBlock) -> Result<(), ErrorRecord> {
+    fn to_row<'r>(&self, record: &'r csv::ByteRecord, line: u64, next_line: u64, block: &mut TextBlockBuilder) -> Result<(), ErrorRecord> {
         let error = |message: String| {
             let fields = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect::<Vec<_>>();
             ErrorRecord {
@@ -344,22 +348,25 @@ impl CsvSource {
             }
             return Err(error(message));
         }
-        let ends = || (0..record.len()).filter_map(|i| record.range(i)).map(|r| r.end);
+        let ranges = || (0..record.len()).filter_map(|i| record.range(i));
         if let (None, Some(whole)) = (&self.select, whole) {
-            if ends().all(|end| whole.is_char_boundary(end)) {
-                block.push_record(whole, ends());
+            if ranges().all(|r| whole.is_char_boundary(r.end)) {
+                block.push_record(ranges().map(|r| &whole[r]));
                 return Ok(());
             }
         }
-        let first = block.field_count();
-        let pushed = match &self.select {
-            None => record.iter().enumerate().try_for_each(|(i, raw)| to_text(i, raw).map(|t| block.push(t))),
-            Some(select) => select.iter().try_for_each(|&i| to_text(i, &record[i]).map(|t| block.push(t))),
+        // Check every field before the block takes any.
+        let texts = || {
+            (0..self.columns.len()).map(|k| {
+                let i = self.select.as_ref().map_or(k, |select| select[k]);
+                to_text(i, &record[i])
+            })
         };
-        pushed.map_err(|message| {
-            block.truncate(first);
-            error(message)
-        })
+        if let Some(Err(message)) = texts().find(Result::is_err) {
+            return Err(error(message));
+        }
+        block.push_record(texts().flatten());
+        Ok(())
     }
 }
 
@@ -368,12 +375,11 @@ impl BatchSource for CsvSource {
         if self.done {
             return Ok(None);
         }
-        let width = self.columns.len();
-        let mut block = TextBlock::with_capacity(max_rows * width, self.block_bytes);
-        // Each valid record's line and first field in `block`.
-        let mut starts: Vec<(u64, usize)> = Vec::with_capacity(max_rows);
+        let mut block = TextBlockBuilder::new(self.columns.len(), max_rows, &self.block_bytes);
+        // The line of each record in `block`.
+        let mut lines: Vec<u64> = Vec::with_capacity(max_rows);
         let mut errors = Vec::new();
-        while starts.len() + errors.len() < max_rows {
+        while lines.len() + errors.len() < max_rows && block.largest_column() < BLOCK_LIMIT {
             let current = match self.pending.take() {
                 Some(r) => Some(r),
                 None => self.read_record()?,
@@ -397,28 +403,28 @@ impl BatchSource for CsvSource {
             self.reader.get_mut().keep_from = start;
             self.pending = self.read_record()?;
             // A blank line is not a record (csv skips it); a record with one empty field is ragged.
-            let first = block.field_count();
-            let mut result = self.to_row(&record, line, next_line, &mut block);
-            if self.pending.is_none()
+            let result = if self.pending.is_none()
                 && ends_inside_quotes(self.reader.get_ref().since(start), self.delimiter, self.quote)
             {
-                block.truncate(first);
-                result = Err(self.unclosed_quote(&record, line, next_line));
-            }
+                Err(self.unclosed_quote(&record, line, next_line))
+            } else {
+                self.to_row(&record, line, next_line, &mut block)
+            };
             match result {
-                Ok(()) => starts.push((line, first)),
+                Ok(()) => lines.push(line),
                 Err(err) => errors.push(err),
             }
             self.record = record;
         }
-        if starts.is_empty() && errors.is_empty() {
+        if lines.is_empty() && errors.is_empty() {
             return Ok(None);
         }
-        self.block_bytes = block.bytes();
-        let block = Arc::new(block);
-        let rows = starts
+        self.block_bytes = block.column_bytes();
+        let block = Arc::new(block.finish());
+        let rows = lines
             .into_iter()
-            .map(|(line, first)| Row { line, data: RowData::Fields(Fields::new(&block, first, width)) })
+            .enumerate()
+            .map(|(row, line)| Row { line, data: RowData::Fields(Fields::new(&block, row)) })
             .collect();
         Ok(Some(Batch { seq, columns: self.columns.clone(), rows, errors }))
     }
