@@ -26,9 +26,11 @@ pub struct TextBlockBuilder {
 }
 
 impl TextBlockBuilder {
-    /// `bytes`: the text each column is expected to hold (the last batch's, say).
+    /// `bytes`: the text each column is expected to hold (the last batch's, say), plus an
+    /// eighth so that a batch a little larger than the last does not double its buffer.
     pub fn new(width: usize, rows: usize, bytes: &[usize]) -> TextBlockBuilder {
-        let columns = (0..width).map(|i| StringBuilder::with_capacity(rows, bytes.get(i).copied().unwrap_or(0))).collect();
+        let room = |i: usize| bytes.get(i).map_or(0, |b| b + b / 8);
+        let columns = (0..width).map(|i| StringBuilder::with_capacity(rows, room(i))).collect();
         TextBlockBuilder { columns }
     }
     /// One record: exactly one field for each column.
