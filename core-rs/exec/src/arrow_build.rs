@@ -2,12 +2,12 @@
 //! are built in parallel; a record that does not fit the schema is left out and reported.
 
 use crate::arrow_schema::{infer_type, merge_types};
-use crate::record::{Row, RowData};
+use crate::record::{Fields as TextFields, Row, RowData};
 use crate::temporal::TimeUnit;
 use crate::value::Value;
 use arrow_array::builder::*;
 use arrow_array::types::*;
-use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, ListArray, NullArray, RecordBatch, StringArray, StructArray};
+use arrow_array::{new_null_array, ArrayRef, ArrowPrimitiveType, ListArray, NullArray, RecordBatch, StructArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit as ArrowUnit};
 use std::sync::Arc;
@@ -128,11 +128,13 @@ fn shape_error(schema: &Schema, input_columns: &[String], data: &RowData, unknow
 
 fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[usize]) -> Result<RecordBatch, Failure> {
     let mut arrays = Vec::with_capacity(schema.fields().len());
+    let records = csv_records(rows, active);
     for (j, field) in schema.fields().iter().enumerate() {
         let position = input_columns.iter().position(|c| c == field.name());
-        if let (DataType::Utf8, Some(p)) = (field.data_type(), position) {
-            if let Some(array) = csv_text_column(rows, active, p) {
-                arrays.push(array);
+        if let (DataType::Utf8, Some(p), Some(records)) = (field.data_type(), position, &records) {
+            // The reader built the column already: share it.
+            if let Some(column) = records.first().and_then(|first| first.block_column(records, p)) {
+                arrays.push(Arc::new(column.clone()) as ArrayRef);
                 continue;
             }
         }
@@ -156,28 +158,15 @@ fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[u
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| (0, format!("cannot assemble the batch: {e}")))
 }
 
-/// A text column of CSV records (None if a row is not one), straight from their fields: the
-/// buffers sized once, without a builder's bookkeeping for every value. The fields are text
-/// already; the array checks the copied bytes once, as a whole.
-fn csv_text_column(rows: &[Row], active: &[usize], position: usize) -> Option<ArrayRef> {
-    let mut fields: Vec<&[u8]> = Vec::with_capacity(active.len());
-    for &i in active {
-        match &rows[i].data {
-            RowData::Fields(values) => fields.push(values.bytes(position)?),
-            RowData::Value(_) => return None,
-        }
-    }
-    let bytes: usize = fields.iter().map(|f| f.len()).sum();
-    i32::try_from(bytes).ok()?;
-    let mut values: Vec<u8> = Vec::with_capacity(bytes);
-    let mut offsets: Vec<i32> = Vec::with_capacity(fields.len() + 1);
-    offsets.push(0);
-    for field in fields {
-        values.extend_from_slice(field);
-        offsets.push(values.len() as i32);
-    }
-    let array = StringArray::try_new(OffsetBuffer::new(offsets.into()), values.into(), None).ok()?;
-    Some(Arc::new(array))
+/// The fields of the `active` rows, if they are all CSV records.
+fn csv_records<'r>(rows: &'r [Row], active: &[usize]) -> Option<Vec<&'r TextFields>> {
+    active
+        .iter()
+        .map(|&i| match &rows[i].data {
+            RowData::Fields(fields) => Some(fields),
+            RowData::Value(_) => None,
+        })
+        .collect()
 }
 
 fn check_nulls(field: &Field, cells: &[Cell]) -> Result<(), Failure> {
@@ -529,6 +518,30 @@ mod tests {
         let back = batch_to_rows(&batch.unwrap(), 1).unwrap();
         assert_eq!(back[0].data, rows[0].data);
         assert_eq!(back[1].data, rows[1].data);
+    }
+
+    #[test]
+    fn csv_columns_are_shared_from_the_block_and_copied_for_a_subset() {
+        use crate::record::{Fields as TextFields, TextBlockBuilder};
+        use arrow_array::cast::AsArray;
+        let mut block = TextBlockBuilder::new(2, 3, &[]);
+        for record in [["1", "a"], ["2", "b"], ["3", "c"]] {
+            block.push_record(record);
+        }
+        let block = Arc::new(block.finish());
+        let rows: Vec<Row> = (0..3).map(|i| Row { line: i as u64 + 2, data: RowData::Fields(TextFields::new(&block, i)) }).collect();
+        let columns = vec!["id".to_string(), "name".to_string()];
+        let schema = Arc::new(infer_schema(&columns, &rows));
+
+        let batch = rows_to_batch(&schema, &columns, &rows).0.unwrap();
+        let RowData::Fields(first) = &rows[0].data else { unreachable!() };
+        let records: Vec<&TextFields> = rows.iter().map(|r| match &r.data { RowData::Fields(f) => f, _ => unreachable!() }).collect();
+        let shared = first.block_column(&records, 1).unwrap();
+        assert_eq!(batch.column(1).as_string::<i32>().values().as_ptr(), shared.values().as_ptr());
+
+        let subset = rows_to_batch(&schema, &columns, &rows[1..]).0.unwrap();
+        let names: Vec<&str> = subset.column(1).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(names, ["b", "c"]);
     }
 
     #[test]

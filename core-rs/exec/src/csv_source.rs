@@ -5,7 +5,7 @@
 use crate::codec::ByteReader;
 use crate::csv_records::{RawRecord, RecordReader};
 use crate::error::ExecError;
-use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlock};
+use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlockBuilder};
 use crate::source::BatchSource;
 use crate::value::Value;
 use std::sync::Arc;
@@ -43,9 +43,13 @@ pub struct CsvSource {
     /// The record being read: its buffers are reused from one record to the next.
     scratch: RawRecord,
     done: bool,
-    /// Text bytes of the last batch: the next one's block starts that large.
-    block_bytes: usize,
+    /// Text bytes of each column in the last batch: the next one's block starts that large.
+    block_bytes: Vec<usize>,
 }
+
+/// The most text a batch's column takes before the batch ends early: its Arrow string array
+/// must stay under 2 GiB whatever the batch size.
+const BLOCK_LIMIT: usize = 1 << 30;
 
 impl CsvSource {
     pub fn new(input: ByteReader, options: CsvOptions, source: &str) -> Result<CsvSource, ExecError> {
@@ -60,7 +64,7 @@ impl CsvSource {
             pending: None,
             scratch: RawRecord::default(),
             done: false,
-            block_bytes: 0,
+            block_bytes: Vec::new(),
         };
         let first = this.read_record()?;
         let columns = match (options.has_header, options.field_names) {
@@ -217,7 +221,7 @@ impl CsvSource {
 
     /// Check a record and append its fields (the projected ones) to `block`; a record that is
     /// not valid appends nothing.
-    fn push_fields(&self, record: &RawRecord, line: u64, next_line: u64, block: &mut TextBlock) -> Result<(), ErrorRecord> {
+    fn push_fields(&self, record: &RawRecord, line: u64, next_line: u64, block: &mut TextBlockBuilder) -> Result<(), ErrorRecord> {
         // One validation of the whole record instead of one per field; each field must then
         // start and end on character boundaries.
         let text = match std::str::from_utf8(&record.bytes) {
@@ -235,8 +239,8 @@ impl CsvSource {
             return Err(self.error(record, line, message));
         }
         match &self.select {
-            None => block.push_record(text, record.ends.iter().copied()),
-            Some(select) => select.iter().for_each(|&i| block.push(&text[record.range(i)])),
+            None => block.push_record((0..record.len()).map(|i| &text[record.range(i)])),
+            Some(select) => block.push_record(select.iter().map(|&i| &text[record.range(i)])),
         }
         Ok(())
     }
@@ -247,12 +251,11 @@ impl BatchSource for CsvSource {
         if self.done {
             return Ok(None);
         }
-        let width = self.columns.len();
-        let mut block = TextBlock::with_capacity(max_rows * width, self.block_bytes);
-        // Each valid record's line and first field in `block`.
-        let mut starts: Vec<(u64, usize)> = Vec::with_capacity(max_rows);
+        let mut block = TextBlockBuilder::new(self.columns.len(), max_rows, &self.block_bytes);
+        // The line of each record in `block`.
+        let mut lines: Vec<u64> = Vec::with_capacity(max_rows);
         let mut errors = Vec::new();
-        while starts.len() + errors.len() < max_rows {
+        while lines.len() + errors.len() < max_rows && block.largest_column() < BLOCK_LIMIT {
             let record = match self.pending.take() {
                 Some(record) => record,
                 None => match self.read_record()? {
@@ -264,26 +267,26 @@ impl BatchSource for CsvSource {
                 },
             };
             let (line, next_line) = (record.line + self.line_offset, record.next_line + self.line_offset);
-            let first = block.field_count();
             let result = if record.unclosed_quote {
                 Err(self.unclosed_quote(&record, line, next_line))
             } else {
                 self.push_fields(&record, line, next_line, &mut block)
             };
             match result {
-                Ok(()) => starts.push((line, first)),
+                Ok(()) => lines.push(line),
                 Err(err) => errors.push(err),
             }
             self.scratch = record;
         }
-        if starts.is_empty() && errors.is_empty() {
+        if lines.is_empty() && errors.is_empty() {
             return Ok(None);
         }
-        self.block_bytes = block.bytes();
-        let block = Arc::new(block);
-        let rows = starts
+        self.block_bytes = block.column_bytes();
+        let block = Arc::new(block.finish());
+        let rows = lines
             .into_iter()
-            .map(|(line, first)| Row { line, data: RowData::Fields(Fields::new(&block, first, width)) })
+            .enumerate()
+            .map(|(row, line)| Row { line, data: RowData::Fields(Fields::new(&block, row)) })
             .collect();
         Ok(Some(Batch { seq, columns: self.columns.clone(), rows, errors }))
     }

@@ -1,6 +1,8 @@
 //! Records as they travel between the reader, the stage and the writers.
 
 use crate::value::Value;
+use arrow_array::builder::StringBuilder;
+use arrow_array::{Array, StringArray};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::Arc;
 
@@ -11,94 +13,83 @@ pub enum RowData {
     Value(Value),
 }
 
-/// The text fields of many records (a batch read from CSV), packed in one string with the end
-/// of each field: a batch costs the reader a few allocations instead of some per record, and
-/// the encoders (in another thread) free it in one go.
-#[derive(Default)]
+/// The text fields of a batch's records (read from CSV), column by column as Arrow string
+/// arrays: a batch costs the reader a few allocations instead of some per record, and the
+/// Arrow encoder hands the columns on as they are instead of copying every field again.
 pub struct TextBlock {
-    text: String,
-    ends: Vec<usize>,
+    columns: Vec<StringArray>,
 }
 
-impl TextBlock {
-    pub fn with_capacity(fields: usize, bytes: usize) -> TextBlock {
-        TextBlock { text: String::with_capacity(bytes), ends: Vec::with_capacity(fields) }
+/// Builds a TextBlock record by record.
+pub struct TextBlockBuilder {
+    columns: Vec<StringBuilder>,
+}
+
+impl TextBlockBuilder {
+    /// `bytes`: the text each column is expected to hold (the last batch's, say), plus an
+    /// eighth so that a batch a little larger than the last does not double its buffer.
+    pub fn new(width: usize, rows: usize, bytes: &[usize]) -> TextBlockBuilder {
+        let room = |i: usize| bytes.get(i).map_or(0, |b| b + b / 8);
+        let columns = (0..width).map(|i| StringBuilder::with_capacity(rows, room(i))).collect();
+        TextBlockBuilder { columns }
     }
-    pub fn push(&mut self, field: &str) {
-        self.text.push_str(field);
-        self.ends.push(self.text.len());
+    /// One record: exactly one field for each column.
+    pub fn push_record<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) {
+        for (column, field) in self.columns.iter_mut().zip(fields) {
+            column.append_value(field);
+        }
     }
-    /// A whole record at once: its fields' text back to back, and where each field ends in it.
-    pub fn push_record(&mut self, text: &str, ends: impl Iterator<Item = usize>) {
-        let base = self.text.len();
-        self.text.push_str(text);
-        self.ends.extend(ends.map(|end| base + end));
+    /// The text of the fullest column: a block ends before an Arrow string array's 2 GiB.
+    pub fn largest_column(&self) -> usize {
+        self.columns.iter().map(|c| c.values_slice().len()).max().unwrap_or(0)
     }
-    /// Fields pushed so far: a record's fields run from `field_count()` before its first push.
-    pub fn field_count(&self) -> usize {
-        self.ends.len()
+    /// The text each column holds.
+    pub fn column_bytes(&self) -> Vec<usize> {
+        self.columns.iter().map(|c| c.values_slice().len()).collect()
     }
-    pub fn bytes(&self) -> usize {
-        self.text.len()
-    }
-    /// Drop the fields from `first` on (a record that turned out not to be valid).
-    pub fn truncate(&mut self, first: usize) {
-        self.ends.truncate(first);
-        self.text.truncate(self.ends.last().copied().unwrap_or(0));
+    pub fn finish(mut self) -> TextBlock {
+        TextBlock { columns: self.columns.iter_mut().map(|c| c.finish()).collect() }
     }
 }
 
-/// One record's text fields: `len` fields of a shared block, from field `first`.
+/// One record's text fields: row `row` of a shared block.
 #[derive(Clone)]
 pub struct Fields {
     block: Arc<TextBlock>,
-    first: usize,
-    len: usize,
+    row: usize,
 }
 
 impl Fields {
-    pub fn new(block: &Arc<TextBlock>, first: usize, len: usize) -> Fields {
-        debug_assert!(first + len <= block.ends.len());
-        Fields { block: block.clone(), first, len }
+    pub fn new(block: &Arc<TextBlock>, row: usize) -> Fields {
+        Fields { block: block.clone(), row }
     }
     pub fn len(&self) -> usize {
-        self.len
+        self.block.columns.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    /// Field `i`'s text as bytes, for copying without checking character boundaries again.
-    #[inline]
-    pub fn bytes(&self, i: usize) -> Option<&[u8]> {
-        if i >= self.len {
-            return None;
-        }
-        self.block.text.as_bytes().get(self.start_of(i)..self.block.ends[self.first + i])
-    }
-    #[inline]
-    fn start_of(&self, i: usize) -> usize {
-        match self.first + i {
-            0 => 0,
-            k => self.block.ends[k - 1],
-        }
+        self.block.columns.is_empty()
     }
     pub fn get(&self, i: usize) -> Option<&str> {
-        if i >= self.len {
-            return None;
-        }
-        Some(&self.block.text[self.start_of(i)..self.block.ends[self.first + i]])
+        Some(self.block.columns.get(i)?.value(self.row))
     }
     pub fn iter(&self) -> FieldsIter<'_> {
-        FieldsIter { fields: self, next: 0, start: self.start_of(0) }
+        FieldsIter { fields: self, next: 0 }
     }
     pub fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_owned).collect()
+    }
+    /// The whole column `i` of the block, when `rows` are, in order, every record of this
+    /// record's block: the Arrow encoder then takes the column as it is.
+    pub fn block_column(&self, rows: &[&Fields], i: usize) -> Option<&StringArray> {
+        let whole = rows.len() == self.block.columns.first()?.len()
+            && rows.iter().enumerate().all(|(k, f)| f.row == k && Arc::ptr_eq(&f.block, &self.block));
+        whole.then(|| self.block.columns.get(i)).flatten()
     }
 }
 
 impl Default for Fields {
     fn default() -> Fields {
-        Fields::new(&Arc::default(), 0, 0)
+        Fields::from(Vec::<&str>::new())
     }
 }
 
@@ -118,34 +109,27 @@ impl std::fmt::Debug for Fields {
 
 impl<S: AsRef<str>> From<Vec<S>> for Fields {
     fn from(fields: Vec<S>) -> Fields {
-        let mut block = TextBlock::with_capacity(fields.len(), fields.iter().map(|f| f.as_ref().len()).sum());
-        for field in &fields {
-            block.push(field.as_ref());
-        }
-        Fields::new(&Arc::new(block), 0, fields.len())
+        let bytes: Vec<usize> = fields.iter().map(|f| f.as_ref().len()).collect();
+        let mut block = TextBlockBuilder::new(fields.len(), 1, &bytes);
+        block.push_record(fields.iter().map(|f| f.as_ref()));
+        Fields::new(&Arc::new(block.finish()), 0)
     }
 }
 
 pub struct FieldsIter<'a> {
     fields: &'a Fields,
     next: usize,
-    start: usize,
 }
 
 impl<'a> Iterator for FieldsIter<'a> {
     type Item = &'a str;
     fn next(&mut self) -> Option<&'a str> {
-        if self.next >= self.fields.len {
-            return None;
-        }
-        let end = self.fields.block.ends[self.fields.first + self.next];
-        let field = &self.fields.block.text[self.start..end];
+        let field = self.fields.get(self.next)?;
         self.next += 1;
-        self.start = end;
         Some(field)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.fields.len - self.next;
+        let left = self.fields.len() - self.next;
         (left, Some(left))
     }
 }
