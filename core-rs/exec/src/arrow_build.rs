@@ -2,7 +2,7 @@
 //! are built in parallel; a record that does not fit the schema is left out and reported.
 
 use crate::arrow_schema::{infer_type, merge_types};
-use crate::record::{Row, RowData};
+use crate::record::{Fields as TextFields, Row, RowData};
 use crate::temporal::TimeUnit;
 use crate::value::Value;
 use arrow_array::builder::*;
@@ -128,8 +128,16 @@ fn shape_error(schema: &Schema, input_columns: &[String], data: &RowData, unknow
 
 fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[usize]) -> Result<RecordBatch, Failure> {
     let mut arrays = Vec::with_capacity(schema.fields().len());
+    let records = csv_records(rows, active);
     for (j, field) in schema.fields().iter().enumerate() {
         let position = input_columns.iter().position(|c| c == field.name());
+        if let (DataType::Utf8, Some(p), Some(records)) = (field.data_type(), position, &records) {
+            // The reader built the column already: share it.
+            if let Some(column) = records.first().and_then(|first| first.block_column(records, p)) {
+                arrays.push(Arc::new(column.clone()) as ArrayRef);
+                continue;
+            }
+        }
         let cells: Vec<Cell> = active
             .iter()
             .map(|&i| match &rows[i].data {
@@ -150,6 +158,17 @@ fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[u
     RecordBatch::try_new(schema.clone(), arrays).map_err(|e| (0, format!("cannot assemble the batch: {e}")))
 }
 
+/// The fields of the `active` rows, if they are all CSV records.
+fn csv_records<'r>(rows: &'r [Row], active: &[usize]) -> Option<Vec<&'r TextFields>> {
+    active
+        .iter()
+        .map(|&i| match &rows[i].data {
+            RowData::Fields(fields) => Some(fields),
+            RowData::Value(_) => None,
+        })
+        .collect()
+}
+
 fn check_nulls(field: &Field, cells: &[Cell]) -> Result<(), Failure> {
     if !field.is_nullable() {
         if let Some(k) = cells.iter().position(Cell::is_null) {
@@ -157,6 +176,18 @@ fn check_nulls(field: &Field, cells: &[Cell]) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The bytes of a column's text: its values buffer is allocated once, at its final size.
+fn text_bytes(cells: &[Cell]) -> usize {
+    cells
+        .iter()
+        .map(|c| match c {
+            Cell::Text(s) => s.len(),
+            Cell::Val(Value::Str(s)) => s.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
@@ -170,7 +201,7 @@ fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
             Arc::new(NullArray::new(cells.len()))
         }
         DataType::Utf8 => {
-            let mut b = StringBuilder::with_capacity(cells.len(), cells.len() * 16);
+            let mut b = StringBuilder::with_capacity(cells.len(), text_bytes(cells));
             for (k, cell) in cells.iter().enumerate() {
                 match cell {
                     Cell::Text(s) => b.append_value(s),
@@ -182,7 +213,7 @@ fn build_array(field: &Field, cells: &[Cell]) -> Result<ArrayRef, Failure> {
             Arc::new(b.finish())
         }
         DataType::LargeUtf8 => {
-            let mut b = LargeStringBuilder::new();
+            let mut b = LargeStringBuilder::with_capacity(cells.len(), text_bytes(cells));
             for (k, cell) in cells.iter().enumerate() {
                 match cell {
                     Cell::Text(s) => b.append_value(s),
@@ -487,6 +518,30 @@ mod tests {
         let back = batch_to_rows(&batch.unwrap(), 1).unwrap();
         assert_eq!(back[0].data, rows[0].data);
         assert_eq!(back[1].data, rows[1].data);
+    }
+
+    #[test]
+    fn csv_columns_are_shared_from_the_block_and_copied_for_a_subset() {
+        use crate::record::{Fields as TextFields, TextBlockBuilder};
+        use arrow_array::cast::AsArray;
+        let mut block = TextBlockBuilder::new(2, 3, &[]);
+        for record in [["1", "a"], ["2", "b"], ["3", "c"]] {
+            block.push_record(record);
+        }
+        let block = Arc::new(block.finish());
+        let rows: Vec<Row> = (0..3).map(|i| Row { line: i as u64 + 2, data: RowData::Fields(TextFields::new(&block, i)) }).collect();
+        let columns = vec!["id".to_string(), "name".to_string()];
+        let schema = Arc::new(infer_schema(&columns, &rows));
+
+        let batch = rows_to_batch(&schema, &columns, &rows).0.unwrap();
+        let RowData::Fields(first) = &rows[0].data else { unreachable!() };
+        let records: Vec<&TextFields> = rows.iter().map(|r| match &r.data { RowData::Fields(f) => f, _ => unreachable!() }).collect();
+        let shared = first.block_column(&records, 1).unwrap();
+        assert_eq!(batch.column(1).as_string::<i32>().values().as_ptr(), shared.values().as_ptr());
+
+        let subset = rows_to_batch(&schema, &columns, &rows[1..]).0.unwrap();
+        let names: Vec<&str> = subset.column(1).as_string::<i32>().iter().flatten().collect();
+        assert_eq!(names, ["b", "c"]);
     }
 
     #[test]

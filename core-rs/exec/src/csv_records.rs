@@ -211,9 +211,7 @@ impl RecordReader {
             }
         }
         record.bytes.truncate(nout);
-        record.bytes.shrink_to_fit();
         record.ends.truncate(nends);
-        record.ends.shrink_to_fit();
         let raw = &self.buf[start..self.pos];
         let at_end = self.pos == self.len && self.eof;
         if at_end && record.ends.is_empty() {
@@ -235,8 +233,8 @@ impl RecordReader {
 fn split_plain(body: &[u8], delimiter: u8, fields: usize, record: &mut RawRecord) {
     record.bytes.clear();
     record.ends.clear();
-    record.bytes.reserve_exact(body.len());
-    record.ends.reserve_exact(fields.max(1));
+    record.bytes.reserve(body.len());
+    record.ends.reserve(fields.max(1));
     let mut from = 0;
     for at in memchr::memchr_iter(delimiter, body) {
         record.bytes.extend_from_slice(&body[from..at]);

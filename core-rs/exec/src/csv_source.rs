@@ -5,7 +5,7 @@
 use crate::codec::ByteReader;
 use crate::csv_records::{RawRecord, RecordReader};
 use crate::error::ExecError;
-use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData};
+use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlockBuilder};
 use crate::source::BatchSource;
 use crate::value::Value;
 use std::sync::Arc;
@@ -40,8 +40,16 @@ pub struct CsvSource {
     source: Arc<str>,
     /// The first data record, read while looking for a header that the file does not have.
     pending: Option<RawRecord>,
+    /// The record being read: its buffers are reused from one record to the next.
+    scratch: RawRecord,
     done: bool,
+    /// Text bytes of each column in the last batch: the next one's block starts that large.
+    block_bytes: Vec<usize>,
 }
+
+/// The most text a batch's column takes before the batch ends early: its Arrow string array
+/// must stay under 2 GiB whatever the batch size.
+const BLOCK_LIMIT: usize = 1 << 30;
 
 impl CsvSource {
     pub fn new(input: ByteReader, options: CsvOptions, source: &str) -> Result<CsvSource, ExecError> {
@@ -54,7 +62,9 @@ impl CsvSource {
             line_offset: options.line_offset,
             source: Arc::from(source),
             pending: None,
+            scratch: RawRecord::default(),
             done: false,
+            block_bytes: Vec::new(),
         };
         let first = this.read_record()?;
         let columns = match (options.has_header, options.field_names) {
@@ -150,7 +160,7 @@ impl CsvSource {
 
     /// The next record, or None at the end of the input.
     fn read_record(&mut self) -> Result<Option<RawRecord>, ExecError> {
-        let mut record = RawRecord::default();
+        let mut record = std::mem::take(&mut self.scratch);
         match self.reader.read(&mut record) {
             Ok(true) => Ok(Some(record)),
             Ok(false) => Ok(None),
@@ -209,42 +219,30 @@ impl CsvSource {
         "invalid UTF-8; the file must be UTF-8".into()
     }
 
-    fn to_row(&self, mut record: RawRecord, line: u64, next_line: u64) -> Result<Row, ErrorRecord> {
+    /// Check a record and append its fields (the projected ones) to `block`; a record that is
+    /// not valid appends nothing.
+    fn push_fields(&self, record: &RawRecord, line: u64, next_line: u64, block: &mut TextBlockBuilder) -> Result<(), ErrorRecord> {
         // One validation of the whole record instead of one per field; each field must then
         // start and end on character boundaries.
-        let text = match String::from_utf8(std::mem::take(&mut record.bytes)) {
+        let text = match std::str::from_utf8(&record.bytes) {
             Ok(text) if record.ends.iter().all(|&end| text.is_char_boundary(end)) => text,
-            Ok(text) => {
-                record.bytes = text.into_bytes();
-                return Err(self.error(&record, line, self.invalid_utf8(&record)));
-            }
-            Err(e) => {
-                record.bytes = e.into_bytes();
-                return Err(self.error(&record, line, self.invalid_utf8(&record)));
-            }
+            _ => return Err(self.error(record, line, self.invalid_utf8(record))),
         };
-        let fields = Fields::from_parts(text, record.ends);
-        if fields.len() != self.all_columns.len() {
-            let mut message = format!("expected {} fields, found {}", self.all_columns.len(), fields.len());
-            if next_line > line + 1 && fields.iter().any(|f| f.contains('\n')) {
+        if record.len() != self.all_columns.len() {
+            let mut message = format!("expected {} fields, found {}", self.all_columns.len(), record.len());
+            if next_line > line + 1 && record.iter().any(|f| f.contains(&b'\n')) {
                 message.push_str(&format!(
                     "; the record runs from line {line} to line {}: an unbalanced quote may have joined lines",
                     next_line - 1
                 ));
             }
-            return Err(ErrorRecord {
-                source: self.source.clone(),
-                line,
-                stage: FailedStage::Parse,
-                messages: vec![message],
-                record: RowData::Fields(fields).to_value(&self.all_columns),
-            });
+            return Err(self.error(record, line, message));
         }
-        let fields = match &self.select {
-            None => fields,
-            Some(select) => select.iter().map(|&i| fields.get(i).unwrap_or_default()).collect::<Vec<_>>().into(),
-        };
-        Ok(Row { line, data: RowData::Fields(fields) })
+        match &self.select {
+            None => block.push_record((0..record.len()).map(|i| &text[record.range(i)])),
+            Some(select) => block.push_record(select.iter().map(|&i| &text[record.range(i)])),
+        }
+        Ok(())
     }
 }
 
@@ -253,9 +251,11 @@ impl BatchSource for CsvSource {
         if self.done {
             return Ok(None);
         }
-        let mut rows = Vec::with_capacity(max_rows);
+        let mut block = TextBlockBuilder::new(self.columns.len(), max_rows, &self.block_bytes);
+        // The line of each record in `block`.
+        let mut lines: Vec<u64> = Vec::with_capacity(max_rows);
         let mut errors = Vec::new();
-        while rows.len() + errors.len() < max_rows {
+        while lines.len() + errors.len() < max_rows && block.largest_column() < BLOCK_LIMIT {
             let record = match self.pending.take() {
                 Some(record) => record,
                 None => match self.read_record()? {
@@ -270,16 +270,24 @@ impl BatchSource for CsvSource {
             let result = if record.unclosed_quote {
                 Err(self.unclosed_quote(&record, line, next_line))
             } else {
-                self.to_row(record, line, next_line)
+                self.push_fields(&record, line, next_line, &mut block)
             };
             match result {
-                Ok(row) => rows.push(row),
+                Ok(()) => lines.push(line),
                 Err(err) => errors.push(err),
             }
+            self.scratch = record;
         }
-        if rows.is_empty() && errors.is_empty() {
+        if lines.is_empty() && errors.is_empty() {
             return Ok(None);
         }
+        self.block_bytes = block.column_bytes();
+        let block = Arc::new(block.finish());
+        let rows = lines
+            .into_iter()
+            .enumerate()
+            .map(|(row, line)| Row { line, data: RowData::Fields(Fields::new(&block, row)) })
+            .collect();
         Ok(Some(Batch { seq, columns: self.columns.clone(), rows, errors }))
     }
 }

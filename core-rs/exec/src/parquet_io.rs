@@ -8,14 +8,17 @@ use crate::codec::OutputStream;
 use crate::error::ExecError;
 use crate::record::Batch;
 use crate::source::{BatchSource, ReadOptions};
-use arrow_array::{RecordBatch, RecordBatchReader};
-use arrow_schema::SchemaRef;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, RecordBatch, RecordBatchReader};
+use arrow_schema::{DataType, SchemaRef};
 use bytes::Bytes;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::ChunkReader;
+use parquet::schema::types::ColumnPath;
+use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -203,28 +206,119 @@ pub fn compression(name: &str) -> Result<Compression, String> {
 const DICT_LIMIT: usize = 256 * 1024;
 
 pub struct ParquetWriter {
-    writer: ArrowWriter<Box<dyn OutputStream>>,
+    /// Set until the first batch: its values decide which columns get a dictionary.
+    pending: Option<(Box<dyn OutputStream>, SchemaRef)>,
+    writer: Option<ArrowWriter<Box<dyn OutputStream>>>,
+    codec: Compression,
+    row_group_size: usize,
 }
 
 impl ParquetWriter {
     pub fn open(stream: Box<dyn OutputStream>, schema: SchemaRef, codec: Compression, row_group_size: usize) -> Result<ParquetWriter, String> {
-        let props = WriterProperties::builder()
-            .set_compression(codec)
-            .set_max_row_group_row_count(Some(row_group_size.max(1)))
-            .set_dictionary_page_size_limit(DICT_LIMIT)
-            .build();
-        let writer = ArrowWriter::try_new(stream, schema, Some(props)).map_err(|e| format!("cannot start the Parquet file: {e}"))?;
-        Ok(ParquetWriter { writer })
+        Ok(ParquetWriter { pending: Some((stream, schema)), writer: None, codec, row_group_size: row_group_size.max(1) })
     }
+
+    /// Start the file, with a dictionary for the columns of `first` (if any) where it pays.
+    fn start(&mut self, first: Option<&RecordBatch>) -> Result<&mut ArrowWriter<Box<dyn OutputStream>>, String> {
+        if let Some((stream, schema)) = self.pending.take() {
+            let mut props = WriterProperties::builder()
+                .set_compression(self.codec)
+                .set_max_row_group_row_count(Some(self.row_group_size))
+                .set_dictionary_page_size_limit(DICT_LIMIT);
+            for (field, column) in schema.fields().iter().zip(first.map(|b| b.columns()).unwrap_or_default()) {
+                if !dictionary_pays(column.as_ref(), self.row_group_size) {
+                    props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+                }
+            }
+            let writer = ArrowWriter::try_new(stream, schema, Some(props.build())).map_err(|e| format!("cannot start the Parquet file: {e}"))?;
+            self.writer = Some(writer);
+        }
+        Ok(self.writer.as_mut().expect("started above"))
+    }
+}
+
+/// The values of a string or binary column, nulls left out (None for other types).
+fn byte_values(array: &dyn Array) -> Option<Vec<&[u8]>> {
+    Some(match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().flatten().map(str::as_bytes).collect(),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().flatten().map(str::as_bytes).collect(),
+        DataType::Utf8View => array.as_string_view().iter().flatten().map(str::as_bytes).collect(),
+        DataType::Binary => array.as_binary::<i32>().iter().flatten().collect(),
+        DataType::LargeBinary => array.as_binary::<i64>().iter().flatten().collect(),
+        DataType::BinaryView => array.as_binary_view().iter().flatten().collect(),
+        _ => return None,
+    })
+}
+
+/// Whether a string column's dictionary would stay under DICT_LIMIT in a row group, judging
+/// by a sample (the first batch). The writer would otherwise hash values into a dictionary it
+/// then abandons for plain encoding (ids, e-mails), which costs writer CPU and file size.
+/// The distinct values of a row group are estimated with Chao1 (distinct seen + f1(f1-1) /
+/// 2(f2+1), f1 and f2 the values seen once and twice): a short sample keeps the dictionary.
+fn dictionary_pays(sample: &dyn Array, row_group_size: usize) -> bool {
+    let Some(values) = byte_values(sample) else { return true };
+    if values.is_empty() {
+        return true;
+    }
+    let mut counts: HashMap<&[u8], u32> = HashMap::with_capacity(values.len());
+    for value in &values {
+        *counts.entry(value).or_default() += 1;
+    }
+    let once = counts.values().filter(|&&c| c == 1).count() as f64;
+    let twice = counts.values().filter(|&&c| c == 2).count() as f64;
+    let distinct = counts.len() as f64 + once * (once - 1.0).max(0.0) / (2.0 * (twice + 1.0));
+    // A dictionary page holds each distinct value with its 4-byte length.
+    let mean_len = values.iter().map(|v| v.len()).sum::<usize>() as f64 / values.len() as f64;
+    distinct.min(row_group_size as f64) * (mean_len + 4.0) <= DICT_LIMIT as f64
 }
 
 impl TableWriter for ParquetWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
-        self.writer.write(batch).map_err(|e| e.to_string())
+        self.start(Some(batch))?.write(batch).map_err(|e| e.to_string())
     }
 
-    fn finish(self: Box<Self>) -> Result<(), String> {
-        let stream = self.writer.into_inner().map_err(|e| format!("cannot finish the Parquet file: {e}"))?;
+    fn finish(mut self: Box<Self>) -> Result<(), String> {
+        self.start(None)?;
+        let writer = self.writer.take().expect("started above");
+        let stream = writer.into_inner().map_err(|e| format!("cannot finish the Parquet file: {e}"))?;
         stream.finish().map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{create_file, Compression as FileCompression};
+    use arrow_array::StringArray;
+
+    fn strings(values: impl Iterator<Item = String>) -> Arc<StringArray> {
+        Arc::new(StringArray::from(values.collect::<Vec<_>>()))
+    }
+
+    #[test]
+    fn only_columns_that_repeat_get_a_dictionary_and_both_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let countries = strings((0..2000).map(|i| ["ES", "US", "FR"][i % 3].to_string()));
+        let emails = strings((0..2000).map(|i| format!("user{i}@mail.example.org")));
+        let batch = RecordBatch::try_from_iter(vec![("country", countries as _), ("email", emails as _)]).unwrap();
+        let stream = create_file(path.to_str().unwrap(), FileCompression::None).unwrap();
+        let mut writer = Box::new(ParquetWriter::open(stream, batch.schema(), Compression::SNAPPY, 122_880).unwrap());
+        writer.write(&batch.slice(0, 1000)).unwrap();
+        writer.write(&batch.slice(1000, 1000)).unwrap();
+        writer.finish().unwrap();
+
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+        let chunk = builder.metadata().row_group(0);
+        assert!(chunk.column(0).dictionary_page_offset().is_some(), "country has a dictionary");
+        assert!(chunk.column(1).dictionary_page_offset().is_none(), "email has none");
+        let read: Vec<RecordBatch> = builder.with_batch_size(4096).build().unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(read, vec![batch]);
+    }
+
+    #[test]
+    fn a_short_sample_keeps_the_dictionary() {
+        assert!(dictionary_pays(strings((0..10).map(|i| i.to_string())).as_ref(), 122_880));
+        assert!(!dictionary_pays(strings((0..1000).map(|i| i.to_string())).as_ref(), 122_880));
     }
 }

@@ -1,6 +1,8 @@
 //! Records as they travel between the reader, the stage and the writers.
 
 use crate::value::Value;
+use arrow_array::builder::StringBuilder;
+use arrow_array::{Array, StringArray};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::Arc;
 
@@ -11,47 +13,93 @@ pub enum RowData {
     Value(Value),
 }
 
-/// A record's text fields, packed in one string with the end of each field: two allocations
-/// per record instead of one per field, which the reader, the encoders and the allocator
-/// (freeing in another thread) all pay for on the fast path.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The text fields of a batch's records (read from CSV), column by column as Arrow string
+/// arrays: a batch costs the reader a few allocations instead of some per record, and the
+/// Arrow encoder hands the columns on as they are instead of copying every field again.
+pub struct TextBlock {
+    columns: Vec<StringArray>,
+}
+
+/// Builds a TextBlock record by record.
+pub struct TextBlockBuilder {
+    columns: Vec<StringBuilder>,
+}
+
+impl TextBlockBuilder {
+    /// `bytes`: the text each column is expected to hold (the last batch's, say), plus an
+    /// eighth so that a batch a little larger than the last does not double its buffer.
+    pub fn new(width: usize, rows: usize, bytes: &[usize]) -> TextBlockBuilder {
+        let room = |i: usize| bytes.get(i).map_or(0, |b| b + b / 8);
+        let columns = (0..width).map(|i| StringBuilder::with_capacity(rows, room(i))).collect();
+        TextBlockBuilder { columns }
+    }
+    /// One record: exactly one field for each column.
+    pub fn push_record<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) {
+        for (column, field) in self.columns.iter_mut().zip(fields) {
+            column.append_value(field);
+        }
+    }
+    /// The text of the fullest column: a block ends before an Arrow string array's 2 GiB.
+    pub fn largest_column(&self) -> usize {
+        self.columns.iter().map(|c| c.values_slice().len()).max().unwrap_or(0)
+    }
+    /// The text each column holds.
+    pub fn column_bytes(&self) -> Vec<usize> {
+        self.columns.iter().map(|c| c.values_slice().len()).collect()
+    }
+    pub fn finish(mut self) -> TextBlock {
+        TextBlock { columns: self.columns.iter_mut().map(|c| c.finish()).collect() }
+    }
+}
+
+/// One record's text fields: row `row` of a shared block.
+#[derive(Clone)]
 pub struct Fields {
-    text: String,
-    ends: Vec<usize>,
+    block: Arc<TextBlock>,
+    row: usize,
 }
 
 impl Fields {
-    pub fn with_capacity(fields: usize, bytes: usize) -> Fields {
-        Fields { text: String::with_capacity(bytes), ends: Vec::with_capacity(fields) }
-    }
-    /// Fields from their bytes back to back and where each ends (`ends` ascending, on
-    /// character boundaries of `text`, the last one `text.len()`).
-    pub fn from_parts(text: String, ends: Vec<usize>) -> Fields {
-        debug_assert!(ends.last().is_none_or(|&e| e == text.len()) && ends.iter().all(|&e| text.is_char_boundary(e)));
-        Fields { text, ends }
-    }
-    pub fn push(&mut self, field: &str) {
-        self.text.push_str(field);
-        self.ends.push(self.text.len());
+    pub fn new(block: &Arc<TextBlock>, row: usize) -> Fields {
+        Fields { block: block.clone(), row }
     }
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.block.columns.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.block.columns.is_empty()
     }
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        Some(&self.text[start..end])
+        Some(self.block.columns.get(i)?.value(self.row))
     }
     pub fn iter(&self) -> FieldsIter<'_> {
-        FieldsIter { fields: self, next: 0, start: 0 }
+        FieldsIter { fields: self, next: 0 }
     }
     pub fn to_vec(&self) -> Vec<String> {
         self.iter().map(str::to_owned).collect()
     }
+    /// The whole column `i` of the block, when `rows` are, in order, every record of this
+    /// record's block: the Arrow encoder then takes the column as it is.
+    pub fn block_column(&self, rows: &[&Fields], i: usize) -> Option<&StringArray> {
+        let whole = rows.len() == self.block.columns.first()?.len()
+            && rows.iter().enumerate().all(|(k, f)| f.row == k && Arc::ptr_eq(&f.block, &self.block));
+        whole.then(|| self.block.columns.get(i)).flatten()
+    }
 }
+
+impl Default for Fields {
+    fn default() -> Fields {
+        Fields::from(Vec::<&str>::new())
+    }
+}
+
+impl PartialEq for Fields {
+    fn eq(&self, other: &Fields) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
 
 impl std::fmt::Debug for Fields {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -61,31 +109,27 @@ impl std::fmt::Debug for Fields {
 
 impl<S: AsRef<str>> From<Vec<S>> for Fields {
     fn from(fields: Vec<S>) -> Fields {
-        let mut out = Fields::with_capacity(fields.len(), fields.iter().map(|f| f.as_ref().len()).sum());
-        for field in &fields {
-            out.push(field.as_ref());
-        }
-        out
+        let bytes: Vec<usize> = fields.iter().map(|f| f.as_ref().len()).collect();
+        let mut block = TextBlockBuilder::new(fields.len(), 1, &bytes);
+        block.push_record(fields.iter().map(|f| f.as_ref()));
+        Fields::new(&Arc::new(block.finish()), 0)
     }
 }
 
 pub struct FieldsIter<'a> {
     fields: &'a Fields,
     next: usize,
-    start: usize,
 }
 
 impl<'a> Iterator for FieldsIter<'a> {
     type Item = &'a str;
     fn next(&mut self) -> Option<&'a str> {
-        let end = *self.fields.ends.get(self.next)?;
-        let field = &self.fields.text[self.start..end];
+        let field = self.fields.get(self.next)?;
         self.next += 1;
-        self.start = end;
         Some(field)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.fields.ends.len() - self.next;
+        let left = self.fields.len() - self.next;
         (left, Some(left))
     }
 }
