@@ -6,6 +6,7 @@ import importlib.metadata
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 
@@ -52,3 +53,27 @@ def machine_info(distributions: list[str]) -> dict:
         "python_implementation": platform.python_implementation(),
         "packages": package_versions(distributions),
     }
+
+
+def _busy_and_total_jiffies() -> tuple[int, int]:
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_until_idle(threshold: float = 0.10, window: float = 0.5, timeout: float = 30.0) -> float:
+    """Wait until the machine's CPUs are busy less than ``threshold`` of a ``window``; return
+    the seconds waited. A contender's leftovers (a Ray cluster shutting down, Dask's nannies,
+    the kernel flushing files) would otherwise load the next contender's run. Gives up after
+    ``timeout`` (a shared machine may never be quiet) and returns anyway.
+    """
+    if not Path("/proc/stat").exists():
+        return 0.0
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        busy_before, total_before = _busy_and_total_jiffies()
+        time.sleep(window)
+        busy_after, total_after = _busy_and_total_jiffies()
+        if (busy_after - busy_before) <= threshold * max(total_after - total_before, 1):
+            break
+    return time.monotonic() - started

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from contenders.common import Job
-from machine import machine_info
+from machine import machine_info, wait_until_idle
 from results import (
     ContenderResult,
     Run,
@@ -93,6 +93,7 @@ def measure_once(scenario: Scenario, dataset: Dataset, result: ContenderResult, 
     contender = result.contender
     job = _job_for(scenario, dataset, contender, work_dir)
     result_path = work_dir / f"{contender.name}.{repeat}.json"
+    wait_until_idle()  # every run starts on a quiet machine, whatever ran before it
     outcome = _run_child(_child_command(scenario, contender, job, result_path), result_path)
     if outcome["status"] != "ok":
         result.status, result.reason = outcome["status"], outcome.get("reason")
