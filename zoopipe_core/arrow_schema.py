@@ -34,7 +34,7 @@ import typing
 import uuid
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, NaiveDatetime
+from pydantic import BaseModel
 
 __all__ = ["schema_for_model", "add_model_schema", "UnsupportedField"]
 
@@ -87,9 +87,9 @@ def _arrow_type(annotation: Any, metadata: list[Any], where: str) -> tuple[Any, 
             raise UnsupportedField(f"{where}: a list needs one item type")
         item, nullable = _arrow_type(args[0], [], where + "[]")
         return {"list": {"name": "item", "type": item, "nullable": nullable}}, False
-    if annotation is AwareDatetime or annotation is datetime.datetime:
+    if annotation is datetime.datetime or annotation is _pydantic_types().AwareDatetime:
         return {"timestamp": "us", "tz": "UTC"}, False
-    if annotation is NaiveDatetime:
+    if annotation is _pydantic_types().NaiveDatetime:
         return {"timestamp": "us", "tz": None}, False
     if annotation is decimal.Decimal:
         digits = next((m.max_digits for m in metadata if getattr(m, "max_digits", None) is not None), None)
@@ -106,6 +106,14 @@ def _arrow_type(annotation: Any, metadata: list[Any], where: str) -> tuple[Any, 
         if annotation is python_type:
             return arrow, False
     raise UnsupportedField(f"{where}: the type {annotation!r} has no Arrow equivalent here")
+
+
+def _pydantic_types() -> Any:
+    # Imported when a model is mapped, not with the module: pydantic.types costs 12-40 ms,
+    # paid by every pipe's first run otherwise (the runner imports this module).
+    import pydantic.types
+
+    return pydantic.types
 
 
 def _fields(model: type[BaseModel], prefix: str = "") -> list[dict[str, Any]]:

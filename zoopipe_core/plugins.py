@@ -127,6 +127,14 @@ _lock = threading.RLock()
 _loaded: _LoadedPlugins | None = None
 
 
+def _installed(distribution: str) -> bool:
+    try:
+        metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def _discover() -> list[tuple[PluginSource, metadata.EntryPoint | None]]:
     found: dict[str, tuple[PluginSource, metadata.EntryPoint | None]] = {}
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -145,15 +153,13 @@ def _discover() -> list[tuple[PluginSource, metadata.EntryPoint | None]]:
                 f"{source.version}. Uninstall one of them"
             )
         found[entry_point.name] = (source, entry_point)
-    try:
-        metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
+    if BUILTIN_PLUGIN not in found and not _installed(DISTRIBUTION):
         # Running from a source tree that was never installed: without distribution metadata
         # the "core" entry point does not exist, so register the built-ins directly.
         from zoopipe_core import __version__
 
         source = PluginSource(BUILTIN_PLUGIN, BUILTIN_MODULE, DISTRIBUTION, __version__)
-        found.setdefault(BUILTIN_PLUGIN, (source, None))
+        found[BUILTIN_PLUGIN] = (source, None)
     # The built-ins first, then the rest by name: a stable order, and pluggy asks plugins
     # registered later first, so third-party hooks run before the built-in ones.
     return sorted(found.values(), key=lambda item: (item[0].name != BUILTIN_PLUGIN, item[0].name))
