@@ -245,31 +245,37 @@ fn split_plain(body: &[u8], delimiter: u8, fields: usize, record: &mut RawRecord
     record.ends.push(record.bytes.len());
 }
 
-/// Whether a record's raw text, running to the end of the input, ends inside a quoted field.
-/// Follows the quoting rules of the reader (doubled quotes, quotes inside an unquoted field are
-/// literal).
-pub fn ends_inside_quotes(raw: &[u8], delimiter: u8, quote: u8) -> bool {
-    #[derive(PartialEq)]
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted,
-        QuoteInQuoted,
-    }
-    let mut state = State::FieldStart;
-    for &b in raw {
+/// Where a CSV byte stream stands with respect to quoting, by the reader's rules: doubled quotes
+/// escape a quote, a quote inside an unquoted field is literal, `\n` and `\r` end a record.
+/// Shared with the splitter (`split.rs`), so shards are cut where the reader sees records end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+impl QuoteState {
+    /// The state after byte `b`.
+    pub fn next(self, b: u8, delimiter: u8, quote: u8) -> QuoteState {
+        use QuoteState::*;
         let ends_field = b == delimiter || b == b'\n' || b == b'\r';
-        state = match state {
-            State::FieldStart if b == quote => State::Quoted,
-            State::FieldStart | State::Unquoted | State::QuoteInQuoted if ends_field => State::FieldStart,
-            State::FieldStart | State::Unquoted => State::Unquoted,
-            State::Quoted if b == quote => State::QuoteInQuoted,
-            State::Quoted => State::Quoted,
-            State::QuoteInQuoted if b == quote => State::Quoted,
-            State::QuoteInQuoted => State::Unquoted,
-        };
+        match self {
+            FieldStart if b == quote => Quoted,
+            FieldStart | Unquoted | QuoteInQuoted if ends_field => FieldStart,
+            FieldStart | Unquoted => Unquoted,
+            Quoted if b == quote => QuoteInQuoted,
+            Quoted => Quoted,
+            QuoteInQuoted if b == quote => Quoted,
+            QuoteInQuoted => Unquoted,
+        }
     }
-    state == State::Quoted
+}
+
+/// Whether a record's raw text, running to the end of the input, ends inside a quoted field.
+pub fn ends_inside_quotes(raw: &[u8], delimiter: u8, quote: u8) -> bool {
+    raw.iter().fold(QuoteState::FieldStart, |state, &b| state.next(b, delimiter, quote)) == QuoteState::Quoted
 }
 
 #[cfg(test)]

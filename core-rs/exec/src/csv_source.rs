@@ -7,7 +7,6 @@ use crate::csv_records::{RawRecord, RecordReader};
 use crate::error::ExecError;
 use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextBlockBuilder};
 use crate::source::BatchSource;
-use crate::value::Value;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -295,11 +294,6 @@ impl BatchSource for CsvSource {
 fn first_duplicate(columns: &[String]) -> Option<&String> {
     let mut seen = std::collections::HashSet::new();
     columns.iter().find(|c| !seen.insert(c.as_str()))
-}
-
-/// Build a value for an error record from raw text (used by sources that cannot split fields).
-pub fn raw_value(text: &[u8]) -> Value {
-    Value::Str(String::from_utf8_lossy(text).into_owned())
 }
 
 #[cfg(test)]

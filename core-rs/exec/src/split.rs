@@ -21,6 +21,7 @@
 //! and `JSONInputAdapter(path, byte_range=(start, end), line_offset=N)`.
 
 use crate::codec::Compression;
+use crate::csv_records::QuoteState as State;
 use crate::csv_source::CsvOptions;
 use crate::error::ExecError;
 use std::io::Read;
@@ -50,13 +51,6 @@ impl SplitKind {
     }
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum State {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    QuoteInQuoted,
-}
 
 /// Record boundaries of a CSV or JSONL byte stream, found chunk by chunk.
 struct Scanner {
@@ -125,17 +119,8 @@ impl Scanner {
                 }
             }
             SplitKind::Csv => {
-                let ends_field = b == self.delimiter || b == b'\n' || b == b'\r';
                 let quoted_before = self.state == State::Quoted;
-                self.state = match self.state {
-                    State::FieldStart if b == self.quote => State::Quoted,
-                    State::FieldStart | State::Unquoted | State::QuoteInQuoted if ends_field => State::FieldStart,
-                    State::FieldStart | State::Unquoted => State::Unquoted,
-                    State::Quoted if b == self.quote => State::QuoteInQuoted,
-                    State::Quoted => State::Quoted,
-                    State::QuoteInQuoted if b == self.quote => State::Quoted,
-                    State::QuoteInQuoted => State::Unquoted,
-                };
+                self.state = self.state.next(b, self.delimiter, self.quote);
                 if b == b'\n' {
                     self.lines += 1;
                 }

@@ -94,8 +94,11 @@ impl PyStage {
             }
             Ok(())
         };
-        let mut out = Vec::with_capacity(outputs.len());
-        let mut to_encode = Vec::with_capacity(if self.encodes_jsonl { outputs.len() } else { 0 });
+        let (mut out, mut to_encode) = if self.encodes_jsonl {
+            (Vec::new(), Vec::with_capacity(outputs.len()))
+        } else {
+            (Vec::with_capacity(outputs.len()), Vec::new())
+        };
         let mut errors = Vec::new();
         let indices: Option<Vec<usize>> = if indices.is_none() { None } else { Some(indices.extract()?) };
         for (k, obj) in outputs.iter().enumerate() {
