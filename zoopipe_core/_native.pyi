@@ -31,6 +31,7 @@ def run_pipe(
     encode_workers: int,
     progress: NativeProgress,
     stop: StopToken,
+    inline: bool = False,
 ) -> dict[str, Any]: ...
 
 def split_points(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from typing import Any, Sequence
 
@@ -98,7 +99,9 @@ class Pipe:
             raise RuntimeError("this pipe is already running; wait() or shutdown() first")
         self._report = PipeReport(self._report.pipe_index)
         self._control = RunControl()
-        self._thread = threading.Thread(target=self._run_here, name="zoopipe-pipe", daemon=True)
+        # The run thread sees the caller's context (the CPUs its engine granted the task).
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run_here,), name="zoopipe-pipe", daemon=True)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from zoopipe_core import _native
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.arrow_schema import add_model_schema
+from zoopipe_core.task_resources import task_cpus
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.report import PipeReport, PipeStatus
 from zoopipe_core.stage import BatchStage
@@ -196,6 +197,7 @@ def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
             executor.encode_workers,
             progress,
             control.stop,
+            inline=_one_cpu_or_less(),
         )
         _close_source(source)
         source = None
@@ -233,6 +235,13 @@ def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
             summary["errors"], summary["read"], len(report.error_samples),
         )
     hooks().zoopipe_after_run(pipe=pipe, report=report)
+
+
+def _one_cpu_or_less() -> bool:
+    """The engine running this pipe granted it at most one CPU: then the pipe reads, runs its
+    stage and writes on one thread, since helper threads would compete with it for that CPU."""
+    cpus = task_cpus()
+    return cpus is not None and cpus <= 1
 
 
 def _teardown(transforms: list[Any]) -> None:

@@ -23,6 +23,7 @@ from zoopipe_core.engines.base import (
     progress_channel,
     report_progress,
 )
+from zoopipe_core.task_resources import granted_cpus, task_cpus
 
 _LAZY = {"MultiProcessEngine": "zoopipe_core.engines.multiprocess"}
 
@@ -33,8 +34,10 @@ __all__ = [
     "SharedRef",
     "WorkerEnvironment",
     "WorkerLost",
+    "granted_cpus",
     "progress_channel",
     "report_progress",
+    "task_cpus",
 ]
 
 

@@ -13,6 +13,9 @@ How it works:
 - ``share()`` pickles an object once into a ``multiprocessing.shared_memory`` block. Buffers
   that support pickle protocol 5 (NumPy arrays, ``pickle.PickleBuffer``) are loaded as
   read-only views of that block, without a copy.
+- Each task is granted ``usable CPUs / max_workers`` CPUs (:func:`~zoopipe_core.engines.task_cpus`):
+  with the default ``max_workers``, one each, so a pipe runs on one thread instead of competing
+  with the other workers through helper threads.
 - Stopping a task (``cancel``, ``shutdown``) sends SIGTERM, which raises inside the task so its
   ``finally`` blocks run (a pipe aborts its output), then SIGKILL once the grace period ends.
 """
@@ -48,6 +51,7 @@ from zoopipe_core.engines.base import (
     progress_channel,
     signal_name,
 )
+from zoopipe_core.task_resources import granted_cpus
 
 _log = logging.getLogger(__name__)
 
@@ -72,8 +76,20 @@ def _raise_stop_requested(signum: int, frame: Any) -> None:
     raise _StopRequested()
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers and taskset narrow).
+
+    Example:
+        >>> usable_cpus() >= 1
+        True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _worker_main(
-    channel: connection.Connection, work: Any, environment: WorkerEnvironment, pickled: bool
+    channel: connection.Connection, work: Any, environment: WorkerEnvironment, pickled: bool, cpus: float
 ) -> None:
     """A worker process: apply the environment, run one task, send its outcome, return."""
     signal.signal(signal.SIGTERM, _raise_stop_requested)
@@ -90,7 +106,7 @@ def _worker_main(
         os.environ.update(environment.env_vars)
         fn, args, kwargs = pickle.loads(work) if pickled else work
         name = callable_name(fn)
-        with progress_channel(lambda key, payload: send(("progress", key, payload))):
+        with granted_cpus(cpus), progress_channel(lambda key, payload: send(("progress", key, payload))):
             outcome: tuple[Any, ...] = ("ok", fn(*args, **kwargs))
     except _StopRequested:
         return  # the driver cancelled this task; nobody waits for its outcome
@@ -187,6 +203,7 @@ class _Supervisor:
         self.owner_pid = os.getpid()
         self._context = context
         self._max_workers = max_workers
+        self._cpus_per_task = usable_cpus() / max_workers
         self._record_progress = record_progress
         self._lock = threading.Lock()
         self._queue: collections.deque[_Task] = collections.deque()
@@ -296,7 +313,7 @@ class _Supervisor:
             reader, writer = self._context.Pipe(duplex=False)
             process = self._context.Process(
                 target=_worker_main,
-                args=(writer, task.work, task.environment, task.pickled),
+                args=(writer, task.work, task.environment, task.pickled, self._cpus_per_task),
                 name=f"zoopipe-task:{task.name}",
             )
             try:

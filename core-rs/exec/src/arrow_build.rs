@@ -141,7 +141,7 @@ fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[u
         let cells: Vec<Cell> = active
             .iter()
             .map(|&i| match &rows[i].data {
-                RowData::Fields(values) => position.and_then(|p| values.get(p)).map(|s| Cell::Text(s)).unwrap_or(Cell::Null),
+                RowData::Fields(values) => position.and_then(|p| values.get(p)).map(Cell::Text).unwrap_or(Cell::Null),
                 RowData::Value(Value::Map(items)) => {
                     // Fields are usually in schema order: look there first.
                     match items.get(j) {

@@ -2,6 +2,7 @@
 //! a reader parses the input, the calling thread runs the stage (where Python runs, taking the
 //! GIL only there), encoder threads serialise batches in parallel, and one writer writes the
 //! encoded batches in input order. Bounded queues keep memory flat whatever the input size.
+//! With `RunConfig::inline` the same steps run one after the other on the calling thread.
 
 use crate::encode::Encoder;
 use crate::error::ExecError;
@@ -123,11 +124,13 @@ pub struct RunConfig {
     pub batch_size: usize,
     pub encode_workers: usize,
     pub queue_depth: usize,
+    /// Run reading, the stage, encoding and writing on the calling thread (no helper threads).
+    pub inline: bool,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { batch_size: 1000, encode_workers: 1, queue_depth: 4 }
+        RunConfig { batch_size: 1000, encode_workers: 1, queue_depth: 4, inline: false }
     }
 }
 
@@ -254,9 +257,153 @@ fn encode_batch(
     Encoded { seq: out.seq, columns: out_columns, main, errors: out.errors, error_bytes, success: written }
 }
 
+/// How a run encodes batches: the encoders of both outputs and where records come from.
+struct Encoding<'a> {
+    main: Option<Arc<dyn Encoder>>,
+    errors: Option<Arc<dyn Encoder>>,
+    has_error_sink: bool,
+    source_name: &'a str,
+}
+
+impl Encoding<'_> {
+    fn encode(&self, out: OutBatch, columns: Arc<[String]>) -> Encoded {
+        encode_batch(out, columns, &self.main, &self.errors, self.has_error_sink, self.source_name)
+    }
+}
+
+/// Runs the stage on one batch and checks that no record was lost; keeps the output columns
+/// (fixed up front, or those of the first records) and the count of records read.
+struct StageStep<'s> {
+    stage: &'s mut dyn Stage,
+    out_columns: Option<Arc<[String]>>,
+    read: u64,
+}
+
+impl StageStep<'_> {
+    fn process(&mut self, batch: Batch) -> Result<(OutBatch, Arc<[String]>), ExecError> {
+        let read = batch.records_read();
+        self.read += read;
+        let seq = batch.seq;
+        let out = self.stage.process(batch)?;
+        if out.seq != seq {
+            return Err(ExecError::Internal("the stage changed a batch's sequence number".into()));
+        }
+        let written = out.records_out() + out.errors.len() as u64;
+        if written != read {
+            return Err(ExecError::Internal(format!(
+                "the stage returned {written} records for a batch of {read}: records must not be lost"
+            )));
+        }
+        if self.out_columns.is_none() {
+            self.out_columns = output_columns(&out);
+        }
+        let columns = self.out_columns.clone().unwrap_or_else(|| Arc::from(Vec::new()));
+        Ok((out, columns))
+    }
+}
+
+/// Writes encoded batches to the sinks in input order (they may arrive out of order from
+/// parallel encoders), writes the headers, and counts what was written.
+struct OrderedWriter<'a> {
+    main_sink: Box<dyn Sink>,
+    error_sink: Option<Box<dyn Sink>>,
+    header_encoder: Option<Arc<dyn Encoder>>,
+    fixed_columns: Option<Arc<[String]>>,
+    pending: BTreeMap<u64, Encoded>,
+    next: u64,
+    header_written: bool,
+    success: u64,
+    failed: u64,
+    samples: Vec<ErrorRecord>,
+    progress: &'a Progress,
+}
+
+type WriterCounts = (u64, u64, Vec<ErrorRecord>);
+
+impl<'a> OrderedWriter<'a> {
+    fn new(main: Output, errors: Option<Output>, progress: &'a Progress) -> Result<Self, ExecError> {
+        let mut error_sink = None;
+        if let Some(Output { encoder, mut sink, .. }) = errors {
+            // The error output's columns are fixed: its header (CSV) goes first.
+            if let Some(encoder) = encoder {
+                let columns: Vec<String> = ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect();
+                if let Some(header) = encoder.header(&columns) {
+                    sink.write(Payload::Bytes(header))?;
+                }
+            }
+            error_sink = Some(sink);
+        }
+        Ok(OrderedWriter {
+            main_sink: main.sink,
+            error_sink,
+            header_encoder: main.encoder,
+            fixed_columns: main.columns,
+            pending: BTreeMap::new(),
+            next: 0,
+            header_written: false,
+            success: 0,
+            failed: 0,
+            samples: Vec::new(),
+            progress,
+        })
+    }
+
+    fn accept(&mut self, encoded: Encoded) -> Result<(), ExecError> {
+        self.pending.insert(encoded.seq, encoded);
+        while let Some(batch) = self.pending.remove(&self.next) {
+            self.next += 1;
+            if !self.header_written && !batch.columns.is_empty() {
+                self.header_written = true;
+                if let Some(header) = self.header_encoder.as_ref().and_then(|e| e.header(&batch.columns)) {
+                    self.main_sink.write(Payload::Bytes(header))?;
+                }
+            }
+            self.main_sink.write(batch.main)?;
+            if let (Some(sink), Some(payload)) = (self.error_sink.as_mut(), batch.error_bytes) {
+                sink.write(payload)?;
+            } else if self.samples.len() < MAX_ERROR_SAMPLES {
+                let room = MAX_ERROR_SAMPLES - self.samples.len();
+                self.samples.extend(batch.errors.iter().take(room).cloned());
+            }
+            let errors = batch.errors.len() as u64;
+            self.success += batch.success;
+            self.failed += errors;
+            self.progress.read.fetch_add(batch.success + errors, Ordering::Relaxed);
+            self.progress.success.fetch_add(batch.success, Ordering::Relaxed);
+            self.progress.errors.fetch_add(errors, Ordering::Relaxed);
+            self.progress.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Flush and close the sinks once the whole input went through; a run that stopped early
+    /// only returns its counts (its outputs are incomplete and are not published).
+    fn finish(mut self, completed: bool) -> Result<WriterCounts, ExecError> {
+        if !completed {
+            return Ok((self.success, self.failed, self.samples));
+        }
+        if !self.pending.is_empty() {
+            return Err(ExecError::Internal(format!("{} batches were never written", self.pending.len())));
+        }
+        if !self.header_written {
+            if let (Some(columns), Some(encoder)) = (&self.fixed_columns, &self.header_encoder) {
+                if let Some(header) = encoder.header(columns) {
+                    self.main_sink.write(Payload::Bytes(header))?;
+                }
+            }
+        }
+        self.main_sink.finish()?;
+        if let Some(sink) = self.error_sink {
+            sink.finish()?;
+        }
+        Ok((self.success, self.failed, self.samples))
+    }
+}
+
 /// Run a pipe to the end. On `Err`, outputs are incomplete and must not be published.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
-    mut source: Box<dyn BatchSource>,
+    source: Box<dyn BatchSource>,
     stage: &mut dyn Stage,
     main: Output,
     errors: Option<Output>,
@@ -265,21 +412,73 @@ pub fn run(
     stop: &AtomicBool,
     source_name: &str,
 ) -> Result<Summary, ExecError> {
+    let encoding = Encoding {
+        main: main.encoder.clone(),
+        errors: errors.as_ref().and_then(|o| o.encoder.clone()),
+        has_error_sink: errors.is_some(),
+        source_name,
+    };
+    let mut step = StageStep { stage, out_columns: main.columns.clone(), read: 0 };
+    let writer = OrderedWriter::new(main, errors, progress)?;
+    let (success, errors, error_samples) = if config.inline {
+        run_inline(source, &mut step, &encoding, writer, config, stop)?
+    } else {
+        run_threaded(source, &mut step, &encoding, writer, config, stop)?
+    };
+    if stop.load(Ordering::SeqCst) {
+        return Err(ExecError::Cancelled);
+    }
+    let read_total = step.read;
+    if success + errors != read_total {
+        return Err(ExecError::Internal(format!(
+            "counts do not add up: read {read_total}, written {success}, errors {errors}"
+        )));
+    }
+    Ok(Summary { read: read_total, success, errors, error_samples })
+}
+
+/// Everything on the calling thread, one batch at a time: for a pipe that has one core to
+/// itself (a shard among as many as there are cores), where helper threads would only take
+/// turns with the stage and with the other shards.
+fn run_inline(
+    mut source: Box<dyn BatchSource>,
+    step: &mut StageStep<'_>,
+    encoding: &Encoding<'_>,
+    mut writer: OrderedWriter<'_>,
+    config: &RunConfig,
+    stop: &AtomicBool,
+) -> Result<WriterCounts, ExecError> {
+    let batch_size = config.batch_size.max(1);
+    let mut seq = 0u64;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Err(ExecError::Cancelled);
+        }
+        let Some(batch) = source.next_batch(seq, batch_size)? else {
+            break;
+        };
+        seq += 1;
+        let (out, columns) = step.process(batch)?;
+        writer.accept(encoding.encode(out, columns))?;
+    }
+    writer.finish(true)
+}
+
+/// A reader thread, the stage on the calling thread, `encode_workers` encoder threads and a
+/// writer thread, joined by bounded queues.
+fn run_threaded(
+    mut source: Box<dyn BatchSource>,
+    step: &mut StageStep<'_>,
+    encoding: &Encoding<'_>,
+    mut writer: OrderedWriter<'_>,
+    config: &RunConfig,
+    stop: &AtomicBool,
+) -> Result<WriterCounts, ExecError> {
     let failure = FailureSlot::default();
     let batch_size = config.batch_size.max(1);
     let workers = config.encode_workers.max(1);
     let depth = config.queue_depth.max(1);
-    let Output { encoder: main_encoder, sink: mut main_sink, columns: fixed_columns } = main;
-    let (error_encoder, mut error_sink) = match errors {
-        Some(o) => (o.encoder, Some(o.sink)),
-        None => (None, None),
-    };
-    let has_error_sink = error_sink.is_some();
-    let header_encoder = main_encoder.clone();
-    let header_columns = fixed_columns.clone();
-    let error_header_encoder = error_encoder.clone();
 
-    let mut read_total = 0u64;
     let writer_result = std::thread::scope(|scope| {
         let (tx_read, rx_read) = bounded::<Result<Batch, ExecError>>(depth);
         let (tx_stage, rx_stage) = bounded::<(OutBatch, Arc<[String]>)>(depth);
@@ -311,11 +510,9 @@ pub fn run(
         for _ in 0..workers {
             let rx = rx_stage.clone();
             let tx = tx_enc.clone();
-            let (me, ee) = (main_encoder.clone(), error_encoder.clone());
             scope.spawn(move || {
                 for (out, columns) in rx.iter() {
-                    let encoded = encode_batch(out, columns, &me, &ee, has_error_sink, source_name);
-                    if tx.send(encoded).is_err() {
+                    if tx.send(encoding.encode(out, columns)).is_err() {
                         break;
                     }
                 }
@@ -324,66 +521,14 @@ pub fn run(
         drop(rx_stage);
         drop(tx_enc);
 
-        let writer = scope.spawn(move || -> Result<(u64, u64, Vec<ErrorRecord>), ExecError> {
-            let mut pending: BTreeMap<u64, Encoded> = BTreeMap::new();
-            let mut next = 0u64;
-            let mut header_written = false;
-            let (mut success, mut failed) = (0u64, 0u64);
-            let mut samples = Vec::new();
-            // The error output's columns are fixed: its header (CSV) goes first.
-            if let (Some(sink), Some(encoder)) = (error_sink.as_mut(), &error_header_encoder) {
-                let columns: Vec<String> = ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect();
-                if let Some(header) = encoder.header(&columns) {
-                    sink.write(Payload::Bytes(header))?;
-                }
-            }
+        let writer = scope.spawn(move || -> Result<WriterCounts, ExecError> {
             for encoded in rx_enc.iter() {
-                pending.insert(encoded.seq, encoded);
-                while let Some(batch) = pending.remove(&next) {
-                    next += 1;
-                    if !header_written && !batch.columns.is_empty() {
-                        header_written = true;
-                        if let Some(header) = header_encoder.as_ref().and_then(|e| e.header(&batch.columns)) {
-                            main_sink.write(Payload::Bytes(header))?;
-                        }
-                    }
-                    main_sink.write(batch.main)?;
-                    if let (Some(sink), Some(payload)) = (error_sink.as_mut(), batch.error_bytes) {
-                        sink.write(payload)?;
-                    } else if samples.len() < MAX_ERROR_SAMPLES {
-                        let room = MAX_ERROR_SAMPLES - samples.len();
-                        samples.extend(batch.errors.iter().take(room).cloned());
-                    }
-                    success += batch.success;
-                    failed += batch.errors.len() as u64;
-                    progress.read.fetch_add(batch.success + batch.errors.len() as u64, Ordering::Relaxed);
-                    progress.success.fetch_add(batch.success, Ordering::Relaxed);
-                    progress.errors.fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
-                    progress.batches.fetch_add(1, Ordering::Relaxed);
-                }
+                writer.accept(encoded)?;
             }
-            if failure.aborted() || stop.load(Ordering::SeqCst) {
-                return Ok((success, failed, samples));
-            }
-            if !pending.is_empty() {
-                return Err(ExecError::Internal(format!("{} batches were never written", pending.len())));
-            }
-            if !header_written {
-                if let (Some(columns), Some(encoder)) = (&header_columns, &header_encoder) {
-                    if let Some(header) = encoder.header(columns) {
-                        main_sink.write(Payload::Bytes(header))?;
-                    }
-                }
-            }
-            main_sink.finish()?;
-            if let Some(sink) = error_sink {
-                sink.finish()?;
-            }
-            Ok((success, failed, samples))
+            writer.finish(!failure.aborted() && !stop.load(Ordering::SeqCst))
         });
 
         // The stage runs here, on the caller's thread.
-        let mut out_columns: Option<Arc<[String]>> = fixed_columns.clone();
         let stage_result = (|| -> Result<(), ExecError> {
             for message in rx_read.iter() {
                 if stop.load(Ordering::SeqCst) {
@@ -392,25 +537,8 @@ pub fn run(
                 if failure.aborted() {
                     return Ok(());
                 }
-                let batch = message?;
-                let read = batch.records_read();
-                read_total += read;
-                let seq = batch.seq;
-                let out = stage.process(batch)?;
-                if out.seq != seq {
-                    return Err(ExecError::Internal("the stage changed a batch's sequence number".into()));
-                }
-                let written = out.records_out() + out.errors.len() as u64;
-                if written != read {
-                    return Err(ExecError::Internal(format!(
-                        "the stage returned {written} records for a batch of {read}: records must not be lost"
-                    )));
-                }
-                if out_columns.is_none() {
-                    out_columns = output_columns(&out);
-                }
-                let columns = out_columns.clone().unwrap_or_else(|| Arc::from(Vec::new()));
-                if tx_stage.send((out, columns)).is_err() {
+                let out = step.process(message?)?;
+                if tx_stage.send(out).is_err() {
                     return Ok(());
                 }
             }
@@ -430,14 +558,5 @@ pub fn run(
     if let Some(e) = failure.take() {
         return Err(e);
     }
-    let (success, errors, error_samples) = writer_result?;
-    if stop.load(Ordering::SeqCst) {
-        return Err(ExecError::Cancelled);
-    }
-    if success + errors != read_total {
-        return Err(ExecError::Internal(format!(
-            "counts do not add up: read {read_total}, written {success}, errors {errors}"
-        )));
-    }
-    Ok(Summary { read: read_total, success, errors, error_samples })
+    writer_result
 }

@@ -286,7 +286,7 @@ fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
 /// Run a pipe to the end. Returns {"read", "success", "errors", "error_samples"}; raises
 /// ExecutionError (or the Python exception a stage, source or sink raised) on failure.
 #[pyfunction]
-#[pyo3(signature = (source, output, errors, stage, batch_size, encode_workers, progress, stop))]
+#[pyo3(signature = (source, output, errors, stage, batch_size, encode_workers, progress, stop, inline = false))]
 #[allow(clippy::too_many_arguments)]
 fn run_pipe<'py>(
     py: Python<'py>,
@@ -298,6 +298,7 @@ fn run_pipe<'py>(
     encode_workers: usize,
     progress: &NativeProgress,
     stop: &StopToken,
+    inline: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let py_errors = PyErrSlot::default();
     let (source, source_name, source_schema) = build_source(source, &py_errors)?;
@@ -320,7 +321,7 @@ fn run_pipe<'py>(
     if on_main_thread(py)? {
         stage = Box::new(stage::SignalCheck::new(stage, py_errors.clone()));
     }
-    let config = RunConfig { batch_size, encode_workers, ..RunConfig::default() };
+    let config = RunConfig { batch_size, encode_workers, inline, ..RunConfig::default() };
     let counters = progress.inner.clone();
     let flag = stop.flag.clone();
     let result = py.allow_threads(|| {

@@ -17,6 +17,10 @@ import threading
 from typing import Any
 
 from zoopipe_core.engines.base import RemoteError, SharedRef, progress_channel
+from zoopipe_core.task_resources import granted_cpus
+
+#: A Dask task runs on one of its worker's threads: one core's worth.
+TASK_CPUS = 1.0
 
 #: The event topic tasks report progress on; the engine subscribes to its own topic name.
 TOPIC_PREFIX = "zoopipe-progress-"
@@ -93,7 +97,7 @@ def run_task(
         try:
             with _running_lock:
                 _running[token] = threading.get_ident()
-            with progress_channel(send):
+            with granted_cpus(TASK_CPUS), progress_channel(send):
                 value = fn(*args, **kwargs)
         finally:
             with _running_lock:
