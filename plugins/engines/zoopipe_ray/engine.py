@@ -190,9 +190,10 @@ class RayEngine(Engine):
     - ``num_cpus`` and ``memory`` (bytes): the Ray resources each task and each pipe actor
       requests; Ray runs one only where they are free, so they bound how many run at once.
     - ``warm_workers``: how many worker processes ``start`` primes (starts, and loads
-      zoopipe's native module in) with one small task each, so the first shards do not pay
-      for it (about 0.7 s per worker on a 2-core machine); a worker that cannot import
-      zoopipe_core fails ``start`` with its error. None: one per free task slot of the
+      zoopipe's native module in) with one small task each, so the first tasks do not pay
+      for it (0.3-0.7 s per worker on a 2-core machine; pipe actors get processes of their
+      own, which Ray does not take from these); a worker that cannot import zoopipe_core
+      fails ``start`` with its error. None: one per free task slot of the
       cluster, at most 16; 0: none.
     - ``ray_init_kwargs``: passed to ``ray.init`` when this engine connects (``namespace``,
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
