@@ -5,6 +5,8 @@ from __future__ import annotations
 import concurrent.futures
 import socket
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,3 +161,124 @@ def test_start_primes_workers_and_fails_when_they_cannot_import_zoopipe(ray_clus
     assert not engine.is_running
     with pytest.raises(ValueError, match="warm_workers"):
         RayEngine(warm_workers=-1)
+
+
+# --------------------------------------------------------------------------- pipes in actors
+
+
+def _users_csv(path, count: int) -> str:
+    rows = "".join(f"{n},user{n},u{n}@x.io\n" for n in range(count))
+    path.write_text("user_id,username,email\n" + rows)
+    return str(path)
+
+
+def _csv_pipe(source: str, out: str, transforms: list) -> Any:
+    from zoopipe_core import CSVInputAdapter, CSVOutputAdapter, Pipe, SingleThreadExecutor
+    from zoopipe_core.testing import UserSchema
+
+    return Pipe(CSVInputAdapter(source), CSVOutputAdapter(out), schema_model=UserSchema,
+                post_validation=transforms, executor=SingleThreadExecutor(batch_size=50))
+
+
+def test_a_pipe_runs_in_its_own_ray_pipe_worker_actor_which_ends_with_it(ray_cluster, tmp_path):
+    import json
+
+    import ray
+    from ray._private import state  # the GCS actor table; ray.util.state needs the dashboard
+
+    from zoopipe_core import PipeManager
+
+    class RecordWhere:  # local: Ray ships it by value
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __call__(self, records: list) -> list:
+            import ray
+
+            context = ray.get_runtime_context()
+            Path(self.path).write_text(json.dumps({
+                "actor_id": context.get_actor_id(),
+                "actor_name": context.get_actor_name(),
+                "resources": dict(context.get_assigned_resources()),
+            }))
+            return records
+
+    where = tmp_path / "where.json"
+    pipe = _csv_pipe(_users_csv(tmp_path / "users.csv", 20), str(tmp_path / "out.csv"),
+                     [RecordWhere(str(where))])
+    with RayEngine(num_cpus=1, memory=300 * 1024**2) as engine:
+        report = PipeManager([pipe], engine=engine).run(show_progress=False)
+        assert report.success_count == 20 and not report.has_error
+        seen = json.loads(where.read_text())
+        assert seen["actor_id"] is not None, "the pipe ran in a task, not in an actor"
+        assert seen["actor_name"].startswith("zoopipe-pipe-")
+        assert seen["resources"] == {"CPU": 1.0, "memory": 300.0 * 1024**2}
+        actor = state.actors(seen["actor_id"])
+        assert actor["ActorClassName"] == "RayPipeWorker"
+        # Killed once the pipe finished, while the engine still runs: its resources are free.
+        wait_for(lambda: state.actors(seen["actor_id"])["State"] == "DEAD",
+                 "the pipe's actor to be killed")
+        assert seen["actor_name"] not in ray.util.list_named_actors()
+        # Plain submit stays a Ray task.
+        assert engine.submit(lambda: ray.get_runtime_context().get_actor_id()).result(
+            timeout=WAIT) is None
+
+
+def test_killing_a_shards_actor_reruns_that_shard_and_every_record_arrives_once(
+        ray_cluster, tmp_path, caplog):
+    import logging
+
+    import ray
+
+    from zoopipe_core import PipeManager
+    from zoopipe_core.engines import WorkerLost
+    from zoopipe_core.testing import read_lines
+
+    class SlowAndNamed:  # local: Ray ships it by value
+        """Takes 0.1 s a batch; the shard holding user 0 records its actor's name."""
+
+        def __init__(self, name_file: str) -> None:
+            self.name_file = name_file
+
+        def __call__(self, records: list) -> list:
+            import time
+
+            import ray
+
+            if any(record["user_id"] == 0 for record in records):
+                Path(self.name_file).write_text(ray.get_runtime_context().get_actor_name())
+            time.sleep(0.1)
+            return records
+
+    source = _users_csv(tmp_path / "users.csv", 2000)  # 2 shards of 20 batches: about 2 s each
+    out = str(tmp_path / "out.csv")
+    name_file = tmp_path / "shard0-actor"
+    manager = PipeManager.parallelize_pipe(
+        _csv_pipe(source, out, [SlowAndNamed(str(name_file))]), workers=2, should_merge=True,
+        engine=RayEngine(), retries=1,
+    )
+    assert manager.pipe_count == 2
+    caplog.set_level(logging.WARNING, logger="zoopipe")
+    manager.start()
+    try:
+        name = wait_for(lambda: name_file.exists() and name_file.read_text(),
+                        "shard 0 to start in its actor")
+        wait_for(lambda: manager.get_pipe_report(0).total_processed > 0,
+                 "progress from shard 0")
+        assert not manager.get_pipe_report(0).is_finished
+        ray.kill(ray.get_actor(name))
+        assert manager.wait(WAIT)
+    finally:
+        manager.shutdown()
+    report = manager.report
+    assert not report.has_error and report.success_count == 2000, report
+    reruns = [r for r in caplog.records if "running it again" in r.getMessage()]
+    assert len(reruns) == 1, [r.getMessage() for r in reruns]
+    index, attempt, _, error = reruns[0].args
+    assert (index, attempt) == (0, 1)
+    assert isinstance(error, WorkerLost), repr(error)
+    assert name in str(error) and "ActorDiedError" in str(error)
+    assert name_file.read_text() != name, "the rerun ran in a new actor"
+    lines = read_lines(out)
+    assert lines[0] == "user_id,username,email"
+    assert sorted(int(line.split(",")[0]) for line in lines[1:]) == list(range(2000))

@@ -1,7 +1,8 @@
 """PipeManager: many pipes, or one pipe split into shards, run in parallel on an engine.
 
-The manager uses only the engine interface (submit, futures, progress, cancel, shutdown), so it
-runs unchanged on local processes, Ray or Dask. Each pipe is one task (``zoopipe_core.worker``)
+The manager uses only the engine interface (submit_dedicated, futures, progress, cancel,
+shutdown), so it runs unchanged on local processes, Ray or Dask. Each pipe is one task
+(``zoopipe_core.worker``) on a worker reserved for it (a Ray actor on RayEngine)
 that streams its counts while it runs; a failed task can be rerun (``retries``), which is safe
 because every output is published atomically under a name the rerun overwrites. See
 ``docs/parallel.md``.
@@ -401,7 +402,7 @@ class PipeManager:
 
     def _submit(self, slot: _Slot) -> None:
         slot.attempts += 1
-        slot.future = self._engine.submit(
+        slot.future = self._engine.submit_dedicated(
             run_pipe_task, slot.pipe, self._key, slot.index, slot.attempts
         )
 

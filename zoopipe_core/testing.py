@@ -354,6 +354,49 @@ class EngineContract:
         )
 
 
+    # ------------------------------------------------------------------ dedicated workers
+
+    def test_submit_dedicated_returns_results_and_errors_like_submit(self) -> None:
+        assert self.engine.submit_dedicated(add, 2, 3, scale=10).result(timeout=WAIT) == 50
+        assert self.engine.is_running, "submit_dedicated() starts a stopped engine"
+        future = self.engine.submit_dedicated(raise_value_error, "bad row 7")
+        error = _raises(ValueError, lambda: future.result(timeout=WAIT))
+        assert type(error) is ValueError and str(error) == "bad row 7"
+        remote = RemoteError.of(error)
+        assert remote is not None and "raise_value_error" in remote.remote_traceback
+        _raises(TypeError, lambda: self.engine.submit_dedicated("not callable"))
+
+    def test_submit_dedicated_killed_worker_is_worker_lost(self) -> None:
+        pid_file = self.path("pid")
+        victim = self.engine.submit_dedicated(kill_own_process, pid_file)
+        error = _raises(WorkerLost, lambda: victim.result(timeout=WAIT))
+        if self.reports_lost_worker_pid:
+            pid = int(Path(pid_file).read_text())
+            assert error.pid == pid and "SIGKILL" in str(error)
+        assert self.engine.submit_dedicated(add, 1, 2).result(timeout=WAIT) == 3
+
+    def test_submit_dedicated_cancel_stops_it(self) -> None:
+        started = self.path("started")
+        future = self.engine.submit_dedicated(wait_for_flag, started, self.path("never-set"))
+        wait_for(lambda: os.path.exists(started), "the dedicated task to start")
+        assert self.engine.cancel(future) is True
+        assert future.cancelled()
+
+    def test_submit_dedicated_progress_arrives_while_it_runs(self) -> None:
+        key = f"contract-{uuid.uuid4().hex}"
+        flag = self.path("flag")
+        future = self.engine.submit_dedicated(report_then_wait, key, flag)
+        payload = wait_for(lambda: self.engine.progress().get(key), "progress from the task")
+        assert payload == {"done": 1, "total": 2}
+        assert not future.done(), "progress must arrive while the task runs"
+        touch(flag)
+        assert future.result(timeout=WAIT) == "finished"
+        wait_for(
+            lambda: self.engine.progress().get(key) == {"done": 2, "total": 2},
+            "the final progress payload",
+        )
+
+
 # --------------------------------------------------------------------------- the PipeManager suite
 
 

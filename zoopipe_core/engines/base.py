@@ -382,7 +382,8 @@ class Engine(abc.ABC):
 
     Plugin authors: subclass, set ``name`` (the registered name), call ``super().__init__()``,
     and implement the ``_start``, ``_shutdown``, ``_prepare``, ``_submit``, ``_cancel`` and
-    ``_share`` hooks. Hand progress from workers to :meth:`_record_progress`.
+    ``_share`` hooks (and ``_submit_dedicated`` when tasks share workers). Hand progress from
+    workers to :meth:`_record_progress`.
 
     Example:
         >>> from zoopipe_core.engines import MultiProcessEngine
@@ -504,11 +505,43 @@ class Engine(abc.ABC):
         :class:`WorkerLost`. A failure fails only its own future. Raises RuntimeError while the
         engine is shutting down.
         """
+        return self._submit_tracked("submit", self._submit, fn, args, kwargs)
+
+    def submit_dedicated(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        """Run ``fn(*args, **kwargs)`` on a worker reserved for it for its whole run.
+
+        For long, stateful work such as a pipe or a shard: on RayEngine it runs in its own Ray
+        actor, created for it and killed when it ends; MultiProcessEngine already gives every
+        task its own process. The contract is :meth:`submit`'s: it starts a stopped engine, the
+        future resolves the same way (a dead worker is :class:`WorkerLost`), :meth:`cancel`
+        stops it, and :func:`report_progress` inside ``fn`` reaches :meth:`progress`.
+
+        Example:
+            >>> from zoopipe_core.engines import MultiProcessEngine
+            >>> with MultiProcessEngine(max_workers=1) as engine:
+            ...     engine.submit_dedicated(sum, [1, 2, 3]).result()
+            6
+        """
+        return self._submit_tracked("submit_dedicated", self._submit_dedicated, fn, args, kwargs)
+
+    def _submit_tracked(
+        self,
+        method: str,
+        hook: Callable[
+            [Callable[..., Any], tuple[Any, ...], dict[str, Any]], concurrent.futures.Future[Any]
+        ],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> concurrent.futures.Future[Any]:
+        """What submit and submit_dedicated share: checks, auto-start, outstanding tracking."""
         if not callable(fn):
-            raise TypeError(f"submit() needs a callable, got {type(fn).__name__} {fn!r}")
+            raise TypeError(f"{method}() needs a callable, got {type(fn).__name__} {fn!r}")
         with self._lifecycle:
             self._ensure_running("submit a task")
-            future = self._submit(fn, args, kwargs)
+            future = hook(fn, args, kwargs)
             with self._outstanding_lock:
                 self._outstanding.add(future)
         future.add_done_callback(self._forget_future)
@@ -622,6 +655,14 @@ class Engine(abc.ABC):
         """Queue ``fn(*args, **kwargs)`` and return its future, resolved as :meth:`submit`
         describes. Run the task inside :func:`progress_channel`. Never retry a task whose worker
         was lost: fail its future with :class:`WorkerLost`. Called with the engine running."""
+
+    def _submit_dedicated(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> concurrent.futures.Future[Any]:
+        """Like :meth:`_submit`, on a worker reserved for ``fn`` until it ends (see
+        :meth:`submit_dedicated`). The default is :meth:`_submit`, right for engines whose
+        tasks already each own their worker; override it where tasks share workers."""
+        return self._submit(fn, args, kwargs)
 
     @abc.abstractmethod
     def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:

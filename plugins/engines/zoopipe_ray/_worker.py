@@ -1,4 +1,5 @@
-"""The Ray side of RayEngine: the task wrapper, the progress sink actor and shared objects.
+"""The Ray side of RayEngine: the task wrapper, the pipe actor, the progress sink actor and
+shared objects.
 
 This module runs in Ray workers. It imports Ray only inside functions, so importing it stays
 cheap; the engine turns these functions and classes into Ray tasks and actors when it starts.
@@ -7,6 +8,7 @@ cheap; the engine turns these functions and classes into Ray tasks and actors wh
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import itertools
 import os
 import pickle
@@ -48,6 +50,59 @@ def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, 
             original = None  # the driver raises the RemoteError itself
         return ("error", remote, original, latest)
     return ("ok", value, latest)
+
+
+class RayPipeWorker:
+    """The Ray actor that runs one pipe (one ``submit_dedicated`` call) for RayEngine.
+
+    The engine creates one per call, with its ``num_cpus`` and ``memory``, calls :meth:`run`
+    once and kills the actor when the call has finished. :meth:`interrupt`, called in the
+    ``CONTROL_GROUP`` concurrency group so it runs beside a running :meth:`run`, raises
+    KeyboardInterrupt in it: the polite stop of a cancel (``ray.cancel`` only flags a running
+    actor call).
+    """
+
+    def __init__(self) -> None:
+        self._thread: int | None = None
+        self._lock = threading.Lock()  # interrupt() only while run() is inside run_task
+
+    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any,
+            token: str) -> Any:
+        """:func:`run_task` in this actor."""
+        self._thread = threading.get_ident()
+        try:
+            return run_task(fn, args, kwargs, sink, token)
+        finally:
+            with self._lock:
+                self._thread = None
+
+    def interrupt(self) -> bool:
+        """Raise KeyboardInterrupt in the running :meth:`run`; False when nothing runs."""
+        with self._lock:
+            if self._thread is None:
+                return False
+            set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+            exc = ctypes.py_object(KeyboardInterrupt)
+            return set_async_exc(ctypes.c_ulong(self._thread), exc) == 1
+
+
+#: The concurrency group :meth:`RayPipeWorker.interrupt` runs in, beside ``run``.
+CONTROL_GROUP = "control"
+
+_remote_pipe_worker: Any = None
+
+
+def remote_pipe_worker() -> Any:
+    """RayPipeWorker as a Ray actor class, made on first use (so importing this module never
+    imports Ray). One attempt only: Ray neither restarts the actor nor retries its calls."""
+    global _remote_pipe_worker
+    if _remote_pipe_worker is None:
+        import ray
+
+        _remote_pipe_worker = ray.remote(
+            max_restarts=0, max_task_retries=0, concurrency_groups={CONTROL_GROUP: 1}
+        )(RayPipeWorker)
+    return _remote_pipe_worker
 
 
 class ProgressSink:

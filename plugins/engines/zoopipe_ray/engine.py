@@ -5,6 +5,10 @@ How it works:
 - Each ``submit`` is one Ray task (``max_retries=0``) with this engine's ``num_cpus`` and
   ``memory``, and the Ray runtime environment built from :meth:`RayEngine.prepare`. A task whose
   worker dies fails only its future with :class:`WorkerLost`; Ray never re-runs it.
+- Each ``submit_dedicated`` (every pipe or shard of a PipeManager) runs in its own actor of
+  class ``RayPipeWorker`` (``max_restarts=0``, ``max_task_retries=0``) with the same resources
+  and runtime environment, named ``zoopipe-pipe-<token>``; the actor is killed once its one
+  call has finished, which frees its resources.
 - Progress goes from tasks to a small async actor, the sink, without blocking the task; a
   driver thread long-polls it. Each task also returns its last payload per key with its result,
   so ``progress()`` holds a task's final payload once its future is done.
@@ -40,7 +44,7 @@ from zoopipe_core.engines.base import (
     worker_import_error,
 )
 
-from zoopipe_ray._worker import ProgressSink, RayRef, run_task
+from zoopipe_ray._worker import CONTROL_GROUP, ProgressSink, RayRef, remote_pipe_worker, run_task
 
 _log = logging.getLogger(__name__)
 
@@ -168,21 +172,28 @@ class _RayTask:
     object_ref: Any
     kill_at: float | None = None  # when a cancelled task is force-killed
     killed: bool = False
+    actor: Any = None  # the RayPipeWorker of a submit_dedicated call, None for a task
+    actor_name: str = ""
 
 
 class RayEngine(Engine):
-    """Runs each submitted callable as a Ray task, on a local Ray or a cluster (``"ray"``).
+    """Runs submitted callables as Ray tasks, and pipes as Ray actors, on a local Ray or a
+    cluster (``"ray"``).
+
+    ``submit`` runs a callable as one Ray task; ``submit_dedicated`` (how a PipeManager runs
+    each pipe or shard) runs it in its own ``RayPipeWorker`` actor, killed when it ends.
 
     - ``address``: None starts a local Ray, or joins the one this process (or this machine)
       already runs; ``"host:port"``, ``"ray://host:port"`` or ``"auto"`` connect to a cluster.
       An unreachable address raises ConnectionError after ``connect_timeout`` seconds: there is
       never a silent local run.
-    - ``num_cpus`` and ``memory`` (bytes): the Ray resources each task requests; Ray runs a
-      task only where they are free, so they bound how many run at once.
+    - ``num_cpus`` and ``memory`` (bytes): the Ray resources each task and each pipe actor
+      requests; Ray runs one only where they are free, so they bound how many run at once.
     - ``warm_workers``: how many worker processes ``start`` primes (starts, and loads
-      zoopipe's native module in) with one small task each, so the first shards do not pay
-      for it (about 0.7 s per worker on a 2-core machine); a worker that cannot import
-      zoopipe_core fails ``start`` with its error. None: one per free task slot of the
+      zoopipe's native module in) with one small task each, so the first tasks do not pay
+      for it (0.3-0.7 s per worker on a 2-core machine; pipe actors get processes of their
+      own, which Ray does not take from these); a worker that cannot import zoopipe_core
+      fails ``start`` with its error. None: one per free task slot of the
       cluster, at most 16; 0: none.
     - ``ray_init_kwargs``: passed to ``ray.init`` when this engine connects (``namespace``,
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
@@ -193,7 +204,9 @@ class RayEngine(Engine):
         >>> with RayEngine(num_cpus=1) as engine:
         ...     futures = [engine.submit(pow, 2, n) for n in range(4)]
         ...     [f.result() for f in futures]
+        ...     engine.submit_dedicated(sum, [1, 2, 3]).result()  # in its own actor
         [1, 2, 4, 8]
+        6
     """
 
     name = "ray"
@@ -230,6 +243,7 @@ class RayEngine(Engine):
         self._sink: Any = None
         self._tasks: dict[concurrent.futures.Future[Any], _RayTask] = {}
         self._tasks_lock = threading.Lock()
+        self._actors: dict[str, Any] = {}  # name -> handle of every pipe actor not yet killed
         self._done: queue.Queue[Any] = queue.Queue()
         self._shared: list[RayRef] = []
         self._stopping = threading.Event()
@@ -333,6 +347,7 @@ class RayEngine(Engine):
                 for task in stuck:
                     self._ray_cancel(task, force=True)
                 ray.wait(unfinished, num_returns=len(unfinished), timeout=5.0)
+        self._kill_actors(list(self._actors))  # every pipe actor this run created and not killed
         self._stopping.set()
         self._done.put(None)
         try:
@@ -390,15 +405,41 @@ class RayEngine(Engine):
         options = self._task_options(callable_name(fn))
         token = uuid.uuid4().hex
         object_ref = self._remote_run.options(**options).remote(fn, args, kwargs, self._sink, token)
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        task = _RayTask(future, callable_name(fn), token, object_ref)
+        return self._track(_RayTask(concurrent.futures.Future(), callable_name(fn), token,
+                                    object_ref))
+
+    def _track(self, task: _RayTask) -> concurrent.futures.Future[Any]:
+        """Resolve ``task.future`` when its Ray call ends (on the results thread)."""
         with self._tasks_lock:
-            self._tasks[future] = task
+            self._tasks[task.future] = task
         done = self._done
-        object_ref.future().add_done_callback(lambda ray_future: done.put((task, ray_future)))
+        task.object_ref.future().add_done_callback(
+            lambda ray_future: done.put((task, ray_future))
+        )
         # future.cancel() stops the task too, whoever calls it.
-        future.add_done_callback(lambda f: self._stop_cancelled(task) if f.cancelled() else None)
-        return future
+        task.future.add_done_callback(
+            lambda f: self._stop_cancelled(task) if f.cancelled() else None
+        )
+        return task.future
+
+    def _submit_dedicated(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> concurrent.futures.Future[Any]:
+        token = uuid.uuid4().hex
+        name = callable_name(fn)
+        options = self._task_options(f"zoopipe-pipe-{token}")
+        options.update(max_restarts=0, max_task_retries=0)
+        actor = remote_pipe_worker().options(**options).remote()
+        actor_name = options["name"]
+        with self._tasks_lock:
+            self._actors[actor_name] = actor
+        try:
+            object_ref = actor.run.options(name=name).remote(fn, args, kwargs, self._sink, token)
+        except BaseException:
+            self._kill_actors([actor_name])
+            raise
+        return self._track(_RayTask(concurrent.futures.Future(), name, token, object_ref,
+                                    actor=actor, actor_name=actor_name))
 
     def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:
         future.cancel()
@@ -409,12 +450,33 @@ class RayEngine(Engine):
         task.kill_at = time.monotonic() + CANCEL_GRACE
 
     def _ray_cancel(self, task: _RayTask, force: bool) -> None:
+        """Ask the task to stop (KeyboardInterrupt in it), or with ``force`` kill its worker."""
         ray = _import_ray()
+        if task.actor is not None and force:
+            self._kill_actors([task.actor_name])
+            task.killed = True
+            return
         try:
+            # For an actor call this drops it if not started yet, and flags it if running.
             ray.cancel(task.object_ref, force=force)
             task.killed = task.killed or force
+            if task.actor is not None:
+                # A running actor call is not interrupted by ray.cancel: the actor does it.
+                task.actor.interrupt.options(concurrency_group=CONTROL_GROUP).remote()
         except Exception as exc:  # finished meanwhile, or Ray refuses a second cancel
             _log.debug("ray.cancel(%s, force=%s) failed: %s", task.name, force, exc)
+
+    def _kill_actors(self, names: list[str]) -> None:
+        """``ray.kill`` these pipe actors (a no-op for one already killed), freeing their CPUs
+        and memory."""
+        ray = _import_ray()
+        with self._tasks_lock:
+            actors = [(name, self._actors.pop(name)) for name in names if name in self._actors]
+        for name, actor in actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception as exc:  # already dead, or Ray is going away
+                _log.debug("ray.kill(%s) failed: %s", name, exc)
 
     def _share(self, obj: Any) -> SharedRef:
         ray = _import_ray()
@@ -434,6 +496,8 @@ class RayEngine(Engine):
                 return
             if item:
                 task, ray_future = item
+                if task.actor is not None:  # its one call ended: free its CPUs and memory
+                    self._kill_actors([task.actor_name])
                 try:
                     self._resolve(task, ray_future)
                 except Exception:
@@ -471,13 +535,15 @@ class RayEngine(Engine):
         lost = tuple(
             getattr(rex, name)
             for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError",
-                         "ActorDiedError", "LocalRayletDiedError", "ObjectLostError")
+                         "ActorDiedError", "ActorUnavailableError", "LocalRayletDiedError",
+                         "ObjectLostError")
             if hasattr(rex, name)
         )
         if isinstance(error, lost):
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            where = f"actor {task.actor_name}" if task.actor is not None else "worker"
             return WorkerLost(
-                f"the Ray worker running {task.name} died before returning a result "
+                f"the Ray {where} running {task.name} died before returning a result "
                 f"({type(error).__name__}: {first_line}); other tasks are unaffected and Ray "
                 "did not retry it. An OutOfMemoryError or a SIGKILL often means the task needs "
                 "more memory: raise RayEngine(memory=...). Resubmit it if it is safe to run again"
