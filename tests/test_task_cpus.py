@@ -192,3 +192,12 @@ def test_a_dask_task_is_granted_one_cpu(dask_cluster):
 
     with DaskEngine(dask_cluster.scheduler_address) as engine:
         assert engine.submit(read_task_cpus).result(timeout=60) == 1.0
+
+
+def test_a_ray_task_and_a_ray_pipe_actor_are_granted_their_num_cpus(ray_cluster):
+    from zoopipe_ray import RayEngine
+
+    # A lambda travels by value: Ray workers cannot import this test module.
+    with RayEngine(num_cpus=1, memory=None, warm_workers=0) as engine:
+        assert engine.submit(lambda: task_cpus()).result(timeout=120) == 1.0
+        assert engine.submit_dedicated(lambda: task_cpus()).result(timeout=120) == 1.0

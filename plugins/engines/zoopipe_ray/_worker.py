@@ -16,6 +16,17 @@ import threading
 from typing import Any
 
 from zoopipe_core.engines.base import RemoteError, SharedRef, progress_channel
+from zoopipe_core.task_resources import granted_cpus
+
+
+def assigned_cpus() -> float | None:
+    """The CPUs Ray assigned to the running task or actor (its ``num_cpus``); None outside Ray."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    return cpus or None
 
 
 def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Any:
@@ -37,7 +48,7 @@ def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, 
         sink.report.remote(token, sequence, key, payload)
 
     try:
-        with progress_channel(send):
+        with granted_cpus(assigned_cpus()), progress_channel(send):
             value = fn(*args, **kwargs)
     except BaseException as exc:  # KeyboardInterrupt is how ray.cancel() stops a task
         tb = exc.__traceback__
