@@ -141,15 +141,44 @@ class TestPipeManagerOnRay(PipeManagerContract):
         return RayEngine()
 
 
-def test_start_primes_workers_and_fails_when_they_cannot_import_zoopipe(ray_cluster, monkeypatch):
+def _pipe_actors() -> set[str]:
+    import ray
+
+    return {name for name in ray.util.list_named_actors() if name.startswith("zoopipe-pipe-")}
+
+
+def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray_cluster, monkeypatch):
     def native_loaded() -> bool:  # a closure: Ray ships it by value
         import sys
 
         return "zoopipe_core._native" in sys.modules
 
+    assert not _pipe_actors()
     with RayEngine(warm_workers=2) as engine:
-        # Both task slots were primed at start: whichever worker runs a task has the executor.
-        assert all(f.result(timeout=WAIT) for f in [engine.submit(native_loaded) for _ in range(4)])
+        readied = _pipe_actors()
+        assert len(readied) == 2
+        # The first pipes take them, with zoopipe already loaded; each is killed when done.
+        futures = [engine.submit_dedicated(native_loaded) for _ in range(2)]
+        assert all(f.result(timeout=WAIT) for f in futures)
+        wait_for(lambda: not _pipe_actors(), "the readied actors to end with their pipes")
+
+    with RayEngine(warm_workers=2) as engine:
+        assert len(_pipe_actors()) == 2
+        # A plain task may need the CPUs they hold: it releases them.
+        assert engine.submit(lambda: 1).result(timeout=WAIT) == 1
+        assert not _pipe_actors()
+
+    with RayEngine(warm_workers=1) as engine:
+        assert len(_pipe_actors()) == 1
+        # They run the previous environment: a new one releases them.
+        engine.prepare(WorkerEnvironment(env_vars={"ZOOPIPE_TEST": "1"}))
+        assert not _pipe_actors()
+        assert engine.submit_dedicated(lambda: __import__("os").environ["ZOOPIPE_TEST"]).result(
+            timeout=WAIT) == "1"
+
+    monkeypatch.setattr("zoopipe_ray.engine.WARM_ACTOR_IDLE", 0.2)
+    with RayEngine(warm_workers=1):
+        wait_for(lambda: not _pipe_actors(), "an unused readied actor to be released")
 
     def cannot_import() -> int:  # what priming meets on a worker without zoopipe-core
         raise ImportError("No module named 'zoopipe_core'")

@@ -15,7 +15,7 @@ import pickle
 import threading
 from typing import Any
 
-from zoopipe_core.engines.base import RemoteError, SharedRef, progress_channel
+from zoopipe_core.engines.base import RemoteError, SharedRef, prime_worker, progress_channel
 from zoopipe_core.task_resources import granted_cpus
 
 
@@ -86,6 +86,11 @@ class RayPipeWorker:
         finally:
             with self._lock:
                 self._thread = None
+
+    def prime(self, prime: Any = prime_worker) -> int:
+        """Load zoopipe's native module here before a pipe arrives (``prime``, by default
+        :func:`~zoopipe_core.engines.base.prime_worker`); returns this actor's pid."""
+        return prime()
 
     def interrupt(self) -> bool:
         """Raise KeyboardInterrupt in the running :meth:`run`; False when nothing runs."""

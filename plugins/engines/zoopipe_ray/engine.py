@@ -8,7 +8,8 @@ How it works:
 - Each ``submit_dedicated`` (every pipe or shard of a PipeManager) runs in its own actor of
   class ``RayPipeWorker`` (``max_restarts=0``, ``max_task_retries=0``) with the same resources
   and runtime environment, named ``zoopipe-pipe-<token>``; the actor is killed once its one
-  call has finished, which frees its resources.
+  call has finished, which frees its resources. ``start`` readies a few such actors ahead
+  (see ``warm_workers``), so the first pipes do not wait for a worker process to start.
 - Progress goes from tasks to a small async actor, the sink, without blocking the task; a
   driver thread long-polls it. Each task also returns its last payload per key with its result,
   so ``progress()`` holds a task's final payload once its future is done.
@@ -54,8 +55,12 @@ CANCEL_GRACE = 5.0
 #: Most worker processes ``start`` warms when ``warm_workers`` is not given.
 DEFAULT_WARM_WORKERS = 16
 
-#: Seconds ``start`` waits for warm-up tasks; a busy cluster may not run them all that soon.
+#: Seconds ``start`` waits for readied pipe actors; a busy cluster may not start them all that soon.
 WARM_UP_TIMEOUT = 60.0
+
+#: Seconds a pipe actor readied by ``start`` waits for a pipe before it is killed: it holds
+#: its CPUs and memory, which other work on the cluster may need.
+WARM_ACTOR_IDLE = 10.0
 
 _MISSING_RAY = 'Ray is not installed; install it with: pip install "zoopipe-core[ray]"'
 
@@ -189,12 +194,12 @@ class RayEngine(Engine):
       never a silent local run.
     - ``num_cpus`` and ``memory`` (bytes): the Ray resources each task and each pipe actor
       requests; Ray runs one only where they are free, so they bound how many run at once.
-    - ``warm_workers``: how many worker processes ``start`` primes (starts, and loads
-      zoopipe's native module in) with one small task each, so the first tasks do not pay
-      for it (0.3-0.7 s per worker on a 2-core machine; pipe actors get processes of their
-      own, which Ray does not take from these); a worker that cannot import zoopipe_core
-      fails ``start`` with its error. None: one per free task slot of the
-      cluster, at most 16; 0: none.
+    - ``warm_workers``: how many pipe actors ``start`` readies (starts, and loads zoopipe's
+      native module in), so the first pipes do not wait for a worker process (0.3-0.7 s each
+      on a 2-core machine). A readied actor holds its CPUs and memory until a pipe takes it,
+      a plain task is submitted, ``prepare`` changes the environment, or ``WARM_ACTOR_IDLE``
+      (10 s) passes. An actor that cannot import zoopipe_core fails ``start`` with its
+      error. None: one per free slot of the cluster, at most 16; 0: none.
     - ``ray_init_kwargs``: passed to ``ray.init`` when this engine connects (``namespace``,
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
       called ``ray.init`` itself.
@@ -244,6 +249,8 @@ class RayEngine(Engine):
         self._tasks: dict[concurrent.futures.Future[Any], _RayTask] = {}
         self._tasks_lock = threading.Lock()
         self._actors: dict[str, Any] = {}  # name -> handle of every pipe actor not yet killed
+        self._ready_actors: list[tuple[str, Any]] = []  # readied by start(), waiting for a pipe
+        self._ready_until = 0.0  # monotonic time after which they are released
         self._done: queue.Queue[Any] = queue.Queue()
         self._shared: list[RayRef] = []
         self._stopping = threading.Event()
@@ -301,24 +308,55 @@ class RayEngine(Engine):
             raise
 
     def _warm_up(self, ray: Any) -> None:
-        """Prime worker processes with concurrent warm-up tasks (see ``warm_workers``)."""
+        """Ready pipe actors for the first pipes (see ``warm_workers``)."""
         count = self.warm_workers
         if count is None:
             cpus = ray.available_resources().get("CPU", 0)
             slots = int(cpus // self.num_cpus) if self.num_cpus > 0 else 1
             count = min(slots, DEFAULT_WARM_WORKERS)
-        if count <= 0:
-            return
-        task = ray.remote(max_retries=0)(prime_worker).options(**self._task_options("zoopipe-warm-up"))
-        refs = [task.remote() for _ in range(count)]
-        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=WARM_UP_TIMEOUT)
-        for ref in pending:  # the cluster is busy: they are only a head start, not needed
-            ray.cancel(ref, force=True)
+        if count > 0:
+            self._ready_pipe_actors(ray, count)
+
+    def _ready_pipe_actors(self, ray: Any, count: int) -> None:
+        """Start ``count`` pipe actors and load zoopipe in them, for the first pipes to take."""
+        actors = [self._new_pipe_actor() for _ in range(count)]
+        primes = {actor.prime.remote(prime_worker): (name, actor) for name, actor in actors}
+        ready, pending = ray.wait(list(primes), num_returns=len(primes), timeout=WARM_UP_TIMEOUT)
+        # The cluster is busy: they are only a head start, not needed.
+        self._kill_actors([primes[ref][0] for ref in pending])
         try:
-            ray.get(ready)
+            self._get_primed(ray, ready)
+        except BaseException:
+            self._kill_actors([name for name, _ in actors])
+            raise
+        with self._tasks_lock:
+            self._ready_actors = [primes[ref] for ref in ready]
+            self._ready_until = time.monotonic() + WARM_ACTOR_IDLE
+
+    @staticmethod
+    def _get_primed(ray: Any, refs: list[Any]) -> None:
+        try:
+            ray.get(refs)
         except Exception as exc:
             cause = getattr(exc, "cause", None) or exc  # the worker's own exception
             raise worker_import_error("RayEngine", cause) from exc
+
+    def _new_pipe_actor(self) -> tuple[str, Any]:
+        """A RayPipeWorker with this engine's resources and environment, and its name."""
+        options = self._task_options(f"zoopipe-pipe-{uuid.uuid4().hex}")
+        options.update(max_restarts=0, max_task_retries=0)
+        actor = remote_pipe_worker().options(**options).remote()
+        with self._tasks_lock:
+            self._actors[options["name"]] = actor
+        return options["name"], actor
+
+    def _release_ready_actors(self) -> None:
+        """Kill the readied pipe actors no pipe took, freeing their CPUs and memory."""
+        with self._tasks_lock:
+            names = [name for name, _ in self._ready_actors]
+            self._ready_actors = []
+        if names:
+            self._kill_actors(names)
 
     def _task_options(self, name: str) -> dict[str, Any]:
         options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": name}
@@ -347,6 +385,8 @@ class RayEngine(Engine):
                 for task in stuck:
                     self._ray_cancel(task, force=True)
                 ray.wait(unfinished, num_returns=len(unfinished), timeout=5.0)
+        with self._tasks_lock:
+            self._ready_actors = []
         self._kill_actors(list(self._actors))  # every pipe actor this run created and not killed
         self._stopping.set()
         self._done.put(None)
@@ -373,6 +413,8 @@ class RayEngine(Engine):
     def _prepare(self, environment: WorkerEnvironment) -> None:
         self._runtime_env = runtime_env_for(environment)
         self._uploaded_env = None  # code is uploaded at the next submit, once connected
+        if self.is_running:
+            self._release_ready_actors()  # they run the previous environment
 
     def _task_runtime_env(self) -> dict[str, Any]:
         """The runtime_env with local code paths uploaded to the cluster (gcs:// URIs).
@@ -402,6 +444,8 @@ class RayEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
+        # Readied pipe actors hold CPUs this task may need; a task is never kept waiting for them.
+        self._release_ready_actors()
         options = self._task_options(callable_name(fn))
         token = uuid.uuid4().hex
         object_ref = self._remote_run.options(**options).remote(fn, args, kwargs, self._sink, token)
@@ -427,12 +471,9 @@ class RayEngine(Engine):
     ) -> concurrent.futures.Future[Any]:
         token = uuid.uuid4().hex
         name = callable_name(fn)
-        options = self._task_options(f"zoopipe-pipe-{token}")
-        options.update(max_restarts=0, max_task_retries=0)
-        actor = remote_pipe_worker().options(**options).remote()
-        actor_name = options["name"]
         with self._tasks_lock:
-            self._actors[actor_name] = actor
+            readied = self._ready_actors.pop(0) if self._ready_actors else None
+        actor_name, actor = readied or self._new_pipe_actor()
         try:
             object_ref = actor.run.options(name=name).remote(fn, args, kwargs, self._sink, token)
         except BaseException:
@@ -505,6 +546,8 @@ class RayEngine(Engine):
                 with self._tasks_lock:
                     self._tasks.pop(task.future, None)
             self._kill_overdue()
+            if self._ready_actors and time.monotonic() > self._ready_until:
+                self._release_ready_actors()
 
     def _kill_overdue(self) -> None:
         now = time.monotonic()
