@@ -138,9 +138,14 @@ def format_table(scenario: Scenario, dataset: Dataset, results: list[ContenderRe
     return "\n".join(lines)
 
 
-def _target_value(result: ContenderResult, target: Target) -> float | None:
+def _target_value(result: ContenderResult, target: Target, by_name: dict[str, ContenderResult]) -> float | None:
     if target.metric == "peak_rss_mib":
         return result.peak_rss_mib
+    if target.metric == "vs_contender":
+        other = by_name.get(target.of or "")
+        if other is None or not other.measured:
+            return None
+        return result.median_rows_per_s / other.median_rows_per_s
     return result.ratios.get(target.metric)
 
 
@@ -153,11 +158,14 @@ def _target_met(value: float, target: Target) -> bool:
 def check_targets(scenario: Scenario, results: list[ContenderResult]) -> list[dict]:
     """Each target of the scenario, checked for each contender of role "ours"."""
     checks = []
+    by_name = {result.contender.name: result for result in results}
     for result in results:
         if result.contender.role != "ours":
             continue
         for target in scenario.targets:
-            value = _target_value(result, target) if result.measured else None
+            if target.contenders and result.contender.name not in target.contenders:
+                continue
+            value = _target_value(result, target, by_name) if result.measured else None
             met = None if value is None else _target_met(value, target)
             checks.append({"contender": result.contender.name, "target": target.label, "value": value, "met": met})
     return checks
@@ -170,7 +178,7 @@ def format_targets(checks: list[dict]) -> str:
             verdict, value = "NOT MEASURED", ""
         else:
             verdict, value = ("MET" if check["met"] else "MISSED"), f"{check['value']:.2f}"
-        lines.append(f"  {check['contender']:<18} {check['target']:<46} {value:>8}  {verdict}")
+        lines.append(f"  {check['contender']:<28} {check['target']:<46} {value:>8}  {verdict}")
     return "\n".join(lines)
 
 

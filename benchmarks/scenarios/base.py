@@ -43,15 +43,19 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Target:
-    """A goal that each contender of role "ours" must meet, checked and printed after the table.
+    """A goal that contenders of role "ours" must meet, checked and printed after the table.
 
-    ``metric`` is one of "vs_baseline", "vs_reference" (ratios of median rows/s, at least
-    ``threshold``) or "peak_rss_mib" (at most ``threshold``).
+    ``metric`` is one of "vs_baseline", "vs_reference", "vs_contender" (ratios of median
+    rows/s, at least ``threshold``; "vs_contender" divides by the contender named ``of``) or
+    "peak_rss_mib" (at most ``threshold``). ``contenders`` names the ones it applies to
+    (empty: every contender of ours).
     """
 
-    metric: Literal["vs_baseline", "vs_reference", "peak_rss_mib"]
+    metric: Literal["vs_baseline", "vs_reference", "vs_contender", "peak_rss_mib"]
     threshold: float
     label: str
+    contenders: tuple[str, ...] = ()
+    of: str | None = None
 
 
 @dataclass(frozen=True)
