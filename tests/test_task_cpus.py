@@ -201,3 +201,8 @@ def test_a_ray_task_and_a_ray_pipe_actor_are_granted_their_num_cpus(ray_cluster)
     with RayEngine(num_cpus=1, memory=None, warm_workers=0) as engine:
         assert engine.submit(lambda: task_cpus()).result(timeout=120) == 1.0
         assert engine.submit_dedicated(lambda: task_cpus()).result(timeout=120) == 1.0
+
+
+def test_multiprocess_engine_runs_one_worker_per_usable_cpu_by_default():
+    # A container or taskset narrows the affinity mask below os.cpu_count(): that is the limit.
+    assert MultiProcessEngine().max_workers == usable_cpus()

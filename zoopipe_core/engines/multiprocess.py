@@ -587,10 +587,11 @@ if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
 class MultiProcessEngine(Engine):
     """Runs each task in its own process on this machine; the default engine (``"multiprocess"``).
 
-    ``max_workers`` (default ``os.cpu_count()``) processes run at once; further submissions
-    queue. ``mp_context`` is the start method: ``"fork"`` on Linux (fast; tasks may be
-    closures), ``"spawn"`` elsewhere (tasks and arguments must pickle). A worker that dies
-    fails only its own future, with :class:`WorkerLost`. See the module docstring.
+    ``max_workers`` (default: the CPUs this process may run on, :func:`usable_cpus`) processes
+    run at once; further submissions queue. ``mp_context`` is the start method: ``"fork"`` on
+    Linux (fast; tasks may be closures), ``"spawn"`` elsewhere (tasks and arguments must
+    pickle). A worker that dies fails only its own future, with :class:`WorkerLost`. See the
+    module docstring.
 
     Example:
         >>> from zoopipe_core.engines import MultiProcessEngine, report_progress
@@ -610,7 +611,7 @@ class MultiProcessEngine(Engine):
     def __init__(self, max_workers: int | None = None, mp_context: str | None = None) -> None:
         super().__init__()
         if max_workers is None:
-            max_workers = os.cpu_count() or 1
+            max_workers = usable_cpus()
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive int, got {max_workers!r}")
         self.max_workers = max_workers
