@@ -23,6 +23,7 @@ from zoopipe_core.engines.base import (
     progress_channel,
     report_progress,
 )
+from zoopipe_core.engines.main_guard import UnguardedMainError
 from zoopipe_core.task_resources import granted_cpus, task_cpus
 
 _LAZY = {"MultiProcessEngine": "zoopipe_core.engines.multiprocess"}
@@ -32,6 +33,7 @@ __all__ = [
     "MultiProcessEngine",
     "RemoteError",
     "SharedRef",
+    "UnguardedMainError",
     "WorkerEnvironment",
     "WorkerLost",
     "granted_cpus",

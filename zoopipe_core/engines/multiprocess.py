@@ -51,6 +51,7 @@ from zoopipe_core.engines.base import (
     progress_channel,
     signal_name,
 )
+from zoopipe_core.engines.main_guard import refuse_unguarded_main
 from zoopipe_core.task_resources import granted_cpus
 
 _log = logging.getLogger(__name__)
@@ -633,6 +634,12 @@ class MultiProcessEngine(Engine):
         )
 
     def _start(self) -> None:
+        # Spawned (and forkserver) workers import the main script again: refuse an unguarded one.
+        refuse_unguarded_main(
+            f"MultiProcessEngine(mp_context={self.mp_context!r})", self.mp_context,
+            "on Linux pass mp_context='fork'" if "fork" in multiprocessing.get_all_start_methods()
+            else "",
+        )
         self._supervisor = _Supervisor(self._context, self.max_workers, self._record_progress)
         _live_engines.add(self)
 
