@@ -165,3 +165,42 @@ def test_start_primes_every_worker_and_fails_when_one_cannot_import_zoopipe(dask
     with pytest.raises(RuntimeError, match="could not load zoopipe_core in a worker.*No module named"):
         engine.start()
     assert not engine.is_running and engine.client is None
+
+
+def test_dask_by_name_runs_on_the_current_client_and_leaves_it_open(dask_cluster, tmp_path):
+    # As dask.compute does: inside `with Client(...)`, engine="dask" uses that client's
+    # cluster. Before, it started a LocalCluster of its own.
+    from distributed import Client
+
+    from zoopipe_core import JSONInputAdapter, JSONOutputAdapter, Pipe, PipeManager
+
+    class RecordWorker:  # local: Dask ships it by value
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __call__(self, records: list) -> list:
+            from distributed import get_worker
+
+            with open(self.path, "w") as file:
+                file.write(get_worker().address)
+            return records
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"n": 1}\n{"n": 2}\n')
+    where = tmp_path / "worker"
+    with Client(dask_cluster) as client:
+        pipe = Pipe(JSONInputAdapter(str(source)), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+                    post_validation=[RecordWorker(str(where))])
+        manager = PipeManager([pipe], engine="dask")
+        assert manager.run(show_progress=False).success_count == 2
+        assert where.read_text() in client.scheduler_info(n_workers=-1)["workers"]
+        assert client.status == "running", "the engine closed the user's client"
+        assert client.submit(pow, 3, 2).result(timeout=WAIT) == 9
+    assert dask_cluster.status.name == "running"
+
+
+def test_a_local_cluster_is_started_only_without_a_current_client():
+    distributed = pytest.importorskip("distributed")
+    engine = DaskEngine()
+    assert engine._may_join_current() and DaskEngine._current_client(distributed) is None
+    assert not DaskEngine(n_workers=2)._may_join_current(), "LocalCluster options start one"

@@ -282,9 +282,10 @@ def test_killing_a_shards_actor_reruns_that_shard_and_every_record_arrives_once(
     source = _users_csv(tmp_path / "users.csv", 2000)  # 2 shards of 20 batches: about 2 s each
     out = str(tmp_path / "out.csv")
     name_file = tmp_path / "shard0-actor"
+    engine = RayEngine()
     manager = PipeManager.parallelize_pipe(
         _csv_pipe(source, out, [SlowAndNamed(str(name_file))]), workers=2, should_merge=True,
-        engine=RayEngine(), retries=1,
+        engine=engine, retries=1,
     )
     assert manager.pipe_count == 2
     caplog.set_level(logging.WARNING, logger="zoopipe")
@@ -299,6 +300,7 @@ def test_killing_a_shards_actor_reruns_that_shard_and_every_record_arrives_once(
         assert manager.wait(WAIT)
     finally:
         manager.shutdown()
+        engine.shutdown()  # the manager leaves an engine it was given running
     report = manager.report
     assert not report.has_error and report.success_count == 2000, report
     reruns = [r for r in caplog.records if "running it again" in r.getMessage()]
@@ -311,3 +313,54 @@ def test_killing_a_shards_actor_reruns_that_shard_and_every_record_arrives_once(
     lines = read_lines(out)
     assert lines[0] == "user_id,username,email"
     assert sorted(int(line.split(",")[0]) for line in lines[1:]) == list(range(2000))
+
+
+def test_one_engine_object_serves_several_managers_and_starts_once(
+        ray_cluster, tmp_path, monkeypatch):
+    # Before: each manager started the engine it was given and shut it down after its run, so
+    # every manager paid for a new start (17-24 s each for a local Ray on this machine).
+    import ray
+
+    from zoopipe_core import PipeManager
+
+    starts = []
+    real_start = RayEngine._start
+    monkeypatch.setattr(RayEngine, "_start", lambda self: (starts.append(1), real_start(self)))
+    source = _users_csv(tmp_path / "users.csv", 20)
+    engine = RayEngine(warm_workers=0)
+    try:
+        for n in range(2):
+            manager = PipeManager([_csv_pipe(source, str(tmp_path / f"out{n}.csv"), [])],
+                                  engine=engine)
+            assert manager.run(show_progress=False).success_count == 20
+            assert engine.is_running, "a manager shut down an engine it was given"
+        assert len(starts) == 1, f"the engine started {len(starts)} times for 2 managers"
+    finally:
+        engine.shutdown()
+    assert ray.is_initialized(), "the engine shut down a Ray it had joined"
+
+
+def test_ray_by_name_joins_the_initialised_ray_and_leaves_it_up(ray_cluster, tmp_path):
+    import ray
+
+    from zoopipe_core import PipeManager
+
+    class RecordCluster:  # local: Ray ships it by value
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __call__(self, records: list) -> list:
+            import ray
+
+            Path(self.path).write_text(ray.get_runtime_context().gcs_address)
+            return records
+
+    where = tmp_path / "gcs"
+    source = _users_csv(tmp_path / "users.csv", 20)
+    manager = PipeManager([_csv_pipe(source, str(tmp_path / "out.csv"),
+                                     [RecordCluster(str(where))])], engine="ray")
+    assert manager.run(show_progress=False).success_count == 20
+    assert where.read_text() == ray_cluster, "the pipe ran on another Ray cluster"
+    assert not manager.engine.is_running, "the manager shuts down the engine it created"
+    assert ray.is_initialized() and ray.get_runtime_context().gcs_address == ray_cluster
+    assert ray.get(ray.put(7)) == 7, "the user's Ray connection was shut down"

@@ -128,3 +128,64 @@ def test_a_running_engine_is_shared_and_left_running(tmp_path: Path) -> None:
         assert stuck.report.status.value == "cancelled" and engine.is_running
         assert not (tmp_path / "b.jsonl").exists()
         assert engine.submit(sum, [1, 2]).result(timeout=30) == 3
+
+
+def test_an_engine_passed_stopped_is_started_once_and_left_to_its_owner(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Before: each manager started the engine and shut it down after its run, so every
+    # manager restarted it. Now the engine is the caller's: started once, never shut down.
+    from zoopipe_core import JSONInputAdapter
+    from zoopipe_core.testing import write_users
+
+    starts: list[MultiProcessEngine] = []
+    real_start = MultiProcessEngine._start
+    monkeypatch.setattr(MultiProcessEngine, "_start",
+                        lambda self: (starts.append(self), real_start(self)))
+    source = write_users(tmp_path / "users.jsonl", 0, 20)
+    engine = MultiProcessEngine(max_workers=2)
+    try:
+        for n in range(3):
+            manager = PipeManager([Pipe(JSONInputAdapter(source),
+                                        JSONOutputAdapter(tmp_path / f"out{n}.jsonl"))], engine=engine)
+            assert manager.run(show_progress=False).success_count == 20
+            assert engine.is_running
+        assert starts == [engine]
+    finally:
+        engine.shutdown()
+    # A manager given a name (or nothing) made its engine: it shuts it down after each run.
+    manager = PipeManager([Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "x.jsonl"))],
+                          engine="multiprocess")
+    manager.run(show_progress=False)
+    assert not manager.engine.is_running
+
+
+def test_an_engine_nobody_shut_down_is_shut_down_at_exit(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    log = tmp_path / "shut-down"
+    script = textwrap.dedent(f"""
+        from zoopipe_core.engines import Engine
+
+        class Probe(Engine):
+            name = "probe"
+            def __init__(self, label):
+                super().__init__()
+                self.label = label
+            def _start(self): pass
+            def _shutdown(self, timeout): open({str(log)!r}, "a").write(self.label + "\\n")
+            def _prepare(self, environment): pass
+            def _submit(self, fn, args, kwargs): raise NotImplementedError
+            def _cancel(self, future): return False
+            def _share(self, obj): raise NotImplementedError
+
+        Probe("left running").start()  # nobody keeps it or shuts it down
+        stopped = Probe("stopped")
+        stopped.start()
+        stopped.shutdown()
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert log.read_text().splitlines() == ["stopped", "left running"]

@@ -94,10 +94,13 @@ class PipeManager:
     """Run pipes in parallel on an engine, with live per-pipe and combined reports.
 
     ``engine`` is an :class:`~zoopipe_core.engines.Engine`, a registered name (``"multiprocess"``,
-    ``"ray"``, ``"dask"``) or None for a new ``MultiProcessEngine``. The manager starts a stopped
-    engine and shuts it down when the run ends; an engine that is already running is left
-    running. ``retries`` reruns a failed pipe that many times (its outputs are atomic, so a rerun
-    never duplicates records).
+    ``"ray"``, ``"dask"``) or None for a new ``MultiProcessEngine``. An engine the manager
+    creates (from a name or None) is started for each run and shut down when it ends. An engine
+    object you pass is yours: the manager starts it if it is stopped and never shuts it down,
+    so one engine, started once, serves every manager you give it; shut it down with
+    ``engine.shutdown()`` or a ``with engine:`` block (at the latest, it is shut down when the
+    interpreter exits). ``retries`` reruns a failed pipe that many times (its outputs are
+    atomic, so a rerun never duplicates records).
 
     Example:
         >>> import os, tempfile
@@ -137,6 +140,8 @@ class PipeManager:
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {retries!r}")
         self._engine: Engine = resolve_engine(engine)
+        # Only an engine made here is this manager's to shut down; a passed one may serve others.
+        self._owns_engine = engine is None or isinstance(engine, (str, type))
         self._retries = retries
         self._max_running: int | None = None
         self._merges: list[tuple[Any, list[Any]]] = []
@@ -148,7 +153,6 @@ class PipeManager:
         self._started = False
         self._stopping = False
         self._abandoned = False
-        self._owns_engine = False
         self._done = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._unsubscribe: Any = None
@@ -278,8 +282,7 @@ class PipeManager:
             with self._lock:
                 if self.is_running:
                     raise RuntimeError("this PipeManager is already running; wait() or shutdown() first")
-                self._owns_engine = not self._engine.is_running
-                if self._owns_engine:
+                if not self._engine.is_running:
                     self._engine.start()
                 self._key = f"zoopipe-manager-{uuid.uuid4().hex[:12]}"
                 self._stopping = False
@@ -433,9 +436,11 @@ class PipeManager:
                 if self._abandoned:
                     self._cancel_unfinished()
                     break
-                finished, _ = concurrent.futures.wait(
+                # A future cancelled through engine.cancel() is done() at once, but wait() only
+                # sees it once its engine notifies it (engines that need not, do not).
+                finished = [f for f in pending if f.done()] or concurrent.futures.wait(
                     pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED
-                )
+                )[0]
                 for future in finished:
                     self._settle(future)
                 if self._stopping:

@@ -498,7 +498,8 @@ class PipeManagerContract:
     """The PipeManager suite, run against an engine; subclass it once per engine.
 
     Override :meth:`make_engine` to return a new, stopped engine with at least 2 workers; each
-    test makes its own managers (a manager shuts down an engine it started). ``self.tmp`` is a
+    test makes its own managers, each on a new engine that the manager starts and the test
+    shuts down when it ends (a manager never shuts down an engine it was given). ``self.tmp`` is a
     temporary directory that workers can read and write. The transforms and schema are
     module-level classes of this module, so engines that pickle pipes can ship them.
 
@@ -522,11 +523,22 @@ class PipeManagerContract:
             f"{type(self).__name__} must override make_engine() to return the engine under test"
         )
 
+    def new_engine(self) -> Engine:
+        """A new engine from :meth:`make_engine`, shut down when the test ends."""
+        engine = self.make_engine()
+        self._engines.append(engine)
+        return engine
+
     def setup_method(self, method: Any = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="zoopipe-manager-contract-"))
+        self._engines: list[Engine] = []
 
     def teardown_method(self, method: Any = None) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            for engine in self._engines:
+                engine.shutdown(timeout=5.0)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def path(self, name: str) -> str:
         return str(self.tmp / name)
@@ -570,7 +582,7 @@ class PipeManagerContract:
         hold = HoldAfterFirstBatch(self.path("release"))
         manager = PipeManager(
             [self.pipe(f, self.path(f"out{i}.jsonl"), transforms=[hold]) for i, f in enumerate(files)],
-            engine=self.make_engine(),
+            engine=self.new_engine(),
         )
         manager.start()
         try:
@@ -588,7 +600,7 @@ class PipeManagerContract:
         release = self.path("release")
         pipes = [self.pipe(f, self.path(f"out{i}.jsonl"), transforms=[HoldAfterFirstBatch(release)])
                  for i, f in enumerate(files)]
-        manager = PipeManager(pipes, engine=self.make_engine())
+        manager = PipeManager(pipes, engine=self.new_engine())
         with manager:
             wait_for(lambda: all(r.total_processed > 0 for r in manager.pipe_reports),
                      "progress from both workers while their pipes run")
@@ -613,7 +625,7 @@ class PipeManagerContract:
         out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
         expected, expected_errors = self.expected(files, out, errors)
         manager = PipeManager.parallelize_pipe(self.pipe(files, out, errors), workers=2,
-                                               engine=self.make_engine())
+                                               engine=self.new_engine())
         assert manager.pipe_count == 3
         report = manager.run(show_progress=False)
         assert report.total_processed == 600 and report.error_count == len(expected_errors)
@@ -632,7 +644,7 @@ class PipeManagerContract:
         out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
         expected, expected_errors = self.expected(files, out, errors)
         manager = PipeManager.parallelize_pipe(self.pipe(files, out, errors), workers=2,
-                                               should_merge=True, engine=self.make_engine())
+                                               should_merge=True, engine=self.new_engine())
         manager.run(show_progress=False)
         assert read_lines(out) == expected
         assert read_lines(errors) == expected_errors
@@ -649,7 +661,7 @@ class PipeManagerContract:
         kill = KillOnce(self.path("killed"), on_id=150)  # in the second file
         manager = PipeManager.parallelize_pipe(
             self.pipe(files, out, transforms=[kill]), workers=2, should_merge=True,
-            engine=self.make_engine(),
+            engine=self.new_engine(),
         )
         error = _raises(PipelineError, lambda: manager.run(show_progress=False))
         assert "pipe 1 failed" in str(error)
@@ -672,7 +684,7 @@ class PipeManagerContract:
         kill = KillOnce(self.path("killed"), on_id=150)
         manager = PipeManager.parallelize_pipe(
             self.pipe(files, out, transforms=[kill]), workers=2, should_merge=True,
-            engine=self.make_engine(), retries=1,
+            engine=self.new_engine(), retries=1,
         )
         report = manager.run(show_progress=False)
         assert os.path.exists(self.path("killed")), "the worker was never killed"
@@ -686,7 +698,7 @@ class PipeManagerContract:
         started = [self.path(f"started{i}") for i in range(2)]
         pipes = [self.pipe(f, self.path(f"out{i}.jsonl"), transforms=[NeverEnds(started[i])])
                  for i, f in enumerate(files)]
-        manager = PipeManager(pipes, engine=self.make_engine())
+        manager = PipeManager(pipes, engine=self.new_engine())
         manager.start()
         wait_for(lambda: all(os.path.exists(s) for s in started), "both pipes to start")
         began = time.monotonic()
@@ -712,7 +724,7 @@ class PipeManagerContract:
         pipe = Pipe(CSVInputAdapter(files), CSVOutputAdapter(out), error_output_adapter=JSONOutputAdapter(errors),
                     schema_model=UserSchema)
         report = PipeManager.parallelize_pipe(pipe, workers=2, should_merge=True,
-                                              engine=self.make_engine()).run(show_progress=False)
+                                              engine=self.new_engine()).run(show_progress=False)
         assert (report.success_count, report.error_count) == (48, 12)
         lines = read_lines(out)
         assert lines[0] == "user_id,username,email" and len(lines) == 49
@@ -730,7 +742,7 @@ class PipeManagerContract:
         expected, expected_errors = self.expected([source], out, errors)
         for should_merge in (False, True):
             manager = PipeManager.parallelize_pipe(self.pipe(source, out, errors), workers=2,
-                                                   should_merge=should_merge, engine=self.make_engine())
+                                                   should_merge=should_merge, engine=self.new_engine())
             assert manager.pipe_count == 2
             manager.run(show_progress=False)
             if should_merge:
@@ -762,7 +774,7 @@ class PipeManagerContract:
         expected, expected_errors = read_lines(out), read_lines(errors)
         os.remove(out), os.remove(errors)
         report = PipeManager.parallelize_pipe(pipe(), workers=2, should_merge=True,
-                                              engine=self.make_engine()).run(show_progress=False)
+                                              engine=self.new_engine()).run(show_progress=False)
         assert (report.success_count, report.error_count) == (400 - 37, 37)
         assert read_lines(out) == expected and read_lines(errors) == expected_errors
         assert [json.loads(e)["line"] for e in expected_errors] == [2 + 2 * n for n in range(0, 400, 11)]
@@ -780,7 +792,7 @@ class PipeManagerContract:
             pq.write_table(table, source, row_group_size=groups)
             manager = PipeManager.parallelize_pipe(
                 Pipe(ParquetInputAdapter(source), ParquetOutputAdapter(out), schema_model=UserSchema),
-                workers=workers, should_merge=True, engine=self.make_engine(),
+                workers=workers, should_merge=True, engine=self.new_engine(),
             )
             assert manager.pipe_count == workers
             manager.run(show_progress=False)

@@ -14,6 +14,7 @@ See ``docs/engines.md``.
 from __future__ import annotations
 
 import abc
+import atexit
 import concurrent.futures
 import contextlib
 import contextvars
@@ -28,6 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from zoopipe_core.engines.main_guard import refuse_start_while_importing_main
 from zoopipe_core.errors import ZoopipeError
 
 _log = logging.getLogger(__name__)
@@ -372,6 +374,35 @@ def progress_channel(send: ProgressCallback) -> Iterator[None]:
 _State = Literal["stopped", "running", "stopping"]
 _E = TypeVar("_E", bound="Engine")
 
+# Every engine running in this process, with the pid that started it: an engine nobody shut
+# down is shut down at interpreter exit, so its workers, clusters and files do not outlive it.
+_running_engines: dict[Engine, int] = {}
+_running_lock = threading.Lock()
+
+
+def _shut_down_running_engines() -> None:
+    with _running_lock:
+        engines = [e for e, pid in _running_engines.items() if pid == os.getpid()]
+    for engine in engines:
+        try:
+            engine.shutdown()
+        except Exception:  # noqa: BLE001 - the others must still be shut down
+            _log.exception("shutting down %r at interpreter exit failed", engine)
+
+
+def _track_running(engine: Engine, running: bool) -> None:
+    with _running_lock:
+        if running:
+            _running_engines[engine] = os.getpid()
+        else:
+            _running_engines.pop(engine, None)
+    if running:
+        # Registered again on every start so it runs before the exit handlers of the
+        # libraries imported since (Ray's, distributed's, multiprocessing's): atexit runs them
+        # last-registered first, and this one needs them still working.
+        atexit.unregister(_shut_down_running_engines)
+        atexit.register(_shut_down_running_engines)
+
 
 class Engine(abc.ABC):
     """Where parallel work runs: local processes, a Ray or Dask cluster.
@@ -379,6 +410,10 @@ class Engine(abc.ABC):
     Use it as a context manager, or call :meth:`start` and :meth:`shutdown`; :meth:`submit` and
     :meth:`share` start a stopped engine by themselves (like Ray's auto-init). An engine can be
     started again after a shutdown. Every method may be called from any thread.
+
+    A started engine runs until :meth:`shutdown` (or the end of its ``with`` block), serving
+    any number of ``PipeManager`` runs; one still running when the interpreter exits is shut
+    down then.
 
     Plugin authors: subclass, set ``name`` (the registered name), call ``super().__init__()``,
     and implement the ``_start``, ``_shutdown``, ``_prepare``, ``_submit``, ``_cancel`` and
@@ -426,10 +461,12 @@ class Engine(abc.ABC):
                     f"{self!r} is already {self._state}; call shutdown() before start(), "
                     "or create another engine"
                 )
+            refuse_start_while_importing_main(type(self).__name__)
             with self._progress_lock:
                 self._progress.clear()
             self._start()
             self._state = "running"
+            _track_running(self, True)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop all work and release the engine's resources; a no-op when not running.
@@ -454,6 +491,7 @@ class Engine(abc.ABC):
             raise
         with self._lifecycle:
             self._state = "stopped"
+        _track_running(self, False)
 
     def __enter__(self: _E) -> _E:
         if not self.is_running:

@@ -49,6 +49,7 @@ from zoopipe_core.engines.base import (
     rebuild_failure,
     worker_import_error,
 )
+from zoopipe_core.engines.main_guard import refuse_unguarded_main
 
 from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, run_task, stop_task
 
@@ -185,11 +186,17 @@ class _DaskTask:
 class DaskEngine(Engine):
     """Runs each submitted callable as a Dask task, on a LocalCluster or a cluster (``"dask"``).
 
-    - ``address``: None starts a ``LocalCluster`` of worker processes (``n_workers``, default
-      the number of CPUs, one thread each) closed at shutdown; a string connects to that
-      scheduler (ConnectionError after ``connect_timeout`` seconds if unreachable, never a
-      local run); a ``distributed.Client`` is used as given and never closed by the engine.
+    - ``address``: None joins the current default ``distributed.Client`` when there is one
+      (the one ``dask.compute`` would use; never closed by the engine), else starts a
+      ``LocalCluster`` of worker processes (``n_workers``, default the number of CPUs, one
+      thread each) closed at shutdown; giving ``n_workers`` or ``cluster_kwargs`` always
+      starts a LocalCluster. A string connects to that scheduler (ConnectionError after
+      ``connect_timeout`` seconds if unreachable, never a local run); a ``distributed.Client``
+      is used as given and never closed by the engine.
     - ``cluster_kwargs``: passed to ``LocalCluster`` when ``address`` is None.
+
+    A LocalCluster's worker processes import the main script again, so a script that starts
+    one outside ``if __name__ == "__main__":`` gets UnguardedMainError at once.
 
     Example:
         >>> from zoopipe_dask import DaskEngine
@@ -237,8 +244,12 @@ class DaskEngine(Engine):
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
 
     def __repr__(self) -> str:
-        where = self.address if isinstance(self.address, str) else (
-            "LocalCluster" if self.address is None else "client")
+        if isinstance(self.address, str):
+            where = self.address
+        elif self.address is None and (self._cluster is not None or not self.is_running):
+            where = "LocalCluster"
+        else:
+            where = "client"
         return f"<DaskEngine {where} {self._state}>"
 
     @property
@@ -252,7 +263,13 @@ class DaskEngine(Engine):
         distributed = _import_distributed()
         import dask
 
-        if self.address is None:
+        current = self._current_client(distributed) if self._may_join_current() else None
+        if current is not None:
+            # As dask.compute does: the user's default Client, left open at shutdown.
+            self._client = current
+            self._owns_client = False
+        elif self.address is None:
+            self._refuse_unguarded_main(dask)
             # No silent re-runs on a cluster we create: a lost worker's task fails at once.
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 options = {
@@ -298,6 +315,33 @@ class DaskEngine(Engine):
             target=self._watch_cancelled, name="zoopipe-dask-engine", daemon=True
         )
         self._watchdog.start()
+
+    def _may_join_current(self) -> bool:
+        """``DaskEngine()`` (no address, no LocalCluster options) joins the current Client."""
+        return self.address is None and self.n_workers is None and not self.cluster_kwargs
+
+    @staticmethod
+    def _current_client(distributed: Any) -> Any:
+        """The Client ``dask.compute`` would use here (the current or default one), or None."""
+        try:
+            client = distributed.Client.current(allow_global=True)
+        except ValueError:  # no Client in this process
+            return None
+        if client.status != "running" or client.asynchronous:
+            return None
+        return client
+
+    def _refuse_unguarded_main(self, dask: Any) -> None:
+        """LocalCluster's worker processes import the main script again: refuse to start one
+        from an unguarded script before that fails with "Nanny failed to start"."""
+        if not self.cluster_kwargs.get("processes", True):
+            return
+        method = dask.config.get("distributed.worker.multiprocessing-method", "spawn")
+        refuse_unguarded_main(
+            "DaskEngine", method,
+            "connect to a running scheduler instead: DaskEngine(address=\"tcp://host:8786\") "
+            "(`dask scheduler` and `dask worker tcp://host:8786` start one)",
+        )
 
     def _prime_workers(self) -> None:
         """Load zoopipe's executor in every worker now, so the first pipes do not wait for it
