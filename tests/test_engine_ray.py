@@ -364,3 +364,21 @@ def test_ray_by_name_joins_the_initialised_ray_and_leaves_it_up(ray_cluster, tmp
     assert not manager.engine.is_running, "the manager shuts down the engine it created"
     assert ray.is_initialized() and ray.get_runtime_context().gcs_address == ray_cluster
     assert ray.get(ray.put(7)) == 7, "the user's Ray connection was shut down"
+
+
+def test_a_local_ray_is_started_without_the_dashboard_unless_asked(monkeypatch):
+    # Measured in docs/benchmarks.md: the dashboard's modules cost a local start seconds.
+    import ray
+
+    calls: list[dict[str, Any]] = []
+
+    def fake_init(**kwargs: Any) -> None:
+        calls.append(kwargs)
+        raise ConnectionError("not starting Ray in this test")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", fake_init)
+    for engine in (RayEngine(), RayEngine(include_dashboard=True), RayEngine(address="auto")):
+        with pytest.raises(ConnectionError):
+            engine.start()
+    assert [call.get("include_dashboard") for call in calls] == [False, True, None]

@@ -202,7 +202,8 @@ class RayEngine(Engine):
       error. None: one per free slot of the cluster, at most 16; 0: none.
     - ``ray_init_kwargs``: passed to ``ray.init`` when this engine connects (``namespace``,
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
-      called ``ray.init`` itself.
+      called ``ray.init`` itself. A local Ray it starts has no dashboard unless
+      ``include_dashboard=True`` is passed (it starts faster without).
 
     Example:
         >>> from zoopipe_ray import RayEngine
@@ -280,6 +281,10 @@ class RayEngine(Engine):
         else:
             kwargs = dict(self.ray_init_kwargs)
             kwargs.setdefault("log_to_driver", True)
+            if self.address is None:
+                # A local Ray without the dashboard's modules starts 4-5 s sooner on a loaded
+                # 2-core machine (docs/benchmarks.md); include_dashboard=True brings it back.
+                kwargs.setdefault("include_dashboard", False)
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as exc:
