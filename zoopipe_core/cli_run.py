@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Run a pipe with live progress; exit status 1 if the run fails.",
     )
     parser.add_argument("target", help="module:attribute naming a Pipe (or a function returning one), or a pipeline file")
-    parser.add_argument("--quiet", action="store_true", help="no progress output, only the final report")
+    parser.add_argument("--quiet", action="store_true", help="no progress and no summary line; only errors")
     parser.add_argument("--json", action="store_true", help="print the final report as JSON on stdout")
     parser.set_defaults(handler=run_command)
 
