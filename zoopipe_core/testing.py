@@ -210,6 +210,12 @@ class EngineContract:
         self.engine.start()  # an engine can run again after a shutdown
         assert self.engine.submit(add, 2, 2).result(timeout=WAIT) == 4
 
+    def test_start_with_pipes_says_to_use_a_pipe_manager(self) -> None:
+        # ZooPipe's spelling, engine.start(pipes): refused before anything starts.
+        error = _raises(TypeError, lambda: self.engine.start([object()]))
+        assert "PipeManager(pipes, engine=" in str(error) and type(self.engine).__name__ in str(error)
+        assert not self.engine.is_running
+
     def test_many_submissions_complete(self) -> None:
         futures = [self.engine.submit(add, n, n) for n in range(40)]
         assert [f.result(timeout=WAIT) for f in futures] == [2 * n for n in range(40)]
