@@ -143,6 +143,9 @@ class PipeManager:
                         "records in the worker's memory, where they are lost; write to a file "
                         "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
                     )
+        from zoopipe_core.output_paths import check_distinct_outputs
+
+        check_distinct_outputs(enumerate(pipes))  # pipes of one run must not overwrite each other
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {retries!r}")
         self._engine: Engine = resolve_engine(engine)
