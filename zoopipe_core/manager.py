@@ -76,6 +76,23 @@ class FlowReport:
         """True as soon as a pipe failed (for good: after its retries), or merging failed."""
         return bool(self.failures) or self.merge_error is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values (``zoopipe run --json``)."""
+        return {
+            "status": self.status.value,
+            "pipe_count": self.pipe_count,
+            "total_processed": self.total_processed,
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "items_per_second": round(self.items_per_second, 1),
+            "ram_bytes": self.ram_bytes,
+            "duration": round(self.duration, 3),
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "end_time": self.end_time.isoformat() if self.end_time else None,
+            "failures": {str(i): reason for i, reason in sorted(self.failure_reasons.items())},
+            "merge_error": str(self.merge_error) if self.merge_error else None,
+        }
+
     def __repr__(self) -> str:
         return (
             f"FlowReport(status={self.status.value}, pipes={self.pipe_count}, "
