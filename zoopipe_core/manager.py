@@ -145,6 +145,7 @@ class PipeManager:
         self, pipes: Sequence[Pipe], engine: Engine | str | None = None, *, retries: int = 0
     ) -> None:
         from zoopipe_core.adapters.memory import MemoryOutputAdapter
+        from zoopipe_core.adapters.pygen import PyGeneratorOutputAdapter
         from zoopipe_core.plugins import resolve_engine
 
         pipes = list(pipes)
@@ -154,10 +155,10 @@ class PipeManager:
             if not isinstance(pipe, Pipe):
                 raise TypeError(f"pipes[{index}] is {type(pipe).__name__}, not a Pipe")
             for adapter in (pipe.output_adapter, pipe.error_output_adapter):
-                if isinstance(adapter, MemoryOutputAdapter):
+                if isinstance(adapter, (MemoryOutputAdapter, PyGeneratorOutputAdapter)):
                     raise ValueError(
-                        f"pipes[{index}] writes to a MemoryOutputAdapter, which would collect the "
-                        "records in the worker's memory, where they are lost; write to a file "
+                        f"pipes[{index}] writes to a {type(adapter).__name__}, which would hand the "
+                        "records over in the worker's memory, where they are lost; write to a file "
                         "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
                     )
         from zoopipe_core.output_paths import check_distinct_outputs
