@@ -44,12 +44,18 @@ def resource_key(url: str) -> str:
     return f"{protocol}://{'/'.join(p for p in fs._strip_protocol(path).split('/') if p)}"
 
 
-def _output_url(adapter: Any) -> str | None:
-    """The file or URL a native output writes (None: it writes none, the count-only output).
-    A Python output manages its own target (a DuckDB file holds many tables): only the same
-    adapter object given twice is a clash."""
-    spec = adapter.native_spec()
-    return spec.get("url") if spec is not None else None
+def _identity(adapter: Any) -> Any:
+    """The resolved file or URL a native output writes; the adapter itself for a Python output,
+    which manages its own target (a DuckDB file holds many tables), so only the same object given
+    twice clashes; None for an output that writes nothing (the count-only output)."""
+    try:
+        spec = adapter.native_spec()
+    except Exception:  # noqa: BLE001 - a misconfigured adapter fails with its own error when the run opens it
+        return None
+    if spec is None:
+        return adapter
+    url = spec.get("url")
+    return resource_key(url) if isinstance(url, str) else None
 
 
 def _input_urls(adapter: Any) -> list[str]:
@@ -65,11 +71,9 @@ def _outputs(pipes: Iterable[Any]) -> Iterator[tuple[str, Any, Any]]:
         for role, adapter in (("output_adapter", pipe.output_adapter), ("error_output_adapter", pipe.error_output_adapter)):
             if adapter is None:
                 continue
-            url = _output_url(adapter)
-            if url is not None:
-                yield f"{where}{role} {adapter!r}", adapter, resource_key(url)
-            elif adapter.native_spec() is None:
-                yield f"{where}{role} {adapter!r}", adapter, adapter
+            identity = _identity(adapter)
+            if identity is not None:
+                yield f"{where}{role} {adapter!r}", adapter, identity
 
 
 def check_distinct_outputs(pipes: Iterable[tuple[int | None, Any]]) -> None:
