@@ -658,8 +658,10 @@ class PipeManagerContract:
             engine=self.make_engine(),
         )
         error = _raises(PipelineError, lambda: manager.run(show_progress=False))
-        assert "pipe 1 failed" in str(error)
+        # The failure names the pipe by its input and output, and the reason.
+        assert f"pipe 1 ({files[1]} -> {self.path('out.part-00001.jsonl')}) failed" in str(error)
         report = manager.report
+        assert report.failure_reasons[1].startswith(f"pipe 1 ({files[1]} -> ")
         assert report.is_finished and report.has_error and list(report.failures) == [1]
         lost = report.failures[1]
         assert isinstance(lost, WorkerLost), repr(lost)
