@@ -5,6 +5,7 @@ way to write it."""
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,10 @@ def test_a_running_pipe_has_a_start_time_and_no_end_time(tmp_path: Path) -> None
     pipe = Pipe(PyGeneratorInputAdapter([{"a": 1}]), MemoryOutputAdapter(), post_validation=[hold])
     pipe.start()
     try:
-        while pipe.report.start_time is None:
-            pass
+        deadline = time.monotonic() + 10
+        while pipe.report.start_time is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pipe.report.start_time is not None
         assert pipe.report.end_time is None
     finally:
         release.set()
