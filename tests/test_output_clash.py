@@ -134,3 +134,11 @@ def test_a_toml_pipeline_with_one_path_twice_fails_in_one_line(folder: Path) -> 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "both write to the same file" in lines[0] and str(folder / "o.jsonl") in lines[0]
     assert not (folder / "o.jsonl").exists()
+
+
+def test_tilde_paths_are_read_and_written_in_the_home_directory(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compared with ~ expanded, so ~ must mean the home directory when reading and writing too.
+    monkeypatch.setenv("HOME", str(folder))
+    report = Pipe(CSVInputAdapter("~/in.csv"), JSONOutputAdapter("~/o.jsonl"), schema_model=M).run()
+    assert report.success_count == 2
+    assert len((folder / "o.jsonl").read_text().splitlines()) == 2 and not (folder / "~").exists()
