@@ -212,8 +212,10 @@ def test_unknown_adapter_lists_installed_adapters():
 
 
 def test_adapter_without_the_requested_direction():
-    with pytest.raises(PluginError, match="no output side; output adapters: .*memory"):
-        plugins.get_adapter_class("generator", "output")
+    # "generator" has both sides now (PyGeneratorOutputAdapter); "count" is output only.
+    with pytest.raises(PluginError, match="no input side; input adapters: .*csv"):
+        plugins.get_adapter_class("count", "input")
+    assert plugins.get_adapter_class("generator", "output").__name__ == "PyGeneratorOutputAdapter"
 
 
 @pytest.mark.parametrize("name", ["ray", "dask"])

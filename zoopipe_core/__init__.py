@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "ArrowOutputAdapter": "zoopipe_core.adapters.arrow",
     "PyGeneratorInputAdapter": "zoopipe_core.adapters.memory",
     "MemoryOutputAdapter": "zoopipe_core.adapters.memory",
+    "PyGeneratorOutputAdapter": "zoopipe_core.adapters.pygen",
     "CountOutputAdapter": "zoopipe_core.adapters.count",
     "PipelineError": "zoopipe_core.errors",
     "PluginError": "zoopipe_core.errors",

@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run a pipe (module:attribute, or a .toml/.yaml pipeline file)",
         description="Run a pipe with live progress; exit status 1 if the run fails.",
     )
-    parser.add_argument("target", help="module:attribute naming a Pipe (or a function returning one), or a pipeline file")
+    parser.add_argument("target", help="module:attribute naming a Pipe or PipeManager (or a function returning one), or a pipeline file")
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary line; only errors")
     parser.add_argument("--json", action="store_true", help="print the final report as JSON on stdout")
     parser.set_defaults(handler=run_command)
@@ -122,6 +122,7 @@ def pipe_from_file(path: str) -> Any:
     executors = {"single-thread": SingleThreadExecutor, "multi-thread": MultiThreadExecutor}
     if kind not in executors:
         raise PipelineError(f"{path}: executor kind {kind!r} is not one of {sorted(executors)}")
+    executor = _executor(executors[kind], kind, executor_cfg, f"{path} [executor]")
     return Pipe(
         input_adapter=_adapter(config.get("input"), "input", base_dir, f"{path} [input]"),
         output_adapter=_adapter(config.get("output"), "output", base_dir, f"{path} [output]"),
@@ -131,21 +132,64 @@ def pipe_from_file(path: str) -> Any:
         schema_model=import_reference(schema, base_dir) if schema else None,
         pre_validation=[import_reference(r, base_dir) for r in transforms.get("pre_validation", [])],
         post_validation=[import_reference(r, base_dir) for r in transforms.get("post_validation", [])],
-        executor=executors[kind](**executor_cfg),
+        executor=executor,
     )
 
 
+def _executor(cls: Any, kind: str, options: dict[str, Any], where: str) -> Any:
+    """The executor a pipeline file's [executor] section describes; a typo in its keys is one line."""
+    import inspect
+
+    accepted = [name for name in inspect.signature(cls).parameters if name != "self"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise PipelineError(
+            f"{where}: unknown option(s) {unknown} for kind {kind!r}; it takes kind, {', '.join(accepted)}"
+        )
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(f"{where}: {exc}") from exc
+
+
 def resolve_target(target: str) -> Any:
+    """The Pipe or PipeManager ``target`` names (a pipeline file, or module:attribute)."""
+    from zoopipe_core.manager import PipeManager
     from zoopipe_core.pipe import Pipe
 
     if target.endswith((".toml", ".yaml", ".yml")):
         return pipe_from_file(target)
     value = import_reference(target)
-    if callable(value) and not isinstance(value, Pipe):
+    if callable(value) and not isinstance(value, (Pipe, PipeManager)):
         value = value()
-    if not isinstance(value, Pipe):
-        raise PipelineError(f"{target} is a {type(value).__name__}, not a zoopipe_core.Pipe")
+    if not isinstance(value, (Pipe, PipeManager)):
+        raise PipelineError(f"{target} is a {type(value).__name__}, not a zoopipe_core.Pipe or PipeManager")
     return value
+
+
+def _run_manager(args: argparse.Namespace, manager: Any) -> int:
+    """``zoopipe run`` of a PipeManager: the same progress, report and exit status as a Pipe."""
+    import json
+
+    from zoopipe_core.progress import ProgressDisplay
+
+    if args.quiet:
+        manager.start()
+        manager.wait()
+    else:
+        with ProgressDisplay(lambda: manager.report):
+            manager.start()
+            manager.wait()
+    report = manager.report
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    if report.has_error:
+        print(f"zoopipe: error: {manager._failure_error(report)}", file=sys.stderr)
+        return 1
+    if report.status.value != "completed":
+        print(f"zoopipe: the run ended {report.status.value}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -154,6 +198,8 @@ def run_command(args: argparse.Namespace) -> int:
     from zoopipe_core.progress import ProgressDisplay
 
     pipe = resolve_target(args.target)
+    if not hasattr(pipe, "input_adapter"):  # a PipeManager
+        return _run_manager(args, pipe)
     if args.quiet:
         pipe.start()
         pipe.wait()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime
 import logging
 import threading
 import time
@@ -37,13 +38,18 @@ class FlowReport:
 
     ``ram_bytes`` is the combined resident memory of the workers running now; once the run is
     over, the highest combined value seen during it. ``failures`` maps a pipe's index to the
-    exception that failed it (a ``WorkerLost`` when its worker died); ``merge_error`` is set when
-    the shards succeeded but merging them failed.
+    exception that failed it (a ``WorkerLost`` when its worker died) and ``failure_reasons`` the
+    same pipes to one line naming the pipe (its input -> output) and why it failed;
+    ``merge_error`` is set when the shards succeeded but merging them failed. ``start_time`` and
+    ``end_time`` are timezone-aware UTC datetimes (None before the run starts / while it runs).
 
     Example:
         >>> report = FlowReport(pipe_count=2, total_processed=10, success_count=9, error_count=1)
         >>> report.is_finished, report.has_error, report.status.value
         (False, False, 'pending')
+        >>> failed = FlowReport(failures={1: ValueError("x")}, failure_reasons={1: "pipe 1 (a.csv -> b.jsonl): x"})
+        >>> repr(failed).split("failures=")[1]
+        "['pipe 1 (a.csv -> b.jsonl): x'])"
     """
 
     pipe_count: int = 0
@@ -56,6 +62,9 @@ class FlowReport:
     status: PipeStatus = PipeStatus.PENDING
     failures: dict[int, BaseException] = dataclasses.field(default_factory=dict)
     merge_error: BaseException | None = None
+    failure_reasons: dict[int, str] = dataclasses.field(default_factory=dict)
+    start_time: datetime.datetime | None = None
+    end_time: datetime.datetime | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -67,13 +76,30 @@ class FlowReport:
         """True as soon as a pipe failed (for good: after its retries), or merging failed."""
         return bool(self.failures) or self.merge_error is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values (``zoopipe run --json``)."""
+        return {
+            "status": self.status.value,
+            "pipe_count": self.pipe_count,
+            "total_processed": self.total_processed,
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "items_per_second": round(self.items_per_second, 1),
+            "ram_bytes": self.ram_bytes,
+            "duration": round(self.duration, 3),
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "end_time": self.end_time.isoformat() if self.end_time else None,
+            "failures": {str(i): reason for i, reason in sorted(self.failure_reasons.items())},
+            "merge_error": str(self.merge_error) if self.merge_error else None,
+        }
+
     def __repr__(self) -> str:
         return (
             f"FlowReport(status={self.status.value}, pipes={self.pipe_count}, "
             f"total_processed={self.total_processed}, success_count={self.success_count}, "
             f"error_count={self.error_count}, items_per_second={self.items_per_second:.0f}, "
             f"ram_bytes={self.ram_bytes}, duration={self.duration:.2f}s, "
-            f"failures={sorted(self.failures)})"
+            f"failures={[self.failure_reasons.get(i, f'pipe {i}') for i in sorted(self.failures)]})"
         )
 
 
@@ -119,6 +145,7 @@ class PipeManager:
         self, pipes: Sequence[Pipe], engine: Engine | str | None = None, *, retries: int = 0
     ) -> None:
         from zoopipe_core.adapters.memory import MemoryOutputAdapter
+        from zoopipe_core.adapters.pygen import PyGeneratorOutputAdapter
         from zoopipe_core.plugins import resolve_engine
 
         pipes = list(pipes)
@@ -128,12 +155,15 @@ class PipeManager:
             if not isinstance(pipe, Pipe):
                 raise TypeError(f"pipes[{index}] is {type(pipe).__name__}, not a Pipe")
             for adapter in (pipe.output_adapter, pipe.error_output_adapter):
-                if isinstance(adapter, MemoryOutputAdapter):
+                if isinstance(adapter, (MemoryOutputAdapter, PyGeneratorOutputAdapter)):
                     raise ValueError(
-                        f"pipes[{index}] writes to a MemoryOutputAdapter, which would collect the "
-                        "records in the worker's memory, where they are lost; write to a file "
+                        f"pipes[{index}] writes to a {type(adapter).__name__}, which would hand the "
+                        "records over in the worker's memory, where they are lost; write to a file "
                         "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
                     )
+        from zoopipe_core.output_paths import check_distinct_outputs
+
+        check_distinct_outputs(enumerate(pipes))  # pipes of one run must not overwrite each other
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {retries!r}")
         self._engine: Engine = resolve_engine(engine)
@@ -155,6 +185,8 @@ class PipeManager:
         self._key = ""
         self._start_time: float | None = None
         self._end_time: float | None = None
+        self._started_at: datetime.datetime | None = None
+        self._ended_at: datetime.datetime | None = None
         self._peak_ram = 0
         self._merge_error: BaseException | None = None
 
@@ -243,6 +275,7 @@ class PipeManager:
             finished = self._done.is_set()
             ram = self._peak_ram if finished else self._running_ram()
             failures = {r.pipe_index: r.exception for r in reports if r.has_error and r.exception}
+            reasons = {i: f"{self._name(i)}: {self._describe(exc)}" for i, exc in failures.items()}
             return FlowReport(
                 pipe_count=len(reports),
                 total_processed=total,
@@ -254,6 +287,9 @@ class PipeManager:
                 status=self._status(reports),
                 failures=failures,
                 merge_error=self._merge_error,
+                failure_reasons=reasons,
+                start_time=self._started_at,
+                end_time=self._ended_at,
             )
 
     def _status(self, reports: list[PipeReport]) -> PipeStatus:
@@ -292,6 +328,7 @@ class PipeManager:
                     slot.pipe._report = slot.report  # pipe.report reads the same live report
                     slot.future, slot.attempts, slot.failures, slot.done = None, 0, [], False
                 self._start_time, self._end_time = time.monotonic(), None
+                self._started_at, self._ended_at = datetime.datetime.now(datetime.timezone.utc), None
                 self._unsubscribe = self._engine.on_progress(self._on_progress)
                 self._started = True
             try:
@@ -355,7 +392,7 @@ class PipeManager:
         return report
 
     def _failure_error(self, report: FlowReport) -> PipelineError:
-        lines = [f"pipe {i} failed: {self._describe(exc)}" for i, exc in sorted(report.failures.items())]
+        lines = [f"{self._name(i)} failed: {self._describe(exc)}" for i, exc in sorted(report.failures.items())]
         if report.merge_error is not None:
             lines.append(f"merging the shards failed: {report.merge_error}")
         error = PipelineError(
@@ -364,6 +401,11 @@ class PipeManager:
         )
         error.__cause__ = report.merge_error or next(iter(report.failures.values()), None)
         return error
+
+    def _name(self, index: int) -> str:
+        """How a report names pipe ``index``: its number, input and output."""
+        pipe = self._slots[index].pipe
+        return f"pipe {index} ({pipe.input_adapter.source_name} -> {pipe.output_adapter.target_name})"
 
     @staticmethod
     def _describe(exc: BaseException) -> str:
@@ -518,6 +560,7 @@ class PipeManager:
                 self._unsubscribe()
                 self._unsubscribe = None
             self._end_time = time.monotonic()
+            self._ended_at = datetime.datetime.now(datetime.timezone.utc)
         if self._owns_engine:
             self._engine.shutdown()
         self._done.set()

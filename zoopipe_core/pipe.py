@@ -67,6 +67,9 @@ class Pipe:
             if not callable(transform):
                 raise TypeError(f"transform {transform!r} is not callable; pass a function or a Transform")
         self.executor = executor or SingleThreadExecutor()
+        from zoopipe_core.output_paths import check_distinct_outputs
+
+        check_distinct_outputs([(None, self)])  # before anything runs: no output may overwrite another
         self._report = PipeReport()
         self._thread: threading.Thread | None = None
         self._control: Any = None

@@ -163,7 +163,20 @@ def _describe(exc: BaseException, pipe: "Pipe") -> PipelineError:
 
 
 def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
-    """Run `pipe`, updating `report`. Raises PipelineError on failure, after aborting outputs."""
+    """Run `pipe`, updating `report`. Raises PipelineError on failure, after aborting outputs;
+    then tells every output the run ended (see OutputAdapter.run_ended)."""
+    try:
+        _execute(pipe, report, control)
+    finally:
+        for adapter in (pipe.output_adapter, pipe.error_output_adapter):
+            if adapter is not None:
+                try:
+                    adapter.run_ended(report)
+                except Exception:  # noqa: BLE001 - the run's own outcome stands
+                    logger.exception("%r failed to take the end of the run", adapter)
+
+
+def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
     from zoopipe_core.plugins import hooks
 
     progress = NativeProgress()

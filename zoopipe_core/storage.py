@@ -29,7 +29,8 @@ def is_local(url: str) -> bool:
 
 
 def local_path(url: str) -> str:
-    return url[len("file://"):] if url.startswith("file://") else url
+    """The local path of a path or ``file://`` URL, with ``~`` expanded (as pandas does)."""
+    return os.path.expanduser(url[len("file://"):] if url.startswith("file://") else url)
 
 
 def compression_for(url: str) -> str:

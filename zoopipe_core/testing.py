@@ -210,6 +210,12 @@ class EngineContract:
         self.engine.start()  # an engine can run again after a shutdown
         assert self.engine.submit(add, 2, 2).result(timeout=WAIT) == 4
 
+    def test_start_with_pipes_says_to_use_a_pipe_manager(self) -> None:
+        # ZooPipe's spelling, engine.start(pipes): refused before anything starts.
+        error = _raises(TypeError, lambda: self.engine.start([object()]))
+        assert "PipeManager(pipes, engine=" in str(error) and type(self.engine).__name__ in str(error)
+        assert not self.engine.is_running
+
     def test_many_submissions_complete(self) -> None:
         futures = [self.engine.submit(add, n, n) for n in range(40)]
         assert [f.result(timeout=WAIT) for f in futures] == [2 * n for n in range(40)]
@@ -652,8 +658,10 @@ class PipeManagerContract:
             engine=self.make_engine(),
         )
         error = _raises(PipelineError, lambda: manager.run(show_progress=False))
-        assert "pipe 1 failed" in str(error)
+        # The failure names the pipe by its input and output, and the reason.
+        assert f"pipe 1 ({files[1]} -> {self.path('out.part-00001.jsonl')}) failed" in str(error)
         report = manager.report
+        assert report.failure_reasons[1].startswith(f"pipe 1 ({files[1]} -> ")
         assert report.is_finished and report.has_error and list(report.failures) == [1]
         lost = report.failures[1]
         assert isinstance(lost, WorkerLost), repr(lost)

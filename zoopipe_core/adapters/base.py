@@ -110,6 +110,11 @@ class OutputAdapter(abc.ABC):
             "open_writer(); implement one of them"
         )
 
+    def run_ended(self, report: Any) -> None:
+        """Called once a run that used this output ended (``report.status`` says how), whether
+        or not its writer was opened: a run can fail before it opens its outputs. By default
+        nothing; an output that someone waits on (a stream the caller iterates) ends it here."""
+
     def shard(self, index: int) -> "OutputAdapter":
         """Where shard ``index`` of a parallel run writes: by default the same output with
         ``.part-NNNNN`` in its file name. Raises ShardingError for an output with no file."""

@@ -17,6 +17,18 @@ def _single_char(name: str, value: str) -> str:
     return value
 
 
+def _field_names(field_names: Sequence[str] | None, fieldnames: Sequence[str] | None) -> Sequence[str] | None:
+    """`fieldnames` (the spelling of Python's csv module and of ZooPipe) is `field_names`."""
+    if field_names is not None and fieldnames is not None:
+        raise ValueError(
+            "give the columns once: field_names=... or fieldnames=... (the same option, two spellings), not both"
+        )
+    columns = field_names if field_names is not None else fieldnames
+    if isinstance(columns, str):
+        raise TypeError(f"field_names must be a list of column names, got the string {columns!r}")
+    return columns
+
+
 class _CsvDialect:
     """What CSV input and output share: the file, its delimiter, quote character and columns."""
 
@@ -47,7 +59,8 @@ class _CsvDialect:
 
 class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
     """Read CSV: a header row (or explicit `field_names`), any delimiter and quote character,
-    UTF-8 with or without BOM. Every value arrives as a string; the schema model converts it.
+    UTF-8 with or without BOM. `fieldnames=` (Python's csv and ZooPipe spelling) is the same
+    option: with a header they rename its columns; for a file without one, add has_header=False. Every value arrives as a string; the schema model converts it.
 
     `columns`, `skip_rows`, `limit`, `byte_range` and `line_offset` choose what to read: see
     :mod:`zoopipe_core.adapters.read_options`. `split(n)` cuts the file into shards.
@@ -79,6 +92,7 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
         quotechar: str = '"',
         has_header: bool = True,
         field_names: Sequence[str] | None = None,
+        fieldnames: Sequence[str] | None = None,
         columns: Sequence[str] | None = None,
         skip_rows: int = 0,
         limit: int | None = None,
@@ -89,7 +103,7 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
             columns=columns, skip_rows=skip_rows, limit=limit, byte_range=byte_range, line_offset=line_offset
         )
         path = self._take_paths(path)  # a list of files is read by PipeManager.parallelize_pipe
-        self._set_dialect(path, delimiter, quotechar, field_names)
+        self._set_dialect(path, delimiter, quotechar, _field_names(field_names, fieldnames))
         self.has_header = has_header
         if not has_header and not self.field_names:
             raise ValueError("has_header=False needs field_names: name the columns")
@@ -111,7 +125,8 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
 class CSVOutputAdapter(_CsvDialect, OutputAdapter):
     """Write CSV with one header row; nulls as empty fields, booleans as `true`/`false`.
 
-    Columns are `field_names` if given, otherwise the first record's fields. A record with a
+    Columns are `field_names` (or `fieldnames`, the same option) if given, otherwise the first
+    record's fields. A record with a
     field outside those columns goes to the error output rather than losing the field.
 
     Example:
@@ -133,8 +148,9 @@ class CSVOutputAdapter(_CsvDialect, OutputAdapter):
         quotechar: str = '"',
         header: bool = True,
         field_names: Sequence[str] | None = None,
+        fieldnames: Sequence[str] | None = None,
     ) -> None:
-        self._set_dialect(path, delimiter, quotechar, field_names)
+        self._set_dialect(path, delimiter, quotechar, _field_names(field_names, fieldnames))
         self.header = header
 
     @property

@@ -228,6 +228,34 @@ impl ErrorRecord {
     }
 }
 
+impl ErrorRecord {
+    /// The error record as the fields `columns` name, for an error output given its columns
+    /// (`CSVOutputAdapter(fieldnames=[...])`): a name of `COLUMNS` is that field of the error
+    /// record, any other name the field of the rejected record (null where it has none).
+    pub fn to_columns(&self, columns: &[String]) -> Value {
+        let whole = self.to_value();
+        let Value::Map(fields) = whole else { unreachable!("an error record is a map") };
+        let of_record = |name: &str| match &self.record {
+            Value::Map(items) => items.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            _ => None,
+        };
+        Value::Map(
+            columns
+                .iter()
+                .map(|name| {
+                    let value = fields
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .or_else(|| of_record(name))
+                        .unwrap_or(Value::Null);
+                    (name.clone(), value)
+                })
+                .collect(),
+        )
+    }
+}
+
 impl Serialize for ErrorRecord {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(5))?;
@@ -284,4 +312,26 @@ impl OutBatch {
 pub struct PreEncoded {
     pub bytes: Vec<u8>,
     pub records: u64,
+}
+
+#[cfg(test)]
+mod error_columns_tests {
+    use super::*;
+
+    #[test]
+    fn given_columns_take_error_fields_then_record_fields_then_null() {
+        let error = ErrorRecord {
+            source: Arc::from("in.csv"),
+            line: 3,
+            stage: FailedStage::Validation,
+            messages: vec!["id: bad".into()],
+            record: Value::Map(vec![("id".into(), Value::Str("x".into())), ("line".into(), Value::Int(9))]),
+        };
+        let columns: Vec<String> = ["line", "errors", "id", "missing"].iter().map(|c| c.to_string()).collect();
+        let Value::Map(fields) = error.to_columns(&columns) else { panic!("not a map") };
+        assert_eq!(fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["line", "errors", "id", "missing"]);
+        assert_eq!(fields[0].1, Value::Int(3), "an error record's own field wins over the record's");
+        assert_eq!(fields[2].1, Value::Str("x".into()));
+        assert_eq!(fields[3].1, Value::Null);
+    }
 }
