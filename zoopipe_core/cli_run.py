@@ -32,6 +32,9 @@ from zoopipe_core.errors import PipelineError
 
 _ADAPTER_KEYS = ("path", "adapter")
 
+#: The exit status of a run stopped by Ctrl-C: 128 + SIGINT, as shells report it.
+INTERRUPTED = 130
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -154,13 +157,18 @@ def run_command(args: argparse.Namespace) -> int:
     from zoopipe_core.progress import ProgressDisplay
 
     pipe = resolve_target(args.target)
-    if args.quiet:
-        pipe.start()
-        pipe.wait()
-    else:
-        with ProgressDisplay(lambda: pipe.report):
+    try:
+        if args.quiet:
             pipe.start()
             pipe.wait()
+        else:
+            with ProgressDisplay(lambda: pipe.report):
+                pipe.start()
+                pipe.wait()
+    except KeyboardInterrupt:
+        # wait() has stopped the run and removed its temporary files.
+        print("zoopipe: interrupted; the run was stopped and nothing was published", file=sys.stderr)
+        return INTERRUPTED
     report = pipe.report
     if args.json:
         print(json.dumps(report.to_dict()))

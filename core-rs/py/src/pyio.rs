@@ -19,7 +19,7 @@ impl PyFileReader {
 
 impl Read for PyFileReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Python::with_gil(|py| {
+        crate::pygil::with_gil(|py| {
             let chunk = self.file.call_method1(py, "read", (buf.len(),)).map_err(|e| {
                 io::Error::other(self.errors.keep(e, "reading the input file object").to_string())
             })?;
@@ -47,7 +47,7 @@ impl PyFileWriter {
 
 impl Write for PyFileWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Python::with_gil(|py| {
+        crate::pygil::with_gil(|py| {
             self.file
                 .call_method1(py, "write", (PyBytes::new(py, buf),))
                 .map_err(|e| io::Error::other(self.errors.keep(e, "writing the output file object").to_string()))?;
@@ -56,7 +56,7 @@ impl Write for PyFileWriter {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Python::with_gil(|py| {
+        crate::pygil::with_gil(|py| {
             self.file
                 .call_method0(py, "flush")
                 .map_err(|e| io::Error::other(self.errors.keep(e, "flushing the output file object").to_string()))?;

@@ -25,7 +25,7 @@ impl Sink for PySink {
         if rows.is_empty() {
             return Ok(());
         }
-        Python::with_gil(|py| {
+        crate::pygil::with_gil(|py| {
             let records = rows_to_python(py, &columns, rows.iter().map(|r| &r.data))?;
             self.writer.call_method1(py, "write_batch", (records,))?;
             Ok(())

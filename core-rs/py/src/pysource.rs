@@ -21,7 +21,7 @@ impl PyBatchSource {
 
 impl BatchSource for PyBatchSource {
     fn next_batch(&mut self, seq: u64, _max_rows: usize) -> Result<Option<Batch>, ExecError> {
-        Python::with_gil(|py| -> PyResult<Option<Batch>> {
+        crate::pygil::with_gil(|py| -> PyResult<Option<Batch>> {
             let iterator = self.batches.bind(py);
             let mut rows = Vec::new();
             let mut errors = Vec::new();

@@ -165,7 +165,7 @@ impl Drop for GcPause<'_> {
 
 impl Stage for PyStage {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        let (outputs, mut failures) = Python::with_gil(|py| {
+        let (outputs, mut failures) = crate::pygil::with_gil(|py| {
             let _pause = GcPause::new(py)?;
             self.call(py, &batch)
         })
@@ -208,7 +208,7 @@ impl SignalCheck {
 
 impl Stage for SignalCheck {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        Python::with_gil(|py| py.check_signals()).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
+        crate::pygil::with_gil(|py| py.check_signals()).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
         self.inner.process(batch)
     }
 }
