@@ -36,9 +36,12 @@ def _stop_runs_at_exit() -> None:
     with _running_lock:
         pipes = list(_running)
     for pipe in pipes:
-        _log.warning("%r was still running when Python exited: stopped it, nothing was published. "
+        _log.warning("%r was still running when Python exited: stopping it, nothing is published. "
                      "Call pipe.wait() before the program ends to let it finish", pipe)
-        pipe._stop_promptly()
+        if not pipe._stop_promptly():
+            _log.warning("%r did not stop within %g s (its Python code ignores the interruption, or "
+                         "is blocked in C code): its temporary files stay until the next run of the "
+                         "same output removes them", pipe, STOP_WAIT)
 
 
 class _RunThread(threading.Thread):

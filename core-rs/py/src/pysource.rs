@@ -27,8 +27,8 @@ impl BatchSource for PyBatchSource {
             let mut errors = Vec::new();
             // Skip empty batches: an empty list is not the end of the input.
             while rows.is_empty() && errors.is_empty() {
-                let Some(batch) = iterator.try_iter()?.next() else { return Ok(None) };
-                for item in batch?.try_iter()? {
+                let Some(batch) = crate::pygil::next(iterator)? else { return Ok(None) };
+                for item in batch.try_iter()? {
                     let item = item?;
                     self.count += 1;
                     match to_value(&item) {
