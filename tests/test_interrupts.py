@@ -52,6 +52,22 @@ SCRIPTS = {
     "start-wait": "from slowpipe import pipe\npipe.start()\npipe.wait()\n",
     "with": "from slowpipe import pipe\nwith pipe:\n    pass\n",
     "run": "from slowpipe import pipe\npipe.run()\n",
+    "manager-run": textwrap.dedent(
+        """
+        from zoopipe_core import PipeManager
+        from slowpipe import make_pipe
+        PipeManager.parallelize_pipe(make_pipe(), workers=2, should_merge=True).run(show_progress=False)
+        """
+    ),
+    "manager-start-wait": textwrap.dedent(
+        """
+        from zoopipe_core import PipeManager
+        from slowpipe import make_pipe
+        manager = PipeManager.parallelize_pipe(make_pipe(), workers=2, should_merge=True)
+        manager.start()
+        manager.wait()
+        """
+    ),
     # The script ends while its pipe still runs: the exit hook stops it.
     "exit-while-running": textwrap.dedent(
         """
@@ -117,8 +133,8 @@ def assert_clean(project: Path, stderr: str) -> None:
     assert "Exception ignored" not in stderr, stderr
     names = sorted(os.listdir(project))
     assert "out.jsonl" not in names and "errors.jsonl" not in names, f"a stopped run published: {names}"
-    leftovers = [n for n in names if n.endswith(".tmp")]
-    assert leftovers == [], f"temporary files left behind: {leftovers}"
+    leftovers = [n for n in names if n.endswith(".tmp") or ".part-" in n]
+    assert leftovers == [], f"temporary or part files left behind: {leftovers}"
 
 
 @pytest.mark.parametrize("form", ["start-wait", "with", "run"])
@@ -209,3 +225,17 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(project: Path
         sys.modules.pop("slowpipe", None)
     assert [n for n in os.listdir(project) if n.endswith(".tmp")] == []
     assert sum(1 for _ in open(project / "out.jsonl")) == ROWS
+
+
+@pytest.mark.parametrize("form", ["manager-run", "manager-start-wait"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_driver_stops_a_manager_and_its_workers_cleanly(
+    project: Path, form: str, signum: int
+) -> None:
+    process = start(project, f"{form}.py")
+    wait_until_started(process, project)  # a worker's transform created the marker
+    status, stderr, took = stop(process, signum)
+    assert status == 128 + signum, stderr
+    assert took < STOP_WITHIN + 5.0, f"the run took {took:.1f} s to stop"  # workers stop too
+    assert_clean(project, stderr)
+    assert "unresolved" not in stderr, stderr
