@@ -39,6 +39,17 @@ _running: set["PipeManager"] = set()
 _running_lock = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    # A forked worker runs none of the parent's managers (and must not stop them at its exit).
+    global _running_lock
+    _running.clear()
+    _running_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 @atexit.register
 def _stop_managers_at_exit() -> None:
     """Runs still going when Python exits are stopped and cleaned up (no temporary or part files)

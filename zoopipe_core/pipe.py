@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import contextvars
 import logging
+import os
 import threading
 import time
 from typing import Any, Sequence
@@ -27,6 +28,18 @@ STOP_WAIT = 10.0
 # Pipes whose run thread is alive, for the exit hook below.
 _running: set["Pipe"] = set()
 _running_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A forked worker has none of the parent's run threads, and the lock may have been held by
+    # one of them at the fork.
+    global _running_lock
+    _running.clear()
+    _running_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
