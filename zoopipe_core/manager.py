@@ -403,7 +403,8 @@ class PipeManager:
         # The supervisor settles the cancelled futures and removes the run's files.
         while True:
             try:
-                settled = self._done.wait(timeout + _SETTLE_GRACE)
+                # Beyond the supervisor's own bound for the files to go (_remove_leftovers).
+                settled = self._done.wait(timeout + _SETTLE_GRACE + 5.0)
                 break
             except (KeyboardInterrupt, _Terminated):
                 continue
