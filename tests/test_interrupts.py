@@ -151,6 +151,9 @@ def test_ctrl_c_stops_a_script_promptly_and_cleanly(project: Path, form: str, at
     assert_clean(project, stderr)
 
 
+INTERRUPTED_LINE = "zoopipe: interrupted; the run was stopped and nothing was published"
+
+
 @pytest.mark.parametrize("attempt", range(3))
 def test_ctrl_c_stops_zoopipe_run_with_one_line(project: Path, attempt: int) -> None:
     process = start(project, "-m", "zoopipe_core.cli", "run", "--quiet", "slowpipe:make_pipe")
@@ -158,8 +161,19 @@ def test_ctrl_c_stops_zoopipe_run_with_one_line(project: Path, attempt: int) -> 
     status, stderr, took = stop(process, signal.SIGINT)
     assert status == 130, stderr
     assert "Traceback" not in stderr, stderr
-    assert stderr.strip().splitlines() == ["zoopipe: interrupted; the run was stopped and nothing was published"]
+    assert stderr.strip().splitlines() == [INTERRUPTED_LINE]
     assert took < STOP_WITHIN, f"the run took {took:.1f} s to stop"
+    assert_clean(project, stderr)
+
+
+def test_ctrl_c_with_progress_ends_with_the_cancelled_summary_and_one_line(project: Path) -> None:
+    process = start(project, "-m", "zoopipe_core.cli", "run", "slowpipe:make_pipe")
+    wait_until_started(process, project)
+    status, stderr, _ = stop(process, signal.SIGINT)
+    assert status == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert lines[-1] == INTERRUPTED_LINE and lines[-2].startswith("cancelled: rows"), stderr
     assert_clean(project, stderr)
 
 
