@@ -181,9 +181,10 @@ class Pipe:
             raise RuntimeError("this pipe was not started; call start() or run()")
         try:
             return self._thread.finished.wait(timeout)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             self._stop_promptly()
-            raise
+            # The traceback ends at this wait(), not inside threading's locks.
+            raise interrupt.with_traceback(None)
 
     def run(self) -> PipeReport:
         """Run to the end and return the report. Raises PipelineError if the run failed."""
