@@ -32,6 +32,9 @@ from zoopipe_core.errors import PipelineError
 
 _ADAPTER_KEYS = ("path", "adapter")
 
+#: The exit status of a run stopped by Ctrl-C: 128 + SIGINT, as shells report it.
+INTERRUPTED = 130
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -167,51 +170,39 @@ def resolve_target(target: str) -> Any:
     return value
 
 
-def _run_manager(args: argparse.Namespace, manager: Any) -> int:
-    """``zoopipe run`` of a PipeManager: the same progress, report and exit status as a Pipe."""
-    import json
-
-    from zoopipe_core.progress import ProgressDisplay
-
-    if args.quiet:
-        manager.start()
-        manager.wait()
-    else:
-        with ProgressDisplay(lambda: manager.report):
-            manager.start()
-            manager.wait()
-    report = manager.report
-    if args.json:
-        print(json.dumps(report.to_dict()))
-    if report.has_error:
-        print(f"zoopipe: error: {manager._failure_error(report)}", file=sys.stderr)
-        return 1
-    if report.status.value != "completed":
-        print(f"zoopipe: the run ended {report.status.value}", file=sys.stderr)
-        return 1
-    return 0
+def _failure(target: Any) -> str | None:
+    """Why the run of a Pipe or a PipeManager failed, or None."""
+    report = target.report
+    if hasattr(target, "input_adapter"):  # a Pipe
+        return None if report.exception is None else str(report.exception)
+    return str(target._failure_error(report)) if report.has_error else None
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """Run a Pipe or a PipeManager with the same progress, report and exit status."""
     import json
 
     from zoopipe_core.progress import ProgressDisplay
 
-    pipe = resolve_target(args.target)
-    if not hasattr(pipe, "input_adapter"):  # a PipeManager
-        return _run_manager(args, pipe)
-    if args.quiet:
-        pipe.start()
-        pipe.wait()
-    else:
-        with ProgressDisplay(lambda: pipe.report):
-            pipe.start()
-            pipe.wait()
-    report = pipe.report
+    target = resolve_target(args.target)
+    try:
+        if args.quiet:
+            target.start()
+            target.wait()
+        else:
+            with ProgressDisplay(lambda: target.report):
+                target.start()
+                target.wait()
+    except KeyboardInterrupt:
+        # wait() has stopped the run and removed its temporary files.
+        print("zoopipe: interrupted; the run was stopped and nothing was published", file=sys.stderr)
+        return INTERRUPTED
+    report = target.report
     if args.json:
         print(json.dumps(report.to_dict()))
-    if report.exception is not None:
-        print(f"zoopipe: error: {report.exception}", file=sys.stderr)
+    failure = _failure(target)
+    if failure is not None:
+        print(f"zoopipe: error: {failure}", file=sys.stderr)
         return 1
     if report.status.value != "completed":
         print(f"zoopipe: the run ended {report.status.value}", file=sys.stderr)

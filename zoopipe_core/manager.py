@@ -10,10 +10,13 @@ because every output is published atomically under a name the rerun overwrites. 
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import dataclasses
 import datetime
 import logging
+import os
+import signal
 import threading
 import time
 import uuid
@@ -28,8 +31,61 @@ from zoopipe_core.worker import run_pipe_task
 
 _log = logging.getLogger("zoopipe")
 
-#: Seconds shutdown() waits for the engine's futures to resolve after the engine stopped them.
+#: Seconds shutdown() waits, beyond its timeout, for the stopped tasks to resolve and for their
+#: temporary files to be gone (removed by the stopping task, or swept once its process is dead).
 _SETTLE_GRACE = 10.0
+
+# Managers between start() and the end of their run, for the exit hook below.
+_running: set["PipeManager"] = set()
+_running_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A forked worker runs none of the parent's managers (and must not stop them at its exit).
+    global _running_lock
+    _running.clear()
+    _running_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@atexit.register
+def _stop_managers_at_exit() -> None:
+    """Runs still going when Python exits are stopped and cleaned up (no temporary or part files)
+    before the engines' own exit hooks stop their workers."""
+    with _running_lock:
+        managers = list(_running)
+    for manager in managers:
+        _log.warning("%r was still running when Python exited: stopped it, nothing was published "
+                     "or merged. Call manager.wait() before the program ends", manager)
+        manager.shutdown()
+
+
+class _Terminated(SystemExit):
+    """SIGTERM to the driver while a manager runs: the run is stopped and cleaned up on the way
+    out, and the process exits with status 143 (128 + SIGTERM)."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _running:  # read without the lock: a signal handler must not wait for it
+        raise _Terminated()
+    # No run going on: die of SIGTERM, as Python does without a handler.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _handle_sigterm() -> None:
+    """While a manager runs, SIGTERM to this process (the driver) stops the run cleanly instead
+    of killing the process at once, which would leave its workers running and their files
+    behind. Installed only on the main thread and only where Python would die of SIGTERM (the
+    program set no handler); with no run going on, the handler dies of SIGTERM as before."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +245,7 @@ class PipeManager:
         self._ended_at: datetime.datetime | None = None
         self._peak_ram = 0
         self._merge_error: BaseException | None = None
+        self._stop_timeout = 5.0
 
     @classmethod
     def parallelize_pipe(
@@ -331,6 +388,10 @@ class PipeManager:
                 self._started_at, self._ended_at = datetime.datetime.now(datetime.timezone.utc), None
                 self._unsubscribe = self._engine.on_progress(self._on_progress)
                 self._started = True
+                self._stop_timeout = 5.0
+                with _running_lock:
+                    _running.add(self)
+                _handle_sigterm()
             try:
                 self._submit_queued()
             except BaseException:
@@ -347,26 +408,44 @@ class PipeManager:
         """Wait until every pipe ended (and merging is done). True if so, False on timeout."""
         if not self._started:
             raise RuntimeError("this PipeManager was not started; call start() or run()")
-        return self._done.wait(timeout)
+        try:
+            return self._done.wait(timeout)
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C or SIGTERM: stop every pipe and clean up before the exception goes on.
+            self.shutdown()
+            raise
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every pipe: each is asked to stop (it publishes nothing) and is stopped forcefully
-        after ``timeout`` seconds. Nothing is merged. A no-op when not running."""
+        after ``timeout`` seconds. Nothing is merged, and the run's files are removed: the
+        temporary files of stopped pipes, and the parts of shards that already finished when
+        they were to be merged. A no-op when not running."""
         if not self.is_running:
             return
         with self._submit_lock, self._lock:
             self._stopping = True
+            self._stop_timeout = timeout
             futures = [s.future for s in self._slots if s.future is not None and not s.future.done()]
-        if self._owns_engine:
-            # Cancels every task, forcefully after `timeout`; returns once the work stopped.
-            self._engine.shutdown(timeout)
-            grace = 1.0  # for the futures' callbacks to run
-        else:
-            for future in futures:
-                self._engine.cancel(future)
-            grace = _SETTLE_GRACE  # cancel() may return before the task has stopped
-        if not self._done.wait(grace):
-            # The engine stopped the work but left futures unresolved: stop waiting for them.
+        while True:
+            try:
+                if self._owns_engine:
+                    # Cancels every task, forcefully after `timeout`; returns once the work stopped.
+                    self._engine.shutdown(timeout)
+                else:
+                    for future in futures:
+                        self._engine.cancel(future)  # the engine's own grace period applies
+                break
+            except (KeyboardInterrupt, _Terminated):
+                continue  # a second Ctrl-C: already stopping, and the stop is bounded
+        # The supervisor settles the cancelled futures and removes the run's files.
+        while True:
+            try:
+                # Beyond the supervisor's own bound for the files to go (_remove_leftovers).
+                settled = self._done.wait(timeout + _SETTLE_GRACE + 5.0)
+                break
+            except (KeyboardInterrupt, _Terminated):
+                continue
+        if not settled:
             _log.warning("%r: the engine left tasks unresolved after shutdown; marking them cancelled", self)
             self._abandoned = True
             self._done.wait()
@@ -475,9 +554,13 @@ class PipeManager:
                 if self._abandoned:
                     self._cancel_unfinished()
                     break
-                finished, _ = concurrent.futures.wait(
-                    pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED
-                )
+                # A future cancelled with future.cancel() is done, but concurrent.futures.wait()
+                # sees it only if the engine also notified it (set_running_or_notify_cancel).
+                finished = {f for f in pending if f.cancelled()}
+                if not finished:
+                    finished, _ = concurrent.futures.wait(
+                        pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED
+                    )
                 for future in finished:
                     self._settle(future)
                 if self._stopping:
@@ -488,6 +571,8 @@ class PipeManager:
                 s.report.status == PipeStatus.COMPLETED for s in self._slots
             ):
                 self._merge()
+            else:
+                self._remove_leftovers()
         except BaseException as exc:  # noqa: BLE001 - keep the manager's state consistent
             _log.exception("the PipeManager's supervisor failed")
             self._merge_error = self._merge_error or exc
@@ -554,6 +639,31 @@ class PipeManager:
                 self._merge_error = exc
                 return
 
+    def _remove_leftovers(self) -> None:
+        """What a run that did not complete leaves: temporary files of its unfinished pipes, and,
+        when it was stopped, the parts of the shards that finished (they were only to be merged;
+        the next run writes them again). A stopped task removes its temporary file itself as it
+        stops; the file of one killed forcefully is removed once its process is gone."""
+        from zoopipe_core.sharding import remove_output
+        from zoopipe_core.storage import leftover_temps, remove_stale_temps
+
+        unfinished = [s.pipe for s in self._slots if s.report.status != PipeStatus.COMPLETED]
+        paths = [a.path for p in unfinished for a in (p.output_adapter, p.error_output_adapter)
+                 if isinstance(getattr(a, "path", None), str)]
+        deadline = time.monotonic() + (self._stop_timeout + _SETTLE_GRACE if self._stopping else 0.0)
+        while True:
+            waiting = False
+            for path in paths:
+                remove_stale_temps(path)
+                waiting = waiting or bool(leftover_temps(path))
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        if self._stopping:
+            for _, parts in self._merges:
+                for part in parts:
+                    remove_output(part)
+
     def _finish_run(self) -> None:
         with self._lock:
             if self._unsubscribe is not None:
@@ -563,6 +673,8 @@ class PipeManager:
             self._ended_at = datetime.datetime.now(datetime.timezone.utc)
         if self._owns_engine:
             self._engine.shutdown()
+        with _running_lock:
+            _running.discard(self)
         self._done.set()
 
 

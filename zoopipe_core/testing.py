@@ -15,6 +15,7 @@ Capability flags, for what only some engines can promise, are class attributes a
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
 import shutil
@@ -425,6 +426,17 @@ class UserSchema(_BaseModel):  # type: ignore[misc,valid-type]
     email: str
 
 
+class _LogRecords(logging.Handler):
+    """Collects the log records of a logger it is added to."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 class KillOnce:
     """A transform that SIGKILLs its own worker on the record with ``user_id == on_id``, the
     first time only: it creates ``marker`` just before, and does nothing once it exists.
@@ -670,6 +682,8 @@ class PipeManagerContract:
         assert manager.get_pipe_report(1).has_error
         assert [r.status.value for r in manager.pipe_reports] == ["completed", "failed", "completed"]
         assert not os.path.exists(out), "a failed shard must leave nothing under the merged name"
+        leftovers = [n for n in os.listdir(self.tmp) if n.endswith(".tmp")]
+        assert leftovers == [], f"the killed worker's temporary file was not removed: {leftovers}"
 
     def test_retries_rerun_a_killed_shard_and_every_record_arrives_once(self) -> None:
         from zoopipe_core import PipeManager
@@ -705,6 +719,40 @@ class PipeManagerContract:
         assert manager.report.status.value == "cancelled"
         assert [r.status.value for r in manager.pipe_reports] == ["cancelled", "cancelled"]
         assert not os.path.exists(self.path("out0.jsonl"))
+
+    def test_shutdown_mid_run_leaves_no_files_and_no_noise(self) -> None:
+        import logging
+
+        from zoopipe_core import PipeManager
+
+        # Shard 0 is one batch and completes (publishing its part); shards 1 and 2 hold.
+        files = [write_users(self.path("users0.jsonl"), 0, 20)] + [
+            write_users(self.path(f"users{i}.jsonl"), i * 1000, 300) for i in (1, 2)
+        ]
+        out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
+        hold = HoldAfterFirstBatch(self.path("never-released"))
+        manager = PipeManager.parallelize_pipe(self.pipe(files, out, errors, transforms=[hold]), workers=2,
+                                               should_merge=True, engine=self.make_engine())
+        records = _LogRecords()
+        logger = logging.getLogger("zoopipe")
+        logger.addHandler(records)
+        try:
+            manager.start()
+            wait_for(lambda: [r.status.value for r in manager.pipe_reports][0] == "completed"
+                     and all(r.total_processed > 0 for r in manager.pipe_reports[1:]),
+                     "shard 0 to complete and shards 1 and 2 to run")
+            began = time.monotonic()
+            manager.shutdown(timeout=5.0)
+            elapsed = time.monotonic() - began
+        finally:
+            logger.removeHandler(records)
+        assert elapsed < 5.0 + 4.0, f"shutdown(timeout=5.0) took {elapsed:.1f} s"
+        assert manager.report.status.value == "cancelled"
+        assert [r.status.value for r in manager.pipe_reports] == ["completed", "cancelled", "cancelled"]
+        left = sorted(n for n in os.listdir(self.tmp) if not n.startswith("users"))
+        assert left == [], f"a stopped run left files behind: {left}"
+        noise = [r.getMessage() for r in records.records if r.levelno >= logging.WARNING]
+        assert noise == [], f"shutdown logged: {noise}"
 
     def test_csv_files_merge_under_one_header_with_true_error_lines(self) -> None:
         import json

@@ -6,6 +6,7 @@ mod convert;
 mod pyerr;
 mod pyio;
 mod pysink;
+mod pygil;
 mod pyjson;
 mod pysource;
 mod stage;
@@ -325,7 +326,10 @@ fn run_pipe<'py>(
     let counters = progress.inner.clone();
     let flag = stop.flag.clone();
     let result = py.allow_threads(|| {
-        zoopipe_exec::run(source, &mut *stage, main, error_output, &config, &counters, &flag, &source_name)
+        let result = zoopipe_exec::run(source, &mut *stage, main, error_output, &config, &counters, &flag, &source_name);
+        // Taking the GIL back while the interpreter finalises would abort the process.
+        pygil::park_if_python_exiting();
+        result
     });
     if let Some(original) = py_errors.take() {
         return Err(original);

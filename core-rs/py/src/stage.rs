@@ -80,8 +80,8 @@ impl PyStage {
 
     fn call(&self, py: Python<'_>, batch: &Batch) -> PyResult<(Outputs, Vec<ErrorRecord>)> {
         let records = rows_to_python(py, &batch.columns, batch.rows.iter().map(|r| &r.data))?;
-        let result = self.func.call1(py, (records,))?;
-        let result = result.bind(py).downcast::<PyTuple>()?.clone();
+        let result = crate::pygil::call(self.func.bind(py), &PyTuple::new(py, [records])?)?;
+        let result = result.downcast::<PyTuple>()?.clone();
         let (indices, outputs, failures) = (result.get_item(0)?, result.get_item(1)?, result.get_item(2)?);
         let outputs = outputs.downcast::<PyList>()?;
         let n = batch.rows.len();
@@ -165,7 +165,7 @@ impl Drop for GcPause<'_> {
 
 impl Stage for PyStage {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        let (outputs, mut failures) = Python::with_gil(|py| {
+        let (outputs, mut failures) = crate::pygil::with_gil(|py| {
             let _pause = GcPause::new(py)?;
             self.call(py, &batch)
         })
@@ -208,7 +208,7 @@ impl SignalCheck {
 
 impl Stage for SignalCheck {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        Python::with_gil(|py| py.check_signals()).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
+        crate::pygil::with_gil(crate::pygil::check_signals).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
         self.inner.process(batch)
     }
 }
