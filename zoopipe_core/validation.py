@@ -3,10 +3,16 @@
 Records are validated in chunks through one ``TypeAdapter(list[Model])``. When a chunk fails,
 only its valid records are validated again. The chunk size follows the observed error rate, so
 clean data goes through in whole batches and dirty data rarely pays for a redo.
+
+pydantic turns a ``ValueError`` or ``AssertionError`` raised by a validator into a
+``ValidationError`` that names the record; any other exception (``TypeError``, ``KeyError``...)
+escapes the whole chunk without saying which record raised it. That chunk is then validated
+record by record, so the record that raised becomes a failure of its own and the others go on.
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -23,6 +29,17 @@ def describe_errors(errors: list[dict[str, Any]]) -> list[str]:
         location = ".".join(str(part) for part in error["loc"][1:])
         messages.append(f"{location}: {error['msg']}" if location else error["msg"])
     return messages
+
+
+def describe_exception(exc: Exception) -> list[str]:
+    """The failure of a record whose validation raised something other than a ValidationError:
+    the exception, and where it was raised (the validator's frame)."""
+    message = f"validation raised {type(exc).__name__}: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        message += f" (in {last.name}, {last.filename}:{last.lineno})"
+    return [message]
 
 
 class BatchValidator:
@@ -67,12 +84,42 @@ class BatchValidator:
                 by_record: dict[int, list[dict[str, Any]]] = {}
                 for error in exc.errors(include_url=False):
                     by_record.setdefault(error["loc"][0], []).append(error)
+            except Exception:  # noqa: BLE001 - a validator raised; find the record that did
+                self._validate_one_by_one(chunk, start, models, indices, failures)
+                continue
             for local, errors in by_record.items():
                 failures.append((start + local, "validation", describe_errors(errors)))
             good = [i for i in range(len(chunk)) if i not in by_record]
             if good:
-                models.extend(adapter.validate_python([chunk[i] for i in good]))
-                indices.extend(start + i for i in good)
+                try:
+                    models.extend(adapter.validate_python([chunk[i] for i in good]))
+                    indices.extend(start + i for i in good)
+                except Exception:  # noqa: BLE001 - a validator raised (see the module's docstring)
+                    self._validate_one_by_one([chunk[i] for i in good], 0, models, indices, failures,
+                                              [start + i for i in good])
         if n:
             self._error_rate = 0.7 * self._error_rate + 0.3 * (len(failures) / n)
         return indices, adapter.dump_python(models), failures
+
+    def _validate_one_by_one(
+        self,
+        chunk: list[dict[str, Any]],
+        start: int,
+        models: list[Any],
+        indices: list[int],
+        failures: list[tuple[int, str, list[str]]],
+        positions: list[int] | None = None,
+    ) -> None:
+        """Validate each record of `chunk` on its own: a record whose validation raises (a
+        ValidationError or any other Exception) fails alone. `positions`: the batch index of
+        each record (default: `start + k`). BaseExceptions (cancellation) still propagate."""
+        adapter = self.adapter
+        for k, record in enumerate(chunk):
+            index = positions[k] if positions is not None else start + k
+            try:
+                models.extend(adapter.validate_python([record]))
+                indices.append(index)
+            except ValidationError as exc:
+                failures.append((index, "validation", describe_errors(exc.errors(include_url=False))))
+            except Exception as exc:  # noqa: BLE001 - the record goes to the error output
+                failures.append((index, "validation", describe_exception(exc)))
