@@ -9,10 +9,10 @@ use crate::convert::{rows_to_python, to_value};
 use crate::pyerr::PyErrSlot;
 use crate::pyjson::write_json;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyModule, PyTuple};
+use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
 use std::cell::Cell;
 use std::sync::Arc;
-use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, PreEncoded, Row, RowData, Stage};
+use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, PreEncoded, Row, RowData, Stage, Value};
 
 pub struct PyStage {
     func: Py<PyAny>,
@@ -107,11 +107,29 @@ impl PyStage {
                 None => k,
             };
             mark(index)?;
+            // Every output is checked here, once, whatever it is written to: a record is an
+            // object. A dict is the common case; another type (a pydantic model, say) must
+            // convert to one.
+            let value = if obj.is_instance_of::<PyDict>() {
+                None
+            } else {
+                match to_value(&obj) {
+                    Ok(value @ Value::Map(_)) => Some(value),
+                    Ok(_) => {
+                        errors.push(self.failure(batch, index, FailedStage::Serialize, vec![not_an_object(&obj)]));
+                        continue;
+                    }
+                    Err(e) => {
+                        errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()]));
+                        continue;
+                    }
+                }
+            };
             if self.encodes_jsonl {
                 to_encode.push((index, obj));
                 continue;
             }
-            match to_value(&obj) {
+            match value.map_or_else(|| to_value(&obj), Ok) {
                 Ok(value) => out.push((index, RowData::Value(value))),
                 Err(e) => errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()])),
             }
@@ -133,6 +151,19 @@ impl PyStage {
         }
         Ok((Outputs::Values(out), errors))
     }
+}
+
+/// Why an output that is not a dict cannot be written: every output (JSON, tables, CSV, Python
+/// writers) takes records as objects.
+fn not_an_object(obj: &Bound<'_, PyAny>) -> String {
+    let found = if obj.is_none() {
+        "None".to_owned()
+    } else {
+        let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {name}")
+    };
+    format!("a record must be a dict (a JSON object); the transform returned {found}")
 }
 
 /// Pauses Python's cyclic garbage collector for one batch. A batch allocates thousands of
