@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "PyGeneratorInputAdapter": "zoopipe_core.adapters.memory",
     "MemoryOutputAdapter": "zoopipe_core.adapters.memory",
     "CountOutputAdapter": "zoopipe_core.adapters.count",
+    "Base64Bytes": "zoopipe_core.fields",
     "PipelineError": "zoopipe_core.errors",
     "PluginError": "zoopipe_core.errors",
     "hookimpl": "zoopipe_core.hookspecs",
