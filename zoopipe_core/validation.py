@@ -15,7 +15,7 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import AliasChoices, AliasPath, BaseModel, RootModel, TypeAdapter, ValidationError
 
 # A chunk is sized so that about this fraction of chunks contain a bad record.
 _TARGET_FAILING_CHUNKS = 0.05
@@ -29,6 +29,38 @@ def describe_errors(errors: list[dict[str, Any]]) -> list[str]:
         location = ".".join(str(part) for part in error["loc"][1:])
         messages.append(f"{location}: {error['msg']}" if location else error["msg"])
     return messages
+
+
+def input_keys(model: type[BaseModel]) -> list[str] | None:
+    """The input keys `model` can read, when it ignores every other key: then the records given
+    to it need hold only these (the others cost time to build, nothing more). None when the
+    model sees the whole record: it keeps or forbids extra keys, or has a model validator that
+    runs before the fields are validated (it may read any key).
+
+    Example:
+        >>> from pydantic import BaseModel, Field
+        >>> class User(BaseModel):
+        ...     id: int = Field(alias="userId")
+        >>> input_keys(User)
+        ['id', 'userId']
+    """
+    if issubclass(model, RootModel) or model.model_config.get("extra") in ("allow", "forbid"):
+        return None
+    validators = model.__pydantic_decorators__.model_validators.values()
+    if any(v.info.mode in ("before", "wrap") for v in validators):
+        return None
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        keys.append(name)
+        if field.alias:
+            keys.append(field.alias)
+        alias = field.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias]
+        for choice in choices:
+            first = choice.path[0] if isinstance(choice, AliasPath) else choice
+            if isinstance(first, str):
+                keys.append(first)
+    return list(dict.fromkeys(keys))
 
 
 def describe_exception(exc: Exception) -> list[str]:

@@ -26,7 +26,7 @@ impl Sink for PySink {
             return Ok(());
         }
         Python::with_gil(|py| {
-            let records = rows_to_python(py, &columns, rows.iter().map(|r| &r.data))?;
+            let records = rows_to_python(py, &columns, rows.iter().map(|r| &r.data), None)?;
             self.writer.call_method1(py, "write_batch", (records,))?;
             Ok(())
         })

@@ -11,6 +11,7 @@ use crate::pyjson::write_json;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::sync::Arc;
 use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, PreEncoded, Row, RowData, Stage, Value};
 
@@ -21,6 +22,9 @@ pub struct PyStage {
     /// The main output is JSON Lines: write the output dicts as JSON here, under the GIL we
     /// hold anyway, instead of converting them to values for an encoder thread.
     encodes_jsonl: bool,
+    /// The columns validation reads, when the model ignores the others: the input dicts hold
+    /// only these. Error records still carry the whole row as read.
+    input_keys: Option<HashSet<String>>,
     /// Bytes per encoded record in the last batch, to size the next batch's buffer.
     bytes_per_record: Cell<usize>,
 }
@@ -32,8 +36,15 @@ enum Outputs {
 }
 
 impl PyStage {
-    pub fn new(func: Py<PyAny>, source: &str, errors: PyErrSlot, encodes_jsonl: bool) -> PyStage {
-        PyStage { func, source: Arc::from(source), errors, encodes_jsonl, bytes_per_record: Cell::new(256) }
+    pub fn new(
+        func: Py<PyAny>,
+        source: &str,
+        errors: PyErrSlot,
+        encodes_jsonl: bool,
+        input_keys: Option<Vec<String>>,
+    ) -> PyStage {
+        let input_keys = input_keys.map(|keys| keys.into_iter().collect());
+        PyStage { func, source: Arc::from(source), errors, encodes_jsonl, input_keys, bytes_per_record: Cell::new(256) }
     }
 
     /// The outputs as JSON Lines in input order; a record that cannot be written becomes a
@@ -79,7 +90,7 @@ impl PyStage {
     }
 
     fn call(&self, py: Python<'_>, batch: &Batch) -> PyResult<(Outputs, Vec<ErrorRecord>)> {
-        let records = rows_to_python(py, &batch.columns, batch.rows.iter().map(|r| &r.data))?;
+        let records = rows_to_python(py, &batch.columns, batch.rows.iter().map(|r| &r.data), self.input_keys.as_ref())?;
         let result = self.func.call1(py, (records,))?;
         let result = result.bind(py).downcast::<PyTuple>()?.clone();
         let (indices, outputs, failures) = (result.get_item(0)?, result.get_item(1)?, result.get_item(2)?);
