@@ -124,3 +124,26 @@ def test_cancellation_is_not_swallowed_as_a_record_failure():
 
     with pytest.raises(PipeCancelled):
         BatchValidator(Cancelling).validate([{"id": "1"}, {"id": "2"}])
+
+
+def test_a_raising_field_serializer_fails_only_its_record():
+    from pydantic import field_serializer
+
+    class Priced(BaseModel):
+        id: int
+        price: int
+
+        @field_serializer("price")
+        def cents(self, price: int) -> str:
+            if price < 0:
+                raise KeyError(f"no currency for {price}")
+            return f"{price / 100:.2f}"
+
+    rows = [{"id": "1", "price": "150"}, {"id": "2", "price": "-1"}, {"id": "3", "price": "99"}]
+    report, out, errors = _run(Priced, rows)
+    assert_completed(report, read=3, written=2, errors=1)
+    assert out == [{"id": 1, "price": "1.50"}, {"id": 3, "price": "0.99"}]
+    (error,) = errors
+    assert (error["stage"], error["line"], error["record"]) == ("serialize", 2, rows[1])
+    assert error["errors"][0].startswith("model_dump raised PydanticSerializationError: ")
+    assert "no currency for -1" in error["errors"][0]

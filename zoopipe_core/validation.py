@@ -63,12 +63,12 @@ def input_keys(model: type[BaseModel]) -> list[str] | None:
     return list(dict.fromkeys(keys))
 
 
-def describe_exception(exc: Exception) -> list[str]:
-    """The failure of a record whose validation raised something other than a ValidationError:
-    the exception, and where it was raised (the validator's frame)."""
-    message = f"validation raised {type(exc).__name__}: {exc}"
+def describe_exception(exc: Exception, action: str = "validation") -> list[str]:
+    """The failure of a record whose `action` raised something other than a ValidationError:
+    the exception, and where it was raised (the validator's frame, when it is Python code)."""
+    message = f"{action} raised {type(exc).__name__}: {exc}"
     frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
+    if frames and frames[-1].filename != __file__:
         last = frames[-1]
         message += f" (in {last.name}, {last.filename}:{last.lineno})"
     return [message]
@@ -131,7 +131,24 @@ class BatchValidator:
                                               [start + i for i in good])
         if n:
             self._error_rate = 0.7 * self._error_rate + 0.3 * (len(failures) / n)
-        return indices, adapter.dump_python(models), failures
+        try:
+            return indices, adapter.dump_python(models), failures
+        except Exception:  # noqa: BLE001 - a serializer of the model raised; find the record
+            return self._dump_one_by_one(indices, models, failures)
+
+    def _dump_one_by_one(
+        self, indices: list[int], models: list[Any], failures: list[tuple[int, str, list[str]]],
+    ) -> tuple[list[int], list[Any], list[tuple[int, str, list[str]]]]:
+        """Dump each validated record on its own: one whose dump raises (a field_serializer, a
+        model_serializer) fails alone, at stage "serialize"."""
+        kept_indices, dumped = [], []
+        for index, model in zip(indices, models):
+            try:
+                dumped.extend(self.adapter.dump_python([model]))
+                kept_indices.append(index)
+            except Exception as exc:  # noqa: BLE001 - the record goes to the error output
+                failures.append((index, "serialize", describe_exception(exc, "model_dump")))
+        return kept_indices, dumped, failures
 
     def _validate_one_by_one(
         self,
