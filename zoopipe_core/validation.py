@@ -13,7 +13,7 @@ record by record, so the record that raised becomes a failure of its own and the
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import Any, Sequence
 
 from pydantic import AliasChoices, AliasPath, BaseModel, RootModel, TypeAdapter, ValidationError
 
@@ -117,7 +117,7 @@ class BatchValidator:
                 for error in exc.errors(include_url=False):
                     by_record.setdefault(error["loc"][0], []).append(error)
             except Exception:  # noqa: BLE001 - a validator raised; find the record that did
-                self._validate_one_by_one(chunk, start, models, indices, failures)
+                self._validate_one_by_one(chunk, range(start, start + len(chunk)), models, indices, failures)
                 continue
             for local, errors in by_record.items():
                 failures.append((start + local, "validation", describe_errors(errors)))
@@ -127,8 +127,8 @@ class BatchValidator:
                     models.extend(adapter.validate_python([chunk[i] for i in good]))
                     indices.extend(start + i for i in good)
                 except Exception:  # noqa: BLE001 - a validator raised (see the module's docstring)
-                    self._validate_one_by_one([chunk[i] for i in good], 0, models, indices, failures,
-                                              [start + i for i in good])
+                    self._validate_one_by_one([chunk[i] for i in good], [start + i for i in good],
+                                              models, indices, failures)
         if n:
             self._error_rate = 0.7 * self._error_rate + 0.3 * (len(failures) / n)
         try:
@@ -152,19 +152,17 @@ class BatchValidator:
 
     def _validate_one_by_one(
         self,
-        chunk: list[dict[str, Any]],
-        start: int,
+        records: list[dict[str, Any]],
+        positions: Sequence[int],
         models: list[Any],
         indices: list[int],
         failures: list[tuple[int, str, list[str]]],
-        positions: list[int] | None = None,
     ) -> None:
-        """Validate each record of `chunk` on its own: a record whose validation raises (a
-        ValidationError or any other Exception) fails alone. `positions`: the batch index of
-        each record (default: `start + k`). BaseExceptions (cancellation) still propagate."""
+        """Validate each record on its own (`positions`: their indices in the batch): a record
+        whose validation raises (a ValidationError or any other Exception) fails alone.
+        BaseExceptions (cancellation) still propagate."""
         adapter = self.adapter
-        for k, record in enumerate(chunk):
-            index = positions[k] if positions is not None else start + k
+        for index, record in zip(positions, records):
             try:
                 models.extend(adapter.validate_python([record]))
                 indices.append(index)
