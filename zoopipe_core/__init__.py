@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "MemoryOutputAdapter": "zoopipe_core.adapters.memory",
     "PyGeneratorOutputAdapter": "zoopipe_core.adapters.pygen",
     "CountOutputAdapter": "zoopipe_core.adapters.count",
+    "Base64Bytes": "zoopipe_core.fields",
     "PipelineError": "zoopipe_core.errors",
     "PluginError": "zoopipe_core.errors",
     "hookimpl": "zoopipe_core.hookspecs",

@@ -136,10 +136,6 @@ class Pipe:
         self._report = PipeReport()
         self._thread: _RunThread | None = None
         self._control: Any = None
-        if schema_model is not None:
-            self.input_adapter.set_required_columns(
-                [field.alias or name for name, field in schema_model.model_fields.items()]
-            )
 
     @property
     def transforms(self) -> list[TransformLike]:

@@ -45,7 +45,8 @@ class InputAdapter(abc.ABC):
         )
 
     def set_required_columns(self, columns: list[str] | None) -> None:
-        """Hint from the pipe's schema: the columns it reads. Adapters may ignore it."""
+        """Hint: the columns a caller needs (a lenient ``columns``). Adapters may ignore it.
+        A Pipe does not call it: error records must carry every column of a rejected row."""
 
     def split(self, workers: int) -> list["InputAdapter"]:
         """This input as at most ``workers`` independent shards that together hold every record

@@ -143,13 +143,15 @@ impl Encoder for JsonlEncoder {
                     out.push(b'}');
                     Ok(())
                 }
-                RowData::Value(value) => serde_json::to_writer(&mut *out, value),
+                RowData::Value(value @ Value::Map(_)) => serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string()),
+                // A Python stage refuses these first, naming the Python type (stage.rs).
+                RowData::Value(other) => Err(format!("a record must be a JSON object, found {}", other.type_name())),
             };
             match result {
                 Ok(()) => out.push(b'\n'),
-                Err(e) => {
+                Err(reason) => {
                     out.truncate(mark);
-                    failed.push((i, e.to_string()));
+                    failed.push((i, reason));
                 }
             }
         }
@@ -276,6 +278,28 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "{\"a\":\"1\",\"b\\\"\":\"x\\ny\"}\n{\"k\":null}\n");
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].0, 1);
+    }
+
+    #[test]
+    fn jsonl_refuses_records_that_are_not_objects() {
+        let rows = vec![
+            row(RowData::Value(Value::Null)),
+            row(RowData::Value(Value::Str("text".into()))),
+            row(RowData::Value(Value::List(vec![Value::Int(1)]))),
+            row(RowData::Value(Value::Map(vec![("k".into(), Value::Int(1))]))),
+        ];
+        let mut out = Vec::new();
+        let failed = JsonlEncoder.encode(&[], &[], &rows, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"k\":1}\n");
+        let reasons: Vec<_> = failed.iter().map(|(i, r)| (*i, r.as_str())).collect();
+        assert_eq!(
+            reasons,
+            [
+                (0, "a record must be a JSON object, found null"),
+                (1, "a record must be a JSON object, found string"),
+                (2, "a record must be a JSON object, found array"),
+            ]
+        );
     }
 
     #[test]

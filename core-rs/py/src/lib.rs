@@ -286,8 +286,9 @@ fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
 
 /// Run a pipe to the end. Returns {"read", "success", "errors", "error_samples"}; raises
 /// ExecutionError (or the Python exception a stage, source or sink raised) on failure.
+/// `input_keys`: the only columns the stage's input dicts hold (None: every column).
 #[pyfunction]
-#[pyo3(signature = (source, output, errors, stage, batch_size, encode_workers, progress, stop, inline = false))]
+#[pyo3(signature = (source, output, errors, stage, batch_size, encode_workers, progress, stop, inline = false, input_keys = None))]
 #[allow(clippy::too_many_arguments)]
 fn run_pipe<'py>(
     py: Python<'py>,
@@ -300,6 +301,7 @@ fn run_pipe<'py>(
     progress: &NativeProgress,
     stop: &StopToken,
     inline: bool,
+    input_keys: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let py_errors = PyErrSlot::default();
     let (source, source_name, source_schema) = build_source(source, &py_errors)?;
@@ -315,7 +317,7 @@ fn run_pipe<'py>(
     let mut stage: Box<dyn Stage + Send> = match stage {
         Some(func) => {
             let encodes_jsonl = item(output, "kind", String::new())? == "jsonl";
-            Box::new(stage::PyStage::new(func, &source_name, py_errors.clone(), encodes_jsonl))
+            Box::new(stage::PyStage::new(func, &source_name, py_errors.clone(), encodes_jsonl, input_keys))
         }
         None => Box::new(Passthrough),
     };

@@ -26,7 +26,7 @@ impl Sink for PySink {
             return Ok(());
         }
         crate::pygil::with_gil(|py| {
-            let records = rows_to_python(py, &columns, rows.iter().map(|r| &r.data))?;
+            let records = rows_to_python(py, &columns, rows.iter().map(|r| &r.data), None)?;
             crate::pygil::call_method(self.writer.bind(py), "write_batch", &pyo3::types::PyTuple::new(py, [records])?)?;
             Ok(())
         })
