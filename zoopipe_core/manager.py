@@ -26,6 +26,7 @@ from zoopipe_core.engines.base import Engine, RemoteError
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.pipe import Pipe
 from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.running import RunningSet
 from zoopipe_core.sharding import ShardPlan, plan_shards
 from zoopipe_core.worker import run_pipe_task
 
@@ -36,28 +37,14 @@ _log = logging.getLogger("zoopipe")
 _SETTLE_GRACE = 10.0
 
 # Managers between start() and the end of their run, for the exit hook below.
-_running: set["PipeManager"] = set()
-_running_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    # A forked worker runs none of the parent's managers (and must not stop them at its exit).
-    global _running_lock
-    _running.clear()
-    _running_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_running: RunningSet["PipeManager"] = RunningSet()
 
 
 @atexit.register
 def _stop_managers_at_exit() -> None:
     """Runs still going when Python exits are stopped and cleaned up (no temporary or part files)
     before the engines' own exit hooks stop their workers."""
-    with _running_lock:
-        managers = list(_running)
-    for manager in managers:
+    for manager in _running.snapshot():
         _log.warning("%r was still running when Python exited: stopped it, nothing was published "
                      "or merged. Call manager.wait() before the program ends", manager)
         manager.shutdown()
@@ -389,8 +376,7 @@ class PipeManager:
                 self._unsubscribe = self._engine.on_progress(self._on_progress)
                 self._started = True
                 self._stop_timeout = 5.0
-                with _running_lock:
-                    _running.add(self)
+                _running.add(self)
                 _handle_sigterm()
             try:
                 self._submit_queued()
@@ -673,8 +659,7 @@ class PipeManager:
             self._ended_at = datetime.datetime.now(datetime.timezone.utc)
         if self._owns_engine:
             self._engine.shutdown()
-        with _running_lock:
-            _running.discard(self)
+        _running.discard(self)
         self._done.set()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import contextvars
 import logging
-import os
 import threading
 import time
 from typing import Any, Sequence
@@ -15,6 +14,7 @@ from pydantic import BaseModel
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.executors import Executor, SingleThreadExecutor
 from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.running import RunningSet
 from zoopipe_core.transforms import TransformLike
 
 _log = logging.getLogger("zoopipe")
@@ -26,29 +26,14 @@ INTERRUPT_AFTER = 0.2
 STOP_WAIT = 10.0
 
 # Pipes whose run thread is alive, for the exit hook below.
-_running: set["Pipe"] = set()
-_running_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    # A forked worker has none of the parent's run threads, and the lock may have been held by
-    # one of them at the fork.
-    global _running_lock
-    _running.clear()
-    _running_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_running: RunningSet["Pipe"] = RunningSet()
 
 
 @atexit.register
 def _stop_runs_at_exit() -> None:
     """A run still going when Python exits is stopped, and its temporary files removed, before
     the interpreter finalises: its daemon thread must not run (or be killed) during finalisation."""
-    with _running_lock:
-        pipes = list(_running)
-    for pipe in pipes:
+    for pipe in _running.snapshot():
         _log.warning("%r was still running when Python exited: stopping it, nothing is published. "
                      "Call pipe.wait() before the program ends to let it finish", pipe)
         if not pipe._stop_promptly():
@@ -153,8 +138,7 @@ class Pipe:
         except BaseException:  # noqa: BLE001 - the report holds it; run()/wait() surface it
             pass
         finally:
-            with _running_lock:
-                _running.discard(self)
+            _running.discard(self)
 
     def start(self) -> None:
         """Start the run in a background thread and return at once."""
@@ -167,8 +151,7 @@ class Pipe:
         # The run thread sees the caller's context (the CPUs its engine granted the task).
         context = contextvars.copy_context()
         self._thread = _RunThread(context.run, (self._run_here,))
-        with _running_lock:
-            _running.add(self)
+        _running.add(self)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
