@@ -7,7 +7,8 @@ clean data goes through in whole batches and dirty data rarely pays for a redo.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -23,6 +24,33 @@ def describe_errors(errors: list[dict[str, Any]]) -> list[str]:
         location = ".".join(str(part) for part in error["loc"][1:])
         messages.append(f"{location}: {error['msg']}" if location else error["msg"])
     return messages
+
+
+@functools.lru_cache(maxsize=64)
+def not_null_columns(model: type[BaseModel]) -> tuple[str, ...]:
+    """The columns (field aliases) of `model` whose field does not accept None.
+
+    A CSV reader keeps an empty field (or a null marker) of these columns as text, so a plain
+    `str` field reads `""`; in every other column it reads None (see docs/adapters.md).
+
+    Example:
+        >>> from pydantic import BaseModel, Field
+        >>> class Row(BaseModel):
+        ...     a: int
+        ...     b: int | None = None
+        ...     c: str = Field(alias="C")
+        ...     d: Any
+        >>> not_null_columns(Row)
+        ('a', 'C')
+    """
+    columns = []
+    for name, field in model.model_fields.items():
+        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        try:
+            TypeAdapter(annotation).validate_python(None)
+        except Exception:  # noqa: BLE001 - a validation error, or a type pydantic cannot check alone
+            columns.append(field.alias or name)
+    return tuple(columns)
 
 
 class BatchValidator:

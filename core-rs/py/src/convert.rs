@@ -262,7 +262,10 @@ pub fn rows_to_python<'py, 'a>(
             RowData::Fields(fields) if fields.len() == keys.len() => {
                 let dict = PyDict::new(py);
                 for (key, field) in keys.iter().zip(fields) {
-                    dict.set_item(key, PyString::new(py, field))?;
+                    match field {
+                        Some(field) => dict.set_item(key, PyString::new(py, field))?,
+                        None => dict.set_item(key, py.None())?,
+                    }
                 }
                 list.append(dict)?;
             }
