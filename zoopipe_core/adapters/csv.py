@@ -126,7 +126,8 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
 
 
 class CSVOutputAdapter(_CsvDialect, OutputAdapter):
-    """Write CSV with one header row; nulls as empty fields, booleans as `true`/`false`.
+    """Write CSV with one header row; None as an empty field and "" as `""` (so the file reads
+    back to the same records), booleans as `true`/`false`.
 
     Columns are `field_names` if given, otherwise the first record's fields. A record with a
     field outside those columns goes to the error output rather than losing the field.
@@ -135,9 +136,10 @@ class CSVOutputAdapter(_CsvDialect, OutputAdapter):
         >>> import tempfile, os
         >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter
         >>> path = os.path.join(tempfile.mkdtemp(), "out.csv")
-        >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1, "b": None, "c": True}]), CSVOutputAdapter(path)).run()
+        >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1, "b": None, "c": True}, {"a": "", "b": "x,y"}]),
+        ...          CSVOutputAdapter(path)).run()
         >>> open(path).read()
-        'a,b,c\\n1,,true\\n'
+        'a,b,c\\n1,,true\\n"","x,y",\\n'
     """
 
     name = "csv"
