@@ -18,7 +18,7 @@ from zoopipe_core.errors import PipelineError
 from zoopipe_core.report import PipeReport, PipeStatus
 from zoopipe_core.stage import BatchStage
 from zoopipe_core.storage import PendingOutput, open_input
-from zoopipe_core.validation import input_keys
+from zoopipe_core.validation import input_keys, not_null_columns
 
 if TYPE_CHECKING:
     from zoopipe_core.pipe import Pipe
@@ -195,6 +195,8 @@ def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
                 transform.setup()
             set_up.append(transform)
         source = _open_source(pipe.input_adapter, executor.batch_size, control)
+        if pipe.schema_model is not None:  # a CSV reader keeps their empty fields as text, not None
+            source["not_null_columns"] = list(not_null_columns(pipe.schema_model))
         opened.append(_open_output(pipe.output_adapter, control))
         add_model_schema(opened[0].spec, pipe.schema_model, bool(pipe.post_validation))
         if pipe.error_output_adapter is not None:

@@ -12,8 +12,9 @@ record by record, so the record that raised becomes a failure of its own and the
 
 from __future__ import annotations
 
+import functools
 import traceback
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 from pydantic import AliasChoices, AliasPath, BaseModel, RootModel, TypeAdapter, ValidationError
 
@@ -72,6 +73,33 @@ def describe_exception(exc: Exception, action: str = "validation") -> list[str]:
         last = frames[-1]
         message += f" (in {last.name}, {last.filename}:{last.lineno})"
     return [message]
+
+
+@functools.lru_cache(maxsize=64)
+def not_null_columns(model: type[BaseModel]) -> tuple[str, ...]:
+    """The columns (field aliases) of `model` whose field does not accept None.
+
+    A CSV reader keeps an empty field (or a null marker) of these columns as text, so a plain
+    `str` field reads `""`; in every other column it reads None (see docs/adapters.md).
+
+    Example:
+        >>> from pydantic import BaseModel, Field
+        >>> class Row(BaseModel):
+        ...     a: int
+        ...     b: int | None = None
+        ...     c: str = Field(alias="C")
+        ...     d: Any
+        >>> not_null_columns(Row)
+        ('a', 'C')
+    """
+    columns = []
+    for name, field in model.model_fields.items():
+        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        try:
+            TypeAdapter(annotation).validate_python(None)
+        except Exception:  # noqa: BLE001 - a validation error, or a type pydantic cannot check alone
+            columns.append(field.alias or name)
+    return tuple(columns)
 
 
 class BatchValidator:

@@ -272,7 +272,10 @@ pub fn rows_to_python<'py, 'a>(
             RowData::Fields(fields) if fields.len() == columns.len() => {
                 let dict = PyDict::new(py);
                 for (i, key) in &keys {
-                    dict.set_item(key, PyString::new(py, fields.get(*i).unwrap_or_default()))?;
+                    match fields.get(*i) {
+                        Some(field) => dict.set_item(key, PyString::new(py, field))?,
+                        None => dict.set_item(key, py.None())?,
+                    }
                 }
                 list.append(dict)?;
             }

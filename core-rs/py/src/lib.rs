@@ -156,6 +156,8 @@ fn build_source(
                 has_header: item(spec, "has_header", true)?,
                 field_names: item(spec, "field_names", None)?,
                 line_offset: item(spec, "line_offset", 0u64)?,
+                null_values: item(spec, "null_values", Vec::new())?,
+                not_null_columns: item(spec, "not_null_columns", Vec::new())?,
             };
             let mut source = match shard_of(spec, &name)? {
                 Some((path, shard)) => CsvSource::open_range(&path, options, shard).map_err(to_pyerr)?,
