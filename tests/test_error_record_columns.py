@@ -25,7 +25,7 @@ from zoopipe_core import (
 from zoopipe_core.validation import input_keys
 
 HEADER = ["id", "name", "city", "note"]
-ROWS = [["1", "ada", "Oslo", "first"], ["x", "bob", "Rome", "bad id"], ["3", "cy", "Lima", ""]]
+ROWS = [["1", "ada", "Oslo", "first"], ["x", "bob", "Rome", "bad id"], ["3", "cy", "Lima", "third"]]
 
 
 class User(BaseModel):
