@@ -20,9 +20,14 @@ native: $(PY)
 	so=$$($(PY) -c "import sysconfig; print('zoopipe_core/_native' + sysconfig.get_config_var('EXT_SUFFIX'))"); \
 	cp target/debug/lib_native.so $$so.tmp && mv $$so.tmp $$so
 
-demo: $(PY)
-	$(PIP) install --quiet -e ".[all,test]"
-	$(PY) examples/demo.py
+# A new user's first run: the release build a `pip install` gives, in its own venv, with only
+# what the demo uses (no extras: no Ray, Dask or test tools).
+DEMO_VENV ?= .venv-demo
+demo:
+	test -x $(DEMO_VENV)/bin/python || $(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install --quiet .
+	$(DEMO_VENV)/bin/python examples/demo.py
 
 test: test-rust test-python
 
@@ -41,4 +46,4 @@ bench:
 	cd benchmarks && ../$(BENCH_VENV)/bin/python run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) target build *.egg-info zoopipe_core/_native*.so
+	rm -rf $(VENV) $(BENCH_VENV) $(DEMO_VENV) target build *.egg-info zoopipe_core/_native*.so

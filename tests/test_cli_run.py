@@ -1,6 +1,7 @@
 """`zoopipe run`: a module attribute or a pipeline file, progress output, exit status."""
 
 import json
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -8,6 +9,8 @@ import textwrap
 import pytest
 
 from zoopipe_core.cli import main
+
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 
 MODELS = textwrap.dedent(
     """
@@ -99,3 +102,17 @@ def test_bad_targets_are_explained(project, capsys):
     (project / "bad.toml").write_text("[input]\npath = 'users.csv'\n[outptu]\npath = 'x.jsonl'\n")
     assert main(["run", str(project / "bad.toml")]) == 1
     assert "unknown sections ['outptu']" in capsys.readouterr().err
+
+
+def test_quiet_prints_only_errors_as_help_and_docs_say(project):
+    """`--quiet` means one thing in the help, docs/cli.md and the code: no progress, no summary."""
+    (project / "pipe.toml").write_text('[input]\npath = "users.csv"\n[output]\npath = "out.jsonl"\n')
+    ok = _zoopipe("run", "--quiet", "pipe.toml", cwd=project)
+    assert ok.returncode == 0, ok.stderr
+    assert (ok.stdout, ok.stderr) == ("", "")
+    (project / "bad.toml").write_text('[input]\npath = "missing.csv"\n[output]\npath = "out2.jsonl"\n')
+    failed = _zoopipe("run", "--quiet", "bad.toml", cwd=project)
+    assert failed.returncode == 1 and "missing.csv" in failed.stderr
+    help_text = " ".join(_zoopipe("run", "--help", cwd=project).stdout.split())
+    assert "--quiet no progress and no summary line; only errors" in help_text
+    assert "`--quiet` (no progress and no summary line; only errors)" in (DOCS / "cli.md").read_text()

@@ -127,6 +127,8 @@ def test_a_running_engine_is_shared_and_left_running(tmp_path: Path) -> None:
         stuck.shutdown(timeout=1.0)
         assert stuck.report.status.value == "cancelled" and engine.is_running
         assert not (tmp_path / "b.jsonl").exists()
+        # shutdown() returns once the cancelled task removed its temporary file.
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
         assert engine.submit(sum, [1, 2]).result(timeout=30) == 3
 
 

@@ -1,12 +1,15 @@
 """examples/plugin-template, installed for real: found through its entry point and run in pipes.
 
 The checks run in fresh interpreters, so the freshly installed distribution is seen exactly as a
-user's process would see it.
+user's process would see it. The template is installed into a throw-away directory put on those
+interpreters' PYTHONPATH, never into the test environment: installed there, it would claim the
+`.txt` suffix in every later run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -21,25 +24,29 @@ TEMPLATE = REPO_ROOT / "examples" / "plugin-template"
 
 @pytest.fixture(scope="module")
 def installed_template(tmp_path_factory):
+    """The environment of an interpreter that has the template installed (and this one has not)."""
     # Build from a copy: pip builds in place and would leave build/ and *.egg-info in the repo.
     source = tmp_path_factory.mktemp("template") / "plugin-template"
     shutil.copytree(TEMPLATE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    site = tmp_path_factory.mktemp("site")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", str(source)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(source)],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return source
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
 
 
-def run_python(script: str, cwd: Path) -> dict:
+def run_python(script: str, cwd: Path, env: dict[str, str]) -> dict:
     """Run ``script`` in a fresh interpreter; it prints one JSON document as its last line."""
     result = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True,
         text=True,
         cwd=cwd,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -66,6 +73,7 @@ def test_lines_file_through_a_pipe(installed_template, tmp_path):
         }))
         """,
         tmp_path,
+        installed_template,
     )
     assert outcome["records"] == [
         {"line_number": 1, "text": "alpha"},
@@ -96,6 +104,7 @@ def test_lines_from_a_url_into_jsonl(installed_template, tmp_path):
         print(json.dumps({"rows": rows, "success": report.success_count}))
         """,
         tmp_path,
+        installed_template,
     )
     assert outcome["rows"] == [
         {"line_number": 1, "text": "ONE"},
@@ -131,6 +140,7 @@ def test_lines_output_commits_atomically(installed_template, tmp_path):
         }))
         """,
         tmp_path,
+        installed_template,
     )
     assert outcome["good"] == "first\nsecond\n"
     assert outcome["success"] == 2
@@ -162,6 +172,7 @@ def test_lines_is_registered_by_name_and_suffix(installed_template, tmp_path):
         }))
         """,
         tmp_path,
+        installed_template,
     )
     assert outcome["input_class"] and outcome["output_class"]
     assert outcome["by_suffix"] == "lines"
@@ -178,7 +189,17 @@ def test_zoopipe_plugins_lists_the_template(installed_template, tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=installed_template,
     )
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("lines "))
     assert "zoopipe-lines" in row and "0.1.0" in row and "adapter lines [in/out] .txt" in row
+
+
+def test_the_test_environment_is_left_without_the_template(installed_template):
+    from importlib import metadata
+
+    with pytest.raises(metadata.PackageNotFoundError):
+        metadata.distribution("zoopipe-lines")
+    result = subprocess.run([sys.executable, "-m", "pip", "show", "zoopipe-lines"], capture_output=True, text=True)
+    assert result.returncode != 0, "the plugin template was installed into the test environment"

@@ -212,8 +212,10 @@ def test_unknown_adapter_lists_installed_adapters():
 
 
 def test_adapter_without_the_requested_direction():
-    with pytest.raises(PluginError, match="no output side; output adapters: .*memory"):
-        plugins.get_adapter_class("generator", "output")
+    # "generator" has both sides now (PyGeneratorOutputAdapter); "count" is output only.
+    with pytest.raises(PluginError, match="no input side; input adapters: .*csv"):
+        plugins.get_adapter_class("count", "input")
+    assert plugins.get_adapter_class("generator", "output").__name__ == "PyGeneratorOutputAdapter"
 
 
 @pytest.mark.parametrize("name", ["ray", "dask"])
@@ -1040,3 +1042,30 @@ def test_local_syncer_errors(tmp_path):
     (tmp_path / "a.csv").write_text("a")
     with pytest.raises(ValueError, match="get_syncer_class_for_url"):
         LocalSyncer().push(tmp_path / "a.csv", "s3://bucket/a.csv")
+
+
+def test_docs_table_lists_the_registered_components_and_no_others():
+    """docs/plugins.md's first table is what `zoopipe plugins` shows: every built-in and
+    first-party component by name, and no name that nothing registers (a plugin yet to come)."""
+    import re
+
+    table = {}
+    for line in (REPO_ROOT / "docs" / "plugins.md").read_text().splitlines():
+        match = re.match(r"\| \*\*(\w+)\*\* \|[^|]*\|([^|]*)\|([^|]*)\|", line)
+        if match:
+            table[match[1]] = (set(re.findall(r"`([\w-]+)`", match[2])), set(re.findall(r"`([\w-]+)`", match[3])))
+    registered = {kind: ({}, set()) for kind in table}
+    for plugin in plugins.list_plugins():
+        if plugin.distribution != "zoopipe-core":  # a third party's plugin installed here
+            continue
+        for component in plugin.components:
+            column = 0 if plugin.name == "core" else 1
+            if column:
+                registered[component.kind][1].add(component.name)
+            else:
+                registered[component.kind][0][component.name] = component
+    for kind, (built_in, first_party) in table.items():
+        assert built_in == set(registered[kind][0]), kind
+        assert first_party == registered[kind][1], kind
+    assert not set(plugins.FIRST_PARTY_PLUGINS) - {
+        name for _, first_party in table.values() for name in first_party}

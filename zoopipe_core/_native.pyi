@@ -32,6 +32,7 @@ def run_pipe(
     progress: NativeProgress,
     stop: StopToken,
     inline: bool = False,
+    input_keys: list[str] | None = None,
 ) -> dict[str, Any]: ...
 
 def split_points(

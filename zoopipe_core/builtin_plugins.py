@@ -54,7 +54,11 @@ def zoopipe_register_adapters(register: RegisterAdapter) -> None:
         output="zoopipe_core.adapters.arrow:ArrowOutputAdapter",
         suffixes=(".arrow", ".feather", ".ipc", ".arrows"),
     )
-    register("generator", input="zoopipe_core.adapters.memory:PyGeneratorInputAdapter")
+    register(
+        "generator",
+        input="zoopipe_core.adapters.memory:PyGeneratorInputAdapter",
+        output="zoopipe_core.adapters.pygen:PyGeneratorOutputAdapter",
+    )
     register("memory", output="zoopipe_core.adapters.memory:MemoryOutputAdapter")
     register("count", output="zoopipe_core.adapters.count:CountOutputAdapter")
 

@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ZoopipeError as exc:
         print(f"zoopipe: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run says so itself): no traceback
+        print("zoopipe: interrupted", file=sys.stderr)
+        return 130
 
 
 # --------------------------------------------------------------------------- zoopipe plugins

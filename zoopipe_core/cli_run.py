@@ -32,6 +32,9 @@ from zoopipe_core.errors import PipelineError
 
 _ADAPTER_KEYS = ("path", "adapter")
 
+#: The exit status of a run stopped by Ctrl-C: 128 + SIGINT, as shells report it.
+INTERRUPTED = 130
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -39,8 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run a pipe (module:attribute, or a .toml/.yaml pipeline file)",
         description="Run a pipe with live progress; exit status 1 if the run fails.",
     )
-    parser.add_argument("target", help="module:attribute naming a Pipe (or a function returning one), or a pipeline file")
-    parser.add_argument("--quiet", action="store_true", help="no progress output, only the final report")
+    parser.add_argument("target", help="module:attribute naming a Pipe or PipeManager (or a function returning one), or a pipeline file")
+    parser.add_argument("--quiet", action="store_true", help="no progress and no summary line; only errors")
     parser.add_argument("--json", action="store_true", help="print the final report as JSON on stdout")
     parser.set_defaults(handler=run_command)
 
@@ -122,6 +125,7 @@ def pipe_from_file(path: str) -> Any:
     executors = {"single-thread": SingleThreadExecutor, "multi-thread": MultiThreadExecutor}
     if kind not in executors:
         raise PipelineError(f"{path}: executor kind {kind!r} is not one of {sorted(executors)}")
+    executor = _executor(executors[kind], kind, executor_cfg, f"{path} [executor]")
     return Pipe(
         input_adapter=_adapter(config.get("input"), "input", base_dir, f"{path} [input]"),
         output_adapter=_adapter(config.get("output"), "output", base_dir, f"{path} [output]"),
@@ -131,41 +135,74 @@ def pipe_from_file(path: str) -> Any:
         schema_model=import_reference(schema, base_dir) if schema else None,
         pre_validation=[import_reference(r, base_dir) for r in transforms.get("pre_validation", [])],
         post_validation=[import_reference(r, base_dir) for r in transforms.get("post_validation", [])],
-        executor=executors[kind](**executor_cfg),
+        executor=executor,
     )
 
 
+def _executor(cls: Any, kind: str, options: dict[str, Any], where: str) -> Any:
+    """The executor a pipeline file's [executor] section describes; a typo in its keys is one line."""
+    import inspect
+
+    accepted = [name for name in inspect.signature(cls).parameters if name != "self"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise PipelineError(
+            f"{where}: unknown option(s) {unknown} for kind {kind!r}; it takes kind, {', '.join(accepted)}"
+        )
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise PipelineError(f"{where}: {exc}") from exc
+
+
 def resolve_target(target: str) -> Any:
+    """The Pipe or PipeManager ``target`` names (a pipeline file, or module:attribute)."""
+    from zoopipe_core.manager import PipeManager
     from zoopipe_core.pipe import Pipe
 
     if target.endswith((".toml", ".yaml", ".yml")):
         return pipe_from_file(target)
     value = import_reference(target)
-    if callable(value) and not isinstance(value, Pipe):
+    if callable(value) and not isinstance(value, (Pipe, PipeManager)):
         value = value()
-    if not isinstance(value, Pipe):
-        raise PipelineError(f"{target} is a {type(value).__name__}, not a zoopipe_core.Pipe")
+    if not isinstance(value, (Pipe, PipeManager)):
+        raise PipelineError(f"{target} is a {type(value).__name__}, not a zoopipe_core.Pipe or PipeManager")
     return value
 
 
+def _failure(target: Any) -> str | None:
+    """Why the run of a Pipe or a PipeManager failed, or None."""
+    report = target.report
+    if hasattr(target, "input_adapter"):  # a Pipe
+        return None if report.exception is None else str(report.exception)
+    return str(target._failure_error(report)) if report.has_error else None
+
+
 def run_command(args: argparse.Namespace) -> int:
+    """Run a Pipe or a PipeManager with the same progress, report and exit status."""
     import json
 
     from zoopipe_core.progress import ProgressDisplay
 
-    pipe = resolve_target(args.target)
-    if args.quiet:
-        pipe.start()
-        pipe.wait()
-    else:
-        with ProgressDisplay(lambda: pipe.report):
-            pipe.start()
-            pipe.wait()
-    report = pipe.report
+    target = resolve_target(args.target)
+    try:
+        if args.quiet:
+            target.start()
+            target.wait()
+        else:
+            with ProgressDisplay(lambda: target.report):
+                target.start()
+                target.wait()
+    except KeyboardInterrupt:
+        # wait() has stopped the run and removed its temporary files.
+        print("zoopipe: interrupted; the run was stopped and nothing was published", file=sys.stderr)
+        return INTERRUPTED
+    report = target.report
     if args.json:
         print(json.dumps(report.to_dict()))
-    if report.exception is not None:
-        print(f"zoopipe: error: {report.exception}", file=sys.stderr)
+    failure = _failure(target)
+    if failure is not None:
+        print(f"zoopipe: error: {failure}", file=sys.stderr)
         return 1
     if report.status.value != "completed":
         print(f"zoopipe: the run ended {report.status.value}", file=sys.stderr)

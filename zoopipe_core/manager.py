@@ -10,9 +10,13 @@ because every output is published atomically under a name the rerun overwrites. 
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import dataclasses
+import datetime
 import logging
+import os
+import signal
 import threading
 import time
 import uuid
@@ -22,13 +26,53 @@ from zoopipe_core.engines.base import Engine, RemoteError
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.pipe import Pipe
 from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.running import RunningSet
 from zoopipe_core.sharding import ShardPlan, plan_shards
 from zoopipe_core.worker import run_pipe_task
 
 _log = logging.getLogger("zoopipe")
 
-#: Seconds shutdown() waits for the engine's futures to resolve after the engine stopped them.
+#: Seconds shutdown() waits, beyond its timeout, for the stopped tasks to resolve and for their
+#: temporary files to be gone (removed by the stopping task, or swept once its process is dead).
 _SETTLE_GRACE = 10.0
+
+# Managers between start() and the end of their run, for the exit hook below.
+_running: RunningSet["PipeManager"] = RunningSet()
+
+
+@atexit.register
+def _stop_managers_at_exit() -> None:
+    """Runs still going when Python exits are stopped and cleaned up (no temporary or part files)
+    before the engines' own exit hooks stop their workers."""
+    for manager in _running.snapshot():
+        _log.warning("%r was still running when Python exited: stopped it, nothing was published "
+                     "or merged. Call manager.wait() before the program ends", manager)
+        manager.shutdown()
+
+
+class _Terminated(SystemExit):
+    """SIGTERM to the driver while a manager runs: the run is stopped and cleaned up on the way
+    out, and the process exits with status 143 (128 + SIGTERM)."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _running:  # read without the lock: a signal handler must not wait for it
+        raise _Terminated()
+    # No run going on: die of SIGTERM, as Python does without a handler.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _handle_sigterm() -> None:
+    """While a manager runs, SIGTERM to this process (the driver) stops the run cleanly instead
+    of killing the process at once, which would leave its workers running and their files
+    behind. Installed only on the main thread and only where Python would die of SIGTERM (the
+    program set no handler); with no run going on, the handler dies of SIGTERM as before."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,13 +81,18 @@ class FlowReport:
 
     ``ram_bytes`` is the combined resident memory of the workers running now; once the run is
     over, the highest combined value seen during it. ``failures`` maps a pipe's index to the
-    exception that failed it (a ``WorkerLost`` when its worker died); ``merge_error`` is set when
-    the shards succeeded but merging them failed.
+    exception that failed it (a ``WorkerLost`` when its worker died) and ``failure_reasons`` the
+    same pipes to one line naming the pipe (its input -> output) and why it failed;
+    ``merge_error`` is set when the shards succeeded but merging them failed. ``start_time`` and
+    ``end_time`` are timezone-aware UTC datetimes (None before the run starts / while it runs).
 
     Example:
         >>> report = FlowReport(pipe_count=2, total_processed=10, success_count=9, error_count=1)
         >>> report.is_finished, report.has_error, report.status.value
         (False, False, 'pending')
+        >>> failed = FlowReport(failures={1: ValueError("x")}, failure_reasons={1: "pipe 1 (a.csv -> b.jsonl): x"})
+        >>> repr(failed).split("failures=")[1]
+        "['pipe 1 (a.csv -> b.jsonl): x'])"
     """
 
     pipe_count: int = 0
@@ -56,6 +105,9 @@ class FlowReport:
     status: PipeStatus = PipeStatus.PENDING
     failures: dict[int, BaseException] = dataclasses.field(default_factory=dict)
     merge_error: BaseException | None = None
+    failure_reasons: dict[int, str] = dataclasses.field(default_factory=dict)
+    start_time: datetime.datetime | None = None
+    end_time: datetime.datetime | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -67,13 +119,30 @@ class FlowReport:
         """True as soon as a pipe failed (for good: after its retries), or merging failed."""
         return bool(self.failures) or self.merge_error is not None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready values (``zoopipe run --json``)."""
+        return {
+            "status": self.status.value,
+            "pipe_count": self.pipe_count,
+            "total_processed": self.total_processed,
+            "success_count": self.success_count,
+            "error_count": self.error_count,
+            "items_per_second": round(self.items_per_second, 1),
+            "ram_bytes": self.ram_bytes,
+            "duration": round(self.duration, 3),
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "end_time": self.end_time.isoformat() if self.end_time else None,
+            "failures": {str(i): reason for i, reason in sorted(self.failure_reasons.items())},
+            "merge_error": str(self.merge_error) if self.merge_error else None,
+        }
+
     def __repr__(self) -> str:
         return (
             f"FlowReport(status={self.status.value}, pipes={self.pipe_count}, "
             f"total_processed={self.total_processed}, success_count={self.success_count}, "
             f"error_count={self.error_count}, items_per_second={self.items_per_second:.0f}, "
             f"ram_bytes={self.ram_bytes}, duration={self.duration:.2f}s, "
-            f"failures={sorted(self.failures)})"
+            f"failures={[self.failure_reasons.get(i, f'pipe {i}') for i in sorted(self.failures)]})"
         )
 
 
@@ -122,6 +191,7 @@ class PipeManager:
         self, pipes: Sequence[Pipe], engine: Engine | str | None = None, *, retries: int = 0
     ) -> None:
         from zoopipe_core.adapters.memory import MemoryOutputAdapter
+        from zoopipe_core.adapters.pygen import PyGeneratorOutputAdapter
         from zoopipe_core.plugins import resolve_engine
 
         pipes = list(pipes)
@@ -131,12 +201,15 @@ class PipeManager:
             if not isinstance(pipe, Pipe):
                 raise TypeError(f"pipes[{index}] is {type(pipe).__name__}, not a Pipe")
             for adapter in (pipe.output_adapter, pipe.error_output_adapter):
-                if isinstance(adapter, MemoryOutputAdapter):
+                if isinstance(adapter, (MemoryOutputAdapter, PyGeneratorOutputAdapter)):
                     raise ValueError(
-                        f"pipes[{index}] writes to a MemoryOutputAdapter, which would collect the "
-                        "records in the worker's memory, where they are lost; write to a file "
+                        f"pipes[{index}] writes to a {type(adapter).__name__}, which would hand the "
+                        "records over in the worker's memory, where they are lost; write to a file "
                         "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
                     )
+        from zoopipe_core.output_paths import check_distinct_outputs
+
+        check_distinct_outputs(enumerate(pipes))  # pipes of one run must not overwrite each other
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {retries!r}")
         self._engine: Engine = resolve_engine(engine)
@@ -159,8 +232,11 @@ class PipeManager:
         self._key = ""
         self._start_time: float | None = None
         self._end_time: float | None = None
+        self._started_at: datetime.datetime | None = None
+        self._ended_at: datetime.datetime | None = None
         self._peak_ram = 0
         self._merge_error: BaseException | None = None
+        self._stop_timeout = 5.0
 
     @classmethod
     def parallelize_pipe(
@@ -247,6 +323,7 @@ class PipeManager:
             finished = self._done.is_set()
             ram = self._peak_ram if finished else self._running_ram()
             failures = {r.pipe_index: r.exception for r in reports if r.has_error and r.exception}
+            reasons = {i: f"{self._name(i)}: {self._describe(exc)}" for i, exc in failures.items()}
             return FlowReport(
                 pipe_count=len(reports),
                 total_processed=total,
@@ -258,6 +335,9 @@ class PipeManager:
                 status=self._status(reports),
                 failures=failures,
                 merge_error=self._merge_error,
+                failure_reasons=reasons,
+                start_time=self._started_at,
+                end_time=self._ended_at,
             )
 
     def _status(self, reports: list[PipeReport]) -> PipeStatus:
@@ -295,8 +375,12 @@ class PipeManager:
                     slot.pipe._report = slot.report  # pipe.report reads the same live report
                     slot.future, slot.attempts, slot.failures, slot.done = None, 0, [], False
                 self._start_time, self._end_time = time.monotonic(), None
+                self._started_at, self._ended_at = datetime.datetime.now(datetime.timezone.utc), None
                 self._unsubscribe = self._engine.on_progress(self._on_progress)
                 self._started = True
+                self._stop_timeout = 5.0
+                _running.add(self)
+                _handle_sigterm()
             try:
                 self._submit_queued()
             except BaseException:
@@ -313,26 +397,44 @@ class PipeManager:
         """Wait until every pipe ended (and merging is done). True if so, False on timeout."""
         if not self._started:
             raise RuntimeError("this PipeManager was not started; call start() or run()")
-        return self._done.wait(timeout)
+        try:
+            return self._done.wait(timeout)
+        except (KeyboardInterrupt, SystemExit):
+            # Ctrl-C or SIGTERM: stop every pipe and clean up before the exception goes on.
+            self.shutdown()
+            raise
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every pipe: each is asked to stop (it publishes nothing) and is stopped forcefully
-        after ``timeout`` seconds. Nothing is merged. A no-op when not running."""
+        after ``timeout`` seconds. Nothing is merged, and the run's files are removed: the
+        temporary files of stopped pipes, and the parts of shards that already finished when
+        they were to be merged. A no-op when not running."""
         if not self.is_running:
             return
         with self._submit_lock, self._lock:
             self._stopping = True
+            self._stop_timeout = timeout
             futures = [s.future for s in self._slots if s.future is not None and not s.future.done()]
-        if self._owns_engine:
-            # Cancels every task, forcefully after `timeout`; returns once the work stopped.
-            self._engine.shutdown(timeout)
-            grace = 1.0  # for the futures' callbacks to run
-        else:
-            for future in futures:
-                self._engine.cancel(future)
-            grace = _SETTLE_GRACE  # cancel() may return before the task has stopped
-        if not self._done.wait(grace):
-            # The engine stopped the work but left futures unresolved: stop waiting for them.
+        while True:
+            try:
+                if self._owns_engine:
+                    # Cancels every task, forcefully after `timeout`; returns once the work stopped.
+                    self._engine.shutdown(timeout)
+                else:
+                    for future in futures:
+                        self._engine.cancel(future)  # the engine's own grace period applies
+                break
+            except (KeyboardInterrupt, _Terminated):
+                continue  # a second Ctrl-C: already stopping, and the stop is bounded
+        # The supervisor settles the cancelled futures and removes the run's files.
+        while True:
+            try:
+                # Beyond the supervisor's own bound for the files to go (_remove_leftovers).
+                settled = self._done.wait(timeout + _SETTLE_GRACE + 5.0)
+                break
+            except (KeyboardInterrupt, _Terminated):
+                continue
+        if not settled:
             _log.warning("%r: the engine left tasks unresolved after shutdown; marking them cancelled", self)
             self._abandoned = True
             self._done.wait()
@@ -358,7 +460,7 @@ class PipeManager:
         return report
 
     def _failure_error(self, report: FlowReport) -> PipelineError:
-        lines = [f"pipe {i} failed: {self._describe(exc)}" for i, exc in sorted(report.failures.items())]
+        lines = [f"{self._name(i)} failed: {self._describe(exc)}" for i, exc in sorted(report.failures.items())]
         if report.merge_error is not None:
             lines.append(f"merging the shards failed: {report.merge_error}")
         error = PipelineError(
@@ -367,6 +469,11 @@ class PipeManager:
         )
         error.__cause__ = report.merge_error or next(iter(report.failures.values()), None)
         return error
+
+    def _name(self, index: int) -> str:
+        """How a report names pipe ``index``: its number, input and output."""
+        pipe = self._slots[index].pipe
+        return f"pipe {index} ({pipe.input_adapter.source_name} -> {pipe.output_adapter.target_name})"
 
     @staticmethod
     def _describe(exc: BaseException) -> str:
@@ -451,6 +558,8 @@ class PipeManager:
                 s.report.status == PipeStatus.COMPLETED for s in self._slots
             ):
                 self._merge()
+            else:
+                self._remove_leftovers()
         except BaseException as exc:  # noqa: BLE001 - keep the manager's state consistent
             _log.exception("the PipeManager's supervisor failed")
             self._merge_error = self._merge_error or exc
@@ -517,14 +626,41 @@ class PipeManager:
                 self._merge_error = exc
                 return
 
+    def _remove_leftovers(self) -> None:
+        """What a run that did not complete leaves: temporary files of its unfinished pipes, and,
+        when it was stopped, the parts of the shards that finished (they were only to be merged;
+        the next run writes them again). A stopped task removes its temporary file itself as it
+        stops; the file of one killed forcefully is removed once its process is gone."""
+        from zoopipe_core.sharding import remove_output
+        from zoopipe_core.storage import leftover_temps, remove_stale_temps
+
+        unfinished = [s.pipe for s in self._slots if s.report.status != PipeStatus.COMPLETED]
+        paths = [a.path for p in unfinished for a in (p.output_adapter, p.error_output_adapter)
+                 if isinstance(getattr(a, "path", None), str)]
+        deadline = time.monotonic() + (self._stop_timeout + _SETTLE_GRACE if self._stopping else 0.0)
+        while True:
+            waiting = False
+            for path in paths:
+                remove_stale_temps(path)
+                waiting = waiting or bool(leftover_temps(path))
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
+        if self._stopping:
+            for _, parts in self._merges:
+                for part in parts:
+                    remove_output(part)
+
     def _finish_run(self) -> None:
         with self._lock:
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
             self._end_time = time.monotonic()
+            self._ended_at = datetime.datetime.now(datetime.timezone.utc)
         if self._owns_engine:
             self._engine.shutdown()
+        _running.discard(self)
         self._done.set()
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextvars
+import logging
 import threading
+import time
 from typing import Any, Sequence
 
 from pydantic import BaseModel
@@ -11,7 +14,52 @@ from pydantic import BaseModel
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.executors import Executor, SingleThreadExecutor
 from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.running import RunningSet
 from zoopipe_core.transforms import TransformLike
+
+_log = logging.getLogger("zoopipe")
+
+#: Seconds a run stopped by Ctrl-C or at exit has to reach its next batch before the Python
+#: code it runs (a transform, a Python source or writer) is interrupted.
+INTERRUPT_AFTER = 0.2
+#: Seconds such a stop waits for the run to end and remove its temporary files.
+STOP_WAIT = 10.0
+
+# Pipes whose run thread is alive, for the exit hook below.
+_running: RunningSet["Pipe"] = RunningSet()
+
+
+@atexit.register
+def _stop_runs_at_exit() -> None:
+    """A run still going when Python exits is stopped, and its temporary files removed, before
+    the interpreter finalises: its daemon thread must not run (or be killed) during finalisation."""
+    for pipe in _running.snapshot():
+        _log.warning("%r was still running when Python exited: stopping it, nothing is published. "
+                     "Call pipe.wait() before the program ends to let it finish", pipe)
+        if not pipe._stop_promptly():
+            _log.warning("%r did not stop within %g s (its Python code ignores the interruption, or "
+                         "is blocked in C code): its temporary files stay until the next run of the "
+                         "same output removes them", pipe, STOP_WAIT)
+
+
+class _RunThread(threading.Thread):
+    """The daemon thread of a started run. ``finished`` is set once the run is over: after a
+    ``join()`` interrupted by Ctrl-C, Python 3.11 marks a thread stopped while it still runs, so
+    ``join``/``is_alive`` cannot tell when the run really ended."""
+
+    def __init__(self, target: Any, args: tuple[Any, ...]) -> None:
+        super().__init__(target=target, args=args, name="zoopipe-pipe", daemon=True)
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self.finished.set()
+
+    @property
+    def running(self) -> bool:
+        return not self.finished.is_set()
 
 
 class Pipe:
@@ -67,13 +115,12 @@ class Pipe:
             if not callable(transform):
                 raise TypeError(f"transform {transform!r} is not callable; pass a function or a Transform")
         self.executor = executor or SingleThreadExecutor()
+        from zoopipe_core.output_paths import check_distinct_outputs
+
+        check_distinct_outputs([(None, self)])  # before anything runs: no output may overwrite another
         self._report = PipeReport()
-        self._thread: threading.Thread | None = None
+        self._thread: _RunThread | None = None
         self._control: Any = None
-        if schema_model is not None:
-            self.input_adapter.set_required_columns(
-                [field.alias or name for name, field in schema_model.model_fields.items()]
-            )
 
     @property
     def transforms(self) -> list[TransformLike]:
@@ -90,32 +137,42 @@ class Pipe:
             execute(self, self._report, self._control)
         except BaseException:  # noqa: BLE001 - the report holds it; run()/wait() surface it
             pass
+        finally:
+            _running.discard(self)
 
     def start(self) -> None:
         """Start the run in a background thread and return at once."""
         from zoopipe_core.runner import RunControl
 
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread is not None and self._thread.running:
             raise RuntimeError("this pipe is already running; wait() or shutdown() first")
         self._report = PipeReport(self._report.pipe_index)
         self._control = RunControl()
         # The run thread sees the caller's context (the CPUs its engine granted the task).
         context = contextvars.copy_context()
-        self._thread = threading.Thread(target=context.run, args=(self._run_here,), name="zoopipe-pipe", daemon=True)
+        self._thread = _RunThread(context.run, (self._run_here,))
+        _running.add(self)
         self._thread.start()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end. True if it ended (check `report.status`), False on timeout."""
+        """Wait for the run to end. True if it ended (check `report.status`), False on timeout.
+
+        Ctrl-C while waiting stops the run first (nothing is published, its temporary files are
+        removed), then raises KeyboardInterrupt as usual."""
         if self._thread is None:
             raise RuntimeError("this pipe was not started; call start() or run()")
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        try:
+            return self._thread.finished.wait(timeout)
+        except KeyboardInterrupt as interrupt:
+            self._stop_promptly()
+            # The traceback ends at this wait(), not inside threading's locks.
+            raise interrupt.with_traceback(None)
 
     def run(self) -> PipeReport:
         """Run to the end and return the report. Raises PipelineError if the run failed."""
         from zoopipe_core.runner import RunControl, execute
 
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread is not None and self._thread.running:
             raise RuntimeError("this pipe is already running; wait() or shutdown() first")
         self._report = PipeReport(self._report.pipe_index)
         self._control = RunControl()
@@ -127,19 +184,42 @@ class Pipe:
         Python code it runs (a transform, a Python source or writer). Nothing is published;
         the report's status becomes CANCELLED."""
         thread = self._thread
-        if thread is None or not thread.is_alive():
+        if thread is None or not thread.running:
             return
         self._control.request_stop()
-        thread.join(timeout)
-        if thread.is_alive():
+        if not thread.finished.wait(timeout):
             # Python code that does not return (a slow transform, source or writer): interrupt it.
             self._control.interrupt()
-            thread.join(timeout)
-        if thread.is_alive():
+            thread.finished.wait(timeout)
+        if thread.running:
             raise TimeoutError(
                 f"the pipe did not stop within {2 * timeout:.1f}s: a transform, source or writer is "
                 "blocked outside Python (in C code or I/O); the run will be cancelled when it returns"
             )
+
+    def _stop_promptly(self, absorb: type[BaseException] | tuple[type[BaseException], ...] = KeyboardInterrupt) -> bool:
+        """Stop the run now (Ctrl-C, Python exiting, the engine stopping a task): at its next
+        batch, or by interrupting the Python code it runs after INTERRUPT_AFTER seconds; then wait
+        up to STOP_WAIT seconds for it to remove its temporary files. Exceptions of type `absorb`
+        arriving meanwhile (a second Ctrl-C) do not cut that wait short. True if the run ended."""
+        thread, control = self._thread, self._control
+        if thread is None or control is None:
+            return True
+        control.request_stop()
+        start = time.monotonic()
+        interrupted = False
+        while thread.running:
+            waited = time.monotonic() - start
+            if waited >= STOP_WAIT:
+                break
+            if not interrupted and waited >= INTERRUPT_AFTER:
+                control.interrupt()
+                interrupted = True
+            try:
+                thread.finished.wait(min(0.05, STOP_WAIT - waited))
+            except absorb:
+                pass  # already stopping, and the wait is bounded
+        return not thread.running
 
     def __getstate__(self) -> dict[str, Any]:
         """A Pipe travels to a worker (PipeManager) as its configuration: adapters, schema,
@@ -160,10 +240,12 @@ class Pipe:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is not None:
-            self.shutdown()
-        else:
+        if exc_type is None:
             self.wait()
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self._stop_promptly()
+        else:
+            self.shutdown()
 
     def __repr__(self) -> str:
         return f"Pipe({self.input_adapter!r} -> {self.output_adapter!r}, status={self._report.status.value})"

@@ -58,9 +58,7 @@ FIRST_PARTY_PLUGINS: dict[str, FirstPartyPlugin] = {
     "ray": FirstPartyPlugin("zoopipe_ray", "ray"),
     "dask": FirstPartyPlugin("zoopipe_dask", "dask"),
     "s3": FirstPartyPlugin("zoopipe_s3", "s3", schemes=("s3", "s3a")),
-    "dvc": FirstPartyPlugin("zoopipe_dvc", "dvc", schemes=("dvc",)),
     "duckdb": FirstPartyPlugin("zoopipe_duckdb", "duckdb", suffixes=(".duckdb",)),
-    "zerocopy": FirstPartyPlugin("zoopipe_zerocopy", "zerocopy"),
 }
 
 # Extra of zoopipe-core -> import names of its dependencies, checked with find_spec (no import).
@@ -68,8 +66,6 @@ FIRST_PARTY_EXTRA_IMPORTS: dict[str, tuple[str, ...]] = {
     "ray": ("ray",),
     "dask": ("dask", "distributed"),
     "s3": ("s3fs",),
-    "dvc": ("dvc",),
-    "zerocopy": ("torch",),
     "duckdb": ("duckdb",),
 }
 

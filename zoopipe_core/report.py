@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import enum
 import os
 import resource
@@ -10,6 +11,10 @@ import time
 from typing import Any
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def current_rss_bytes() -> int:
@@ -48,6 +53,10 @@ class PipeReport:
     written (to the output or the error output). So at the end of every run, completed,
     failed or cancelled, `total_processed == success_count + error_count`.
 
+    `start_time` and `end_time` are timezone-aware UTC datetimes (None before the run starts,
+    and `end_time` while it runs), as ZooPipe's reports have them; `duration` is measured on a
+    monotonic clock, so a change of the system clock does not skew it.
+
     Example:
         >>> report = PipeReport()
         >>> report.status, report.total_processed, report.is_finished
@@ -58,8 +67,10 @@ class PipeReport:
         self.pipe_index = pipe_index
         self.status = PipeStatus.PENDING
         self.exception: BaseException | None = None
-        self.start_time: float | None = None
-        self.end_time: float | None = None
+        self.start_time: datetime.datetime | None = None
+        self.end_time: datetime.datetime | None = None
+        self._started: float | None = None  # time.monotonic() at start and end
+        self._ended: float | None = None
         self.error_samples: list[dict[str, Any]] = []
         self._progress: Any = None
         self._final: tuple[int, int, int] | None = None
@@ -89,9 +100,9 @@ class PipeReport:
 
     @property
     def duration(self) -> float:
-        if self.start_time is None:
+        if self._started is None:
             return 0.0
-        return (self.end_time or time.monotonic()) - self.start_time
+        return (self._ended or time.monotonic()) - self._started
 
     @property
     def items_per_second(self) -> float:
@@ -126,13 +137,15 @@ class PipeReport:
     def _start(self, progress: Any) -> None:
         self._progress = progress
         self.status = PipeStatus.RUNNING
-        self.start_time = time.monotonic()
+        self._started = time.monotonic()
+        self.start_time = _now()
 
     def _finish(self, status: PipeStatus, counts: tuple[int, int, int] | None = None,
                 exception: BaseException | None = None) -> None:
         self._final = counts if counts is not None else self._counts()
         self.exception = exception
-        self.end_time = time.monotonic()
+        self._ended = time.monotonic()
+        self.end_time = _now()
         self.status = status
         self._finished.set()
 
@@ -143,8 +156,10 @@ class PipeReport:
         counts = (payload["total_processed"], payload["success_count"], payload["error_count"])
         self._progress = _RemoteCounts(*counts)
         self._remote_ram = payload.get("ram_bytes")
-        if self.start_time is None:
-            self.start_time = time.monotonic() - payload.get("duration", 0.0)
+        if self._started is None:
+            ran = payload.get("duration", 0.0)
+            self._started = time.monotonic() - ran
+            self.start_time = _now() - datetime.timedelta(seconds=ran)
         if self.status == PipeStatus.PENDING:
             self.status = PipeStatus.RUNNING
 
@@ -158,6 +173,8 @@ class PipeReport:
             "items_per_second": round(self.items_per_second, 1),
             "ram_bytes": self.ram_bytes,
             "duration": round(self.duration, 3),
+            "start_time": self.start_time.isoformat() if self.start_time else None,
+            "end_time": self.end_time.isoformat() if self.end_time else None,
             "exception": repr(self.exception) if self.exception else None,
         }
 

@@ -18,6 +18,7 @@ from zoopipe_core.errors import PipelineError
 from zoopipe_core.report import PipeReport, PipeStatus
 from zoopipe_core.stage import BatchStage
 from zoopipe_core.storage import PendingOutput, open_input
+from zoopipe_core.validation import input_keys, not_null_columns
 
 if TYPE_CHECKING:
     from zoopipe_core.pipe import Pipe
@@ -139,11 +140,13 @@ def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) ->
     return spec
 
 
-def _may_project(pipe: "Pipe") -> bool:
-    """Whether reading only the schema's columns is safe: no transform before validation (it
-    may use any column) and a model that drops extra fields."""
-    model = pipe.schema_model
-    return not pipe.pre_validation and model is not None and model.model_config.get("extra") != "allow"
+def _stage_input_keys(pipe: "Pipe") -> list[str] | None:
+    """The columns the Python stage's input dicts need: the model's fields when validation comes
+    first and the model ignores extra columns (the reader still reads every column, so error
+    records carry the whole row); None for every column."""
+    if pipe.schema_model is None or pipe.pre_validation:
+        return None
+    return input_keys(pipe.schema_model)
 
 
 def _close_source(spec: dict[str, Any] | None) -> None:
@@ -163,7 +166,20 @@ def _describe(exc: BaseException, pipe: "Pipe") -> PipelineError:
 
 
 def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
-    """Run `pipe`, updating `report`. Raises PipelineError on failure, after aborting outputs."""
+    """Run `pipe`, updating `report`. Raises PipelineError on failure, after aborting outputs;
+    then tells every output the run ended (see OutputAdapter.run_ended)."""
+    try:
+        _execute(pipe, report, control)
+    finally:
+        for adapter in (pipe.output_adapter, pipe.error_output_adapter):
+            if adapter is not None:
+                try:
+                    adapter.run_ended(report)
+                except Exception:  # noqa: BLE001 - the run's own outcome stands
+                    logger.exception("%r failed to take the end of the run", adapter)
+
+
+def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
     from zoopipe_core.plugins import hooks
 
     progress = NativeProgress()
@@ -179,8 +195,8 @@ def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
                 transform.setup()
             set_up.append(transform)
         source = _open_source(pipe.input_adapter, executor.batch_size, control)
-        if source.get("required_columns") is not None and not _may_project(pipe):
-            source["required_columns"] = None
+        if pipe.schema_model is not None:  # a CSV reader keeps their empty fields as text, not None
+            source["not_null_columns"] = list(not_null_columns(pipe.schema_model))
         opened.append(_open_output(pipe.output_adapter, control))
         add_model_schema(opened[0].spec, pipe.schema_model, bool(pipe.post_validation))
         if pipe.error_output_adapter is not None:
@@ -198,6 +214,7 @@ def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
             progress,
             control.stop,
             inline=_one_cpu_or_less(),
+            input_keys=_stage_input_keys(pipe),
         )
         _close_source(source)
         source = None

@@ -370,6 +370,13 @@ def merge_outputs(target: "OutputAdapter", parts: Sequence["OutputAdapter"]) -> 
             _remove(path)
 
 
+def remove_output(adapter: "OutputAdapter") -> None:
+    """Remove the file an output wrote, if any: the part of a shard whose run was stopped."""
+    path = getattr(adapter, "path", None)
+    if isinstance(path, str) and _exists(path):
+        _remove(path)
+
+
 def _exists(url: str) -> bool:
     if is_local(url):
         return os.path.exists(local_path(url))

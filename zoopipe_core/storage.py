@@ -15,6 +15,8 @@ completed on commit and aborted on failure, so no copy of the output is made.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import uuid
 from typing import Any
 
@@ -24,12 +26,85 @@ from fsspec.core import url_to_fs
 from zoopipe_core.errors import PipelineError
 
 
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+_TEMP_SUFFIX = re.compile(r"\.zoopipe-(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
+
+
+def temp_suffix() -> str:
+    """The suffix of a temporary output written by this process: it names the host and the pid,
+    so a later run can tell the leftovers of a dead writer from a file another run is writing.
+
+    Example:
+        >>> bool(_TEMP_SUFFIX.search("out.jsonl" + temp_suffix()))
+        True
+    """
+    return f".zoopipe-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def leftover_temps(url: str) -> list[tuple[str, bool]]:
+    """The temporary files of runs writing the local output ``url``
+    (``.name.zoopipe-<host>-<pid>-<id>.tmp``), each with whether it is stale: its writer is a
+    process of this host that no longer exists. Empty for non-local URLs."""
+    if not is_local(url):
+        return []
+    directory, name = os.path.split(os.path.abspath(local_path(url)))
+    prefix = f".{name}.zoopipe-"
+    try:
+        names = [entry.name for entry in os.scandir(directory) if entry.name.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in names:
+        match = _TEMP_SUFFIX.search(entry)
+        if match is None or entry[: match.start()] != f".{name}":
+            continue
+        stale = match["host"] == _HOST and not _process_alive(int(match["pid"]))
+        found.append((os.path.join(directory, entry), stale))
+    return found
+
+
+def remove_stale_temps(url: str) -> list[str]:
+    """Remove the temporary files that runs left beside the local output ``url`` when their
+    writer is a process of this host that no longer exists (a worker killed with SIGKILL, say).
+    Files of live processes, or of other hosts, are left alone. Returns the paths removed.
+
+    Example:
+        >>> import tempfile, os
+        >>> folder = tempfile.mkdtemp()
+        >>> dead = os.path.join(folder, f".out.jsonl.zoopipe-{_HOST}-999999999-0123456789ab.tmp")
+        >>> _ = open(dead, "w").write("partial")
+        >>> remove_stale_temps(os.path.join(folder, "out.jsonl")) == [dead]
+        True
+    """
+    removed = []
+    for path, stale in leftover_temps(url):
+        if not stale:
+            continue
+        try:
+            os.remove(path)
+            removed.append(path)
+        except FileNotFoundError:
+            pass  # removed meanwhile by another cleanup
+    return removed
+
+
 def is_local(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
 def local_path(url: str) -> str:
-    return url[len("file://"):] if url.startswith("file://") else url
+    """The local path of a path or ``file://`` URL, with ``~`` expanded (as pandas does)."""
+    return os.path.expanduser(url[len("file://"):] if url.startswith("file://") else url)
 
 
 def compression_for(url: str) -> str:
@@ -128,12 +203,13 @@ class PendingOutput:
     def __init__(self, url: str) -> None:
         self.url = url
         self._file: Any = None
-        suffix = f".zoopipe-{uuid.uuid4().hex[:12]}.tmp"
+        suffix = temp_suffix()
         if is_local(url):
             self._fs = None
             final = os.path.abspath(local_path(url))
             directory, name = os.path.split(final)
             os.makedirs(directory, exist_ok=True)
+            remove_stale_temps(final)  # what a killed run of this output left behind
             self.final_path = final
             self.temp_path = os.path.join(directory, f".{name}{suffix}")
         else:

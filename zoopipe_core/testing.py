@@ -15,6 +15,7 @@ Capability flags, for what only some engines can promise, are class attributes a
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
 import shutil
@@ -209,6 +210,12 @@ class EngineContract:
         self.engine.shutdown()  # a no-op once stopped
         self.engine.start()  # an engine can run again after a shutdown
         assert self.engine.submit(add, 2, 2).result(timeout=WAIT) == 4
+
+    def test_start_with_pipes_says_to_use_a_pipe_manager(self) -> None:
+        # ZooPipe's spelling, engine.start(pipes): refused before anything starts.
+        error = _raises(TypeError, lambda: self.engine.start([object()]))
+        assert "PipeManager(pipes, engine=" in str(error) and type(self.engine).__name__ in str(error)
+        assert not self.engine.is_running
 
     def test_many_submissions_complete(self) -> None:
         futures = [self.engine.submit(add, n, n) for n in range(40)]
@@ -417,6 +424,17 @@ class UserSchema(_BaseModel):  # type: ignore[misc,valid-type]
     user_id: int
     username: str
     email: str
+
+
+class _LogRecords(logging.Handler):
+    """Collects the log records of a logger it is added to."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 class KillOnce:
@@ -664,8 +682,10 @@ class PipeManagerContract:
             engine=self.new_engine(),
         )
         error = _raises(PipelineError, lambda: manager.run(show_progress=False))
-        assert "pipe 1 failed" in str(error)
+        # The failure names the pipe by its input and output, and the reason.
+        assert f"pipe 1 ({files[1]} -> {self.path('out.part-00001.jsonl')}) failed" in str(error)
         report = manager.report
+        assert report.failure_reasons[1].startswith(f"pipe 1 ({files[1]} -> ")
         assert report.is_finished and report.has_error and list(report.failures) == [1]
         lost = report.failures[1]
         assert isinstance(lost, WorkerLost), repr(lost)
@@ -674,6 +694,8 @@ class PipeManagerContract:
         assert manager.get_pipe_report(1).has_error
         assert [r.status.value for r in manager.pipe_reports] == ["completed", "failed", "completed"]
         assert not os.path.exists(out), "a failed shard must leave nothing under the merged name"
+        leftovers = [n for n in os.listdir(self.tmp) if n.endswith(".tmp")]
+        assert leftovers == [], f"the killed worker's temporary file was not removed: {leftovers}"
 
     def test_retries_rerun_a_killed_shard_and_every_record_arrives_once(self) -> None:
         from zoopipe_core import PipeManager
@@ -709,6 +731,40 @@ class PipeManagerContract:
         assert manager.report.status.value == "cancelled"
         assert [r.status.value for r in manager.pipe_reports] == ["cancelled", "cancelled"]
         assert not os.path.exists(self.path("out0.jsonl"))
+
+    def test_shutdown_mid_run_leaves_no_files_and_no_noise(self) -> None:
+        import logging
+
+        from zoopipe_core import PipeManager
+
+        # Shard 0 is one batch and completes (publishing its part); shards 1 and 2 hold.
+        files = [write_users(self.path("users0.jsonl"), 0, 20)] + [
+            write_users(self.path(f"users{i}.jsonl"), i * 1000, 300) for i in (1, 2)
+        ]
+        out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
+        hold = HoldAfterFirstBatch(self.path("never-released"))
+        manager = PipeManager.parallelize_pipe(self.pipe(files, out, errors, transforms=[hold]), workers=2,
+                                               should_merge=True, engine=self.make_engine())
+        records = _LogRecords()
+        logger = logging.getLogger("zoopipe")
+        logger.addHandler(records)
+        try:
+            manager.start()
+            wait_for(lambda: [r.status.value for r in manager.pipe_reports][0] == "completed"
+                     and all(r.total_processed > 0 for r in manager.pipe_reports[1:]),
+                     "shard 0 to complete and shards 1 and 2 to run")
+            began = time.monotonic()
+            manager.shutdown(timeout=5.0)
+            elapsed = time.monotonic() - began
+        finally:
+            logger.removeHandler(records)
+        assert elapsed < 5.0 + 4.0, f"shutdown(timeout=5.0) took {elapsed:.1f} s"
+        assert manager.report.status.value == "cancelled"
+        assert [r.status.value for r in manager.pipe_reports] == ["completed", "cancelled", "cancelled"]
+        left = sorted(n for n in os.listdir(self.tmp) if not n.startswith("users"))
+        assert left == [], f"a stopped run left files behind: {left}"
+        noise = [r.getMessage() for r in records.records if r.levelno >= logging.WARNING]
+        assert noise == [], f"shutdown logged: {noise}"
 
     def test_csv_files_merge_under_one_header_with_true_error_lines(self) -> None:
         import json

@@ -50,6 +50,12 @@ def apply_transform(transform: TransformLike, records: list[Record]) -> list[Rec
     result = transform(records)
     if result is None:
         return records
+    if isinstance(result, dict):  # list(a dict) would be its keys: say what happened instead
+        raise TransformContractError(
+            f"transform {transform_name(transform)} returned a dict (a single record) for a batch of "
+            f"{len(records)} records; a transform takes the batch (a list of dicts) and returns a list "
+            "with one record per input, or None after changing the records in place"
+        )
     if not isinstance(result, list):
         result = list(result)
     if len(result) != len(records):

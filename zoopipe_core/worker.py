@@ -61,11 +61,9 @@ def run_pipe_task(
         while not pipe.wait(interval):
             report_progress(key, snapshot(pipe.report, pipe_index, attempt))
     except BaseException:
-        # The engine is stopping this task: stop the pipe, which then publishes nothing.
-        try:
-            pipe.shutdown(timeout=1.0)
-        except TimeoutError:
-            pass
+        # The engine is stopping this task: stop the pipe, and wait for it to remove its
+        # temporary files before the task ends (its worker may exit or be killed right after).
+        pipe._stop_promptly(absorb=BaseException)
         raise
     final = snapshot(pipe.report, pipe_index, attempt)
     report_progress(key, final)

@@ -45,7 +45,8 @@ class InputAdapter(abc.ABC):
         )
 
     def set_required_columns(self, columns: list[str] | None) -> None:
-        """Hint from the pipe's schema: the columns it reads. Adapters may ignore it."""
+        """Hint: the columns a caller needs (a lenient ``columns``). Adapters may ignore it.
+        A Pipe does not call it: error records must carry every column of a rejected row."""
 
     def split(self, workers: int) -> list["InputAdapter"]:
         """This input as at most ``workers`` independent shards that together hold every record
@@ -109,6 +110,11 @@ class OutputAdapter(abc.ABC):
             f"output adapter {type(self).__name__} implements neither native_spec() nor "
             "open_writer(); implement one of them"
         )
+
+    def run_ended(self, report: Any) -> None:
+        """Called once a run that used this output ended (``report.status`` says how), whether
+        or not its writer was opened: a run can fail before it opens its outputs. By default
+        nothing; an output that someone waits on (a stream the caller iterates) ends it here."""
 
     def shard(self, index: int) -> "OutputAdapter":
         """Where shard ``index`` of a parallel run writes: by default the same output with

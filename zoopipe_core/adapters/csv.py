@@ -17,6 +17,24 @@ def _single_char(name: str, value: str) -> str:
     return value
 
 
+def _field_names(field_names: Sequence[str] | None, fieldnames: Sequence[str] | None) -> Sequence[str] | None:
+    """`fieldnames` (the spelling of Python's csv module and of ZooPipe) is `field_names`."""
+    if field_names is not None and fieldnames is not None:
+        raise ValueError(
+            "give the columns once: field_names=... or fieldnames=... (the same option, two spellings), not both"
+        )
+    columns = field_names if field_names is not None else fieldnames
+    if isinstance(columns, str):
+        raise TypeError(f"field_names must be a list of column names, got the string {columns!r}")
+    return columns
+
+
+def _null_values(values: Sequence[str]) -> list[str]:
+    if isinstance(values, str) or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"null_values must be a list of strings, got {values!r}; write null_values=[\"NA\"]")
+    return list(values)
+
+
 class _CsvDialect:
     """What CSV input and output share: the file, its delimiter, quote character and columns."""
 
@@ -47,7 +65,13 @@ class _CsvDialect:
 
 class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
     """Read CSV: a header row (or explicit `field_names`), any delimiter and quote character,
-    UTF-8 with or without BOM. Every value arrives as a string; the schema model converts it.
+    UTF-8 with or without BOM. `fieldnames=` (Python's csv and ZooPipe spelling) is the same
+    option: with a header they rename its columns; for a file without one, add has_header=False.
+    Every value arrives as a string; the schema model converts it.
+
+    Nulls: an empty unquoted field is None, unless the model's field for the column does not
+    accept None (a plain ``str`` field then reads ``""``). A quoted ``""`` is always ``""``.
+    ``null_values=["NA", "\\N"]`` names more unquoted texts that are None by the same rule.
 
     `columns`, `skip_rows`, `limit`, `byte_range` and `line_offset` choose what to read: see
     :mod:`zoopipe_core.adapters.read_options`. `split(n)` cuts the file into shards.
@@ -67,6 +91,11 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
         [{'name': 'Bob'}]
         >>> [shard.byte_range for shard in CSVInputAdapter(path).split(2)]
         [(8, 20), (20, 25)]
+        >>> _ = open(path, "a").write('4,\\n5,""\\n6,NA\\n')
+        >>> out = MemoryOutputAdapter()
+        >>> _ = Pipe(CSVInputAdapter(path, skip_rows=3, null_values=["NA"]), out).run()
+        >>> out.records
+        [{'id': '4', 'name': None}, {'id': '5', 'name': ''}, {'id': '6', 'name': None}]
     """
 
     name = "csv"
@@ -79,18 +108,21 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
         quotechar: str = '"',
         has_header: bool = True,
         field_names: Sequence[str] | None = None,
+        fieldnames: Sequence[str] | None = None,
         columns: Sequence[str] | None = None,
         skip_rows: int = 0,
         limit: int | None = None,
         byte_range: tuple[int, int] | None = None,
         line_offset: int = 0,
+        null_values: Sequence[str] = (),
     ) -> None:
         self._set_read_options(
             columns=columns, skip_rows=skip_rows, limit=limit, byte_range=byte_range, line_offset=line_offset
         )
         path = self._take_paths(path)  # a list of files is read by PipeManager.parallelize_pipe
-        self._set_dialect(path, delimiter, quotechar, field_names)
+        self._set_dialect(path, delimiter, quotechar, _field_names(field_names, fieldnames))
         self.has_header = has_header
+        self.null_values = _null_values(null_values)
         if not has_header and not self.field_names:
             raise ValueError("has_header=False needs field_names: name the columns")
 
@@ -105,22 +137,25 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
 
     def native_spec(self) -> dict[str, Any]:
         self._check_single_file()
-        return self._dialect_spec(has_header=self.has_header, **self._read_spec())
+        return self._dialect_spec(has_header=self.has_header, null_values=self.null_values, **self._read_spec())
 
 
 class CSVOutputAdapter(_CsvDialect, OutputAdapter):
-    """Write CSV with one header row; nulls as empty fields, booleans as `true`/`false`.
+    """Write CSV with one header row; None as an empty field and "" as `""` (so the file reads
+    back to the same records), booleans as `true`/`false`.
 
-    Columns are `field_names` if given, otherwise the first record's fields. A record with a
-    field outside those columns goes to the error output rather than losing the field.
+    Columns are `field_names` (or `fieldnames`, the same option) if given, otherwise the first
+    record's fields. A record with a field outside those columns goes to the error output rather
+    than losing the field.
 
     Example:
         >>> import tempfile, os
         >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter
         >>> path = os.path.join(tempfile.mkdtemp(), "out.csv")
-        >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1, "b": None, "c": True}]), CSVOutputAdapter(path)).run()
+        >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1, "b": None, "c": True}, {"a": "", "b": "x,y"}]),
+        ...          CSVOutputAdapter(path)).run()
         >>> open(path).read()
-        'a,b,c\\n1,,true\\n'
+        'a,b,c\\n1,,true\\n"","x,y",\\n'
     """
 
     name = "csv"
@@ -133,8 +168,9 @@ class CSVOutputAdapter(_CsvDialect, OutputAdapter):
         quotechar: str = '"',
         header: bool = True,
         field_names: Sequence[str] | None = None,
+        fieldnames: Sequence[str] | None = None,
     ) -> None:
-        self._set_dialect(path, delimiter, quotechar, field_names)
+        self._set_dialect(path, delimiter, quotechar, _field_names(field_names, fieldnames))
         self.header = header
 
     @property

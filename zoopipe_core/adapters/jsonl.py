@@ -94,8 +94,9 @@ class JSONInputAdapter(ReadOptions, FileListInput, InputAdapter):
 
 class JSONOutputAdapter(OutputAdapter):
     """Write JSON Lines, fields in record order; or, with ``format="array"`` (the default for a
-    ``.json`` path), one JSON array with an element per line. Dates and timestamps are written
-    in ISO 8601, decimals as strings, bytes as UTF-8 text (base64 when not UTF-8).
+    ``.json`` path), one JSON array with an element per line; ``indent=N`` (array only) lays it
+    out as ``json.dumps(records, indent=N)`` does. Dates and timestamps are written in ISO 8601,
+    decimals as strings, bytes as UTF-8 text (base64 when not UTF-8).
 
     Example:
         >>> import tempfile, os
@@ -108,13 +109,30 @@ class JSONOutputAdapter(OutputAdapter):
         >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1}, {"a": 2}]), JSONOutputAdapter(path)).run()
         >>> open(path).read()
         '[\\n{"a":1},\\n{"a":2}\\n]\\n'
+        >>> _ = Pipe(PyGeneratorInputAdapter([{"a": 1}]), JSONOutputAdapter(path, indent=2)).run()
+        >>> print(open(path).read(), end="")
+        [
+          {
+            "a": 1
+          }
+        ]
     """
 
     name = "jsonl"
 
-    def __init__(self, path: str | os.PathLike[str], *, format: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, format: str | None = None, indent: int | None = None) -> None:
         self.path = os.fspath(path)
         self.format = _json_format(self.path, format)
+        if indent is not None:
+            if isinstance(indent, bool) or not isinstance(indent, int) or indent < 0:
+                raise ValueError(f"indent must be a number of spaces >= 0, got {indent!r}")
+            if self.format != "array":
+                raise ValueError(
+                    f"indent={indent} needs format=\"array\": JSON Lines holds one record per line, "
+                    "so its records cannot be spread over indented lines; write a .json file or pass "
+                    "format=\"array\""
+                )
+        self.indent = indent
 
     @property
     def target_name(self) -> str:
@@ -122,7 +140,10 @@ class JSONOutputAdapter(OutputAdapter):
 
     def native_spec(self) -> dict[str, Any]:
         kind = "json" if self.format == "array" else "jsonl"
-        return {"kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path)}
+        spec = {"kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path)}
+        if self.indent is not None:
+            spec["indent"] = self.indent
+        return spec
 
     def __repr__(self) -> str:
         return f"JSONOutputAdapter({self.path!r})"

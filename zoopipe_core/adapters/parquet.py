@@ -1,7 +1,7 @@
 """Parquet input and output, read and written in Rust (arrow-rs).
 
-Reading pushes ``columns`` (and the schema model's fields) into the Parquet reader, so other
-columns are never decoded; ``skip_rows`` and ``limit`` are applied there too. Writing builds
+Reading pushes ``columns`` into the Parquet reader, so other columns are never decoded (a
+schema model does not narrow what is read: error records carry whole rows); ``skip_rows`` and ``limit`` are applied there too. Writing builds
 Arrow record batches in the encoder threads and writes row groups in the writer thread.
 Local paths are read in place; fsspec URLs are read into memory first (Parquet needs random
 access).

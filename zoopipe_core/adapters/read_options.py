@@ -8,11 +8,11 @@ and are split by rows, not bytes.
 - ``columns``: read only these columns, in this order. For CSV a name missing from the header
   is an error before anything is written; every row is still checked for the full shape. For
   JSON Lines other keys are dropped (a record without one of them simply lacks it).
-- The schema model's fields (by alias) are a *hint*: the Pipe passes them through
-  ``set_required_columns``. A field missing from the CSV header is then not an error here:
-  validation reports it on each record, or fills in the field's default. The hint is not used
-  when the pipe has ``pre_validation`` transforms or the model keeps extra fields
-  (``extra="allow"``), since those may need every column.
+- A schema model does not narrow what is read: error records carry the whole row, and a model
+  with ``extra="forbid"`` sees every column (``docs/adapters.md``, *What a schema model reads*).
+  A field missing from the CSV header is not an error here: validation reports it on each
+  record, or fills in the field's default. ``required_columns`` (``set_required_columns``) is a
+  lenient ``columns`` for adapters' own use; a Pipe no longer sets it.
 - ``skip_rows``: records (not lines; after a CSV header) to drop before reading; they are not
   counted. ``limit``: read at most this many records (counting records that fail to parse).
 - ``byte_range=(start, end)`` and ``line_offset``: read one shard of the file, as cut by

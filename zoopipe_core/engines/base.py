@@ -371,6 +371,16 @@ def progress_channel(send: ProgressCallback) -> Iterator[None]:
 # --------------------------------------------------------------------------- the engine
 
 
+def _pipes_to_start_message(engine: "Engine", args: tuple[Any, ...]) -> str:
+    """Why ``engine.start(pipes)`` (ZooPipe's spelling) is refused, and what to write instead."""
+    name = type(engine).__name__
+    return (
+        f"{name}.start() takes no pipes (got {len(args)} argument(s)): an engine runs tasks, a "
+        f"PipeManager runs pipes on it. Write PipeManager(pipes, engine={name}(...)).run(), or "
+        "manager.start() / wait() / shutdown(); engine.start() alone only starts the workers"
+    )
+
+
 _State = Literal["stopped", "running", "stopping"]
 _E = TypeVar("_E", bound="Engine")
 
@@ -449,12 +459,15 @@ class Engine(abc.ABC):
         """True between :meth:`start` (or the first ``submit``/``share``) and :meth:`shutdown`."""
         return self._state == "running"
 
-    def start(self) -> None:
+    def start(self, *pipes: Any) -> None:
         """Start the engine: create or connect to its workers.
 
         Raises RuntimeError if it is already running; it may be started again after
-        :meth:`shutdown`. Progress recorded by an earlier run is cleared.
+        :meth:`shutdown`. Progress recorded by an earlier run is cleared. Pipes are not given
+        here (ZooPipe's ``engine.start(pipes)``): a :class:`~zoopipe_core.PipeManager` runs them.
         """
+        if pipes:
+            raise TypeError(_pipes_to_start_message(self, pipes))
         with self._lifecycle:
             if self._state != "stopped":
                 raise RuntimeError(

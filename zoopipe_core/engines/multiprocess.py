@@ -94,6 +94,9 @@ def _worker_main(
 ) -> None:
     """A worker process: apply the environment, run one task, send its outcome, return."""
     signal.signal(signal.SIGTERM, _raise_stop_requested)
+    # Ctrl-C in a terminal reaches the whole process group: the driver alone reacts to it,
+    # and stops its tasks through SIGTERM, so they end as cancelled rather than failed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     send_lock = threading.Lock()  # tasks may report progress from several threads
 
     def send(message: tuple[Any, ...]) -> None:

@@ -526,7 +526,7 @@ mod tests {
         use arrow_array::cast::AsArray;
         let mut block = TextBlockBuilder::new(2, 3, &[]);
         for record in [["1", "a"], ["2", "b"], ["3", "c"]] {
-            block.push_record(record);
+            block.push_record(record.map(Some));
         }
         let block = Arc::new(block.finish());
         let rows: Vec<Row> = (0..3).map(|i| Row { line: i as u64 + 2, data: RowData::Fields(TextFields::new(&block, i)) }).collect();

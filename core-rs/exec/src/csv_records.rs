@@ -25,6 +25,9 @@ pub struct RawRecord {
     pub next_line: u64,
     /// The record ran to the end of the input inside a quoted field that was never closed.
     pub unclosed_quote: bool,
+    /// Whether each field was quoted, when the record has a field that a null marker may
+    /// match (see `RecordReader::set_null_markers`); empty otherwise (no field is).
+    pub quoted: Vec<bool>,
 }
 
 impl RawRecord {
@@ -48,6 +51,11 @@ impl RawRecord {
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.len()).map(|i| self.field(i))
     }
+
+    /// Whether field `i` was quoted (`""` is an empty string, an empty field may be a null).
+    pub fn is_quoted(&self, i: usize) -> bool {
+        self.quoted.get(i).copied().unwrap_or(false)
+    }
 }
 
 pub struct RecordReader {
@@ -68,6 +76,9 @@ pub struct RecordReader {
     at_start: bool,
     /// Fields in the last record: the likely count of the next, for its allocation.
     fields_hint: usize,
+    /// Unquoted texts that read as null besides the empty field: a quoted record with a field
+    /// equal to one of them (or empty) records which of its fields were quoted.
+    null_markers: Vec<Vec<u8>>,
 }
 
 impl RecordReader {
@@ -91,7 +102,13 @@ impl RecordReader {
             quote,
             at_start: strip_bom,
             fields_hint: 0,
+            null_markers: Vec::new(),
         }
+    }
+
+    /// Texts besides the empty field that may mean a null when unquoted (see `RawRecord::quoted`).
+    pub fn set_null_markers(&mut self, markers: &[String]) {
+        self.null_markers = markers.iter().map(|m| m.as_bytes().to_vec()).collect();
     }
 
     /// Lines consumed so far: an error while reading is on line `lines() + 1`.
@@ -158,6 +175,7 @@ impl RecordReader {
         }
         record.line = self.lines + 1;
         record.unclosed_quote = false;
+        record.quoted.clear(); // a line with no quote character has no quoted field
         loop {
             let line_end = memchr::memchr(b'\n', &self.buf[self.pos..self.len]);
             if line_end.is_none() && !self.eof {
@@ -223,6 +241,10 @@ impl RecordReader {
         self.lines += newlines + u64::from(inner.len() < raw.len());
         record.next_line = record.line + newlines + 1;
         record.unclosed_quote = at_end && ends_inside_quotes(raw, self.delimiter, self.quote);
+        let markers = &self.null_markers;
+        if record.iter().any(|f| f.is_empty() || markers.iter().any(|m| m == f)) {
+            quoted_fields(raw, self.delimiter, self.quote, &mut record.quoted);
+        }
         self.fields_hint = record.ends.len();
         Ok(true)
     }
@@ -271,6 +293,25 @@ impl QuoteState {
             QuoteInQuoted => Unquoted,
         }
     }
+}
+
+/// Which fields of a record's raw text were quoted (opened with the quote character), by the
+/// reader's rules, into `quoted`: one flag per field, up to the end of the record.
+fn quoted_fields(raw: &[u8], delimiter: u8, quote: u8, quoted: &mut Vec<bool>) {
+    quoted.clear();
+    let (mut state, mut this) = (QuoteState::FieldStart, false);
+    for &b in raw {
+        this |= state == QuoteState::FieldStart && b == quote;
+        state = state.next(b, delimiter, quote);
+        if state == QuoteState::FieldStart {
+            quoted.push(this);
+            this = false;
+            if b != delimiter {
+                return; // the record's line end
+            }
+        }
+    }
+    quoted.push(this);
 }
 
 /// Whether a record's raw text, running to the end of the input, ends inside a quoted field.
@@ -341,6 +382,44 @@ mod tests {
             let expected = reference(&text);
             for (step, buffer) in [(1, 1), (3, 4), (7, 16), (4096, 256 * 1024)] {
                 assert_eq!(ours(&text, step, buffer), expected, "{:?} step {step} buffer {buffer}", String::from_utf8_lossy(&text));
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_fields_are_marked_when_a_field_may_be_null() {
+        let text = b"\"\",,\"x\"\"\",\"a\nb\",NA,\"NA\",\"\"\"\"\ny,\"z\"\n";
+        let mut reader = RecordReader::new(Box::new(io::Cursor::new(text.to_vec())), b',', b'"', true);
+        reader.set_null_markers(&["NA".to_string()]);
+        let mut record = RawRecord::default();
+        assert!(reader.read(&mut record).unwrap());
+        let fields: Vec<&[u8]> = record.iter().collect();
+        assert_eq!(fields, [&b""[..], b"", b"x\"", b"a\nb", b"NA", b"NA", b"\""]);
+        assert_eq!(record.quoted, [true, false, true, true, false, true, true]);
+        // No field is empty or a marker: the record does not pay for the flags.
+        assert!(reader.read(&mut record).unwrap());
+        assert!(record.quoted.is_empty() && !record.is_quoted(1));
+    }
+
+    #[test]
+    fn one_quoted_flag_per_field_on_generated_files() {
+        let alphabet: &[u8] = b"a,,\"\"\n\r x";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for case in 0..400 {
+            let text: Vec<u8> = (0..1 + case % 61)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    alphabet[(state % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let mut reader = RecordReader::with_buffer(Box::new(io::Cursor::new(text.clone())), b',', b'"', true, 4);
+            let mut record = RawRecord::default();
+            while reader.read(&mut record).unwrap() {
+                if !record.quoted.is_empty() {
+                    assert_eq!(record.quoted.len(), record.len(), "{:?}", String::from_utf8_lossy(&text));
+                }
             }
         }
     }

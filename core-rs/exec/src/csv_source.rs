@@ -1,6 +1,11 @@
 //! CSV reader: header or explicit field names, delimiter and quote, UTF-8 with or without BOM.
 //! Records that cannot be read (ragged rows, invalid UTF-8) become error records with their line.
 //! Records are split by `csv_records::RecordReader`.
+//!
+//! Nulls: an unquoted field that is empty or one of `null_values` is null, except in the
+//! `not_null_columns` (a schema field that does not accept None), which keep the text. A quoted
+//! field is always text, so `""` is an empty string: the CSV writer writes nulls and empty strings
+//! that way, and a file read back gives the same records.
 
 use crate::codec::ByteReader;
 use crate::csv_records::{RawRecord, RecordReader};
@@ -19,11 +24,24 @@ pub struct CsvOptions {
     /// Lines before the first byte read (a shard of a file starts mid-file): added to every
     /// line number so error records name the true line of the file.
     pub line_offset: u64,
+    /// Unquoted texts that are null besides the empty field (`NA`, `\N`).
+    pub null_values: Vec<String>,
+    /// Columns whose empty and `null_values` fields stay text (their schema field does not
+    /// accept None).
+    pub not_null_columns: Vec<String>,
 }
 
 impl Default for CsvOptions {
     fn default() -> Self {
-        CsvOptions { delimiter: b',', quote: b'"', has_header: true, field_names: None, line_offset: 0 }
+        CsvOptions {
+            delimiter: b',',
+            quote: b'"',
+            has_header: true,
+            field_names: None,
+            line_offset: 0,
+            null_values: Vec::new(),
+            not_null_columns: Vec::new(),
+        }
     }
 }
 
@@ -42,6 +60,10 @@ pub struct CsvSource {
     /// The record being read: its buffers are reused from one record to the next.
     scratch: RawRecord,
     done: bool,
+    /// Whether each column of the file (as `all_columns`) reads unquoted null markers as null.
+    nullable: Vec<bool>,
+    /// Unquoted texts that are null besides the empty field.
+    null_values: Vec<String>,
     /// Text bytes of each column in the last batch: the next one's block starts that large.
     block_bytes: Vec<usize>,
 }
@@ -53,8 +75,10 @@ const BLOCK_LIMIT: usize = 1 << 30;
 impl CsvSource {
     pub fn new(input: ByteReader, options: CsvOptions, source: &str) -> Result<CsvSource, ExecError> {
         let at_start = options.line_offset == 0;
+        let mut reader = RecordReader::new(input, options.delimiter, options.quote, at_start);
+        reader.set_null_markers(&options.null_values);
         let mut this = CsvSource {
-            reader: RecordReader::new(input, options.delimiter, options.quote, at_start),
+            reader,
             columns: Arc::from(Vec::new()),
             all_columns: Arc::from(Vec::new()),
             select: None,
@@ -63,6 +87,8 @@ impl CsvSource {
             pending: None,
             scratch: RawRecord::default(),
             done: false,
+            nullable: Vec::new(),
+            null_values: options.null_values.clone(),
             block_bytes: Vec::new(),
         };
         let first = this.read_record()?;
@@ -94,6 +120,7 @@ impl CsvSource {
         if let Some(dup) = first_duplicate(&columns) {
             return Err(this.input_error(Some(1), format!("the column {dup:?} appears twice in the header")));
         }
+        this.nullable = columns.iter().map(|c| !options.not_null_columns.contains(c)).collect();
         this.columns = Arc::from(columns);
         this.all_columns = this.columns.clone();
         Ok(this)
@@ -237,9 +264,16 @@ impl CsvSource {
             }
             return Err(self.error(record, line, message));
         }
+        let field = |i: usize| {
+            let field = &text[record.range(i)];
+            let null = (field.is_empty() || self.null_values.iter().any(|m| m == field))
+                && self.nullable[i]
+                && !record.is_quoted(i);
+            (!null).then_some(field)
+        };
         match &self.select {
-            None => block.push_record((0..record.len()).map(|i| &text[record.range(i)])),
-            Some(select) => block.push_record(select.iter().map(|&i| &text[record.range(i)])),
+            None => block.push_record((0..record.len()).map(field)),
+            Some(select) => block.push_record(select.iter().map(|&i| field(i))),
         }
         Ok(())
     }
@@ -374,6 +408,33 @@ mod tests {
             assert!(errors.is_empty(), "{:?}: {errors:?}", String::from_utf8_lossy(text));
             assert_eq!(rows.len(), 1);
         }
+    }
+
+    fn fields(rows: &[Row]) -> Vec<Vec<Option<String>>> {
+        rows.iter().map(|r| match &r.data { RowData::Fields(f) => f.to_vec(), _ => unreachable!() }).collect()
+    }
+
+    #[test]
+    fn unquoted_empty_fields_and_null_values_are_null_unless_the_column_is_not_nullable() {
+        let text = b"a,b,c\n,\"\",NA\n\"NA\",\\N,\n1,x,\"\"\"\"\n";
+        let options = CsvOptions {
+            null_values: vec!["NA".into(), "\\N".into()],
+            not_null_columns: vec!["c".into()],
+            ..CsvOptions::default()
+        };
+        let mut s = source(text, options.clone()).unwrap();
+        let (rows, errors) = all(&mut s);
+        assert!(errors.is_empty());
+        let s = |t: &str| Some(t.to_string());
+        assert_eq!(fields(&rows), [
+            vec![None, s(""), s("NA")],
+            vec![s("NA"), None, s("")],
+            vec![s("1"), s("x"), s("\"")],
+        ]);
+        // Projected, and without markers: only empty unquoted fields are null.
+        let mut p = source(text, CsvOptions::default()).unwrap();
+        p.project(&["c".into(), "a".into()], true).unwrap();
+        assert_eq!(fields(&all(&mut p).0), [vec![s("NA"), None], vec![None, s("NA")], vec![s("\""), s("1")]]);
     }
 
     #[test]

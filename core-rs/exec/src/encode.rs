@@ -2,6 +2,7 @@
 
 use crate::record::{Row, RowData};
 use crate::value::Value;
+use std::borrow::Cow;
 
 pub trait Encoder: Send + Sync {
     /// Bytes written once before the first record (a CSV header), given the output columns.
@@ -138,18 +139,23 @@ impl Encoder for JsonlEncoder {
                             out.push(b',');
                         }
                         out.extend_from_slice(key);
-                        write_json_str(out, field);
+                        match field {
+                            Some(field) => write_json_str(out, field),
+                            None => out.extend_from_slice(b"null"),
+                        }
                     }
                     out.push(b'}');
                     Ok(())
                 }
-                RowData::Value(value) => serde_json::to_writer(&mut *out, value),
+                RowData::Value(value @ Value::Map(_)) => serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string()),
+                // A Python stage refuses these first, naming the Python type (stage.rs).
+                RowData::Value(other) => Err(format!("a record must be a JSON object, found {}", other.type_name())),
             };
             match result {
                 Ok(()) => out.push(b'\n'),
-                Err(e) => {
+                Err(reason) => {
                     out.truncate(mark);
-                    failed.push((i, e.to_string()));
+                    failed.push((i, reason));
                 }
             }
         }
@@ -157,7 +163,8 @@ impl Encoder for JsonlEncoder {
     }
 }
 
-/// CSV with one header; nulls are empty fields and booleans `true`/`false`.
+/// CSV with one header; booleans `true`/`false`. A null is an empty field and an empty string is
+/// `""`, so that the CSV reader reads both back as they were (see `csv_source`).
 pub struct CsvEncoder {
     pub delimiter: u8,
     pub quote: u8,
@@ -165,16 +172,52 @@ pub struct CsvEncoder {
 }
 
 impl CsvEncoder {
-    fn writer<'a>(&self, out: &'a mut Vec<u8>) -> csv::Writer<&'a mut Vec<u8>> {
-        csv::WriterBuilder::new()
-            .delimiter(self.delimiter)
-            .quote(self.quote)
-            .has_headers(false)
-            .from_writer(out)
+    /// Append one field: nothing for a null; text quoted (its quotes doubled) when it is empty or
+    /// holds the delimiter, the quote or a line end. One pass over the text: linear in its size.
+    pub fn write_field(&self, out: &mut Vec<u8>, field: Option<&str>) {
+        let Some(text) = field else { return };
+        let bytes = text.as_bytes();
+        let q = self.quote;
+        let plain = !bytes.is_empty()
+            && memchr::memchr3(self.delimiter, q, b'\n', bytes).is_none()
+            && memchr::memchr(b'\r', bytes).is_none();
+        if plain {
+            out.extend_from_slice(bytes);
+            return;
+        }
+        out.reserve(bytes.len() + 2);
+        out.push(q);
+        let mut from = 0;
+        for at in memchr::memchr_iter(q, bytes) {
+            out.extend_from_slice(&bytes[from..=at]);
+            out.push(q);
+            from = at + 1;
+        }
+        out.extend_from_slice(&bytes[from..]);
+        out.push(q);
+    }
+
+    /// Append one record and its line end.
+    pub fn write_record<'a>(&self, out: &mut Vec<u8>, fields: impl IntoIterator<Item = Option<&'a str>>) {
+        let start = out.len();
+        let mut count = 0;
+        for field in fields {
+            if count > 0 {
+                out.push(self.delimiter);
+            }
+            self.write_field(out, field);
+            count += 1;
+        }
+        if count == 1 && out.len() == start {
+            // A lone null would be a blank line, which readers skip: the record is kept as "".
+            out.extend_from_slice(&[self.quote, self.quote]);
+        }
+        out.push(b'\n');
     }
 }
 
-fn cells_for(columns: &[String], value: &Value) -> Result<Vec<String>, String> {
+/// A value record's fields in the order of `columns`: None for a null or a missing field.
+fn cells_for<'v>(columns: &[String], value: &'v Value) -> Result<Vec<Option<Cow<'v, str>>>, String> {
     let Value::Map(items) = value else {
         return Err(format!("a CSV record must be an object, found {}", value.type_name()));
     };
@@ -187,8 +230,9 @@ fn cells_for(columns: &[String], value: &Value) -> Result<Vec<String>, String> {
     columns
         .iter()
         .map(|c| match value.get(c) {
-            Some(v) => v.to_cell().map_err(|e| format!("field {c:?}: {e}")),
-            None => Ok(String::new()),
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(Cow::Borrowed(s.as_str()))),
+            Some(v) => v.to_cell().map(|cell| Some(Cow::Owned(cell))).map_err(|e| format!("field {c:?}: {e}")),
         })
         .collect()
 }
@@ -199,11 +243,7 @@ impl Encoder for CsvEncoder {
             return None;
         }
         let mut out = Vec::new();
-        {
-            let mut w = self.writer(&mut out);
-            w.write_record(columns).ok()?;
-            w.flush().ok()?;
-        }
+        self.write_record(&mut out, columns.iter().map(|c| Some(c.as_str())));
         Some(out)
     }
 
@@ -216,22 +256,24 @@ impl Encoder for CsvEncoder {
     ) -> Vec<(usize, String)> {
         let mut failed = Vec::new();
         let same_layout = input_columns == columns;
-        let mut w = self.writer(out);
         for (i, row) in rows.iter().enumerate() {
-            let result = match &row.data {
+            let cells = match &row.data {
                 RowData::Fields(fields) if same_layout && fields.len() == columns.len() => {
-                    w.write_record(fields).map_err(|e| e.to_string())
+                    self.write_record(out, fields);
+                    continue;
                 }
-                RowData::Fields(_) => cells_for(columns, &row.data.to_value(input_columns))
-                    .and_then(|cells| w.write_record(&cells).map_err(|e| e.to_string())),
-                RowData::Value(value) => cells_for(columns, value)
-                    .and_then(|cells| w.write_record(&cells).map_err(|e| e.to_string())),
+                RowData::Fields(_) => {
+                    let value = row.data.to_value(input_columns);
+                    cells_for(columns, &value).map(|cells| self.write_record(out, cells.iter().map(|c| c.as_deref())))
+                }
+                RowData::Value(value) => {
+                    cells_for(columns, value).map(|cells| self.write_record(out, cells.iter().map(|c| c.as_deref())))
+                }
             };
-            if let Err(reason) = result {
+            if let Err(reason) = cells {
                 failed.push((i, reason));
             }
         }
-        w.flush().expect("writing to memory cannot fail");
         failed
     }
 }
@@ -239,6 +281,7 @@ impl Encoder for CsvEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Fields;
 
     fn row(data: RowData) -> Row {
         Row { line: 1, data }
@@ -279,6 +322,28 @@ mod tests {
     }
 
     #[test]
+    fn jsonl_refuses_records_that_are_not_objects() {
+        let rows = vec![
+            row(RowData::Value(Value::Null)),
+            row(RowData::Value(Value::Str("text".into()))),
+            row(RowData::Value(Value::List(vec![Value::Int(1)]))),
+            row(RowData::Value(Value::Map(vec![("k".into(), Value::Int(1))]))),
+        ];
+        let mut out = Vec::new();
+        let failed = JsonlEncoder.encode(&[], &[], &rows, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "{\"k\":1}\n");
+        let reasons: Vec<_> = failed.iter().map(|(i, r)| (*i, r.as_str())).collect();
+        assert_eq!(
+            reasons,
+            [
+                (0, "a record must be a JSON object, found null"),
+                (1, "a record must be a JSON object, found string"),
+                (2, "a record must be a JSON object, found array"),
+            ]
+        );
+    }
+
+    #[test]
     fn csv_nulls_booleans_and_unknown_fields() {
         let enc = CsvEncoder { delimiter: b',', quote: b'"', write_header: true };
         let columns = vec!["a".to_string(), "b".to_string()];
@@ -292,5 +357,53 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "a,b\n,true\n\"x,y\",2\n");
         assert_eq!(failed.len(), 1);
         assert!(failed[0].1.contains("zzz"));
+    }
+
+    fn csv_line(enc: &CsvEncoder, fields: &[Option<&str>]) -> String {
+        let mut out = Vec::new();
+        enc.write_record(&mut out, fields.iter().copied());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_they_must_be_and_read_back_the_same() {
+        let enc = CsvEncoder { delimiter: b',', quote: b'"', write_header: true };
+        let big = format!("{}\"{}", "ab,c\n".repeat(50_000), "\"".repeat(3));
+        let cases: Vec<(Vec<Option<&str>>, &str)> = vec![
+            (vec![Some("plain"), Some("1.5")], "plain,1.5\n"),
+            (vec![Some("say \"hi\""), Some("\"")], "\"say \"\"hi\"\"\",\"\"\"\"\n"),
+            (vec![Some("a,b"), Some("line\nbreak"), Some("cr\r")], "\"a,b\",\"line\nbreak\",\"cr\r\"\n"),
+            (vec![None, Some(""), None], ",\"\",\n"),
+            (vec![None], "\"\"\n"),
+            (vec![Some("x;y")], "x;y\n"),
+            (vec![Some(big.as_str()), None], ""),
+        ];
+        for (fields, expected) in &cases {
+            let line = csv_line(&enc, fields);
+            if !expected.is_empty() {
+                assert_eq!(&line, expected);
+            }
+            // The csv crate reads the line back to the same text (a null as empty).
+            let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+            let record = reader.records().next().unwrap().unwrap();
+            let back: Vec<&str> = record.iter().collect();
+            let want: Vec<&str> = fields.iter().map(|f| f.unwrap_or("")).collect();
+            assert_eq!(back, want);
+        }
+        let tabs = CsvEncoder { delimiter: b'\t', quote: b'\'', write_header: true };
+        assert_eq!(csv_line(&tabs, &[Some("a\tb"), Some("it's"), Some("a,b")]), "'a\tb'\t'it''s'\ta,b\n");
+    }
+
+    #[test]
+    fn csv_values_write_nulls_and_empty_strings_apart() {
+        let enc = CsvEncoder { delimiter: b',', quote: b'"', write_header: false };
+        let columns = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let rows = vec![
+            row(RowData::Value(Value::Map(vec![("a".into(), Value::Null), ("b".into(), Value::Str(String::new()))]))),
+            row(RowData::Fields(Fields::from_options(vec![None, Some(""), Some("x")]))),
+        ];
+        let mut out = Vec::new();
+        assert!(enc.encode(&columns, &columns, &rows, &mut out).is_empty());
+        assert_eq!(String::from_utf8(out).unwrap(), ",\"\",\n,\"\",x\n");
     }
 }

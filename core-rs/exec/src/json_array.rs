@@ -215,8 +215,12 @@ impl BatchSource for JsonArraySource {
     }
 }
 
-/// Records as JSON array elements, one per line, separated by commas within a batch.
-pub struct JsonArrayEncoder;
+/// Records as JSON array elements separated by commas within a batch: one per line, or with
+/// `indent` spaces per level, laid out as Python's `json.dumps(records, indent=indent)`.
+#[derive(Default)]
+pub struct JsonArrayEncoder {
+    pub indent: Option<usize>,
+}
 
 impl Encoder for JsonArrayEncoder {
     fn encode(&self, input_columns: &[String], output_columns: &[String], rows: &[Row], out: &mut Vec<u8>) -> Vec<(usize, String)> {
@@ -226,15 +230,71 @@ impl Encoder for JsonArrayEncoder {
         if lines.last() == Some(&b'\n') {
             lines.pop();
         }
+        if lines.is_empty() {
+            return failed;
+        }
         out.reserve(lines.len() + rows.len());
-        for &b in &lines {
-            if b == b'\n' {
+        for (i, line) in lines.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
                 out.extend_from_slice(b",\n");
-            } else {
-                out.push(b);
+            }
+            match self.indent {
+                None => out.extend_from_slice(line),
+                Some(width) => {
+                    out.resize(out.len() + width, b' ');
+                    indent_compact_json(line, width, 1, out);
+                }
             }
         }
         failed
+    }
+}
+
+/// Lay out compact JSON text (no whitespace outside strings, as the encoder writes it) with
+/// `width` spaces per level, nested `depth` levels deep: `json.dumps(value, indent=width)`.
+fn indent_compact_json(json: &[u8], width: usize, depth: usize, out: &mut Vec<u8>) {
+    let newline = |out: &mut Vec<u8>, level: usize| {
+        out.push(b'\n');
+        out.resize(out.len() + width * level, b' ');
+    };
+    let (mut level, mut in_string, mut escaped) = (depth, false, false);
+    let mut i = 0;
+    while i < json.len() {
+        let b = json[i];
+        out.push(b);
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                if matches!(json.get(i + 1), Some(b'}') | Some(b']')) {
+                    out.push(json[i + 1]); // an empty object or list stays `{}` / `[]`
+                    i += 1;
+                } else {
+                    level += 1;
+                    newline(out, level);
+                }
+            }
+            b'}' | b']' => {
+                out.pop();
+                level -= 1;
+                newline(out, level);
+                out.push(b);
+            }
+            b',' => newline(out, level),
+            b':' => out.push(b' '),
+            _ => {}
+        }
+        i += 1;
     }
 }
 
@@ -336,12 +396,27 @@ mod tests {
                 Row { line: 2, data: RowData::Value(Value::Map(vec![("m".into(), Value::Int(n))])) },
             ];
             let mut bytes = Vec::new();
-            JsonArrayEncoder.encode(&[], &[], &rows, &mut bytes);
+            JsonArrayEncoder::default().encode(&[], &[], &rows, &mut bytes);
             sink.write(Payload::Bytes(bytes)).unwrap();
         }
         sink.finish().unwrap();
         let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed.as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn indent_lays_elements_out_as_python_json_dumps() {
+        let record = Value::Map(vec![
+            ("a".into(), Value::Int(1)),
+            ("s".into(), Value::Str("x, {\"y\": [1]}\\".into())),
+            ("l".into(), Value::List(vec![Value::Int(1), Value::Map(vec![])])),
+            ("e".into(), Value::List(vec![])),
+        ]);
+        let rows = vec![Row { line: 1, data: RowData::Value(record.clone()) }, Row { line: 2, data: RowData::Value(record) }];
+        let mut bytes = Vec::new();
+        JsonArrayEncoder { indent: Some(2) }.encode(&[], &[], &rows, &mut bytes);
+        let element = "  {\n    \"a\": 1,\n    \"s\": \"x, {\\\"y\\\": [1]}\\\\\",\n    \"l\": [\n      1,\n      {}\n    ],\n    \"e\": []\n  }";
+        assert_eq!(String::from_utf8(bytes).unwrap(), format!("{element},\n{element}"));
     }
 }

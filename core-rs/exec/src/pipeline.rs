@@ -178,14 +178,22 @@ impl FailureSlot {
     }
 }
 
-fn error_rows(errors: &[ErrorRecord]) -> Vec<Row> {
-    errors.iter().map(|e| Row { line: e.line, data: RowData::Value(e.to_value()) }).collect()
+fn error_rows(errors: &[ErrorRecord], columns: &[String]) -> Vec<Row> {
+    errors.iter().map(|e| Row { line: e.line, data: RowData::Value(e.to_columns(columns)) }).collect()
 }
 
 /// Error rows for an encoder: a record that failed to serialise may hold values JSON cannot
 /// express (NaN), so they are written as text rather than losing the error record.
-fn encodable_error_rows(errors: &[ErrorRecord]) -> Vec<Row> {
-    errors.iter().map(|e| Row { line: e.line, data: RowData::Value(e.to_value().to_encodable()) }).collect()
+fn encodable_error_rows(errors: &[ErrorRecord], columns: &[String]) -> Vec<Row> {
+    errors.iter().map(|e| Row { line: e.line, data: RowData::Value(e.to_columns(columns).to_encodable()) }).collect()
+}
+
+/// The columns an error output writes: those it was given, or every field of an error record.
+fn error_columns(errors: Option<&Output>) -> Arc<[String]> {
+    match errors.and_then(|o| o.columns.clone()) {
+        Some(columns) => columns,
+        None => ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>().into(),
+    }
 }
 
 fn output_columns(out: &OutBatch) -> Option<Arc<[String]>> {
@@ -206,6 +214,7 @@ fn encode_batch(
     main_encoder: &Option<Arc<dyn Encoder>>,
     error_encoder: &Option<Arc<dyn Encoder>>,
     has_error_sink: bool,
+    error_columns: &Arc<[String]>,
     source_name: &str,
 ) -> Encoded {
     let (main, written) = match (out.encoded.take(), main_encoder) {
@@ -237,19 +246,14 @@ fn encode_batch(
     let error_bytes = if has_error_sink {
         Some(match error_encoder {
             Some(encoder) => {
-                let rows = encodable_error_rows(&out.errors);
-                let columns: Arc<[String]> =
-                    ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>().into();
+                let rows = encodable_error_rows(&out.errors, error_columns);
                 let mut bytes = Vec::with_capacity(rows.len() * 256);
                 // Error records are plain, encodable values: none is refused.
-                let refused = encoder.encode(&columns, &columns, &rows, &mut bytes);
+                let refused = encoder.encode(error_columns, error_columns, &rows, &mut bytes);
                 assert!(refused.is_empty(), "error records were refused: {refused:?}");
                 Payload::Bytes(bytes)
             }
-            None => Payload::Rows {
-                columns: ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>().into(),
-                rows: error_rows(&out.errors),
-            },
+            None => Payload::Rows { columns: error_columns.clone(), rows: error_rows(&out.errors, error_columns) },
         })
     } else {
         None
@@ -262,12 +266,13 @@ struct Encoding<'a> {
     main: Option<Arc<dyn Encoder>>,
     errors: Option<Arc<dyn Encoder>>,
     has_error_sink: bool,
+    error_columns: Arc<[String]>,
     source_name: &'a str,
 }
 
 impl Encoding<'_> {
     fn encode(&self, out: OutBatch, columns: Arc<[String]>) -> Encoded {
-        encode_batch(out, columns, &self.main, &self.errors, self.has_error_sink, self.source_name)
+        encode_batch(out, columns, &self.main, &self.errors, self.has_error_sink, &self.error_columns, self.source_name)
     }
 }
 
@@ -323,10 +328,10 @@ type WriterCounts = (u64, u64, Vec<ErrorRecord>);
 impl<'a> OrderedWriter<'a> {
     fn new(main: Output, errors: Option<Output>, progress: &'a Progress) -> Result<Self, ExecError> {
         let mut error_sink = None;
+        let columns = error_columns(errors.as_ref());
         if let Some(Output { encoder, mut sink, .. }) = errors {
             // The error output's columns are fixed: its header (CSV) goes first.
             if let Some(encoder) = encoder {
-                let columns: Vec<String> = ErrorRecord::COLUMNS.iter().map(|c| c.to_string()).collect();
                 if let Some(header) = encoder.header(&columns) {
                     sink.write(Payload::Bytes(header))?;
                 }
@@ -416,6 +421,7 @@ pub fn run(
         main: main.encoder.clone(),
         errors: errors.as_ref().and_then(|o| o.encoder.clone()),
         has_error_sink: errors.is_some(),
+        error_columns: error_columns(errors.as_ref()),
         source_name,
     };
     let mut step = StageStep { stage, out_columns: main.columns.clone(), read: 0 };

@@ -6,7 +6,8 @@ use arrow_array::{Array, StringArray};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::sync::Arc;
 
-/// One record's data: CSV fields (named by the batch's columns) or a structured value.
+/// One record's data: CSV fields (named by the batch's columns; a field may be null, see
+/// `csv_source`) or a structured value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowData {
     Fields(Fields),
@@ -33,10 +34,11 @@ impl TextBlockBuilder {
         let columns = (0..width).map(|i| StringBuilder::with_capacity(rows, room(i))).collect();
         TextBlockBuilder { columns }
     }
-    /// One record: exactly one field for each column.
-    pub fn push_record<'a>(&mut self, fields: impl IntoIterator<Item = &'a str>) {
+    /// One record: exactly one field for each column, None for a null.
+    pub fn push_record<'a>(&mut self, fields: impl IntoIterator<Item = Option<&'a str>>) {
         for (column, field) in self.columns.iter_mut().zip(fields) {
-            column.append_value(field);
+            // Arrow allocates a column's null bitmap only at its first null: text costs nothing.
+            column.append_option(field);
         }
     }
     /// The text of the fullest column: a block ends before an Arrow string array's 2 GiB.
@@ -69,14 +71,16 @@ impl Fields {
     pub fn is_empty(&self) -> bool {
         self.block.columns.is_empty()
     }
+    /// Field `i`: None when it is null (or there is no such field).
     pub fn get(&self, i: usize) -> Option<&str> {
-        Some(self.block.columns.get(i)?.value(self.row))
+        let column = self.block.columns.get(i)?;
+        (!column.is_null(self.row)).then(|| column.value(self.row))
     }
     pub fn iter(&self) -> FieldsIter<'_> {
         FieldsIter { fields: self, next: 0 }
     }
-    pub fn to_vec(&self) -> Vec<String> {
-        self.iter().map(str::to_owned).collect()
+    pub fn to_vec(&self) -> Vec<Option<String>> {
+        self.iter().map(|f| f.map(str::to_owned)).collect()
     }
     /// The whole column `i` of the block, when `rows` are, in order, every record of this
     /// record's block: the Arrow encoder then takes the column as it is.
@@ -109,9 +113,16 @@ impl std::fmt::Debug for Fields {
 
 impl<S: AsRef<str>> From<Vec<S>> for Fields {
     fn from(fields: Vec<S>) -> Fields {
-        let bytes: Vec<usize> = fields.iter().map(|f| f.as_ref().len()).collect();
+        Fields::from_options(fields.iter().map(|f| Some(f.as_ref())).collect())
+    }
+}
+
+impl Fields {
+    /// One record's fields, None for a null.
+    pub fn from_options(fields: Vec<Option<&str>>) -> Fields {
+        let bytes: Vec<usize> = fields.iter().map(|f| f.map_or(0, str::len)).collect();
         let mut block = TextBlockBuilder::new(fields.len(), 1, &bytes);
-        block.push_record(fields.iter().map(|f| f.as_ref()));
+        block.push_record(fields);
         Fields::new(&Arc::new(block.finish()), 0)
     }
 }
@@ -122,11 +133,14 @@ pub struct FieldsIter<'a> {
 }
 
 impl<'a> Iterator for FieldsIter<'a> {
-    type Item = &'a str;
-    fn next(&mut self) -> Option<&'a str> {
-        let field = self.fields.get(self.next)?;
+    /// A field, None for a null.
+    type Item = Option<&'a str>;
+    fn next(&mut self) -> Option<Option<&'a str>> {
+        if self.next == self.fields.len() {
+            return None;
+        }
         self.next += 1;
-        Some(field)
+        Some(self.fields.get(self.next - 1))
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.fields.len() - self.next;
@@ -137,7 +151,7 @@ impl<'a> Iterator for FieldsIter<'a> {
 impl ExactSizeIterator for FieldsIter<'_> {}
 
 impl<'a> IntoIterator for &'a Fields {
-    type Item = &'a str;
+    type Item = Option<&'a str>;
     type IntoIter = FieldsIter<'a>;
     fn into_iter(self) -> FieldsIter<'a> {
         self.iter()
@@ -146,6 +160,7 @@ impl<'a> IntoIterator for &'a Fields {
 
 impl RowData {
     /// The record as a value, naming CSV fields by `columns`; surplus fields become a list.
+    /// A null field is `Value::Null`.
     pub fn to_value(&self, columns: &[String]) -> Value {
         match self {
             RowData::Value(v) => v.clone(),
@@ -153,14 +168,16 @@ impl RowData {
                 columns
                     .iter()
                     .cloned()
-                    .zip(fields.iter().map(|f| Value::Str(f.to_owned())))
+                    .zip(fields.iter().map(field_value))
                     .collect(),
             ),
-            RowData::Fields(fields) => {
-                Value::List(fields.iter().map(|f| Value::Str(f.to_owned())).collect())
-            }
+            RowData::Fields(fields) => Value::List(fields.iter().map(field_value).collect()),
         }
     }
+}
+
+fn field_value(field: Option<&str>) -> Value {
+    field.map_or(Value::Null, |f| Value::Str(f.to_owned()))
 }
 
 /// A record with the line (1-based, of the file or of the stream) it started on.
@@ -228,6 +245,34 @@ impl ErrorRecord {
     }
 }
 
+impl ErrorRecord {
+    /// The error record as the fields `columns` name, for an error output given its columns
+    /// (`CSVOutputAdapter(fieldnames=[...])`): a name of `COLUMNS` is that field of the error
+    /// record, any other name the field of the rejected record (null where it has none).
+    pub fn to_columns(&self, columns: &[String]) -> Value {
+        let whole = self.to_value();
+        let Value::Map(fields) = whole else { unreachable!("an error record is a map") };
+        let of_record = |name: &str| match &self.record {
+            Value::Map(items) => items.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            _ => None,
+        };
+        Value::Map(
+            columns
+                .iter()
+                .map(|name| {
+                    let value = fields
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .or_else(|| of_record(name))
+                        .unwrap_or(Value::Null);
+                    (name.clone(), value)
+                })
+                .collect(),
+        )
+    }
+}
+
 impl Serialize for ErrorRecord {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(5))?;
@@ -284,4 +329,26 @@ impl OutBatch {
 pub struct PreEncoded {
     pub bytes: Vec<u8>,
     pub records: u64,
+}
+
+#[cfg(test)]
+mod error_columns_tests {
+    use super::*;
+
+    #[test]
+    fn given_columns_take_error_fields_then_record_fields_then_null() {
+        let error = ErrorRecord {
+            source: Arc::from("in.csv"),
+            line: 3,
+            stage: FailedStage::Validation,
+            messages: vec!["id: bad".into()],
+            record: Value::Map(vec![("id".into(), Value::Str("x".into())), ("line".into(), Value::Int(9))]),
+        };
+        let columns: Vec<String> = ["line", "errors", "id", "missing"].iter().map(|c| c.to_string()).collect();
+        let Value::Map(fields) = error.to_columns(&columns) else { panic!("not a map") };
+        assert_eq!(fields.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["line", "errors", "id", "missing"]);
+        assert_eq!(fields[0].1, Value::Int(3), "an error record's own field wins over the record's");
+        assert_eq!(fields[2].1, Value::Str("x".into()));
+        assert_eq!(fields[3].1, Value::Null);
+    }
 }

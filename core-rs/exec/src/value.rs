@@ -69,7 +69,7 @@ impl Value {
             Value::Date(days) => crate::temporal::format_date(*days),
             Value::Timestamp { value, unit, tz } => crate::temporal::format_timestamp(*value, *unit, tz.as_deref()),
             Value::Decimal { value, scale, .. } => crate::temporal::format_decimal(*value, *scale),
-            // Like pydantic's JSON form: the text when it is UTF-8, else base64.
+            // A CSV cell: the text when it is UTF-8, else base64. JSON always has base64.
             Value::Bytes(bytes) => match std::str::from_utf8(bytes) {
                 Ok(text) => text.to_owned(),
                 Err(_) => crate::temporal::base64(bytes),
@@ -118,7 +118,10 @@ impl Serialize for Value {
                 s.serialize_f64(*f)
             }
             Value::Str(v) => s.serialize_str(v),
-            Value::Date(_) | Value::Timestamp { .. } | Value::Decimal { .. } | Value::Bytes(_) => {
+            // Always base64, UTF-8 or not, so that a reader knows how to get the bytes back
+            // (`zoopipe_core.Base64Bytes` does); see `docs/adapters.md`.
+            Value::Bytes(bytes) => s.serialize_str(&crate::temporal::base64(bytes)),
+            Value::Date(_) | Value::Timestamp { .. } | Value::Decimal { .. } => {
                 s.serialize_str(&self.scalar_text().unwrap_or_default())
             }
             Value::List(items) => {
@@ -207,6 +210,12 @@ mod tests {
         let text = r#"{"z":1,"a":[true,null,2.5],"m":{"b":"x"}}"#;
         let v: Value = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&v).unwrap(), text);
+    }
+
+    #[test]
+    fn bytes_are_always_base64_in_json() {
+        let v = Value::List(vec![Value::Bytes(b"hi".to_vec()), Value::Bytes(vec![0xff, 0x00, 0x80]), Value::Bytes(vec![])]);
+        assert_eq!(serde_json::to_string(&v).unwrap(), r#"["aGk=","/wCA",""]"#);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use std::collections::HashSet;
 use std::sync::Arc;
 use zoopipe_exec::temporal::TimeUnit;
 use zoopipe_exec::{RowData, Value};
@@ -249,20 +250,39 @@ pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyA
     })
 }
 
-/// A batch of rows as a list of dicts; column names are made once per batch.
+/// A batch of rows as a list of dicts; column names are made once per batch. With `keep`, the
+/// dicts hold only the columns it names (the fields a model reads): the others are neither
+/// converted nor looked at, and stay in the rows for error records.
 pub fn rows_to_python<'py, 'a>(
     py: Python<'py>,
     columns: &[String],
     rows: impl Iterator<Item = &'a RowData>,
+    keep: Option<&HashSet<String>>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let keys: Vec<Bound<'py, PyString>> = columns.iter().map(|c| PyString::intern(py, c)).collect();
+    let kept = |name: &str| keep.is_none_or(|k| k.contains(name));
+    let keys: Vec<(usize, Bound<'py, PyString>)> = columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| kept(c))
+        .map(|(i, c)| (i, PyString::intern(py, c)))
+        .collect();
     let list = PyList::empty(py);
     for row in rows {
         match row {
-            RowData::Fields(fields) if fields.len() == keys.len() => {
+            RowData::Fields(fields) if fields.len() == columns.len() => {
                 let dict = PyDict::new(py);
-                for (key, field) in keys.iter().zip(fields) {
-                    dict.set_item(key, PyString::new(py, field))?;
+                for (i, key) in &keys {
+                    match fields.get(*i) {
+                        Some(field) => dict.set_item(key, PyString::new(py, field))?,
+                        None => dict.set_item(key, py.None())?,
+                    }
+                }
+                list.append(dict)?;
+            }
+            RowData::Value(Value::Map(items)) if keep.is_some() => {
+                let dict = PyDict::new(py);
+                for (key, value) in items.iter().filter(|(k, _)| kept(k)) {
+                    dict.set_item(PyString::new(py, key), to_python(py, value)?)?;
                 }
                 list.append(dict)?;
             }

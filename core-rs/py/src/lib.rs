@@ -6,6 +6,7 @@ mod convert;
 mod pyerr;
 mod pyio;
 mod pysink;
+mod pygil;
 mod pyjson;
 mod pysource;
 mod stage;
@@ -155,6 +156,8 @@ fn build_source(
                 has_header: item(spec, "has_header", true)?,
                 field_names: item(spec, "field_names", None)?,
                 line_offset: item(spec, "line_offset", 0u64)?,
+                null_values: item(spec, "null_values", Vec::new())?,
+                not_null_columns: item(spec, "not_null_columns", Vec::new())?,
             };
             let mut source = match shard_of(spec, &name)? {
                 Some((path, shard)) => CsvSource::open_range(&path, options, shard).map_err(to_pyerr)?,
@@ -285,8 +288,9 @@ fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
 
 /// Run a pipe to the end. Returns {"read", "success", "errors", "error_samples"}; raises
 /// ExecutionError (or the Python exception a stage, source or sink raised) on failure.
+/// `input_keys`: the only columns the stage's input dicts hold (None: every column).
 #[pyfunction]
-#[pyo3(signature = (source, output, errors, stage, batch_size, encode_workers, progress, stop, inline = false))]
+#[pyo3(signature = (source, output, errors, stage, batch_size, encode_workers, progress, stop, inline = false, input_keys = None))]
 #[allow(clippy::too_many_arguments)]
 fn run_pipe<'py>(
     py: Python<'py>,
@@ -299,6 +303,7 @@ fn run_pipe<'py>(
     progress: &NativeProgress,
     stop: &StopToken,
     inline: bool,
+    input_keys: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let py_errors = PyErrSlot::default();
     let (source, source_name, source_schema) = build_source(source, &py_errors)?;
@@ -314,7 +319,7 @@ fn run_pipe<'py>(
     let mut stage: Box<dyn Stage + Send> = match stage {
         Some(func) => {
             let encodes_jsonl = item(output, "kind", String::new())? == "jsonl";
-            Box::new(stage::PyStage::new(func, &source_name, py_errors.clone(), encodes_jsonl))
+            Box::new(stage::PyStage::new(func, &source_name, py_errors.clone(), encodes_jsonl, input_keys))
         }
         None => Box::new(Passthrough),
     };
@@ -325,7 +330,10 @@ fn run_pipe<'py>(
     let counters = progress.inner.clone();
     let flag = stop.flag.clone();
     let result = py.allow_threads(|| {
-        zoopipe_exec::run(source, &mut *stage, main, error_output, &config, &counters, &flag, &source_name)
+        let result = zoopipe_exec::run(source, &mut *stage, main, error_output, &config, &counters, &flag, &source_name);
+        // Taking the GIL back while the interpreter finalises would abort the process.
+        pygil::park_if_python_exiting();
+        result
     });
     if let Some(original) = py_errors.take() {
         return Err(original);

@@ -3,7 +3,7 @@
 
 use crate::pyerr::PyErrSlot;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 use std::io::{self, Read, Write};
 
 pub struct PyFileReader {
@@ -19,11 +19,12 @@ impl PyFileReader {
 
 impl Read for PyFileReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Python::with_gil(|py| {
-            let chunk = self.file.call_method1(py, "read", (buf.len(),)).map_err(|e| {
+        crate::pygil::with_gil(|py| {
+            let args = PyTuple::new(py, [buf.len()]).map_err(|e| io::Error::other(e.to_string()))?;
+            let chunk = crate::pygil::call_method(self.file.bind(py), "read", &args).map_err(|e| {
                 io::Error::other(self.errors.keep(e, "reading the input file object").to_string())
             })?;
-            let bytes = chunk.downcast_bound::<PyBytes>(py).map_err(|_| {
+            let bytes = chunk.downcast::<PyBytes>().map_err(|_| {
                 io::Error::other("the input file object's read() returned something other than bytes; open it in binary mode")
             })?;
             let data = bytes.as_bytes();
@@ -47,18 +48,17 @@ impl PyFileWriter {
 
 impl Write for PyFileWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Python::with_gil(|py| {
-            self.file
-                .call_method1(py, "write", (PyBytes::new(py, buf),))
+        crate::pygil::with_gil(|py| {
+            let args = PyTuple::new(py, [PyBytes::new(py, buf)]).map_err(|e| io::Error::other(e.to_string()))?;
+            crate::pygil::call_method(self.file.bind(py), "write", &args)
                 .map_err(|e| io::Error::other(self.errors.keep(e, "writing the output file object").to_string()))?;
             Ok(buf.len())
         })
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Python::with_gil(|py| {
-            self.file
-                .call_method0(py, "flush")
+        crate::pygil::with_gil(|py| {
+            crate::pygil::call_method(self.file.bind(py), "flush", &PyTuple::empty(py))
                 .map_err(|e| io::Error::other(self.errors.keep(e, "flushing the output file object").to_string()))?;
             Ok(())
         })

@@ -25,9 +25,9 @@ impl Sink for PySink {
         if rows.is_empty() {
             return Ok(());
         }
-        Python::with_gil(|py| {
-            let records = rows_to_python(py, &columns, rows.iter().map(|r| &r.data))?;
-            self.writer.call_method1(py, "write_batch", (records,))?;
+        crate::pygil::with_gil(|py| {
+            let records = rows_to_python(py, &columns, rows.iter().map(|r| &r.data), None)?;
+            crate::pygil::call_method(self.writer.bind(py), "write_batch", &pyo3::types::PyTuple::new(py, [records])?)?;
             Ok(())
         })
         .map_err(|e: PyErr| self.errors.keep(e, &format!("writing {}", self.target)))

@@ -21,14 +21,14 @@ impl PyBatchSource {
 
 impl BatchSource for PyBatchSource {
     fn next_batch(&mut self, seq: u64, _max_rows: usize) -> Result<Option<Batch>, ExecError> {
-        Python::with_gil(|py| -> PyResult<Option<Batch>> {
+        crate::pygil::with_gil(|py| -> PyResult<Option<Batch>> {
             let iterator = self.batches.bind(py);
             let mut rows = Vec::new();
             let mut errors = Vec::new();
             // Skip empty batches: an empty list is not the end of the input.
             while rows.is_empty() && errors.is_empty() {
-                let Some(batch) = iterator.try_iter()?.next() else { return Ok(None) };
-                for item in batch?.try_iter()? {
+                let Some(batch) = crate::pygil::next(iterator)? else { return Ok(None) };
+                for item in batch.try_iter()? {
                     let item = item?;
                     self.count += 1;
                     match to_value(&item) {

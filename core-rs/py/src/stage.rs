@@ -9,10 +9,11 @@ use crate::convert::{rows_to_python, to_value};
 use crate::pyerr::PyErrSlot;
 use crate::pyjson::write_json;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyModule, PyTuple};
+use pyo3::types::{PyDict, PyList, PyModule, PyTuple};
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::sync::Arc;
-use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, PreEncoded, Row, RowData, Stage};
+use zoopipe_exec::{Batch, ErrorRecord, ExecError, FailedStage, OutBatch, PreEncoded, Row, RowData, Stage, Value};
 
 pub struct PyStage {
     func: Py<PyAny>,
@@ -21,6 +22,9 @@ pub struct PyStage {
     /// The main output is JSON Lines: write the output dicts as JSON here, under the GIL we
     /// hold anyway, instead of converting them to values for an encoder thread.
     encodes_jsonl: bool,
+    /// The columns validation reads, when the model ignores the others: the input dicts hold
+    /// only these. Error records still carry the whole row as read.
+    input_keys: Option<HashSet<String>>,
     /// Bytes per encoded record in the last batch, to size the next batch's buffer.
     bytes_per_record: Cell<usize>,
 }
@@ -32,8 +36,15 @@ enum Outputs {
 }
 
 impl PyStage {
-    pub fn new(func: Py<PyAny>, source: &str, errors: PyErrSlot, encodes_jsonl: bool) -> PyStage {
-        PyStage { func, source: Arc::from(source), errors, encodes_jsonl, bytes_per_record: Cell::new(256) }
+    pub fn new(
+        func: Py<PyAny>,
+        source: &str,
+        errors: PyErrSlot,
+        encodes_jsonl: bool,
+        input_keys: Option<Vec<String>>,
+    ) -> PyStage {
+        let input_keys = input_keys.map(|keys| keys.into_iter().collect());
+        PyStage { func, source: Arc::from(source), errors, encodes_jsonl, input_keys, bytes_per_record: Cell::new(256) }
     }
 
     /// The outputs as JSON Lines in input order; a record that cannot be written becomes a
@@ -79,9 +90,9 @@ impl PyStage {
     }
 
     fn call(&self, py: Python<'_>, batch: &Batch) -> PyResult<(Outputs, Vec<ErrorRecord>)> {
-        let records = rows_to_python(py, &batch.columns, batch.rows.iter().map(|r| &r.data))?;
-        let result = self.func.call1(py, (records,))?;
-        let result = result.bind(py).downcast::<PyTuple>()?.clone();
+        let records = rows_to_python(py, &batch.columns, batch.rows.iter().map(|r| &r.data), self.input_keys.as_ref())?;
+        let result = crate::pygil::call(self.func.bind(py), &PyTuple::new(py, [records])?)?;
+        let result = result.downcast::<PyTuple>()?.clone();
         let (indices, outputs, failures) = (result.get_item(0)?, result.get_item(1)?, result.get_item(2)?);
         let outputs = outputs.downcast::<PyList>()?;
         let n = batch.rows.len();
@@ -107,11 +118,29 @@ impl PyStage {
                 None => k,
             };
             mark(index)?;
+            // Every output is checked here, once, whatever it is written to: a record is an
+            // object. A dict is the common case; another type (a pydantic model, say) must
+            // convert to one.
+            let value = if obj.is_instance_of::<PyDict>() {
+                None
+            } else {
+                match to_value(&obj) {
+                    Ok(value @ Value::Map(_)) => Some(value),
+                    Ok(_) => {
+                        errors.push(self.failure(batch, index, FailedStage::Serialize, vec![not_an_object(&obj)]));
+                        continue;
+                    }
+                    Err(e) => {
+                        errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()]));
+                        continue;
+                    }
+                }
+            };
             if self.encodes_jsonl {
                 to_encode.push((index, obj));
                 continue;
             }
-            match to_value(&obj) {
+            match value.map_or_else(|| to_value(&obj), Ok) {
                 Ok(value) => out.push((index, RowData::Value(value))),
                 Err(e) => errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()])),
             }
@@ -133,6 +162,19 @@ impl PyStage {
         }
         Ok((Outputs::Values(out), errors))
     }
+}
+
+/// Why an output that is not a dict cannot be written: every output (JSON, tables, CSV, Python
+/// writers) takes records as objects.
+fn not_an_object(obj: &Bound<'_, PyAny>) -> String {
+    let found = if obj.is_none() {
+        "None".to_owned()
+    } else {
+        let name = obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
+        let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        format!("{article} {name}")
+    };
+    format!("a record must be a dict (a JSON object); the transform returned {found}")
 }
 
 /// Pauses Python's cyclic garbage collector for one batch. A batch allocates thousands of
@@ -165,7 +207,7 @@ impl Drop for GcPause<'_> {
 
 impl Stage for PyStage {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        let (outputs, mut failures) = Python::with_gil(|py| {
+        let (outputs, mut failures) = crate::pygil::with_gil(|py| {
             let _pause = GcPause::new(py)?;
             self.call(py, &batch)
         })
@@ -208,7 +250,7 @@ impl SignalCheck {
 
 impl Stage for SignalCheck {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        Python::with_gil(|py| py.check_signals()).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
+        crate::pygil::with_gil(crate::pygil::check_signals).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
         self.inner.process(batch)
     }
 }

@@ -124,7 +124,7 @@ pub fn build_output(
     if kind == "json" {
         let sink = StreamSink::new(name, output_stream(spec, name, errors)?);
         return Ok(Output {
-            encoder: Some(Arc::new(JsonArrayEncoder)),
+            encoder: Some(Arc::new(JsonArrayEncoder { indent: get(spec, "indent", None)? })),
             sink: Box::new(JsonArraySink::new(Box::new(sink))),
             columns: None,
         });
