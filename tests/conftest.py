@@ -114,6 +114,19 @@ def memfs():
 from s3_server import s3_bucket, s3_server  # noqa: E402, F401
 
 
+@pytest.fixture(autouse=True)
+def _engines_do_not_outlive_their_test():
+    """An engine a test started and left running (a manager never shuts down an engine it was
+    given; interpreter exit does) is shut down after the test, so workers do not pile up."""
+    from zoopipe_core.engines.base import running_engines
+
+    before = set(running_engines())
+    yield
+    for engine in running_engines():
+        if engine not in before:
+            engine.shutdown()
+
+
 # --------------------------------------------------------------------------- Ray and Dask clusters
 
 

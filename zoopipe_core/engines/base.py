@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from zoopipe_core.engines.main_guard import refuse_start_while_importing_main
 from zoopipe_core.errors import ZoopipeError
+from zoopipe_core.running import RunningSet
 
 _log = logging.getLogger(__name__)
 
@@ -384,16 +385,18 @@ def _pipes_to_start_message(engine: "Engine", args: tuple[Any, ...]) -> str:
 _State = Literal["stopped", "running", "stopping"]
 _E = TypeVar("_E", bound="Engine")
 
-# Every engine running in this process, with the pid that started it: an engine nobody shut
-# down is shut down at interpreter exit, so its workers, clusters and files do not outlive it.
-_running_engines: dict[Engine, int] = {}
-_running_lock = threading.Lock()
+# Every engine running in this process: an engine nobody shut down is shut down at interpreter
+# exit, so its workers, clusters and files do not outlive it. (A forked child has none.)
+_running_engines: RunningSet[Engine] = RunningSet()
+
+
+def running_engines() -> list[Engine]:
+    """The engines started in this process and not shut down yet."""
+    return _running_engines.snapshot()
 
 
 def _shut_down_running_engines() -> None:
-    with _running_lock:
-        engines = [e for e, pid in _running_engines.items() if pid == os.getpid()]
-    for engine in engines:
+    for engine in _running_engines.snapshot():
         try:
             engine.shutdown()
         except Exception:  # noqa: BLE001 - the others must still be shut down
@@ -401,11 +404,10 @@ def _shut_down_running_engines() -> None:
 
 
 def _track_running(engine: Engine, running: bool) -> None:
-    with _running_lock:
-        if running:
-            _running_engines[engine] = os.getpid()
-        else:
-            _running_engines.pop(engine, None)
+    if running:
+        _running_engines.add(engine)
+    else:
+        _running_engines.discard(engine)
     if running:
         # Registered again on every start so it runs before the exit handlers of the
         # libraries imported since (Ray's, distributed's, multiprocessing's): atexit runs them
