@@ -1,5 +1,5 @@
-"""Reader options of CSV and JSON Lines inputs: columns, the schema's column hint, skip_rows
-and limit."""
+"""Reader options of CSV and JSON Lines inputs: columns, skip_rows and limit, and what a schema
+model reads."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_jsonl_columns_skip_and_limit(tmp_path: Path) -> None:
     assert errors[0]["line"] == 3
 
 
-def test_jsonl_schema_hint_drops_other_keys(tmp_path: Path) -> None:
+def test_jsonl_schema_model_drops_other_keys(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_text('{"a": "1", "secret": "s"}\n')
 

@@ -44,10 +44,6 @@ class InputAdapter(abc.ABC):
             "iter_batches(); implement one of them"
         )
 
-    def set_required_columns(self, columns: list[str] | None) -> None:
-        """Hint: the columns a caller needs (a lenient ``columns``). Adapters may ignore it.
-        A Pipe does not call it: error records must carry every column of a rejected row."""
-
     def split(self, workers: int) -> list["InputAdapter"]:
         """This input as at most ``workers`` independent shards that together hold every record
         once (``PipeManager.parallelize_pipe``). Raises ShardingError saying why it cannot."""

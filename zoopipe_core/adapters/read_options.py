@@ -11,8 +11,7 @@ and are split by rows, not bytes.
 - A schema model does not narrow what is read: error records carry the whole row, and a model
   with ``extra="forbid"`` sees every column (``docs/adapters.md``, *What a schema model reads*).
   A field missing from the CSV header is not an error here: validation reports it on each
-  record, or fills in the field's default. ``required_columns`` (``set_required_columns``) is a
-  lenient ``columns`` for adapters' own use; a Pipe no longer sets it.
+  record, or fills in the field's default.
 - ``skip_rows``: records (not lines; after a CSV header) to drop before reading; they are not
   counted. ``limit``: read at most this many records (counting records that fail to parse).
 - ``byte_range=(start, end)`` and ``line_offset``: read one shard of the file, as cut by
@@ -36,11 +35,10 @@ class ReadOptions:
         >>> options = ReadOptions()
         >>> options._set_read_options(columns=["a"], skip_rows=2, limit=10, byte_range=None, line_offset=0)
         >>> options._read_spec()
-        {'columns': ['a'], 'required_columns': None, 'skip_rows': 2, 'limit': 10, 'byte_range': None, 'line_offset': 0}
+        {'columns': ['a'], 'skip_rows': 2, 'limit': 10, 'byte_range': None, 'line_offset': 0}
     """
 
     columns: list[str] | None = None
-    required_columns: list[str] | None = None
     skip_rows: int = 0
     limit: int | None = None
     byte_range: tuple[int, int] | None = None
@@ -72,14 +70,9 @@ class ReadOptions:
         self.skip_rows, self.limit = skip_rows, limit
         self.byte_range, self.line_offset = byte_range, line_offset
 
-    def set_required_columns(self, columns: list[str] | None) -> None:
-        """Hint from the pipe's schema: read only these columns (see the module docstring)."""
-        self.required_columns = list(columns) if columns is not None else None
-
     def _read_spec(self) -> dict[str, Any]:
         return {
             "columns": self.columns,
-            "required_columns": self.required_columns,
             "skip_rows": self.skip_rows,
             "limit": self.limit,
             "byte_range": self.byte_range,

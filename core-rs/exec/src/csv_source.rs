@@ -148,10 +148,9 @@ impl CsvSource {
         &self.columns
     }
 
-    /// Read only the columns `wanted`, in that order. Every record is still checked for the
-    /// file's full shape. A wanted column the file lacks is an error if `strict`, otherwise
-    /// left out (the schema's validation then reports it, or fills in its default).
-    pub fn project(&mut self, wanted: &[String], strict: bool) -> Result<(), ExecError> {
+    /// Read only the columns `wanted` (the user's `columns=`), in that order. Every record is
+    /// still checked for the file's full shape. A wanted column the file lacks is an error.
+    pub fn project(&mut self, wanted: &[String]) -> Result<(), ExecError> {
         let mut select = Vec::with_capacity(wanted.len());
         for name in wanted {
             match self.all_columns.iter().position(|c| c == name) {
@@ -160,14 +159,12 @@ impl CsvSource {
                         select.push(i);
                     }
                 }
-                None if strict => {
+                None => {
                     return Err(self.input_error(None, format!(
-                        "the file has no column {name:?} (its columns are {:?}); fix the name in columns= \
-                         or the schema, or give the field a default",
+                        "the file has no column {name:?} (its columns are {:?}); fix the name in columns=",
                         self.all_columns
                     )));
                 }
-                None => {}
             }
         }
         if select.len() == self.all_columns.len() && select.iter().enumerate().all(|(k, &i)| k == i) {
@@ -433,7 +430,7 @@ mod tests {
         ]);
         // Projected, and without markers: only empty unquoted fields are null.
         let mut p = source(text, CsvOptions::default()).unwrap();
-        p.project(&["c".into(), "a".into()], true).unwrap();
+        p.project(&["c".into(), "a".into()]).unwrap();
         assert_eq!(fields(&all(&mut p).0), [vec![s("NA"), None], vec![None, s("NA")], vec![s("\""), s("1")]]);
     }
 

@@ -63,8 +63,8 @@ fn file_schema<R: Read + Seek + Send + 'static>(reader: R) -> Result<SchemaRef, 
 }
 
 impl IpcSource {
-    /// Open the input; `options.columns` are checked (strictly, or as a hint) against its schema.
-    pub fn new(input: IpcInput, options: ReadOptions, strict_columns: bool, source: &str) -> Result<IpcSource, ExecError> {
+    /// Open the input; `options.columns` must all be in its schema.
+    pub fn new(input: IpcInput, options: ReadOptions, source: &str) -> Result<IpcSource, ExecError> {
         let fail = |message: String| ExecError::Input { source: source.to_owned(), line: None, message };
         let (input, schema) = match input {
             IpcInput::File(mut file) => {
@@ -84,7 +84,6 @@ impl IpcSource {
                 for name in wanted {
                     match schema.index_of(name) {
                         Ok(i) => indices.push(i),
-                        Err(_) if !strict_columns => {}
                         Err(_) => {
                             return Err(fail(format!(
                                 "column {name:?} is not in the file; its columns are {:?}",

@@ -33,8 +33,6 @@ pub struct ParquetSource {
     source: Arc<str>,
     input: Option<ParquetInput>,
     options: ReadOptions,
-    /// Whether `options.columns` must all exist (explicit `columns=`) or are a hint (a schema's fields).
-    strict_columns: bool,
     reader: Option<ParquetRecordBatchReader>,
     columns: Arc<[String]>,
     /// Rows in each row group, to say where a decoding error happened.
@@ -47,12 +45,11 @@ pub struct ParquetSource {
 
 impl ParquetSource {
     /// Open the file and read its footer: a corrupt footer fails here, naming the file.
-    pub fn new(input: ParquetInput, options: ReadOptions, strict_columns: bool, source: &str) -> Result<ParquetSource, ExecError> {
+    pub fn new(input: ParquetInput, options: ReadOptions, source: &str) -> Result<ParquetSource, ExecError> {
         let mut me = ParquetSource {
             source: Arc::from(source),
             input: Some(input),
             options,
-            strict_columns,
             reader: None,
             columns: Arc::from(Vec::new()),
             row_groups: Vec::new(),
@@ -81,10 +78,10 @@ impl ParquetSource {
         let opened = match input {
             ParquetInput::File(file) => ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(not_parquet)
-                .and_then(|b| configure(b, batch_size, &self.options, self.strict_columns)),
+                .and_then(|b| configure(b, batch_size, &self.options)),
             ParquetInput::Bytes(bytes) => ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
                 .map_err(not_parquet)
-                .and_then(|b| configure(b, batch_size, &self.options, self.strict_columns)),
+                .and_then(|b| configure(b, batch_size, &self.options)),
         };
         let (reader, row_groups) = opened.map_err(|e| self.fail(e))?;
         self.row_groups = row_groups;
@@ -151,7 +148,6 @@ fn configure<T: ChunkReader + 'static>(
     builder: ParquetRecordBatchReaderBuilder<T>,
     batch_size: usize,
     options: &ReadOptions,
-    strict_columns: bool,
 ) -> Result<(ParquetRecordBatchReader, Vec<i64>), String> {
     let row_groups = builder.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
     let file_schema = builder.schema().clone();
@@ -161,7 +157,6 @@ fn configure<T: ChunkReader + 'static>(
         for name in wanted {
             match file_schema.index_of(name) {
                 Ok(i) => indices.push(i),
-                Err(_) if !strict_columns => {}
                 Err(_) => {
                     return Err(format!(
                         "column {name:?} is not in the file; its columns are {:?}",

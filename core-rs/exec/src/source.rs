@@ -8,8 +8,8 @@ pub trait BatchSource: Send {
     fn next_batch(&mut self, seq: u64, max_rows: usize) -> Result<Option<Batch>, ExecError>;
 }
 
-/// What part of an input to read: the columns a schema needs (None: all), records to skip
-/// at the start, and at most how many to read. Readers that can prune columns natively
+/// What part of an input to read: the user's `columns=` (None: all; each must exist), records
+/// to skip at the start, and at most how many to read. Readers that can prune columns natively
 /// (Parquet, Arrow) use `columns` themselves.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadOptions {

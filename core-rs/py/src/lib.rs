@@ -164,9 +164,7 @@ fn build_source(
                 None => CsvSource::new(open_input(spec, &name, errors)?, options, &name).map_err(to_pyerr)?,
             };
             if let Some(columns) = item::<Option<Vec<String>>>(spec, "columns", None)? {
-                source.project(&columns, true).map_err(to_pyerr)?;
-            } else if let Some(columns) = item::<Option<Vec<String>>>(spec, "required_columns", None)? {
-                source.project(&columns, false).map_err(to_pyerr)?;
+                source.project(&columns).map_err(to_pyerr)?;
             }
             Box::new(source)
         }
@@ -179,11 +177,7 @@ fn build_source(
                     source
                 }
             };
-            let columns = match item::<Option<Vec<String>>>(spec, "columns", None)? {
-                Some(columns) => Some(columns),
-                None => item(spec, "required_columns", None)?,
-            };
-            if let Some(columns) = columns {
+            if let Some(columns) = item::<Option<Vec<String>>>(spec, "columns", None)? {
                 source.project(&columns);
             }
             Box::new(source)

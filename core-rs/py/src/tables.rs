@@ -31,14 +31,8 @@ fn get<'py, T: FromPyObject<'py>>(spec: &Bound<'py, PyDict>, key: &str, default:
     }
 }
 
-fn read_options(spec: &Bound<'_, PyDict>) -> PyResult<(ReadOptions, bool)> {
-    let strict: Option<Vec<String>> = get(spec, "columns", None)?;
-    let hint: Option<Vec<String>> = get(spec, "required_columns", None)?;
-    let is_strict = strict.is_some();
-    Ok((
-        ReadOptions { columns: strict.or(hint), skip_rows: get(spec, "skip_rows", 0u64)?, limit: get(spec, "limit", None)? },
-        is_strict,
-    ))
+fn read_options(spec: &Bound<'_, PyDict>) -> PyResult<ReadOptions> {
+    Ok(ReadOptions { columns: get(spec, "columns", None)?, skip_rows: get(spec, "skip_rows", 0u64)?, limit: get(spec, "limit", None)? })
 }
 
 enum Input {
@@ -69,14 +63,14 @@ pub fn build_source(
     name: &str,
     errors: &PyErrSlot,
 ) -> PyResult<(Box<dyn BatchSource>, Option<SchemaRef>)> {
-    let (options, strict) = read_options(spec)?;
+    let options = read_options(spec)?;
     Ok(match kind {
         "parquet" => {
             let input = match open_random_access(spec, name)? {
                 Input::File(f) => ParquetInput::File(f),
                 Input::Bytes(b) => ParquetInput::Bytes(b),
             };
-            let source = ParquetSource::new(input, options, strict, name).map_err(crate::to_pyerr)?;
+            let source = ParquetSource::new(input, options, name).map_err(crate::to_pyerr)?;
             let schema = source.schema();
             (Box::new(source), schema)
         }
@@ -85,7 +79,7 @@ pub fn build_source(
                 Input::File(f) => IpcInput::File(f),
                 Input::Bytes(b) => IpcInput::Bytes(b),
             };
-            let source = IpcSource::new(input, options, strict, name).map_err(crate::to_pyerr)?;
+            let source = IpcSource::new(input, options, name).map_err(crate::to_pyerr)?;
             let schema = source.schema();
             (Box::new(source), Some(schema))
         }
