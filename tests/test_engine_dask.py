@@ -9,6 +9,7 @@ import time
 import zipfile
 
 import pytest
+from conftest import restore_dask_workers
 
 from zoopipe_core import plugins
 from zoopipe_core.engines import Engine, WorkerEnvironment, WorkerLost
@@ -36,6 +37,10 @@ class TestDaskEngine(EngineContract):
     def _cluster(cls, dask_cluster):
         # Class scope: set before the contract's setup_method calls make_engine().
         cls.address = dask_cluster.scheduler_address
+
+    @pytest.fixture(autouse=True)
+    def _both_workers(self, dask_cluster):
+        restore_dask_workers(dask_cluster)
 
     def make_engine(self) -> DaskEngine:
         return DaskEngine(self.address)
@@ -143,6 +148,10 @@ class TestPipeManagerOnDask(PipeManagerContract):
     @classmethod
     def _cluster(cls, dask_cluster):
         cls.address = dask_cluster.scheduler_address
+
+    @pytest.fixture(autouse=True)
+    def _both_workers(self, dask_cluster):
+        restore_dask_workers(dask_cluster)
 
     def make_engine(self) -> DaskEngine:
         return DaskEngine(self.address)
