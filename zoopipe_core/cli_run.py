@@ -175,7 +175,7 @@ def _failure(target: Any) -> str | None:
     report = target.report
     if hasattr(target, "input_adapter"):  # a Pipe
         return None if report.exception is None else str(report.exception)
-    return str(target._failure_error(report)) if report.has_error else None
+    return str(target.failure_error(report)) if report.has_error else None
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -456,10 +456,12 @@ class PipeManager:
             raise
         report = self.report
         if report.has_error:
-            raise self._failure_error(report)
+            raise self.failure_error(report)
         return report
 
-    def _failure_error(self, report: FlowReport) -> PipelineError:
+    def failure_error(self, report: FlowReport) -> PipelineError:
+        """The error ``run()`` raises for a failed run: each failed pipe (its number, input and
+        output) with the reason, and a failed merge. ``zoopipe run`` prints it."""
         lines = [f"{self._name(i)} failed: {self._describe(exc)}" for i, exc in sorted(report.failures.items())]
         if report.merge_error is not None:
             lines.append(f"merging the shards failed: {report.merge_error}")

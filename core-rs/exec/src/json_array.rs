@@ -72,20 +72,12 @@ impl JsonArraySource {
     fn read_element(&mut self, first: u8) -> Result<u8, ExecError> {
         self.buffer.clear();
         self.buffer.push(first);
-        let (mut depth, mut in_string, mut escaped) = (0i64, false, false);
+        let (mut depth, mut strings) = (0i64, JsonStrings::default());
         let mut step = |b: u8, depth: &mut i64| -> bool {
-            if in_string {
-                if escaped {
-                    escaped = false;
-                } else if b == b'\\' {
-                    escaped = true;
-                } else if b == b'"' {
-                    in_string = false;
-                }
+            if strings.inside(b) {
                 return false;
             }
             match b {
-                b'"' => in_string = true,
                 b'{' | b'[' => *depth += 1,
                 b'}' | b']' if *depth > 0 => *depth -= 1,
                 b',' | b']' if *depth == 0 => return true,
@@ -250,6 +242,32 @@ impl Encoder for JsonArrayEncoder {
     }
 }
 
+/// Where a byte-by-byte walk over JSON text is: inside a string (escapes included) or not.
+#[derive(Default)]
+struct JsonStrings {
+    in_string: bool,
+    escaped: bool,
+}
+
+impl JsonStrings {
+    /// Take the next byte; true if it belongs to a string (its opening and closing quotes
+    /// included), so structural characters are only the bytes for which this is false.
+    fn inside(&mut self, b: u8) -> bool {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            return true;
+        }
+        self.in_string = b == b'"';
+        self.in_string
+    }
+}
+
 /// Lay out compact JSON text (no whitespace outside strings, as the encoder writes it) with
 /// `width` spaces per level, nested `depth` levels deep: `json.dumps(value, indent=width)`.
 fn indent_compact_json(json: &[u8], width: usize, depth: usize, out: &mut Vec<u8>) {
@@ -257,24 +275,16 @@ fn indent_compact_json(json: &[u8], width: usize, depth: usize, out: &mut Vec<u8
         out.push(b'\n');
         out.resize(out.len() + width * level, b' ');
     };
-    let (mut level, mut in_string, mut escaped) = (depth, false, false);
+    let (mut level, mut strings) = (depth, JsonStrings::default());
     let mut i = 0;
     while i < json.len() {
         let b = json[i];
         out.push(b);
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
+        if strings.inside(b) {
             i += 1;
             continue;
         }
         match b {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 if matches!(json.get(i + 1), Some(b'}') | Some(b']')) {
                     out.push(json[i + 1]); // an empty object or list stays `{}` / `[]`
