@@ -168,19 +168,16 @@ def test_an_engine_nobody_shut_down_is_shut_down_at_exit(tmp_path: Path) -> None
 
     log = tmp_path / "shut-down"
     script = textwrap.dedent(f"""
-        from zoopipe_core.engines import Engine
+        from zoopipe_core.engines.multiprocess import MultiProcessEngine
 
-        class Probe(Engine):
-            name = "probe"
+        class Probe(MultiProcessEngine):
+            # A real engine that records when it is shut down.
             def __init__(self, label):
-                super().__init__()
+                super().__init__(max_workers=1)
                 self.label = label
-            def _start(self): pass
-            def _shutdown(self, timeout): open({str(log)!r}, "a").write(self.label + "\\n")
-            def _prepare(self, environment): pass
-            def _submit(self, fn, args, kwargs): raise NotImplementedError
-            def _cancel(self, future): return False
-            def _share(self, obj): raise NotImplementedError
+            def _shutdown(self, timeout):
+                super()._shutdown(timeout)
+                open({str(log)!r}, "a").write(self.label + "\\n")
 
         Probe("left running").start()  # nobody keeps it or shuts it down
         stopped = Probe("stopped")
