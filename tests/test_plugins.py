@@ -1069,3 +1069,24 @@ def test_docs_table_lists_the_registered_components_and_no_others():
         assert first_party == registered[kind][1], kind
     assert not set(plugins.FIRST_PARTY_PLUGINS) - {
         name for _, first_party in table.values() for name in first_party}
+
+
+def test_every_plugin_extra_names_a_plugin_that_exists():
+    """An extra of zoopipe-core is the dependency of a first-party plugin that is registered
+    (no extra for a plugin yet to come), and every first-party plugin has its extra."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    from zoopipe_core import plugin_registry
+
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    plugin_extras = set(extras) - {"all", "test", "bench"}
+    registered = {
+        component.extra
+        for plugin in plugins.list_plugins() if plugin.distribution == "zoopipe-core"
+        for component in plugin.components if component.extra
+    }
+    assert plugin_extras == registered == {p.extra for p in plugins.FIRST_PARTY_PLUGINS.values()}
+    assert plugin_extras == set(plugin_registry.FIRST_PARTY_EXTRA_IMPORTS)
