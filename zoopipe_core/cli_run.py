@@ -172,8 +172,10 @@ def resolve_target(target: str) -> Any:
 
 def _failure(target: Any) -> str | None:
     """Why the run of a Pipe or a PipeManager failed, or None."""
+    from zoopipe_core.pipe import Pipe
+
     report = target.report
-    if hasattr(target, "input_adapter"):  # a Pipe
+    if isinstance(target, Pipe):
         return None if report.exception is None else str(report.exception)
     return str(target.failure_error(report)) if report.has_error else None
 

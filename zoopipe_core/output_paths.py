@@ -29,19 +29,18 @@ def resource_key(url: str) -> str:
         >>> resource_key("memory://bucket//a.csv") == resource_key("memory://bucket/a.csv")
         True
     """
-    from zoopipe_core.storage import is_local, local_path
+    from zoopipe_core.errors import PluginError
+    from zoopipe_core.storage import filesystem_for, is_local, local_path
 
     if is_local(url):
         return os.path.realpath(os.path.abspath(local_path(url)))
     try:
-        from fsspec.core import url_to_fs
-
-        fs, path = url_to_fs(url)
-    except Exception:  # noqa: BLE001 - no filesystem package here: compare the URL as written
-        scheme, _, rest = url.partition("://")
-        return f"{scheme.lower()}://{'/'.join(p for p in rest.split('/') if p)}"
+        fs, path = filesystem_for(url)
+    except (ImportError, PluginError):  # no filesystem for it here (the run says so): compare as written
+        scheme, _, path = url.partition("://")
+        return f"{scheme.lower()}://{'/'.join(p for p in path.split('/') if p)}"
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return f"{protocol}://{'/'.join(p for p in fs._strip_protocol(path).split('/') if p)}"
+    return f"{protocol}://{'/'.join(p for p in path.split('/') if p)}"
 
 
 def _identity(adapter: Any) -> Any:

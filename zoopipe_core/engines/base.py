@@ -404,16 +404,15 @@ def _shut_down_running_engines() -> None:
 
 
 def _track_running(engine: Engine, running: bool) -> None:
-    if running:
-        _running_engines.add(engine)
-    else:
+    if not running:
         _running_engines.discard(engine)
-    if running:
-        # Registered again on every start so it runs before the exit handlers of the
-        # libraries imported since (Ray's, distributed's, multiprocessing's): atexit runs them
-        # last-registered first, and this one needs them still working.
-        atexit.unregister(_shut_down_running_engines)
-        atexit.register(_shut_down_running_engines)
+        return
+    _running_engines.add(engine)
+    # Registered again on every start so it runs before the exit handlers of the
+    # libraries imported since (Ray's, distributed's, multiprocessing's): atexit runs them
+    # last-registered first, and this one needs them still working.
+    atexit.unregister(_shut_down_running_engines)
+    atexit.register(_shut_down_running_engines)
 
 
 class Engine(abc.ABC):

@@ -22,7 +22,6 @@ How it works:
 
 from __future__ import annotations
 
-import atexit
 import collections
 import concurrent.futures
 import dataclasses
@@ -563,15 +562,9 @@ def _forget_attached(name: str) -> None:
 
 # --------------------------------------------------------------------------- the engine
 
+# Running engines, for a forked child to renew their locks. (Shutting them down at exit is the
+# engines' common exit hook, in engines/base.py.)
 _live_engines: weakref.WeakSet[MultiProcessEngine] = weakref.WeakSet()
-
-
-@atexit.register
-def _shut_down_live_engines() -> None:
-    # Registered after multiprocessing's own exit handler (imported above), so it runs first:
-    # workers are stopped before multiprocessing joins them.
-    for engine in list(_live_engines):
-        engine.shutdown()
 
 
 def _after_fork_in_child() -> None:
