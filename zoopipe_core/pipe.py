@@ -183,40 +183,39 @@ class Pipe:
         """Stop the run: at the next batch, or after `timeout` seconds by interrupting the
         Python code it runs (a transform, a Python source or writer). Nothing is published;
         the report's status becomes CANCELLED."""
-        thread = self._thread
-        if thread is None or not thread.running:
-            return
-        self._control.request_stop()
-        if not thread.finished.wait(timeout):
-            # Python code that does not return (a slow transform, source or writer): interrupt it.
-            self._control.interrupt()
-            thread.finished.wait(timeout)
-        if thread.running:
+        if not self._stop(interrupt_after=timeout, wait=2 * timeout):
             raise TimeoutError(
                 f"the pipe did not stop within {2 * timeout:.1f}s: a transform, source or writer is "
                 "blocked outside Python (in C code or I/O); the run will be cancelled when it returns"
             )
 
     def _stop_promptly(self, absorb: type[BaseException] | tuple[type[BaseException], ...] = KeyboardInterrupt) -> bool:
-        """Stop the run now (Ctrl-C, Python exiting, the engine stopping a task): at its next
-        batch, or by interrupting the Python code it runs after INTERRUPT_AFTER seconds; then wait
-        up to STOP_WAIT seconds for it to remove its temporary files. Exceptions of type `absorb`
-        arriving meanwhile (a second Ctrl-C) do not cut that wait short. True if the run ended."""
+        """Stop the run now (Ctrl-C, Python exiting, the engine stopping a task): interrupt its
+        Python code after INTERRUPT_AFTER seconds, wait up to STOP_WAIT seconds for it to remove
+        its temporary files. Exceptions of type `absorb` arriving meanwhile (a second Ctrl-C) do
+        not cut that wait short. True if the run ended."""
+        return self._stop(interrupt_after=INTERRUPT_AFTER, wait=STOP_WAIT, absorb=absorb)
+
+    def _stop(self, interrupt_after: float, wait: float,
+              absorb: type[BaseException] | tuple[type[BaseException], ...] = ()) -> bool:
+        """Ask the run to stop at its next batch; interrupt the Python code it runs once
+        `interrupt_after` seconds have passed; wait at most `wait` seconds in all. True if the
+        run ended (or was not running)."""
         thread, control = self._thread, self._control
-        if thread is None or control is None:
+        if thread is None or control is None or not thread.running:
             return True
         control.request_stop()
         start = time.monotonic()
         interrupted = False
         while thread.running:
             waited = time.monotonic() - start
-            if waited >= STOP_WAIT:
+            if waited >= wait:
                 break
-            if not interrupted and waited >= INTERRUPT_AFTER:
+            if not interrupted and waited >= interrupt_after:
                 control.interrupt()
                 interrupted = True
             try:
-                thread.finished.wait(min(0.05, STOP_WAIT - waited))
+                thread.finished.wait(min(0.05, wait - waited))
             except absorb:
                 pass  # already stopping, and the wait is bounded
         return not thread.running
