@@ -12,7 +12,7 @@ use crate::arrow_build::{infer_schema, rows_to_batch};
 use crate::arrow_schema::merge_types;
 use crate::encode::Encoder;
 use crate::error::ExecError;
-use crate::pipeline::{Payload, Sink};
+use crate::sink::{Payload, Sink};
 use crate::record::Row;
 use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::cast::AsArray;

@@ -128,7 +128,7 @@ impl CsvSource {
 
     /// Read the shard `shard` of the file at `path` (see `split::split_points`): the header,
     /// if any, from the start of the file, then the records of the shard, with true lines.
-    pub fn open_range(path: &str, mut options: CsvOptions, shard: crate::split::Shard) -> Result<CsvSource, ExecError> {
+    pub fn open_range(path: &str, mut options: CsvOptions, shard: crate::source::Shard) -> Result<CsvSource, ExecError> {
         let fail = |e: std::io::Error| ExecError::Input { source: path.to_owned(), line: None, message: e.to_string() };
         if options.has_header {
             let header = CsvSource::new(

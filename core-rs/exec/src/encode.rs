@@ -28,10 +28,10 @@ pub trait Encoder: Send + Sync {
         input_columns: &[String],
         output_columns: &[String],
         rows: &[Row],
-    ) -> (crate::pipeline::Payload, Vec<(usize, String)>) {
+    ) -> (crate::sink::Payload, Vec<(usize, String)>) {
         let mut bytes = Vec::with_capacity(rows.len() * 128);
         let failed = self.encode(input_columns, output_columns, rows, &mut bytes);
-        (crate::pipeline::Payload::Bytes(bytes), failed)
+        (crate::sink::Payload::Bytes(bytes), failed)
     }
 }
 

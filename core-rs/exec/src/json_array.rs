@@ -4,7 +4,7 @@
 use crate::codec::ByteReader;
 use crate::encode::{Encoder, JsonlEncoder};
 use crate::error::ExecError;
-use crate::pipeline::{Payload, Sink};
+use crate::sink::{Payload, Sink};
 use crate::record::{Batch, ErrorRecord, FailedStage, Row, RowData};
 use crate::source::BatchSource;
 use crate::value::Value;

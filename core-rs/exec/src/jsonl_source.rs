@@ -34,7 +34,7 @@ impl JsonlSource {
     }
 
     /// Read the shard `shard` of the file at `path` (see `split::split_points`), with true lines.
-    pub fn open_range(path: &str, shard: crate::split::Shard) -> Result<JsonlSource, ExecError> {
+    pub fn open_range(path: &str, shard: crate::source::Shard) -> Result<JsonlSource, ExecError> {
         let input = crate::codec::open_range(path, shard.start, shard.end).map_err(|e| ExecError::Input {
             source: path.to_owned(),
             line: None,

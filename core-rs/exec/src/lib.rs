@@ -17,13 +17,15 @@ pub mod jsonl_source;
 pub mod parquet_io;
 pub mod pipeline;
 pub mod record;
+pub mod sink;
 pub mod source;
 pub mod temporal;
 pub mod split;
 pub mod value;
 
 pub use error::ExecError;
-pub use pipeline::{run, Output, Passthrough, Payload, Progress, RunConfig, Sink, Stage, StreamSink, Summary};
+pub use pipeline::{run, Output, Passthrough, Progress, RunConfig, Stage, Summary};
+pub use sink::{DiscardSink, Payload, Sink, StreamSink};
 pub use record::{Batch, PreEncoded, ErrorRecord, FailedStage, Fields, OutBatch, Row, RowData};
 pub use source::{BatchSource, ReadOptions};
 pub use value::Value;

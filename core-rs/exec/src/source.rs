@@ -18,6 +18,14 @@ pub struct ReadOptions {
     pub limit: Option<u64>,
 }
 
+/// One shard of a file (cut by `split::split_points`): bytes `start..end`, with `line_offset` lines before `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub start: u64,
+    pub end: u64,
+    pub line_offset: u64,
+}
+
 /// Applies `skip_rows` and `limit` to any source: the first `skip` records (parsed or failed,
 /// in input order) are dropped and not counted, and reading stops after `limit` records.
 pub struct SkipLimit {

@@ -24,15 +24,8 @@ use crate::codec::Compression;
 use crate::csv_records::QuoteState as State;
 use crate::csv_source::CsvOptions;
 use crate::error::ExecError;
+use crate::source::Shard;
 use std::io::Read;
-
-/// One shard of a file: bytes `start..end`, with `line_offset` lines before `start`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub start: u64,
-    pub end: u64,
-    pub line_offset: u64,
-}
 
 /// Which reader the file is meant for; it decides where records may begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

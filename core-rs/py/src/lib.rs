@@ -23,9 +23,10 @@ use zoopipe_exec::codec::{self, Compression};
 use zoopipe_exec::csv_source::{CsvOptions, CsvSource};
 use zoopipe_exec::encode::{CsvEncoder, Encoder, JsonlEncoder};
 use zoopipe_exec::jsonl_source::JsonlSource;
-use zoopipe_exec::pipeline::DiscardSink;
+use zoopipe_exec::DiscardSink;
 use zoopipe_exec::source::SkipLimit;
-use zoopipe_exec::split::{Shard, SplitKind};
+use zoopipe_exec::source::Shard;
+use zoopipe_exec::split::SplitKind;
 use zoopipe_exec::{BatchSource, ExecError, Output, Passthrough, Progress, RunConfig, Stage, StreamSink};
 
 #[global_allocator]
