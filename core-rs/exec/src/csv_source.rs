@@ -14,7 +14,7 @@ use crate::record::{Batch, ErrorRecord, FailedStage, Fields, Row, RowData, TextB
 use crate::source::BatchSource;
 use std::sync::Arc;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CsvOptions {
     pub delimiter: u8,
     pub quote: u8,

@@ -165,6 +165,7 @@ impl Encoder for JsonlEncoder {
 
 /// CSV with one header; booleans `true`/`false`. A null is an empty field and an empty string is
 /// `""`, so that the CSV reader reads both back as they were (see `csv_source`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct CsvEncoder {
     pub delimiter: u8,
     pub quote: u8,
