@@ -26,7 +26,10 @@ fn main() {
     let encoder = CsvEncoder { delimiter: b',', quote: b'"', write_header: false };
     let columns = vec!["text".to_string()];
     for (mb, dense) in sizes.iter().map(|&mb| (mb, false)).chain(sizes.iter().map(|&mb| (mb, true))) {
-        let rows = vec![Row { line: 1, data: RowData::Value(Value::Map(vec![("text".into(), Value::Str(field(mb << 20, dense)))])) }];
+        let rows = vec![Row {
+            line: 1,
+            data: RowData::Value(Value::Map(vec![("text".into(), Value::Str(field(mb << 20, dense)))])),
+        }];
         let mut times: Vec<f64> = (0..5)
             .map(|_| {
                 let mut out = Vec::new();

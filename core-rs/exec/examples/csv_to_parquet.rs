@@ -27,7 +27,17 @@ fn main() {
     let batch_size: usize = args.get(4).map(|b| b.parse().unwrap()).unwrap_or(1000);
     let config = RunConfig { batch_size, encode_workers: workers, ..RunConfig::default() };
     let t = std::time::Instant::now();
-    let summary = run(Box::new(source), &mut Passthrough, output, None, &config, &Progress::default(), &AtomicBool::new(false), &args[1]).unwrap();
+    let summary = run(
+        Box::new(source),
+        &mut Passthrough,
+        output,
+        None,
+        &config,
+        &Progress::default(),
+        &AtomicBool::new(false),
+        &args[1],
+    )
+    .unwrap();
     let s = t.elapsed().as_secs_f64();
     eprintln!("{} rows in {:.3}s: {:.2}M rows/s", summary.success, s, summary.success as f64 / s / 1e6);
 }

@@ -77,7 +77,11 @@ pub fn infer_schema(input_columns: &[String], rows: &[Row]) -> Schema {
 
 /// Build a record batch of `schema` from `rows`. Returns the batch (None when every row
 /// failed) and the rows left out, as (index in `rows`, reason naming the column).
-pub fn rows_to_batch(schema: &SchemaRef, input_columns: &[String], rows: &[Row]) -> (Option<RecordBatch>, Vec<Failure>) {
+pub fn rows_to_batch(
+    schema: &SchemaRef,
+    input_columns: &[String],
+    rows: &[Row],
+) -> (Option<RecordBatch>, Vec<Failure>) {
     let mut failures: Vec<Failure> = Vec::new();
     let mut active: Vec<usize> = Vec::with_capacity(rows.len());
     // CSV fields are named by the batch's columns: whether they all fit the schema is the
@@ -110,19 +114,29 @@ pub fn rows_to_batch(schema: &SchemaRef, input_columns: &[String], rows: &[Row])
     }
 }
 
-fn shape_error(schema: &Schema, input_columns: &[String], data: &RowData, unknown_column: &Option<String>) -> Option<String> {
+fn shape_error(
+    schema: &Schema,
+    input_columns: &[String],
+    data: &RowData,
+    unknown_column: &Option<String>,
+) -> Option<String> {
     match data {
         RowData::Fields(values) => {
             if values.len() != input_columns.len() {
-                return Some(format!("the record has {} fields but the header has {}", values.len(), input_columns.len()));
+                return Some(format!(
+                    "the record has {} fields but the header has {}",
+                    values.len(),
+                    input_columns.len()
+                ));
             }
             unknown_column.clone()
         }
-        RowData::Value(Value::Map(items)) => items
-            .iter()
-            .find(|(k, _)| schema.index_of(k).is_err())
-            .map(|(k, _)| format!("field {k:?} is not in the output schema; drop it in a transform or add it to the schema")),
-        RowData::Value(other) => Some(format!("a record must be an object to be written as a table, found {}", other.type_name())),
+        RowData::Value(Value::Map(items)) => items.iter().find(|(k, _)| schema.index_of(k).is_err()).map(|(k, _)| {
+            format!("field {k:?} is not in the output schema; drop it in a transform or add it to the schema")
+        }),
+        RowData::Value(other) => {
+            Some(format!("a record must be an object to be written as a table, found {}", other.type_name()))
+        }
     }
 }
 
@@ -146,7 +160,11 @@ fn build(schema: &SchemaRef, input_columns: &[String], rows: &[Row], active: &[u
                     // Fields are usually in schema order: look there first.
                     match items.get(j) {
                         Some((k, v)) if k == field.name() => Cell::Val(v),
-                        _ => items.iter().find(|(k, _)| k == field.name()).map(|(_, v)| Cell::Val(v)).unwrap_or(Cell::Null),
+                        _ => items
+                            .iter()
+                            .find(|(k, _)| k == field.name())
+                            .map(|(_, v)| Cell::Val(v))
+                            .unwrap_or(Cell::Null),
                     }
                 }
                 RowData::Value(_) => Cell::Null,
@@ -322,7 +340,11 @@ where
     Ok(Arc::new(b.finish()))
 }
 
-fn floats<T: ArrowPrimitiveType>(dtype: &DataType, cells: &[Cell], from: impl Fn(f64) -> T::Native) -> Result<ArrayRef, Failure> {
+fn floats<T: ArrowPrimitiveType>(
+    dtype: &DataType,
+    cells: &[Cell],
+    from: impl Fn(f64) -> T::Native,
+) -> Result<ArrayRef, Failure> {
     let mut b = PrimitiveBuilder::<T>::with_capacity(cells.len());
     for (k, cell) in cells.iter().enumerate() {
         match cell {
@@ -364,10 +386,18 @@ fn timestamps(dtype: &DataType, unit: &ArrowUnit, tz: &Option<Arc<str>>, cells: 
         }
     }
     let array: ArrayRef = match unit {
-        ArrowUnit::Second => Arc::new(PrimitiveArray::<TimestampSecondType>::from(values).with_timezone_opt(tz.clone())),
-        ArrowUnit::Millisecond => Arc::new(PrimitiveArray::<TimestampMillisecondType>::from(values).with_timezone_opt(tz.clone())),
-        ArrowUnit::Microsecond => Arc::new(PrimitiveArray::<TimestampMicrosecondType>::from(values).with_timezone_opt(tz.clone())),
-        ArrowUnit::Nanosecond => Arc::new(PrimitiveArray::<TimestampNanosecondType>::from(values).with_timezone_opt(tz.clone())),
+        ArrowUnit::Second => {
+            Arc::new(PrimitiveArray::<TimestampSecondType>::from(values).with_timezone_opt(tz.clone()))
+        }
+        ArrowUnit::Millisecond => {
+            Arc::new(PrimitiveArray::<TimestampMillisecondType>::from(values).with_timezone_opt(tz.clone()))
+        }
+        ArrowUnit::Microsecond => {
+            Arc::new(PrimitiveArray::<TimestampMicrosecondType>::from(values).with_timezone_opt(tz.clone()))
+        }
+        ArrowUnit::Nanosecond => {
+            Arc::new(PrimitiveArray::<TimestampNanosecondType>::from(values).with_timezone_opt(tz.clone()))
+        }
     };
     Ok(array)
 }
@@ -423,7 +453,8 @@ fn lists(item: &Arc<Field>, cells: &[Cell]) -> Result<ArrayRef, Failure> {
         }
         offsets.push(children.len() as i32);
     }
-    let values = build_array(item, &children).map_err(|(i, e)| (owners.get(i).copied().unwrap_or(0), format!("list item: {e}")))?;
+    let values = build_array(item, &children)
+        .map_err(|(i, e)| (owners.get(i).copied().unwrap_or(0), format!("list item: {e}")))?;
     let nulls = NullBuffer::from(valid);
     let array = ListArray::try_new(item.clone(), OffsetBuffer::new(offsets.into()), values, Some(nulls))
         .map_err(|e| (0, e.to_string()))?;
@@ -466,7 +497,8 @@ fn structs(fields: &Fields, cells: &[Cell]) -> Result<ArrayRef, Failure> {
         arrays.push(array);
     }
     let relaxed_fields: Fields = fields.iter().map(|f| Field::new(f.name(), f.data_type().clone(), true)).collect();
-    let array = StructArray::try_new(relaxed_fields, arrays, Some(NullBuffer::from(valid))).map_err(|e| (0, e.to_string()))?;
+    let array =
+        StructArray::try_new(relaxed_fields, arrays, Some(NullBuffer::from(valid))).map_err(|e| (0, e.to_string()))?;
     // Restore the declared fields (nullability) now that the children are checked.
     let (_, columns, nulls) = array.into_parts();
     let array = StructArray::try_new(fields.clone(), columns, nulls).map_err(|e| (0, e.to_string()))?;
@@ -510,7 +542,14 @@ mod tests {
                 ("tags", Value::List(vec![Value::Str("a".into()), Value::Null])),
                 ("addr", Value::Map(vec![("city".into(), Value::Str("Oslo".into()))])),
             ]),
-            row(vec![("id", Value::Null), ("day", Value::Null), ("at", Value::Null), ("price", Value::Null), ("tags", Value::Null), ("addr", Value::Null)]),
+            row(vec![
+                ("id", Value::Null),
+                ("day", Value::Null),
+                ("at", Value::Null),
+                ("price", Value::Null),
+                ("tags", Value::Null),
+                ("addr", Value::Null),
+            ]),
         ];
         let schema = Arc::new(infer_schema(&[], &rows));
         let (batch, failed) = rows_to_batch(&schema, &[], &rows);
@@ -529,13 +568,20 @@ mod tests {
             block.push_record(record.map(Some));
         }
         let block = Arc::new(block.finish());
-        let rows: Vec<Row> = (0..3).map(|i| Row { line: i as u64 + 2, data: RowData::Fields(TextFields::new(&block, i)) }).collect();
+        let rows: Vec<Row> =
+            (0..3).map(|i| Row { line: i as u64 + 2, data: RowData::Fields(TextFields::new(&block, i)) }).collect();
         let columns = vec!["id".to_string(), "name".to_string()];
         let schema = Arc::new(infer_schema(&columns, &rows));
 
         let batch = rows_to_batch(&schema, &columns, &rows).0.unwrap();
         let RowData::Fields(first) = &rows[0].data else { unreachable!() };
-        let records: Vec<&TextFields> = rows.iter().map(|r| match &r.data { RowData::Fields(f) => f, _ => unreachable!() }).collect();
+        let records: Vec<&TextFields> = rows
+            .iter()
+            .map(|r| match &r.data {
+                RowData::Fields(f) => f,
+                _ => unreachable!(),
+            })
+            .collect();
         let shared = first.block_column(&records, 1).unwrap();
         assert_eq!(batch.column(1).as_string::<i32>().values().as_ptr(), shared.values().as_ptr());
 
@@ -546,12 +592,20 @@ mod tests {
 
     #[test]
     fn a_value_that_does_not_fit_is_reported_with_its_column() {
-        let rows = vec![row(vec![("n", Value::Int(1))]), row(vec![("n", Value::Str("x".into()))]), row(vec![("n", Value::Int(3))])];
+        let rows = vec![
+            row(vec![("n", Value::Int(1))]),
+            row(vec![("n", Value::Str("x".into()))]),
+            row(vec![("n", Value::Int(3))]),
+        ];
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, true)]));
         let (batch, failed) = rows_to_batch(&schema, &[], &rows);
         assert_eq!(batch.unwrap().num_rows(), 2);
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].0, 1);
-        assert!(failed[0].1.contains("column \"n\"") && failed[0].1.contains("Int64") && failed[0].1.contains("string"), "{}", failed[0].1);
+        assert!(
+            failed[0].1.contains("column \"n\"") && failed[0].1.contains("Int64") && failed[0].1.contains("string"),
+            "{}",
+            failed[0].1
+        );
     }
 }

@@ -53,19 +53,27 @@ fn primitive<T: ArrowPrimitiveType>(array: &dyn Array, f: impl Fn(T::Native) -> 
     (0..array.len()).map(|i| if array.is_null(i) { Value::Null } else { f(array.value(i)) }).collect()
 }
 
-fn timestamps<T: ArrowPrimitiveType<Native = i64>>(array: &dyn Array, unit: &ArrowUnit, tz: &Option<Arc<str>>) -> Vec<Value> {
+fn timestamps<T: ArrowPrimitiveType<Native = i64>>(
+    array: &dyn Array,
+    unit: &ArrowUnit,
+    tz: &Option<Arc<str>>,
+) -> Vec<Value> {
     let unit = value_unit(unit);
     primitive::<T>(array, |value| Value::Timestamp { value, unit, tz: tz.clone() })
 }
 
 fn strings<O: OffsetSizeTrait>(array: &dyn Array) -> Vec<Value> {
     let array = array.as_string::<O>();
-    (0..array.len()).map(|i| if array.is_null(i) { Value::Null } else { Value::Str(array.value(i).to_owned()) }).collect()
+    (0..array.len())
+        .map(|i| if array.is_null(i) { Value::Null } else { Value::Str(array.value(i).to_owned()) })
+        .collect()
 }
 
 fn binaries<O: OffsetSizeTrait>(array: &dyn Array) -> Vec<Value> {
     let array = array.as_binary::<O>();
-    (0..array.len()).map(|i| if array.is_null(i) { Value::Null } else { Value::Bytes(array.value(i).to_vec()) }).collect()
+    (0..array.len())
+        .map(|i| if array.is_null(i) { Value::Null } else { Value::Bytes(array.value(i).to_vec()) })
+        .collect()
 }
 
 fn lists<O: OffsetSizeTrait>(array: &dyn Array) -> Result<Vec<Value>, String> {

@@ -42,7 +42,8 @@ pub fn parse_schema(text: &str) -> Result<Schema, String> {
 fn parse_field(json: &Json) -> Result<Field, String> {
     let name = json.get("name").and_then(Json::as_str).ok_or_else(|| format!("schema field {json} has no name"))?;
     let nullable = json.get("nullable").and_then(Json::as_bool).unwrap_or(true);
-    let dtype = parse_type(json.get("type").unwrap_or(&Json::Null)).map_err(|e| format!("schema field {name:?}: {e}"))?;
+    let dtype =
+        parse_type(json.get("type").unwrap_or(&Json::Null)).map_err(|e| format!("schema field {name:?}: {e}"))?;
     Ok(Field::new(name, dtype, nullable))
 }
 
@@ -98,9 +99,9 @@ pub fn infer_type(value: &Value) -> DataType {
             let item = items.iter().fold(DataType::Null, |acc, v| merge_types(&acc, &infer_type(v)).unwrap_or(acc));
             DataType::List(Arc::new(Field::new("item", item, true)))
         }
-        Value::Map(items) => DataType::Struct(
-            items.iter().map(|(k, v)| Field::new(k, infer_type(v), true)).collect::<Fields>(),
-        ),
+        Value::Map(items) => {
+            DataType::Struct(items.iter().map(|(k, v)| Field::new(k, infer_type(v), true)).collect::<Fields>())
+        }
     }
 }
 

@@ -12,10 +12,10 @@ use crate::arrow_build::{infer_schema, rows_to_batch};
 use crate::arrow_schema::merge_types;
 use crate::encode::Encoder;
 use crate::error::ExecError;
-use crate::sink::{Payload, Sink};
 use crate::record::Row;
-use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
+use crate::sink::{Payload, Sink};
 use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
 use arrow_array::{new_null_array, Array, ArrayRef, Float64Array, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::sync::Arc;
@@ -227,7 +227,8 @@ impl Sink for ArrowSink {
                 return Ok(());
             }
             let schema = self.schema.clone().expect("an open writer has a schema");
-            let batch = conform(&batch, &schema).map_err(|e| ExecError::Output { target: self.target.clone(), message: e })?;
+            let batch =
+                conform(&batch, &schema).map_err(|e| ExecError::Output { target: self.target.clone(), message: e })?;
             return writer.write(&batch).map_err(|e| ExecError::Output { target: self.target.clone(), message: e });
         }
         if batch.num_rows() > 0 || self.schema.is_none() && self.pending.is_empty() {

@@ -41,14 +41,10 @@ pub fn decoder(raw: ByteReader, compression: Compression) -> io::Result<ByteRead
     let buffered = BufReader::with_capacity(IO_BUFFER, raw);
     Ok(match compression {
         Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            IO_BUFFER,
-            flate2::read::MultiGzDecoder::new(buffered),
-        )),
-        Compression::Zstd => Box::new(BufReader::with_capacity(
-            IO_BUFFER,
-            zstd::stream::read::Decoder::with_buffer(buffered)?,
-        )),
+        Compression::Gzip => Box::new(BufReader::with_capacity(IO_BUFFER, flate2::read::MultiGzDecoder::new(buffered))),
+        Compression::Zstd => {
+            Box::new(BufReader::with_capacity(IO_BUFFER, zstd::stream::read::Decoder::with_buffer(buffered)?))
+        }
     })
 }
 
@@ -127,17 +123,11 @@ impl<W: Write + Send> OutputStream for Zstd<W> {
 }
 
 /// Wrap a raw writer in a buffer and the encoder its compression needs.
-pub fn encoder<W: Write + Send + 'static>(
-    raw: W,
-    compression: Compression,
-) -> io::Result<Box<dyn OutputStream>> {
+pub fn encoder<W: Write + Send + 'static>(raw: W, compression: Compression) -> io::Result<Box<dyn OutputStream>> {
     let buffered = BufWriter::with_capacity(IO_BUFFER, raw);
     Ok(match compression {
         Compression::None => Box::new(Plain(buffered)),
-        Compression::Gzip => Box::new(Gzip(flate2::write::GzEncoder::new(
-            buffered,
-            flate2::Compression::fast(),
-        ))),
+        Compression::Gzip => Box::new(Gzip(flate2::write::GzEncoder::new(buffered, flate2::Compression::fast()))),
         Compression::Zstd => Box::new(Zstd(zstd::stream::write::Encoder::new(buffered, 3)?)),
     })
 }
@@ -161,10 +151,7 @@ mod tests {
             out.write_all(b"hello\nworld\n").unwrap();
             out.finish().unwrap();
             let mut text = String::new();
-            decoder(open_file(path).unwrap(), compression)
-                .unwrap()
-                .read_to_string(&mut text)
-                .unwrap();
+            decoder(open_file(path).unwrap(), compression).unwrap().read_to_string(&mut text).unwrap();
             assert_eq!(text, "hello\nworld\n");
         }
     }
@@ -182,9 +169,7 @@ mod tests {
         let bytes = std::fs::read(path).unwrap();
         std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
         let mut text = String::new();
-        let result = decoder(open_file(path).unwrap(), Compression::Gzip)
-            .unwrap()
-            .read_to_string(&mut text);
+        let result = decoder(open_file(path).unwrap(), Compression::Gzip).unwrap().read_to_string(&mut text);
         assert!(result.is_err());
     }
 }

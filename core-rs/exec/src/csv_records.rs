@@ -359,7 +359,8 @@ mod tests {
             let start = record.position().unwrap().byte() as usize;
             let mut line = record.position().unwrap().line();
             // Its position is taken before the line ends in front of the record.
-            line += text[start..].iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count() as u64;
+            line +=
+                text[start..].iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count() as u64;
             out.push((record.iter().map(<[u8]>::to_vec).collect(), line));
         }
         out
@@ -381,7 +382,12 @@ mod tests {
                 .collect();
             let expected = reference(&text);
             for (step, buffer) in [(1, 1), (3, 4), (7, 16), (4096, 256 * 1024)] {
-                assert_eq!(ours(&text, step, buffer), expected, "{:?} step {step} buffer {buffer}", String::from_utf8_lossy(&text));
+                assert_eq!(
+                    ours(&text, step, buffer),
+                    expected,
+                    "{:?} step {step} buffer {buffer}",
+                    String::from_utf8_lossy(&text)
+                );
             }
         }
     }

@@ -100,10 +100,14 @@ impl CsvSource {
                 let from_file = this.header_names(&header)?;
                 match names {
                     Some(names) if names.len() != from_file.len() => {
-                        return Err(this.input_error(Some(1), format!(
-                            "field_names has {} names but the header has {} columns",
-                            names.len(), from_file.len()
-                        )));
+                        return Err(this.input_error(
+                            Some(1),
+                            format!(
+                                "field_names has {} names but the header has {} columns",
+                                names.len(),
+                                from_file.len()
+                            ),
+                        ));
                     }
                     Some(names) => names,
                     None => from_file,
@@ -114,7 +118,8 @@ impl CsvSource {
                 names
             }
             (false, None) => {
-                return Err(this.input_error(None, "has_header is false and no field_names were given: name the columns".into()));
+                return Err(this
+                    .input_error(None, "has_header is false and no field_names were given: name the columns".into()));
             }
         };
         if let Some(dup) = first_duplicate(&columns) {
@@ -128,7 +133,11 @@ impl CsvSource {
 
     /// Read the shard `shard` of the file at `path` (see `split::split_points`): the header,
     /// if any, from the start of the file, then the records of the shard, with true lines.
-    pub fn open_range(path: &str, mut options: CsvOptions, shard: crate::source::Shard) -> Result<CsvSource, ExecError> {
+    pub fn open_range(
+        path: &str,
+        mut options: CsvOptions,
+        shard: crate::source::Shard,
+    ) -> Result<CsvSource, ExecError> {
         let fail = |e: std::io::Error| ExecError::Input { source: path.to_owned(), line: None, message: e.to_string() };
         if options.has_header {
             let header = CsvSource::new(
@@ -160,10 +169,13 @@ impl CsvSource {
                     }
                 }
                 None => {
-                    return Err(self.input_error(None, format!(
-                        "the file has no column {name:?} (its columns are {:?}); fix the name in columns=",
-                        self.all_columns
-                    )));
+                    return Err(self.input_error(
+                        None,
+                        format!(
+                            "the file has no column {name:?} (its columns are {:?}); fix the name in columns=",
+                            self.all_columns
+                        ),
+                    ));
                 }
             }
         }
@@ -212,11 +224,15 @@ impl CsvSource {
 
     /// The last record opened a quote that was never closed: it swallowed the rest of the file.
     fn unclosed_quote(&self, record: &RawRecord, line: u64, next_line: u64) -> ErrorRecord {
-        self.error(record, line, format!(
-            "unbalanced quote: a quoted field opened on line {line} is never closed, so the record \
+        self.error(
+            record,
+            line,
+            format!(
+                "unbalanced quote: a quoted field opened on line {line} is never closed, so the record \
              runs to the end of the file (line {}); close the quote or escape it by doubling",
-            next_line.saturating_sub(1).max(line)
-        ))
+                next_line.saturating_sub(1).max(line)
+            ),
+        )
     }
 
     fn header_names(&self, header: &RawRecord) -> Result<Vec<String>, ExecError> {
@@ -236,7 +252,11 @@ impl CsvSource {
         for (i, raw) in record.iter().enumerate() {
             if let Err(e) = std::str::from_utf8(raw) {
                 let name = self.all_columns.get(i).map(|c| format!(" ({c:?})")).unwrap_or_default();
-                return format!("invalid UTF-8 in field {}{name} at byte {}; the file must be UTF-8", i + 1, e.valid_up_to());
+                return format!(
+                    "invalid UTF-8 in field {}{name} at byte {}; the file must be UTF-8",
+                    i + 1,
+                    e.valid_up_to()
+                );
             }
         }
         "invalid UTF-8; the file must be UTF-8".into()
@@ -244,7 +264,13 @@ impl CsvSource {
 
     /// Check a record and append its fields (the projected ones) to `block`; a record that is
     /// not valid appends nothing.
-    fn push_fields(&self, record: &RawRecord, line: u64, next_line: u64, block: &mut TextBlockBuilder) -> Result<(), ErrorRecord> {
+    fn push_fields(
+        &self,
+        record: &RawRecord,
+        line: u64,
+        next_line: u64,
+        block: &mut TextBlockBuilder,
+    ) -> Result<(), ErrorRecord> {
         // One validation of the whole record instead of one per field; each field must then
         // start and end on character boundaries.
         let text = match std::str::from_utf8(&record.bytes) {
@@ -394,12 +420,7 @@ mod tests {
 
     #[test]
     fn closed_quotes_at_the_end_of_the_file_are_fine() {
-        for text in [
-            &b"a,b\n1,\"x\ny\n\"\n"[..],
-            b"a,b\n1,\"x\"\"\"",
-            b"a,b\n1,x\"y\n",
-            b"a,b\n\"1\",\"\"\n",
-        ] {
+        for text in [&b"a,b\n1,\"x\ny\n\"\n"[..], b"a,b\n1,\"x\"\"\"", b"a,b\n1,x\"y\n", b"a,b\n\"1\",\"\"\n"] {
             let mut s = source(text, CsvOptions::default()).unwrap();
             let (rows, errors) = all(&mut s);
             assert!(errors.is_empty(), "{:?}: {errors:?}", String::from_utf8_lossy(text));
@@ -408,7 +429,12 @@ mod tests {
     }
 
     fn fields(rows: &[Row]) -> Vec<Vec<Option<String>>> {
-        rows.iter().map(|r| match &r.data { RowData::Fields(f) => f.to_vec(), _ => unreachable!() }).collect()
+        rows.iter()
+            .map(|r| match &r.data {
+                RowData::Fields(f) => f.to_vec(),
+                _ => unreachable!(),
+            })
+            .collect()
     }
 
     #[test]
@@ -423,11 +449,10 @@ mod tests {
         let (rows, errors) = all(&mut s);
         assert!(errors.is_empty());
         let s = |t: &str| Some(t.to_string());
-        assert_eq!(fields(&rows), [
-            vec![None, s(""), s("NA")],
-            vec![s("NA"), None, s("")],
-            vec![s("1"), s("x"), s("\"")],
-        ]);
+        assert_eq!(
+            fields(&rows),
+            [vec![None, s(""), s("NA")], vec![s("NA"), None, s("")], vec![s("1"), s("x"), s("\"")],]
+        );
         // Projected, and without markers: only empty unquoted fields are null.
         let mut p = source(text, CsvOptions::default()).unwrap();
         p.project(&["c".into(), "a".into()]).unwrap();

@@ -147,7 +147,9 @@ impl Encoder for JsonlEncoder {
                     out.push(b'}');
                     Ok(())
                 }
-                RowData::Value(value @ Value::Map(_)) => serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string()),
+                RowData::Value(value @ Value::Map(_)) => {
+                    serde_json::to_writer(&mut *out, value).map_err(|e| e.to_string())
+                }
                 // A Python stage refuses these first, naming the Python type (stage.rs).
                 RowData::Value(other) => Err(format!("a record must be a JSON object, found {}", other.type_name())),
             };

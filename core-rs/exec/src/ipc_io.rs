@@ -11,10 +11,10 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, DictionaryArray, PrimitiveArray, RecordBatch};
 use arrow_buffer::ArrowNativeType;
-use std::collections::HashMap;
 use arrow_ipc::reader::{FileReader, StreamReader};
 use arrow_ipc::writer::{FileWriter, StreamWriter};
 use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -41,7 +41,10 @@ pub struct IpcSource {
     wanted: Option<Vec<String>>,
 }
 
-fn open_reader<R: Read + Seek + Send + 'static>(mut reader: R, projection: Option<Vec<usize>>) -> Result<(Batches, SchemaRef, bool), String> {
+fn open_reader<R: Read + Seek + Send + 'static>(
+    mut reader: R,
+    projection: Option<Vec<usize>>,
+) -> Result<(Batches, SchemaRef, bool), String> {
     let mut magic = [0u8; 6];
     let is_file = reader.read_exact(&mut magic).is_ok() && &magic == FILE_MAGIC;
     reader.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
@@ -271,10 +274,7 @@ fn unify_dictionaries(batches: &[RecordBatch]) -> Result<Vec<RecordBatch>, Strin
             columns[b][j] = rekey(key, batch_keys, all_values.clone())?;
         }
     }
-    columns
-        .into_iter()
-        .map(|cols| RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string()))
-        .collect()
+    columns.into_iter().map(|cols| RecordBatch::try_new(schema.clone(), cols).map_err(|e| e.to_string())).collect()
 }
 
 fn dictionary_value_type(dtype: &DataType) -> DataType {
@@ -311,7 +311,10 @@ fn concat_values(arrays: &[&dyn Array]) -> Result<ArrayRef, String> {
 fn rekey_as<K: ArrowDictionaryKeyType>(keys: Vec<Option<usize>>, values: ArrayRef) -> Result<ArrayRef, String> {
     let keys: PrimitiveArray<K> = keys
         .into_iter()
-        .map(|k| k.map(|k| K::Native::from_usize(k).ok_or("the dictionary has more values than its key type holds")).transpose())
+        .map(|k| {
+            k.map(|k| K::Native::from_usize(k).ok_or("the dictionary has more values than its key type holds"))
+                .transpose()
+        })
         .collect::<Result<_, _>>()?;
     Ok(Arc::new(DictionaryArray::<K>::try_new(keys, values).map_err(|e| e.to_string())?))
 }

@@ -4,15 +4,19 @@
 use crate::codec::ByteReader;
 use crate::encode::{Encoder, JsonlEncoder};
 use crate::error::ExecError;
-use crate::sink::{Payload, Sink};
 use crate::record::{Batch, ErrorRecord, FailedStage, Row, RowData};
+use crate::sink::{Payload, Sink};
 use crate::source::BatchSource;
 use crate::value::Value;
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 
 fn io_error(source: &str, offset: u64, e: std::io::Error) -> ExecError {
-    ExecError::Input { source: source.to_owned(), line: None, message: format!("read failed at byte offset {offset}: {e}") }
+    ExecError::Input {
+        source: source.to_owned(),
+        line: None,
+        message: format!("read failed at byte offset {offset}: {e}"),
+    }
 }
 
 pub struct JsonArraySource {
@@ -43,11 +47,13 @@ impl JsonArraySource {
         ExecError::Input { source: self.source.to_string(), line: None, message }
     }
 
-
     /// The next byte that is not whitespace (consumed), or None at the end of the input.
     fn next_token(&mut self) -> Result<Option<u8>, ExecError> {
         loop {
-            let available = { let (src, off) = (self.source.clone(), self.offset); self.reader.fill_buf().map_err(|e| io_error(&src, off, e))? };
+            let available = {
+                let (src, off) = (self.source.clone(), self.offset);
+                self.reader.fill_buf().map_err(|e| io_error(&src, off, e))?
+            };
             if available.is_empty() {
                 return Ok(None);
             }
@@ -87,7 +93,10 @@ impl JsonArraySource {
         };
         step(first, &mut depth);
         loop {
-            let available = { let (src, off) = (self.source.clone(), self.offset); self.reader.fill_buf().map_err(|e| io_error(&src, off, e))? };
+            let available = {
+                let (src, off) = (self.source.clone(), self.offset);
+                self.reader.fill_buf().map_err(|e| io_error(&src, off, e))?
+            };
             if available.is_empty() {
                 return Err(self.fail(format!(
                     "the JSON array is truncated: element {} (from byte offset {}) never ends; the file is incomplete",
@@ -140,7 +149,12 @@ impl BatchSource for JsonArraySource {
     fn next_batch(&mut self, seq: u64, max_rows: usize) -> Result<Option<Batch>, ExecError> {
         if !self.started {
             self.started = true;
-            if { let (src, off) = (self.source.clone(), self.offset); self.reader.fill_buf().map_err(|e| io_error(&src, off, e))? }.starts_with(b"\xEF\xBB\xBF") {
+            if {
+                let (src, off) = (self.source.clone(), self.offset);
+                self.reader.fill_buf().map_err(|e| io_error(&src, off, e))?
+            }
+            .starts_with(b"\xEF\xBB\xBF")
+            {
                 self.reader.consume(3);
                 self.offset += 3;
             }
@@ -149,13 +163,19 @@ impl BatchSource for JsonArraySource {
                 None => return Err(self.fail("the file is empty; a JSON array file holds `[...]`".into())),
                 Some(other) => {
                     return Err(self.fail(format!(
-                        "a JSON array file must start with '[', found {:?}; for one object per line use format=\"jsonl\"",
-                        other as char
-                    )))
+                    "a JSON array file must start with '[', found {:?}; for one object per line use format=\"jsonl\"",
+                    other as char
+                )))
                 }
             }
             // An empty array.
-            if { let (src, off) = (self.source.clone(), self.offset); self.reader.fill_buf().map_err(|e| io_error(&src, off, e))? }.trim_ascii_start().starts_with(b"]") {
+            if {
+                let (src, off) = (self.source.clone(), self.offset);
+                self.reader.fill_buf().map_err(|e| io_error(&src, off, e))?
+            }
+            .trim_ascii_start()
+            .starts_with(b"]")
+            {
                 self.next_token()?;
                 self.done = true;
             }
@@ -177,7 +197,10 @@ impl BatchSource for JsonArraySource {
                     source: self.source.clone(),
                     line: self.element,
                     stage: FailedStage::Parse,
-                    messages: vec![format!("element {} (byte offset {start}): empty element (a stray comma)", self.element - 1)],
+                    messages: vec![format!(
+                        "element {} (byte offset {start}): empty element (a stray comma)",
+                        self.element - 1
+                    )],
                     record: Value::Null,
                 });
                 first
@@ -215,7 +238,13 @@ pub struct JsonArrayEncoder {
 }
 
 impl Encoder for JsonArrayEncoder {
-    fn encode(&self, input_columns: &[String], output_columns: &[String], rows: &[Row], out: &mut Vec<u8>) -> Vec<(usize, String)> {
+    fn encode(
+        &self,
+        input_columns: &[String],
+        output_columns: &[String],
+        rows: &[Row],
+        out: &mut Vec<u8>,
+    ) -> Vec<(usize, String)> {
         let mut lines = Vec::with_capacity(rows.len() * 128);
         let failed = JsonlEncoder.encode(input_columns, output_columns, rows, &mut lines);
         // JSON text never holds a raw newline, so each newline ends exactly one record.
@@ -423,7 +452,8 @@ mod tests {
             ("l".into(), Value::List(vec![Value::Int(1), Value::Map(vec![])])),
             ("e".into(), Value::List(vec![])),
         ]);
-        let rows = vec![Row { line: 1, data: RowData::Value(record.clone()) }, Row { line: 2, data: RowData::Value(record) }];
+        let rows =
+            vec![Row { line: 1, data: RowData::Value(record.clone()) }, Row { line: 2, data: RowData::Value(record) }];
         let mut bytes = Vec::new();
         JsonArrayEncoder { indent: Some(2) }.encode(&[], &[], &rows, &mut bytes);
         let element = "  {\n    \"a\": 1,\n    \"s\": \"x, {\\\"y\\\": [1]}\\\\\",\n    \"l\": [\n      1,\n      {}\n    ],\n    \"e\": []\n  }";

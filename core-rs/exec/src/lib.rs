@@ -21,13 +21,13 @@ pub mod record;
 pub mod sink;
 pub mod source;
 pub mod spec;
-pub mod temporal;
 pub mod split;
+pub mod temporal;
 pub mod value;
 
 pub use error::ExecError;
 pub use pipeline::{run, Output, Passthrough, Progress, RunConfig, Stage, Summary};
+pub use record::{Batch, ErrorRecord, FailedStage, Fields, OutBatch, PreEncoded, Row, RowData};
 pub use sink::{DiscardSink, Payload, Sink, StreamSink};
-pub use record::{Batch, PreEncoded, ErrorRecord, FailedStage, Fields, OutBatch, Row, RowData};
 pub use source::{BatchSource, ReadOptions};
 pub use value::Value;

@@ -58,7 +58,11 @@ enum RandomAccess {
     Bytes(Vec<u8>),
 }
 
-fn open_random_access<G: Handles>(input: Location<G::Handle>, name: &str, handles: &G) -> Result<RandomAccess, ExecError> {
+fn open_random_access<G: Handles>(
+    input: Location<G::Handle>,
+    name: &str,
+    handles: &G,
+) -> Result<RandomAccess, ExecError> {
     match input {
         Location::Path(path) => std::fs::File::open(path).map(RandomAccess::File).map_err(|e| input_error(name, e)),
         Location::File(file) => handles.read_all(file, name).map(RandomAccess::Bytes),
@@ -122,7 +126,11 @@ impl<H> SourceSpec<H> {
     }
 }
 
-fn create_stream<G: Handles>(target: StreamFile<G::Handle>, name: &str, handles: &G) -> Result<Box<dyn OutputStream>, ExecError> {
+fn create_stream<G: Handles>(
+    target: StreamFile<G::Handle>,
+    name: &str,
+    handles: &G,
+) -> Result<Box<dyn OutputStream>, ExecError> {
     let stream = match target.location {
         Location::Path(path) => codec::create_file(&path, target.compression),
         Location::File(file) => codec::encoder(handles.writer(file), target.compression),
@@ -194,7 +202,8 @@ impl<H> SinkSpec<H> {
                 let row_group_size = table.row_group_size;
                 let stream = create_stream(target, name, handles)?;
                 let open = move |stream, schema| {
-                    ParquetWriter::open(stream, schema, codec, row_group_size).map(|w| Box::new(w) as Box<dyn TableWriter>)
+                    ParquetWriter::open(stream, schema, codec, row_group_size)
+                        .map(|w| Box::new(w) as Box<dyn TableWriter>)
                 };
                 table_output(name, table, stream, open, source_schema, passthrough)
             }
@@ -293,7 +302,11 @@ mod tests {
     #[test]
     fn outputs_write_to_file_objects_and_host_writers() {
         let host = Host::default();
-        let map = spec(vec![("kind", s("csv")), ("file", SpecValue::Handle(0)), ("field_names", SpecValue::List(vec![s("a")]))]);
+        let map = spec(vec![
+            ("kind", s("csv")),
+            ("file", SpecValue::Handle(0)),
+            ("field_names", SpecValue::List(vec![s("a")])),
+        ]);
         let output = SinkSpec::parse(map).unwrap().open(&host, None, true).unwrap();
         assert_eq!(output.columns.as_deref(), Some(&["a".to_string()][..]));
         let header = output.encoder.as_ref().unwrap().header(&["a".to_string()]).unwrap();

@@ -209,8 +209,18 @@ pub struct ParquetWriter {
 }
 
 impl ParquetWriter {
-    pub fn open(stream: Box<dyn OutputStream>, schema: SchemaRef, codec: Compression, row_group_size: usize) -> Result<ParquetWriter, String> {
-        Ok(ParquetWriter { pending: Some((stream, schema)), writer: None, codec, row_group_size: row_group_size.max(1) })
+    pub fn open(
+        stream: Box<dyn OutputStream>,
+        schema: SchemaRef,
+        codec: Compression,
+        row_group_size: usize,
+    ) -> Result<ParquetWriter, String> {
+        Ok(ParquetWriter {
+            pending: Some((stream, schema)),
+            writer: None,
+            codec,
+            row_group_size: row_group_size.max(1),
+        })
     }
 
     /// Start the file, with a dictionary for the columns of `first` (if any) where it pays.
@@ -225,7 +235,8 @@ impl ParquetWriter {
                     props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
                 }
             }
-            let writer = ArrowWriter::try_new(stream, schema, Some(props.build())).map_err(|e| format!("cannot start the Parquet file: {e}"))?;
+            let writer = ArrowWriter::try_new(stream, schema, Some(props.build()))
+                .map_err(|e| format!("cannot start the Parquet file: {e}"))?;
             self.writer = Some(writer);
         }
         Ok(self.writer.as_mut().expect("started above"))

@@ -135,9 +135,7 @@ fn error_columns(errors: Option<&Output>) -> Arc<[String]> {
 fn output_columns(out: &OutBatch) -> Option<Arc<[String]>> {
     match &out.rows.first()?.data {
         RowData::Fields(_) => Some(out.columns.clone()),
-        RowData::Value(Value::Map(items)) => {
-            Some(items.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>().into())
-        }
+        RowData::Value(Value::Map(items)) => Some(items.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>().into()),
         RowData::Value(_) => None,
     }
 }

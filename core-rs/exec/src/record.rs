@@ -164,13 +164,9 @@ impl RowData {
     pub fn to_value(&self, columns: &[String]) -> Value {
         match self {
             RowData::Value(v) => v.clone(),
-            RowData::Fields(fields) if fields.len() == columns.len() => Value::Map(
-                columns
-                    .iter()
-                    .cloned()
-                    .zip(fields.iter().map(field_value))
-                    .collect(),
-            ),
+            RowData::Fields(fields) if fields.len() == columns.len() => {
+                Value::Map(columns.iter().cloned().zip(fields.iter().map(field_value)).collect())
+            }
             RowData::Fields(fields) => Value::List(fields.iter().map(field_value).collect()),
         }
     }
@@ -236,10 +232,7 @@ impl ErrorRecord {
             ("source".into(), Value::Str(self.source.to_string())),
             ("line".into(), Value::Int(self.line as i64)),
             ("stage".into(), Value::Str(self.stage.as_str().into())),
-            (
-                "errors".into(),
-                Value::List(self.messages.iter().cloned().map(Value::Str).collect()),
-            ),
+            ("errors".into(), Value::List(self.messages.iter().cloned().map(Value::Str).collect())),
             ("record".into(), self.record.clone()),
         ])
     }

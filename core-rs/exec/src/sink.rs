@@ -11,7 +11,10 @@ use std::sync::Arc;
 /// on their own (Python writers).
 pub enum Payload {
     Bytes(Vec<u8>),
-    Rows { columns: Arc<[String]>, rows: Vec<Row> },
+    Rows {
+        columns: Arc<[String]>,
+        rows: Vec<Row>,
+    },
     /// A record batch built by an Arrow encoder, for the Parquet and Arrow IPC writers.
     Arrow(arrow_array::RecordBatch),
 }
@@ -42,18 +45,15 @@ impl Sink for StreamSink {
     fn write(&mut self, payload: Payload) -> Result<(), ExecError> {
         match payload {
             Payload::Bytes(bytes) => self.stream.write_all(&bytes).map_err(|e| self.fail(e)),
-            Payload::Rows { .. } | Payload::Arrow(_) => Err(ExecError::Internal(format!(
-                "{} expects encoded bytes but was given records",
-                self.target
-            ))),
+            Payload::Rows { .. } | Payload::Arrow(_) => {
+                Err(ExecError::Internal(format!("{} expects encoded bytes but was given records", self.target)))
+            }
         }
     }
 
     fn finish(self: Box<Self>) -> Result<(), ExecError> {
         let target = self.target.clone();
-        self.stream
-            .finish()
-            .map_err(|e| ExecError::Output { target, message: e.to_string() })
+        self.stream.finish().map_err(|e| ExecError::Output { target, message: e.to_string() })
     }
 }
 

@@ -54,7 +54,8 @@ impl BatchSource for SkipLimit {
                 return Ok(None);
             };
             // Records are in input order by line across `rows` and `errors`.
-            let mut lines: Vec<u64> = batch.rows.iter().map(|r| r.line).chain(batch.errors.iter().map(|e| e.line)).collect();
+            let mut lines: Vec<u64> =
+                batch.rows.iter().map(|r| r.line).chain(batch.errors.iter().map(|e| e.line)).collect();
             lines.sort_unstable();
             let total = lines.len() as u64;
             let from = self.skip.min(total);
@@ -92,7 +93,8 @@ mod tests {
                 return Ok(None);
             }
             let end = (self.0 + max_rows as u64).min(self.1);
-            let rows = (self.0..end).map(|i| Row { line: i + 1, data: RowData::Fields(vec![i.to_string()].into()) }).collect();
+            let rows =
+                (self.0..end).map(|i| Row { line: i + 1, data: RowData::Fields(vec![i.to_string()].into()) }).collect();
             self.0 = end;
             Ok(Some(Batch { seq, columns: Arc::from(vec!["n".to_string()]), rows, errors: vec![] }))
         }

@@ -44,7 +44,6 @@ impl SplitKind {
     }
 }
 
-
 /// Record boundaries of a CSV or JSONL byte stream, found chunk by chunk.
 struct Scanner {
     kind: SplitKind,
@@ -76,7 +75,13 @@ impl Scanner {
     /// The fast path: when no quoted field is open, a line holding no quote character and no
     /// `\r` (but before its `\n`) is one record end, with the same effect as stepping through
     /// its bytes. Returns where the next line starts, or None to step byte by byte.
-    fn plain_line(&mut self, chunk: &[u8], i: usize, at: u64, boundary: &mut dyn FnMut(u64, u64, bool)) -> Option<usize> {
+    fn plain_line(
+        &mut self,
+        chunk: &[u8],
+        i: usize,
+        at: u64,
+        boundary: &mut dyn FnMut(u64, u64, bool),
+    ) -> Option<usize> {
         if self.pending_cr.is_some() || !matches!(self.state, State::FieldStart | State::Unquoted) {
             return None;
         }
@@ -145,7 +150,8 @@ pub fn split_points(path: &str, kind: SplitKind, n: usize, options: &CsvOptions)
     if n == 0 {
         return Err(fail(None, "cannot split into 0 shards: ask for 1 or more".into()));
     }
-    let mut file = std::fs::File::open(path).map_err(|e| fail(None, format!("cannot open the file to split it: {e}")))?;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| fail(None, format!("cannot open the file to split it: {e}")))?;
     let size = file.metadata().map_err(|e| fail(None, e.to_string()))?.len();
     let mut buffer = vec![0u8; 1 << 20];
     let mut scanner = Scanner {
@@ -182,26 +188,27 @@ pub fn split_points(path: &str, kind: SplitKind, n: usize, options: &CsvOptions)
             let compression = compression_of(path, &buffer[..got]);
             if compression != Compression::None {
                 let name = if compression == Compression::Gzip { "gzip" } else { "zstd" };
-                return Err(fail(None, format!(
-                    "cannot split a {name}-compressed file: a compressed stream can only be decoded from \
+                return Err(fail(
+                    None,
+                    format!(
+                        "cannot split a {name}-compressed file: a compressed stream can only be decoded from \
                      its start, so it has no byte offsets to cut at; decompress it first, or read it as one shard"
-                )));
+                    ),
+                ));
             }
         }
-        scanner.feed(&buffer[..got], at, &mut |offset, lines, after_content| {
-            match data_start {
-                None => {
-                    if after_content {
-                        data_start = Some((offset, lines));
-                        set_targets(offset, &mut targets);
-                    }
+        scanner.feed(&buffer[..got], at, &mut |offset, lines, after_content| match data_start {
+            None => {
+                if after_content {
+                    data_start = Some((offset, lines));
+                    set_targets(offset, &mut targets);
                 }
-                Some(_) => {
-                    while targets.last().is_some_and(|&t| offset >= t) {
-                        targets.pop();
-                        if cuts.last().map(|c| c.0) != Some(offset) {
-                            cuts.push((offset, lines));
-                        }
+            }
+            Some(_) => {
+                while targets.last().is_some_and(|&t| offset >= t) {
+                    targets.pop();
+                    if cuts.last().map(|c| c.0) != Some(offset) {
+                        cuts.push((offset, lines));
                     }
                 }
             }
@@ -295,7 +302,15 @@ mod tests {
     }
 
     fn scanner(kind: SplitKind) -> Scanner {
-        Scanner { kind, delimiter: b',', quote: b'"', state: State::FieldStart, pending_cr: None, has_content: false, lines: 0 }
+        Scanner {
+            kind,
+            delimiter: b',',
+            quote: b'"',
+            state: State::FieldStart,
+            pending_cr: None,
+            has_content: false,
+            lines: 0,
+        }
     }
 
     /// Every boundary the scanner reports for `text` fed in chunks of `chunk` bytes.

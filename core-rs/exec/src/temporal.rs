@@ -122,7 +122,8 @@ pub fn format_decimal(value: i128, scale: i8) -> String {
     }
     let digits = value.unsigned_abs().to_string();
     let scale = scale as usize;
-    let padded = if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale + 1 - digits.len())) } else { digits };
+    let padded =
+        if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale + 1 - digits.len())) } else { digits };
     let (whole, frac) = padded.split_at(padded.len() - scale);
     format!("{}{whole}.{frac}", if value < 0 { "-" } else { "" })
 }

@@ -21,9 +21,17 @@ pub enum Value {
     Date(i32),
     /// An instant (or, without a time zone, a wall-clock time) as `value` units since the epoch.
     /// `tz` is an IANA name (`Europe/Paris`), `UTC` or a fixed offset (`+05:30`).
-    Timestamp { value: i64, unit: TimeUnit, tz: Option<Arc<str>> },
+    Timestamp {
+        value: i64,
+        unit: TimeUnit,
+        tz: Option<Arc<str>>,
+    },
     /// `value / 10^scale`, with at most `precision` digits.
-    Decimal { value: i128, precision: u8, scale: i8 },
+    Decimal {
+        value: i128,
+        precision: u8,
+        scale: i8,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -46,9 +54,7 @@ impl Value {
             Value::Date(_) | Value::Timestamp { .. } | Value::Decimal { .. } | Value::Bytes(_) => {
                 self.scalar_text().unwrap_or_default()
             }
-            Value::List(_) | Value::Map(_) => {
-                serde_json::to_string(self).map_err(|e| e.to_string())?
-            }
+            Value::List(_) | Value::Map(_) => serde_json::to_string(self).map_err(|e| e.to_string())?,
         })
     }
 
@@ -214,7 +220,8 @@ mod tests {
 
     #[test]
     fn bytes_are_always_base64_in_json() {
-        let v = Value::List(vec![Value::Bytes(b"hi".to_vec()), Value::Bytes(vec![0xff, 0x00, 0x80]), Value::Bytes(vec![])]);
+        let v =
+            Value::List(vec![Value::Bytes(b"hi".to_vec()), Value::Bytes(vec![0xff, 0x00, 0x80]), Value::Bytes(vec![])]);
         assert_eq!(serde_json::to_string(&v).unwrap(), r#"["aGk=","/wCA",""]"#);
     }
 

@@ -71,9 +71,11 @@ fn tzinfo<'py>(py: Python<'py>, types: &PyTypes, name: &str) -> PyResult<Bound<'
     let zone = match zoopipe_exec::temporal::fixed_offset_seconds(name) {
         Some(0) => types.utc.bind(py).clone(),
         Some(seconds) => types.timezone.bind(py).call1((types.timedelta.bind(py).call1((0, seconds))?,))?,
-        None => types.zoneinfo.bind(py).call1((name,)).map_err(|e| {
-            PyTypeError::new_err(format!("unknown time zone {name:?} in a timestamp column: {e}"))
-        })?,
+        None => types
+            .zoneinfo
+            .bind(py)
+            .call1((name,))
+            .map_err(|e| PyTypeError::new_err(format!("unknown time zone {name:?} in a timestamp column: {e}")))?,
     };
     zones.set_item(name, &zone)?;
     Ok(zone)
@@ -99,7 +101,10 @@ fn timestamp_value(obj: &Bound<'_, PyAny>, types: &PyTypes) -> PyResult<Value> {
         };
         (types.epoch_utc.bind(py), Some(Arc::from(name.as_str())))
     };
-    let micros: i64 = obj.call_method1("__sub__", (epoch,))?.call_method1("__floordiv__", (types.one_microsecond.bind(py),))?.extract()?;
+    let micros: i64 = obj
+        .call_method1("__sub__", (epoch,))?
+        .call_method1("__floordiv__", (types.one_microsecond.bind(py),))?
+        .extract()?;
     Ok(Value::Timestamp { value: micros, unit: TimeUnit::Microsecond, tz: name })
 }
 
@@ -123,7 +128,10 @@ pub fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
         let mut items = Vec::with_capacity(d.len());
         for (k, v) in d.iter() {
             let key = k.downcast::<PyString>().map_err(|_| {
-                PyTypeError::new_err(format!("a record's keys must be strings, found {}", k.repr().map(|r| r.to_string()).unwrap_or_default()))
+                PyTypeError::new_err(format!(
+                    "a record's keys must be strings, found {}",
+                    k.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
             })?;
             let key = key.to_str()?.to_owned();
             let value = to_value(&v).map_err(|e| PyTypeError::new_err(format!("field {key:?}: {e}")))?;
@@ -198,10 +206,7 @@ fn int_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(u) = obj.extract::<u64>() {
         return Ok(Value::UInt(u));
     }
-    Err(PyTypeError::new_err(format!(
-        "the integer {} does not fit in 64 bits; write it as a string",
-        obj.str()?
-    )))
+    Err(PyTypeError::new_err(format!("the integer {} does not fit in 64 bits; write it as a string", obj.str()?)))
 }
 
 pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -227,7 +232,9 @@ pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyA
             dict.into_any()
         }
         Value::Bytes(bytes) => PyBytes::new(py, bytes).into_any(),
-        Value::Date(days) => py_types(py)?.date.bind(py).call_method1("fromordinal", (i64::from(*days) + EPOCH_ORDINAL,))?,
+        Value::Date(days) => {
+            py_types(py)?.date.bind(py).call_method1("fromordinal", (i64::from(*days) + EPOCH_ORDINAL,))?
+        }
         Value::Decimal { value, scale, .. } => {
             py_types(py)?.decimal.bind(py).call1((zoopipe_exec::temporal::format_decimal(*value, *scale),))?
         }
@@ -260,12 +267,8 @@ pub fn rows_to_python<'py, 'a>(
     keep: Option<&HashSet<String>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let kept = |name: &str| keep.is_none_or(|k| k.contains(name));
-    let keys: Vec<(usize, Bound<'py, PyString>)> = columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| kept(c))
-        .map(|(i, c)| (i, PyString::intern(py, c)))
-        .collect();
+    let keys: Vec<(usize, Bound<'py, PyString>)> =
+        columns.iter().enumerate().filter(|(_, c)| kept(c)).map(|(i, c)| (i, PyString::intern(py, c))).collect();
     let list = PyList::empty(py);
     for row in rows {
         match row {

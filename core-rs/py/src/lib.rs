@@ -4,10 +4,10 @@
 
 mod convert;
 mod pyerr;
-mod pyio;
-mod pysink;
 mod pygil;
+mod pyio;
 mod pyjson;
+mod pysink;
 mod pysource;
 mod pyspec;
 mod stage;
@@ -17,9 +17,9 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use pyspec::{spec_error, spec_map, PyHandles};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use pyspec::{spec_error, spec_map, PyHandles};
 use zoopipe_exec::csv_source::CsvOptions;
 use zoopipe_exec::spec::{single_byte, SinkSpec, SourceSpec};
 use zoopipe_exec::split::SplitKind;
@@ -137,7 +137,8 @@ fn run_pipe<'py>(
     let counters = progress.inner.clone();
     let flag = stop.flag.clone();
     let result = py.allow_threads(|| {
-        let result = zoopipe_exec::run(opened.source, &mut *stage, main, error_output, &config, &counters, &flag, &source_name);
+        let result =
+            zoopipe_exec::run(opened.source, &mut *stage, main, error_output, &config, &counters, &flag, &source_name);
         // Taking the GIL back while the interpreter finalises would abort the process.
         pygil::park_if_python_exiting();
         result
@@ -178,9 +179,7 @@ fn split_points(
         has_header,
         ..CsvOptions::default()
     };
-    let shards = py
-        .allow_threads(|| zoopipe_exec::split::split_points(path, kind, n, &options))
-        .map_err(to_pyerr)?;
+    let shards = py.allow_threads(|| zoopipe_exec::split::split_points(path, kind, n, &options)).map_err(to_pyerr)?;
     Ok(shards.into_iter().map(|s| (s.start, s.end, s.line_offset)).collect())
 }
 

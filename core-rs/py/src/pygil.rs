@@ -19,7 +19,11 @@ use std::os::raw::c_int;
 // that waits for the GIL while Python exits with `pthread_exit`, a forced unwind out of them.
 extern "C-unwind" {
     #[link_name = "PyObject_Call"]
-    fn object_call(callable: *mut ffi::PyObject, args: *mut ffi::PyObject, kwargs: *mut ffi::PyObject) -> *mut ffi::PyObject;
+    fn object_call(
+        callable: *mut ffi::PyObject,
+        args: *mut ffi::PyObject,
+        kwargs: *mut ffi::PyObject,
+    ) -> *mut ffi::PyObject;
     #[link_name = "PyIter_Next"]
     fn iter_next(iterator: *mut ffi::PyObject) -> *mut ffi::PyObject;
     #[link_name = "PyErr_CheckSignals"]
@@ -82,7 +86,11 @@ pub fn call<'py>(callable: &Bound<'py, PyAny>, args: &Bound<'py, PyTuple>) -> Py
 }
 
 /// `obj.name(*args)`, guarded like [`call`].
-pub fn call_method<'py>(obj: &Bound<'py, PyAny>, name: &str, args: &Bound<'py, PyTuple>) -> PyResult<Bound<'py, PyAny>> {
+pub fn call_method<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    args: &Bound<'py, PyTuple>,
+) -> PyResult<Bound<'py, PyAny>> {
     call(&obj.getattr(name)?, args)
 }
 

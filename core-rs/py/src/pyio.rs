@@ -21,11 +21,12 @@ impl Read for PyFileReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         crate::pygil::with_gil(|py| {
             let args = PyTuple::new(py, [buf.len()]).map_err(|e| io::Error::other(e.to_string()))?;
-            let chunk = crate::pygil::call_method(self.file.bind(py), "read", &args).map_err(|e| {
-                io::Error::other(self.errors.keep(e, "reading the input file object").to_string())
-            })?;
+            let chunk = crate::pygil::call_method(self.file.bind(py), "read", &args)
+                .map_err(|e| io::Error::other(self.errors.keep(e, "reading the input file object").to_string()))?;
             let bytes = chunk.downcast::<PyBytes>().map_err(|_| {
-                io::Error::other("the input file object's read() returned something other than bytes; open it in binary mode")
+                io::Error::other(
+                    "the input file object's read() returned something other than bytes; open it in binary mode",
+                )
             })?;
             let data = bytes.as_bytes();
             let n = data.len().min(buf.len());

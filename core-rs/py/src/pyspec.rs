@@ -56,7 +56,8 @@ impl Handles for PyHandles {
 
     fn read_all(&self, file: Py<PyAny>, source: &str) -> Result<Vec<u8>, ExecError> {
         Python::with_gil(|py| {
-            let data = file.bind(py).call_method0("read").map_err(|e| self.errors.keep(e, "reading the input file object"))?;
+            let data =
+                file.bind(py).call_method0("read").map_err(|e| self.errors.keep(e, "reading the input file object"))?;
             let bytes = data.downcast::<PyBytes>().map_err(|_| ExecError::Input {
                 source: source.to_owned(),
                 line: None,

@@ -114,7 +114,9 @@ impl PyStage {
         let indices: Option<Vec<usize>> = if indices.is_none() { None } else { Some(indices.extract()?) };
         for (k, obj) in outputs.iter().enumerate() {
             let index = match &indices {
-                Some(ix) => *ix.get(k).ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("the stage returned more outputs than indices"))?,
+                Some(ix) => *ix.get(k).ok_or_else(|| {
+                    pyo3::exceptions::PyRuntimeError::new_err("the stage returned more outputs than indices")
+                })?,
                 None => k,
             };
             mark(index)?;
@@ -142,7 +144,9 @@ impl PyStage {
             }
             match value.map_or_else(|| to_value(&obj), Ok) {
                 Ok(value) => out.push((index, RowData::Value(value))),
-                Err(e) => errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()])),
+                Err(e) => {
+                    errors.push(self.failure(batch, index, FailedStage::Serialize, vec![e.value(py).to_string()]))
+                }
             }
         }
         for item in failures.try_iter()? {
@@ -216,7 +220,14 @@ impl Stage for PyStage {
         errors.append(&mut failures);
         let outputs = match outputs {
             Outputs::Encoded(encoded) => {
-                return Ok(OutBatch { seq, columns, rows: Vec::new(), errors, originals: Vec::new(), encoded: Some(encoded) })
+                return Ok(OutBatch {
+                    seq,
+                    columns,
+                    rows: Vec::new(),
+                    errors,
+                    originals: Vec::new(),
+                    encoded: Some(encoded),
+                })
             }
             Outputs::Values(outputs) => outputs,
         };
@@ -250,7 +261,8 @@ impl SignalCheck {
 
 impl Stage for SignalCheck {
     fn process(&mut self, batch: Batch) -> Result<OutBatch, ExecError> {
-        crate::pygil::with_gil(crate::pygil::check_signals).map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
+        crate::pygil::with_gil(crate::pygil::check_signals)
+            .map_err(|e| self.errors.keep(e, "the run was interrupted"))?;
         self.inner.process(batch)
     }
 }

@@ -63,14 +63,33 @@ pub struct SourceSpec<H> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind<H> {
     /// `options.line_offset` is also the first line of a shard.
-    Csv { input: TextInput<H>, options: CsvOptions, read: ReadOptions },
-    Jsonl { input: TextInput<H>, line_offset: u64, read: ReadOptions },
+    Csv {
+        input: TextInput<H>,
+        options: CsvOptions,
+        read: ReadOptions,
+    },
+    Jsonl {
+        input: TextInput<H>,
+        line_offset: u64,
+        read: ReadOptions,
+    },
     /// One JSON array. `read.columns` is not applied (as before the spec was typed).
-    JsonArray { input: StreamFile<H>, read: ReadOptions },
-    Parquet { input: Location<H>, read: ReadOptions },
-    Arrow { input: Location<H>, read: ReadOptions },
+    JsonArray {
+        input: StreamFile<H>,
+        read: ReadOptions,
+    },
+    Parquet {
+        input: Location<H>,
+        read: ReadOptions,
+    },
+    Arrow {
+        input: Location<H>,
+        read: ReadOptions,
+    },
     /// An iterator of batches (lists of records) of a Python input adapter.
-    Python { batches: H },
+    Python {
+        batches: H,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -93,14 +112,35 @@ pub struct TableOptions {
 pub enum SinkKind<H> {
     /// Writes nothing; the run still counts every record.
     Count,
-    Jsonl { target: StreamFile<H>, columns: Option<Vec<String>> },
-    Csv { target: StreamFile<H>, columns: Option<Vec<String>>, encoder: CsvEncoder },
-    JsonArray { target: StreamFile<H>, indent: Option<usize> },
-    Parquet { target: StreamFile<H>, table: TableOptions, codec: parquet::basic::Compression },
+    Jsonl {
+        target: StreamFile<H>,
+        columns: Option<Vec<String>>,
+    },
+    Csv {
+        target: StreamFile<H>,
+        columns: Option<Vec<String>>,
+        encoder: CsvEncoder,
+    },
+    JsonArray {
+        target: StreamFile<H>,
+        indent: Option<usize>,
+    },
+    Parquet {
+        target: StreamFile<H>,
+        table: TableOptions,
+        codec: parquet::basic::Compression,
+    },
     /// `stream`: the Arrow IPC stream format, else the file format.
-    Arrow { target: StreamFile<H>, table: TableOptions, stream: bool },
+    Arrow {
+        target: StreamFile<H>,
+        table: TableOptions,
+        stream: bool,
+    },
     /// A Python output adapter's writer, given the records themselves.
-    Python { writer: H, columns: Option<Vec<String>> },
+    Python {
+        writer: H,
+        columns: Option<Vec<String>>,
+    },
 }
 
 const SOURCE_KINDS: &str = "csv, jsonl, json, parquet, arrow or python";
@@ -241,7 +281,8 @@ impl<H> SinkSpec<H> {
                     None | Some("file") => false,
                     Some("stream") => true,
                     Some(other) => {
-                        return Err(fields.invalid("format", &format!("unknown Arrow format {other:?}; use \"file\" or \"stream\"")))
+                        return Err(fields
+                            .invalid("format", &format!("unknown Arrow format {other:?}; use \"file\" or \"stream\"")))
                     }
                 };
                 SinkKind::Arrow { table: table_options(fields)?, stream, target: stream_file(fields)? }

@@ -62,7 +62,10 @@ fn csv_source_with_every_option() {
         null_values: vec!["NA".into()],
         not_null_columns: vec!["b".into()],
     };
-    let input = TextInput::Whole(StreamFile { location: Location::Path("/data/in.csv.gz".into()), compression: Compression::Gzip });
+    let input = TextInput::Whole(StreamFile {
+        location: Location::Path("/data/in.csv.gz".into()),
+        compression: Compression::Gzip,
+    });
     let read = ReadOptions { columns: Some(vec!["b".into()]), skip_rows: 2, limit: Some(10) };
     assert_eq!(spec, SourceSpec { name: "in.csv".into(), kind: SourceKind::Csv { input, options, read } });
 }
@@ -85,18 +88,27 @@ fn text_sources_read_a_shard_of_a_local_file() {
     ])
     .unwrap();
     let shard = Shard { start: 10, end: 20, line_offset: 3 };
-    let kind = SourceKind::Jsonl { input: TextInput::Shard { path: "f.jsonl".into(), shard }, line_offset: 3, read: ReadOptions::default() };
+    let kind = SourceKind::Jsonl {
+        input: TextInput::Shard { path: "f.jsonl".into(), shard },
+        line_offset: 3,
+        read: ReadOptions::default(),
+    };
     assert_eq!(spec.kind, kind);
-    let csv = source(vec![("kind", s("csv")), ("path", s("f.csv")), ("byte_range", SpecValue::List(vec![n(0), n(0)]))]).unwrap();
+    let csv = source(vec![("kind", s("csv")), ("path", s("f.csv")), ("byte_range", SpecValue::List(vec![n(0), n(0)]))])
+        .unwrap();
     assert!(matches!(csv.kind, SourceKind::Csv { input: TextInput::Shard { .. }, .. }));
 }
 
 #[test]
 fn a_shard_needs_a_local_uncompressed_file_and_an_ordered_range() {
     let range = |a, b| SpecValue::List(vec![n(a), n(b)]);
-    let err = source(vec![("kind", s("csv")), ("name", s("x")), ("file", SpecValue::Handle(1)), ("byte_range", range(0, 5))]).unwrap_err();
+    let err =
+        source(vec![("kind", s("csv")), ("name", s("x")), ("file", SpecValue::Handle(1)), ("byte_range", range(0, 5))])
+            .unwrap_err();
     assert!(err.starts_with("x: byte_range needs a local file"), "{err}");
-    let err = source(vec![("kind", s("jsonl")), ("path", s("f")), ("compression", s("zstd")), ("byte_range", range(0, 5))]).unwrap_err();
+    let err =
+        source(vec![("kind", s("jsonl")), ("path", s("f")), ("compression", s("zstd")), ("byte_range", range(0, 5))])
+            .unwrap_err();
     assert!(err.contains("a compressed file cannot be read from a byte_range"), "{err}");
     let err = source(vec![("kind", s("jsonl")), ("path", s("f")), ("byte_range", range(5, 2))]).unwrap_err();
     assert!(err.contains("byte_range (5, 2) ends before it starts"), "{err}");
@@ -107,7 +119,10 @@ fn json_parquet_arrow_and_python_sources() {
     let read = ReadOptions { columns: None, skip_rows: 1, limit: Some(2) };
     let keys = |kind| vec![("kind", s(kind)), ("path", s("t")), ("skip_rows", n(1)), ("limit", n(2))];
     assert_eq!(source(keys("json")).unwrap().kind, SourceKind::JsonArray { input: path("t"), read: read.clone() });
-    assert_eq!(source(keys("parquet")).unwrap().kind, SourceKind::Parquet { input: Location::Path("t".into()), read: read.clone() });
+    assert_eq!(
+        source(keys("parquet")).unwrap().kind,
+        SourceKind::Parquet { input: Location::Path("t".into()), read: read.clone() }
+    );
     assert_eq!(source(keys("arrow")).unwrap().kind, SourceKind::Arrow { input: Location::Path("t".into()), read });
     let python = source(vec![("kind", s("python")), ("batches", SpecValue::Handle(9)), ("name", s("gen"))]).unwrap();
     assert_eq!(python, SourceSpec { name: "gen".into(), kind: SourceKind::Python { batches: 9 } });
@@ -118,7 +133,10 @@ fn every_sink_kind() {
     assert_eq!(sink(vec![("kind", s("count")), ("name", s("count"))]).unwrap().kind, SinkKind::Count);
     let jsonl = sink(vec![("kind", s("jsonl")), ("path", s("o.jsonl"))]).unwrap();
     assert!(jsonl.encodes_jsonl());
-    assert_eq!(jsonl, SinkSpec { name: "jsonl".into(), kind: SinkKind::Jsonl { target: path("o.jsonl"), columns: None } });
+    assert_eq!(
+        jsonl,
+        SinkSpec { name: "jsonl".into(), kind: SinkKind::Jsonl { target: path("o.jsonl"), columns: None } }
+    );
     let csv = sink(vec![
         ("kind", s("csv")),
         ("file", SpecValue::Handle(4)),
@@ -134,20 +152,25 @@ fn every_sink_kind() {
     assert!(!csv.encodes_jsonl());
     let json = sink(vec![("kind", s("json")), ("path", s("o.json")), ("indent", n(2))]).unwrap();
     assert_eq!(json.kind, SinkKind::JsonArray { target: path("o.json"), indent: Some(2) });
-    let python = sink(vec![("kind", s("python")), ("writer", SpecValue::Handle(5)), ("field_names", strs(&["x"]))]).unwrap();
+    let python =
+        sink(vec![("kind", s("python")), ("writer", SpecValue::Handle(5)), ("field_names", strs(&["x"]))]).unwrap();
     assert_eq!(python.kind, SinkKind::Python { writer: 5, columns: Some(vec!["x".into()]) });
 }
 
 #[test]
 fn table_sinks_take_a_schema_a_codec_a_format_and_a_group_size() {
     let schema = r#"[{"name": "n", "type": "int64", "nullable": false}]"#;
-    let parquet = sink(vec![("kind", s("parquet")), ("path", s("o.parquet")), ("schema", s(schema)), ("codec", s("zstd"))]).unwrap();
+    let parquet =
+        sink(vec![("kind", s("parquet")), ("path", s("o.parquet")), ("schema", s(schema)), ("codec", s("zstd"))])
+            .unwrap();
     let SinkKind::Parquet { target, table, codec } = parquet.kind else { panic!("{parquet:?}") };
     assert_eq!(target, path("o.parquet"));
     assert_eq!(table.schema.unwrap().field(0).name(), "n");
     assert_eq!(table.row_group_size, DEFAULT_ROW_GROUP_SIZE);
     assert_eq!(codec, crate::parquet_io::compression("zstd").unwrap());
-    let arrow = sink(vec![("kind", s("arrow")), ("path", s("o.arrow")), ("format", s("stream")), ("row_group_size", n(10))]).unwrap();
+    let arrow =
+        sink(vec![("kind", s("arrow")), ("path", s("o.arrow")), ("format", s("stream")), ("row_group_size", n(10))])
+            .unwrap();
     let table = TableOptions { schema: None, row_group_size: 10 };
     assert_eq!(arrow.kind, SinkKind::Arrow { target: path("o.arrow"), table, stream: true });
     let file = sink(vec![("kind", s("arrow")), ("path", s("o.arrow"))]).unwrap();
@@ -162,8 +185,14 @@ fn bad_specs_name_the_kind_and_the_key() {
         (source(vec![("kind", s("xml"))]).map(drop), r#"unknown native source kind "xml"; use csv, jsonl"#),
         (sink(vec![("kind", s("xml"))]).map(drop), r#"unknown native output kind "xml"; use csv, jsonl"#),
         (source(vec![("kind", n(1))]).map(drop), r#"the source spec's "kind" must be a string, got an integer"#),
-        (source(vec![("kind", s("csv"))]).map(drop), r#"the csv source spec's "file" is missing: give a path or a file"#),
-        (sink(vec![("kind", s("json"))]).map(drop), r#"the json output spec's "file" is missing: give a path or a file"#),
+        (
+            source(vec![("kind", s("csv"))]).map(drop),
+            r#"the csv source spec's "file" is missing: give a path or a file"#,
+        ),
+        (
+            sink(vec![("kind", s("json"))]).map(drop),
+            r#"the json output spec's "file" is missing: give a path or a file"#,
+        ),
         (
             source(vec![("kind", s("csv")), ("path", s("f")), ("has_header", s("yes"))]).map(drop),
             r#"the csv source spec's "has_header" must be a boolean, got a string"#,
@@ -237,7 +266,10 @@ fn bad_specs_name_the_kind_and_the_key() {
 fn an_error_output_cannot_be_a_table() {
     for kind in ["parquet", "arrow"] {
         let err = SinkSpec::parse_error_output(map(vec![("kind", s(kind)), ("path", s("e"))])).unwrap_err();
-        assert_eq!(err.to_string(), format!("an error output cannot be {kind}: error records hold records of any shape; use JSON Lines or CSV"));
+        assert_eq!(
+            err.to_string(),
+            format!("an error output cannot be {kind}: error records hold records of any shape; use JSON Lines or CSV")
+        );
     }
     let ok = SinkSpec::parse_error_output(map(vec![("kind", s("csv")), ("path", s("e.csv"))])).unwrap();
     assert!(matches!(ok.kind, SinkKind::Csv { .. }));
