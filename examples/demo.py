@@ -16,7 +16,7 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, Pipe, SingleThreadExecutor
-from zoopipe_core.progress import ProgressDisplay
+from zoopipe_core.pipe.progress import ProgressDisplay
 
 
 class Customer(BaseModel):
