@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test test-rust test-python dev native bench clean
+.PHONY: demo test check test-rust test-python dev native bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ demo:
 	$(DEMO_VENV)/bin/python examples/demo.py
 
 test: test-rust test-python
+
+# The house rules: lint and format (Python and Rust), types, and the architecture's import contracts.
+check: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 test-rust:
 	cargo test -p zoopipe-exec --locked

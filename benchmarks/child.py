@@ -37,7 +37,10 @@ def import_contender(contender: Contender) -> tuple[ModuleType | None, str | Non
         except importlib.metadata.PackageNotFoundError:
             return None, f"{distribution}=={wanted} is not installed"
         if installed != wanted:
-            return None, f"{distribution} {installed} is installed; this contender stands for {distribution}=={wanted}"
+            return (
+                None,
+                f"{distribution} {installed} is installed; this contender stands for {distribution}=={wanted}",
+            )
     try:
         return importlib.import_module(contender.module), None
     except ImportError as exc:
@@ -52,7 +55,9 @@ def peak_rss_mib() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
     parser.add_argument("--contender", required=True)
     parser.add_argument("--input", type=Path, required=True)

@@ -29,12 +29,10 @@ BAD_ROW_RATE = 0.01
 COLUMNS = ("user_id", "name", "email", "age", "country", "signup_date", "score")
 
 FIRST_NAMES = tuple(
-    "alice Bob CHARLIE Dana élodie François greta Hiroshi Ines jürgen Kwame Lucía mohammed Nadia Olivia Pedro "
-    "quentin Rosa Søren Tariq Uma Victor wei Ximena Yusuf Zoë".split()
+    ["alice", "Bob", "CHARLIE", "Dana", "élodie", "François", "greta", "Hiroshi", "Ines", "jürgen", "Kwame", "Lucía", "mohammed", "Nadia", "Olivia", "Pedro", "quentin", "Rosa", "Søren", "Tariq", "Uma", "Victor", "wei", "Ximena", "Yusuf", "Zoë"]
 )
 LAST_NAMES = tuple(
-    "smith García O'Brien MÜLLER nguyen Kowalski Rossi dubois Tanaka Okafor Silva Johansson Patel Novák Hernández "
-    "Kim Andersen Ivanova".split()
+    ["smith", "García", "O'Brien", "MÜLLER", "nguyen", "Kowalski", "Rossi", "dubois", "Tanaka", "Okafor", "Silva", "Johansson", "Patel", "Novák", "Hernández", "Kim", "Andersen", "Ivanova"]
 )
 EMAIL_DOMAINS = ("example.com", "Mail.Example.org", "corp.example.net", "EXAMPLE.io", "test.dev")
 COUNTRIES = ("US", "gb", "DE", "fr", "ES", "it", "NL", "se", "PL", "JP", "BR", "in", "NG", "CA")
@@ -60,7 +58,13 @@ def _ascii(text: str) -> str:
 def _good_row(rng: random.Random, user_id: int) -> dict[str, str]:
     first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
     # Irregular spacing and casing give the transform real normalising to do.
-    name = f"{first}  {last}" if user_id % 7 == 0 else f" {first} {last}" if user_id % 11 == 0 else f"{first} {last}"
+    name = (
+        f"{first}  {last}"
+        if user_id % 7 == 0
+        else f" {first} {last}"
+        if user_id % 11 == 0
+        else f"{first} {last}"
+    )
     if user_id % 13 == 0:
         name = f"{last}, {first}"  # a comma forces CSV quoting on this row
     local = _ascii(f"{first}.{last}").replace("'", "")
@@ -153,7 +157,9 @@ def load_meta_if_current(csv_path: Path, rows: int, seed: int = DEFAULT_SEED) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, required=True, help="number of data rows (header excluded)")
     parser.add_argument("--out", type=Path, required=True, help="CSV file to write")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)

@@ -46,7 +46,9 @@ def measure(engine_name: str) -> dict[str, float]:
         t = time.perf_counter()
         manager = PipeManager.parallelize_pipe(
             Pipe(JSONInputAdapter(source), JSONOutputAdapter(os.path.join(folder, "out.jsonl"))),
-            workers=2, should_merge=True, engine=engine,
+            workers=2,
+            should_merge=True,
+            engine=engine,
         )
         manager.start()
         manager.wait()
@@ -62,12 +64,18 @@ def measure(engine_name: str) -> dict[str, float]:
         round_trips.append(time.perf_counter() - t)
     later_run = two_shard_run()
     engine.shutdown()
-    return {"startup_s": startup, "task_round_trip_ms": statistics.median(round_trips) * 1000,
-            "two_shard_run_s": first_run, "later_two_shard_run_s": later_run}
+    return {
+        "startup_s": startup,
+        "task_round_trip_ms": statistics.median(round_trips) * 1000,
+        "two_shard_run_s": first_run,
+        "later_two_shard_run_s": later_run,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--engines", default="multiprocess,ray,dask")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -75,15 +83,21 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.child)))
         return
-    print(f"{'engine':14} {'start-up s':>11} {'2-shard run s':>14} {'no-op task ms':>14} {'later 2-shard run s':>20}")
+    print(
+        f"{'engine':14} {'start-up s':>11} {'2-shard run s':>14} {'no-op task ms':>14} {'later 2-shard run s':>20}"
+    )
     for engine in args.engines.split(","):
         runs = []
         for _ in range(args.repeats):
-            out = subprocess.run([sys.executable, __file__, "--child", engine], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", engine], capture_output=True, text=True, check=True
+            )
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        print(f"{engine:14} {med['startup_s']:11.2f} {med['two_shard_run_s']:14.2f} "
-              f"{med['task_round_trip_ms']:14.1f} {med['later_two_shard_run_s']:20.2f}")
+        print(
+            f"{engine:14} {med['startup_s']:11.2f} {med['two_shard_run_s']:14.2f} "
+            f"{med['task_round_trip_ms']:14.1f} {med['later_two_shard_run_s']:20.2f}"
+        )
 
 
 if __name__ == "__main__":

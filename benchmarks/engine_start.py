@@ -91,13 +91,15 @@ def _parse_ray_init(items: list[str]) -> dict[str, object]:
 def machine() -> str:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return (f"{platform.node()} {platform.machine()} {cpus} CPUs, load {load}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{platform.node()} {platform.machine()} {cpus} CPUs, load {load}, Python {platform.python_version()}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--engines", default="multiprocess,ray,ray-dashboard,dask")
     parser.add_argument("--ray-init", action="append", default=[], metavar="KEY=VALUE")
@@ -114,7 +116,7 @@ def main() -> None:
         print(f"ray.init options: {ray_init}")
     runs: dict[str, list[dict[str, float]]] = {engine: [] for engine in engines}
     for repeat in range(args.repeats):
-        for engine in engines[repeat % len(engines):] + engines[:repeat % len(engines)]:
+        for engine in engines[repeat % len(engines) :] + engines[: repeat % len(engines)]:
             command = [sys.executable, __file__, "--child", engine]
             command += [f"--ray-init={item}" for item in args.ray_init]
             out = subprocess.run(command, capture_output=True, text=True)
@@ -128,8 +130,8 @@ def main() -> None:
         for key in keys:
             values = [r[key] for r in results if key in r]
             cells.append(
-                f"{statistics.median(values):8.2f} ({min(values):.2f}-{max(values):.2f})"
-                if values else "-")
+                f"{statistics.median(values):8.2f} ({min(values):.2f}-{max(values):.2f})" if values else "-"
+            )
         print(f"{engine:14}" + "".join(f"{cell:>26}" for cell in cells))
     if args.json:
         with open(args.json, "w") as file:

@@ -81,7 +81,11 @@ class ContenderResult:
 def compute_ratios(scenario: Scenario, results: list[ContenderResult]) -> None:
     """Median rows/s of each contender divided by that of the baseline, the reference peer and the floor."""
     by_name = {result.contender.name: result for result in results if result.measured}
-    denominators = {"vs_baseline": scenario.baseline, "vs_reference": scenario.reference, "of_floor": scenario.floor}
+    denominators = {
+        "vs_baseline": scenario.baseline,
+        "vs_reference": scenario.reference,
+        "of_floor": scenario.floor,
+    }
     for result in results:
         if not result.measured:
             continue
@@ -97,7 +101,9 @@ def count_disagreements(dataset: Dataset, results: list[ContenderResult]) -> lis
     for result in results:
         if result.measured and result.counts != {expected}:
             got = ", ".join(f"{valid} valid / {errors} errors" for valid, errors in sorted(result.counts))
-            problems.append(f"{result.contender.name}: {got}; expected {expected[0]} valid / {expected[1]} errors")
+            problems.append(
+                f"{result.contender.name}: {got}; expected {expected[0]} valid / {expected[1]} errors"
+            )
     return problems
 
 
@@ -138,7 +144,9 @@ def format_table(scenario: Scenario, dataset: Dataset, results: list[ContenderRe
     return "\n".join(lines)
 
 
-def _target_value(result: ContenderResult, target: Target, by_name: dict[str, ContenderResult]) -> float | None:
+def _target_value(
+    result: ContenderResult, target: Target, by_name: dict[str, ContenderResult]
+) -> float | None:
     if target.metric == "peak_rss_mib":
         return result.peak_rss_mib
     if target.metric == "vs_contender":
@@ -167,7 +175,9 @@ def check_targets(scenario: Scenario, results: list[ContenderResult]) -> list[di
                 continue
             value = _target_value(result, target, by_name) if result.measured else None
             met = None if value is None else _target_met(value, target)
-            checks.append({"contender": result.contender.name, "target": target.label, "value": value, "met": met})
+            checks.append(
+                {"contender": result.contender.name, "target": target.label, "value": value, "met": met}
+            )
     return checks
 
 

@@ -83,12 +83,16 @@ def check_installed(scenario: Scenario, dataset: Dataset, result: ContenderResul
     """Mark the contender "not installed" (with why) when its packages cannot be imported."""
     job = _job_for(scenario, dataset, result.contender, work_dir)
     result_path = work_dir / f"{result.contender.name}.check.json"
-    outcome = _run_child(_child_command(scenario, result.contender, job, result_path) + ["--check-only"], result_path)
+    outcome = _run_child(
+        [*_child_command(scenario, result.contender, job, result_path), "--check-only"], result_path
+    )
     if outcome["status"] != "ok":
         result.status, result.reason = outcome["status"], outcome.get("reason")
 
 
-def measure_once(scenario: Scenario, dataset: Dataset, result: ContenderResult, repeat: int, work_dir: Path) -> None:
+def measure_once(
+    scenario: Scenario, dataset: Dataset, result: ContenderResult, repeat: int, work_dir: Path
+) -> None:
     """One run of one contender: time it, check its counts' files, then delete its outputs."""
     contender = result.contender
     job = _job_for(scenario, dataset, contender, work_dir)
@@ -123,7 +127,9 @@ def measure_once(scenario: Scenario, dataset: Dataset, result: ContenderResult, 
     )
 
 
-def run_round_robin(scenario: Scenario, dataset: Dataset, results: list[ContenderResult], repeats: int) -> None:
+def run_round_robin(
+    scenario: Scenario, dataset: Dataset, results: list[ContenderResult], repeats: int
+) -> None:
     """Repeat r runs every contender once, starting one further along the list each repeat."""
     with tempfile.TemporaryDirectory(prefix=f"outputs-{scenario.name}-", dir=DATA_DIR) as scratch:
         work_dir = Path(scratch)
@@ -154,9 +160,13 @@ def _select(scenario: Scenario, only: str | None) -> list[Contender]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenario", default="etl", choices=sorted(SCENARIOS))
-    parser.add_argument("--rows", type=int, default=None, help="input rows (default: the scenario's, 1,000,000)")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="input rows (default: the scenario's, 1,000,000)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", help="comma-separated contender names (default: all)")
     args = parser.parse_args()
@@ -169,7 +179,10 @@ def main() -> int:
         parser.error(exc.args[0])
     dataset = scenario.prepare_data(rows, DATA_DIR)
     results = [ContenderResult(contender) for contender in contenders]
-    print(f"{scenario.name}: {scenario.summary}\n{len(contenders)} contenders x {args.repeats} repeats", flush=True)
+    print(
+        f"{scenario.name}: {scenario.summary}\n{len(contenders)} contenders x {args.repeats} repeats",
+        flush=True,
+    )
     started = datetime.datetime.now(datetime.timezone.utc)
     run_round_robin(scenario, dataset, results, args.repeats)
 
@@ -209,7 +222,10 @@ def main() -> int:
     for result in failed:
         print(f"\nFAILED {result.contender.name}: {result.reason}", file=sys.stderr)
     if disagreements:
-        print("\nCOUNTS DISAGREE (every contender must report the same valid and error counts):", file=sys.stderr)
+        print(
+            "\nCOUNTS DISAGREE (every contender must report the same valid and error counts):",
+            file=sys.stderr,
+        )
         for problem in disagreements:
             print(f"  {problem}", file=sys.stderr)
     return 1 if failed or disagreements else 0

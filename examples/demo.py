@@ -16,7 +16,7 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, Pipe, SingleThreadExecutor
-from zoopipe_core.progress import ProgressDisplay
+from zoopipe_core.pipe.progress import ProgressDisplay
 
 
 class Customer(BaseModel):
@@ -46,10 +46,20 @@ def write_sample_csv(path: str, rows: int, seed: int = 7) -> None:
         for i in range(rows):
             name = rng.choice(names)
             email = f"{name.split()[0]}.{i}@example.com"
-            age, country, day = str(rng.randint(18, 90)), rng.choice(["es", "fr", "de", "us"]), rng.randint(1, 28)
+            age, country, day = (
+                str(rng.randint(18, 90)),
+                rng.choice(["es", "fr", "de", "us"]),
+                rng.randint(1, 28),
+            )
             if i % 100 == 42:  # about 1% bad rows, of several kinds
-                age, email, country = rng.choice([("x", email, country), (age, "not-an-email", country),
-                                                   ("-5", email, country), (age, email, "ESP")])
+                age, email, country = rng.choice(
+                    [
+                        ("x", email, country),
+                        (age, "not-an-email", country),
+                        ("-5", email, country),
+                        (age, email, "ESP"),
+                    ]
+                )
             f.write(f'{i},"{name}",{email},{age},{country},2024-03-{day:02d},{rng.random() * 100:.3f}\n')
 
 

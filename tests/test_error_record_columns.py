@@ -22,7 +22,7 @@ from zoopipe_core import (
     Pipe,
     SingleThreadExecutor,
 )
-from zoopipe_core.validation import input_keys
+from zoopipe_core.pipe.validation import input_keys
 
 HEADER = ["id", "name", "city", "note"]
 ROWS = [["1", "ada", "Oslo", "first"], ["x", "bob", "Rome", "bad id"], ["3", "cy", "Lima", "third"]]

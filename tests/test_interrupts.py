@@ -191,9 +191,9 @@ def test_a_run_that_ignores_the_stop_does_not_crash_the_interpreter_at_exit(proj
     (project / "stubborn.py").write_text(textwrap.dedent(
         """
         import os, time
-        import zoopipe_core.pipe
+        import zoopipe_core.pipe.pipe
         from slowpipe import make_pipe
-        zoopipe_core.pipe.STOP_WAIT = 0.5
+        zoopipe_core.pipe.pipe.STOP_WAIT = 0.5
 
         def stubborn(records):
             while True:

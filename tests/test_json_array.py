@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import assert_completed
 from zoopipe_core import JSONInputAdapter, JSONOutputAdapter, MemoryOutputAdapter, Pipe, PipelineError, PyGeneratorInputAdapter
-from zoopipe_core.executors import SingleThreadExecutor
+from zoopipe_core.pipe.executors import SingleThreadExecutor
 
 
 def test_the_suffix_chooses_the_format_and_format_overrides_it(tmp_path):

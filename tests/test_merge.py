@@ -14,9 +14,7 @@ import pytest
 
 from zoopipe_core import CSVOutputAdapter, JSONOutputAdapter, ShardingError
 from zoopipe_core.adapters.base import OutputAdapter
-from zoopipe_core import sharding
-
-
+from zoopipe_core.adapters import sharding
 class FileOutput(OutputAdapter):
     """An output of a given native kind, standing for any file adapter of that format."""
 

@@ -27,7 +27,7 @@ from zoopipe_core import (
     PipelineError,
     PyGeneratorInputAdapter,
 )
-from zoopipe_core.executors import SingleThreadExecutor
+from zoopipe_core.pipe.executors import SingleThreadExecutor
 
 
 def numbers_table(n: int = 10) -> pa.Table:

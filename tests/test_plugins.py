@@ -92,7 +92,7 @@ def test_builtins_are_registered():
     assert "local" in plugins.component_names("syncer")
     core = next(info for info in plugins.list_plugins() if info.name == "core")
     assert core.distribution == "zoopipe-core"
-    assert core.module == "zoopipe_core.builtin_plugins"
+    assert core.module == "zoopipe_core.plugins.builtin"
 
 
 def test_builtin_installers_and_syncer_resolve_to_classes():
@@ -356,7 +356,7 @@ def test_entry_point_plugin_is_loaded_with_its_distribution(fake_distribution):
 
 
 def test_builtins_come_through_the_entry_point_when_installed(fake_distribution):
-    fake_distribution("zoopipe-core", "9.9.9", {"core": "zoopipe_core.builtin_plugins"}, {})
+    fake_distribution("zoopipe-core", "9.9.9", {"core": "zoopipe_core.plugins.builtin"}, {})
     core = next(info for info in plugins.list_plugins() if info.name == "core")
     assert (core.distribution, core.version) == ("zoopipe-core", "9.9.9")
     assert "multiprocess" in plugins.component_names("engine")
@@ -1079,8 +1079,7 @@ def test_every_plugin_extra_names_a_plugin_that_exists():
     except ImportError:  # Python 3.10
         import tomli as tomllib
 
-    from zoopipe_core import plugin_registry
-
+    from zoopipe_core.plugins import registry
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     plugin_extras = set(extras) - {"all", "test", "bench"}
     registered = {
@@ -1089,4 +1088,4 @@ def test_every_plugin_extra_names_a_plugin_that_exists():
         for component in plugin.components if component.extra
     }
     assert plugin_extras == registered == {p.extra for p in plugins.FIRST_PARTY_PLUGINS.values()}
-    assert plugin_extras == set(plugin_registry.FIRST_PARTY_EXTRA_IMPORTS)
+    assert plugin_extras == set(registry.FIRST_PARTY_EXTRA_IMPORTS)

@@ -28,7 +28,7 @@ from zoopipe_core import (
     SingleThreadExecutor,
     plugins,
 )
-from zoopipe_core.storage import PendingOutput
+from zoopipe_core.adapters.storage import PendingOutput
 from zoopipe_core.syncers import content_hash
 
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from zoopipe_core import CSVInputAdapter, JSONInputAdapter, MemoryOutputAdapter, Pipe
-from zoopipe_core.runner import _native
-from zoopipe_core.sharding import ShardingError
+from zoopipe_core.pipe.runner import _native
+from zoopipe_core.errors import ShardingError
 
 
 class Reject(BaseModel):

@@ -15,8 +15,8 @@ from zoopipe_core import (
     PyGeneratorInputAdapter,
     SingleThreadExecutor,
 )
-from zoopipe_core.runner import PipeCancelled
-from zoopipe_core.validation import BatchValidator
+from zoopipe_core.pipe.runner import PipeCancelled
+from zoopipe_core.pipe.validation import BatchValidator
 
 
 class FieldTypeError(BaseModel):

@@ -19,15 +19,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "Pipe": "zoopipe_core.pipe",
-    "PipeReport": "zoopipe_core.report",
-    "PipeManager": "zoopipe_core.manager",
-    "FlowReport": "zoopipe_core.manager",
-    "ShardingError": "zoopipe_core.sharding",
-    "PipeStatus": "zoopipe_core.report",
-    "Transform": "zoopipe_core.transforms",
-    "SingleThreadExecutor": "zoopipe_core.executors",
-    "MultiThreadExecutor": "zoopipe_core.executors",
+    "Pipe": "zoopipe_core.pipe.pipe",
+    "PipeReport": "zoopipe_core.pipe.report",
+    "PipeManager": "zoopipe_core.parallel.manager",
+    "FlowReport": "zoopipe_core.parallel.manager",
+    "ShardingError": "zoopipe_core.errors",
+    "PipeStatus": "zoopipe_core.pipe.report",
+    "Transform": "zoopipe_core.pipe.transforms",
+    "SingleThreadExecutor": "zoopipe_core.pipe.executors",
+    "MultiThreadExecutor": "zoopipe_core.pipe.executors",
     "InputAdapter": "zoopipe_core.adapters.base",
     "OutputAdapter": "zoopipe_core.adapters.base",
     "BatchWriter": "zoopipe_core.adapters.base",
@@ -46,7 +46,7 @@ _EXPORTS: dict[str, str] = {
     "Base64Bytes": "zoopipe_core.fields",
     "PipelineError": "zoopipe_core.errors",
     "PluginError": "zoopipe_core.errors",
-    "hookimpl": "zoopipe_core.hookspecs",
+    "hookimpl": "zoopipe_core.plugins.hookspecs",
 }
 
 __all__ = sorted(_EXPORTS)

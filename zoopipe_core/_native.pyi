@@ -1,4 +1,4 @@
-"""Type stub of the Rust extension. Imported only by zoopipe_core.runner."""
+"""Type stub of the Rust extension. Imported only by zoopipe_core.pipe.runner."""
 
 from typing import Any, Callable
 

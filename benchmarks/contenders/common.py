@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import IO
 
 from pydantic import ValidationError
-
 from workload import UserRecord, transform_row
 
 Counts = tuple[int, int]
@@ -46,7 +45,9 @@ def error_record(row_number: int, raw: dict, exc: ValidationError) -> str:
     return json.dumps({"row": row_number, "raw": raw, "errors": reasons}, ensure_ascii=False)
 
 
-def process_rows(rows: Iterable[dict], valid_out: IO[str], errors_out: IO[str], first_row_number: int = 1) -> Counts:
+def process_rows(
+    rows: Iterable[dict], valid_out: IO[str], errors_out: IO[str], first_row_number: int = 1
+) -> Counts:
     """Validate, dump, transform and write each row; invalid rows go to ``errors_out`` with the reason."""
     validate = UserRecord.model_validate
     dumps = json.dumps

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import functools
 
-from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, MultiThreadExecutor, Pipe, SingleThreadExecutor
-
 from contenders.common import Counts, Job, TimedBody
+from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, MultiThreadExecutor, Pipe, SingleThreadExecutor
 
 BATCH_SIZE = 4096
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import functools
 
-from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, ParquetInputAdapter, ParquetOutputAdapter
-
 from contenders.common import Job, TimedBody
 from contenders.convert_zoopipe_core import run_pipe
+from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, ParquetInputAdapter, ParquetOutputAdapter
 
 
 def build(job: Job, conversion: str, executor: str = "single") -> TimedBody:

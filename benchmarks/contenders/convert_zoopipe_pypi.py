@@ -20,7 +20,11 @@ from contenders.common import Counts, Job, TimedBody
 
 
 def run(job: Job, conversion: str, executor: str) -> Counts:
-    source = CSVInputAdapter(job.input_path) if conversion.startswith("csv-") else ParquetInputAdapter(job.input_path)
+    source = (
+        CSVInputAdapter(job.input_path)
+        if conversion.startswith("csv-")
+        else ParquetInputAdapter(job.input_path)
+    )
     if conversion.endswith("-jsonl"):
         target = JSONOutputAdapter(job.valid_path, format="jsonl")
     else:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 
 from pydantic import ValidationError
+from workload import UserRecord, transform_row
 
 from contenders.common import Job, TimedBody
-from workload import UserRecord, transform_row
 
 
 def build(job: Job) -> TimedBody:

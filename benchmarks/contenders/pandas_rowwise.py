@@ -21,8 +21,12 @@ def run(job: Job) -> Counts:
     with open_output(job.valid_path) as valid_out, open_output(job.errors_path) as errors_out:
         for chunk in chunks:
             columns = list(chunk.columns)
-            rows = (dict(zip(columns, values, strict=True)) for values in chunk.itertuples(index=False, name=None))
-            chunk_valid, chunk_errors = process_rows(rows, valid_out, errors_out, first_row_number=valid + errors + 1)
+            rows = (
+                dict(zip(columns, values, strict=True)) for values in chunk.itertuples(index=False, name=None)
+            )
+            chunk_valid, chunk_errors = process_rows(
+                rows, valid_out, errors_out, first_row_number=valid + errors + 1
+            )
             valid += chunk_valid
             errors += chunk_errors
     return valid, errors

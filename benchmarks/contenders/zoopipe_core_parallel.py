@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import functools
 
-from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, Pipe, PipeManager, SingleThreadExecutor
-from zoopipe_core.plugins import resolve_engine
+from workload import UserRecord
 
 from contenders.common import Counts, Job, TimedBody
 from contenders.zoopipe_core_pipe import BATCH_SIZE, transform
-from workload import UserRecord
+from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, Pipe, PipeManager, SingleThreadExecutor
+from zoopipe_core.plugins import resolve_engine
 
 
 def run(job: Job, engine, workers: int) -> Counts:

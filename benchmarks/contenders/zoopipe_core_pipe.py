@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import functools
 
-from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, MultiThreadExecutor, Pipe, SingleThreadExecutor
+from workload import UserRecord, transform_row
 
 from contenders.common import Counts, Job, TimedBody
-from workload import UserRecord, transform_row
+from zoopipe_core import CSVInputAdapter, JSONOutputAdapter, MultiThreadExecutor, Pipe, SingleThreadExecutor
 
 BATCH_SIZE = 1000
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 
 from pydantic import ValidationError
+from workload import UserRecord, transform_row
 from zoopipe import (
     BaseHook,
     CSVInputAdapter,
@@ -35,7 +36,6 @@ from zoopipe import (
 )
 
 from contenders.common import Counts, Job, TimedBody
-from workload import UserRecord, transform_row
 
 
 class TransformAfterSchemaHook(BaseHook):
@@ -66,7 +66,9 @@ class ValidateAndTransformHook(BaseHook):
                 record = validate(entry["raw_data"]).model_dump()
             except ValidationError as exc:
                 entry["status"] = failed
-                entry["errors"].extend(exc.errors(include_url=False, include_context=False, include_input=False))
+                entry["errors"].extend(
+                    exc.errors(include_url=False, include_context=False, include_input=False)
+                )
                 continue
             entry["validated_data"] = transform_row(record)
             entry["status"] = validated
@@ -80,7 +82,9 @@ def run(job: Job, executor: str, validation: str) -> Counts:
         output_adapter=JSONOutputAdapter(job.valid_path, format="jsonl"),
         error_output_adapter=JSONOutputAdapter(job.errors_path, format="jsonl"),
         schema_model=UserRecord if schema_validation else None,
-        post_validation_hooks=[TransformAfterSchemaHook() if schema_validation else ValidateAndTransformHook()],
+        post_validation_hooks=[
+            TransformAfterSchemaHook() if schema_validation else ValidateAndTransformHook()
+        ],
         executor=MultiThreadExecutor() if executor == "multi" else SingleThreadExecutor(),
     )
     pipe.run(on_report_update=None)  # no progress printing: it is not part of the work

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from contenders.common import Job
+
 from scenarios import etl
 from scenarios.base import Contender, Dataset, Scenario, Target
 from scenarios.outputs import count_lines, sample_json_lines
@@ -27,24 +28,55 @@ COLUMNS = ("user_id", "name", "email", "age", "country", "signup_date", "score")
 
 
 def _contenders(conversion: str) -> tuple[Contender, ...]:
-    ours = "contenders.convert_zoopipe_core" if conversion == "csv-jsonl" else "contenders.convert_zoopipe_core_parquet"
+    ours = (
+        "contenders.convert_zoopipe_core"
+        if conversion == "csv-jsonl"
+        else "contenders.convert_zoopipe_core_parquet"
+    )
     pin = {"zoopipe": etl.ZOOPIPE_PEER_VERSION}
     return (
-        Contender(name="polars", module="contenders.convert_polars", role="peer",
-                  summary="read the whole file eagerly (CSV: infer_schema=False), then write it",
-                  packages=("polars",), options={"conversion": conversion}),
-        Contender(name=PEER, module="contenders.convert_zoopipe_pypi", role="baseline",
-                  summary="Pipe(input, output) with no schema_model, SingleThreadExecutor",
-                  packages=("zoopipe",), pins=pin, options={"conversion": conversion, "executor": "single"}),
-        Contender(name=f"{PEER}-mt", module="contenders.convert_zoopipe_pypi", role="peer",
-                  summary="as above with MultiThreadExecutor()",
-                  packages=("zoopipe",), pins=pin, options={"conversion": conversion, "executor": "multi"}),
-        Contender(name="zoopipe-core", module=ours, role="ours",
-                  summary="ours: Pipe(input, output), no Python stage, SingleThreadExecutor(batch_size=4096)",
-                  packages=("zoopipe-core",), options={"conversion": conversion, "executor": "single"}),
-        Contender(name="zoopipe-core-mt", module=ours, role="ours",
-                  summary="ours: as above with MultiThreadExecutor(max_workers=2, batch_size=4096)",
-                  packages=("zoopipe-core",), options={"conversion": conversion, "executor": "multi"}),
+        Contender(
+            name="polars",
+            module="contenders.convert_polars",
+            role="peer",
+            summary="read the whole file eagerly (CSV: infer_schema=False), then write it",
+            packages=("polars",),
+            options={"conversion": conversion},
+        ),
+        Contender(
+            name=PEER,
+            module="contenders.convert_zoopipe_pypi",
+            role="baseline",
+            summary="Pipe(input, output) with no schema_model, SingleThreadExecutor",
+            packages=("zoopipe",),
+            pins=pin,
+            options={"conversion": conversion, "executor": "single"},
+        ),
+        Contender(
+            name=f"{PEER}-mt",
+            module="contenders.convert_zoopipe_pypi",
+            role="peer",
+            summary="as above with MultiThreadExecutor()",
+            packages=("zoopipe",),
+            pins=pin,
+            options={"conversion": conversion, "executor": "multi"},
+        ),
+        Contender(
+            name="zoopipe-core",
+            module=ours,
+            role="ours",
+            summary="ours: Pipe(input, output), no Python stage, SingleThreadExecutor(batch_size=4096)",
+            packages=("zoopipe-core",),
+            options={"conversion": conversion, "executor": "single"},
+        ),
+        Contender(
+            name="zoopipe-core-mt",
+            module=ours,
+            role="ours",
+            summary="ours: as above with MultiThreadExecutor(max_workers=2, batch_size=4096)",
+            packages=("zoopipe-core",),
+            options={"conversion": conversion, "executor": "multi"},
+        ),
     )
 
 
@@ -57,7 +89,9 @@ TARGETS = (
 
 def _csv_dataset(rows: int, data_dir: Path) -> Dataset:
     users = etl.prepare_data(rows, data_dir)
-    return Dataset(input_path=users.input_path, rows=rows, expected_valid=rows, expected_errors=0, meta=users.meta)
+    return Dataset(
+        input_path=users.input_path, rows=rows, expected_valid=rows, expected_errors=0, meta=users.meta
+    )
 
 
 def _parquet_dataset(rows: int, data_dir: Path) -> Dataset:
@@ -119,8 +153,25 @@ def _scenario(conversion: str, summary: str, prepare, verify, suffix: str) -> Sc
 
 
 SCENARIOS = (
-    _scenario("csv-jsonl", "users CSV (7 text columns) -> JSON Lines, no schema", _csv_dataset, _verify_jsonl, ".jsonl"),
-    _scenario("csv-parquet", "users CSV (7 text columns) -> Parquet, no schema", _csv_dataset, _verify_parquet, ".parquet"),
-    _scenario("parquet-jsonl", "users Parquet (7 string columns) -> JSON Lines, no schema", _parquet_dataset,
-              _verify_jsonl, ".jsonl"),
+    _scenario(
+        "csv-jsonl",
+        "users CSV (7 text columns) -> JSON Lines, no schema",
+        _csv_dataset,
+        _verify_jsonl,
+        ".jsonl",
+    ),
+    _scenario(
+        "csv-parquet",
+        "users CSV (7 text columns) -> Parquet, no schema",
+        _csv_dataset,
+        _verify_parquet,
+        ".parquet",
+    ),
+    _scenario(
+        "parquet-jsonl",
+        "users Parquet (7 string columns) -> JSON Lines, no schema",
+        _parquet_dataset,
+        _verify_jsonl,
+        ".jsonl",
+    ),
 )

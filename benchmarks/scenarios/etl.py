@@ -8,9 +8,10 @@ from pathlib import Path
 
 import datagen
 from contenders.common import Job
+from workload import UserRecord, transform_row
+
 from scenarios.base import Contender, Dataset, Scenario, Target
 from scenarios.outputs import count_lines, sample_json_lines
-from workload import UserRecord, transform_row
 
 ZOOPIPE_PEER_VERSION = "2026.2.2"
 
@@ -119,7 +120,9 @@ def prepare_data(rows: int, data_dir: Path) -> Dataset:
 def _problems_with_valid_row(row: object) -> str | None:
     if not isinstance(row, dict) or set(row) != OUTPUT_KEYS:
         return f"valid row does not have the transform's keys: {row!r:.300}"
-    if not (isinstance(row["user_id"], int) and isinstance(row["age"], int) and isinstance(row["score"], float)):
+    if not (
+        isinstance(row["user_id"], int) and isinstance(row["age"], int) and isinstance(row["score"], float)
+    ):
         return f"valid row was not coerced by the model (numbers kept as text?): {row!r:.300}"
     if row["email_sha256"] != hashlib.sha256(row["email"].encode()).hexdigest():
         return f"valid row has a wrong email hash: {row!r:.300}"
@@ -129,7 +132,10 @@ def _problems_with_valid_row(row: object) -> str | None:
 def verify_outputs(job: Job, counts: tuple[int, int]) -> list[str]:
     """Line counts must equal the reported counts; sampled valid rows must be transformed records."""
     problems = []
-    for label, path, reported in (("valid", job.valid_path, counts[0]), ("errors", job.errors_path, counts[1])):
+    for label, path, reported in (
+        ("valid", job.valid_path, counts[0]),
+        ("errors", job.errors_path, counts[1]),
+    ):
         if not path.exists():
             problems.append(f"{label} output {path} was not written")
             continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from scenarios import etl
-from scenarios.base import Contender, Scenario, Target
+from scenarios.base import Contender, Target
 
 # The single pipe is what the parallel runs are divided by, not a contender to rate.
 _SINGLE = dataclasses.replace(etl.SCENARIO.contender("zoopipe-core"), role="baseline")
@@ -39,11 +39,20 @@ SCENARIO = dataclasses.replace(
     reference="zoopipe-core",
     floor=None,
     targets=(
-        Target(metric="vs_reference", threshold=1.8, label=">= 1.8x the single pipe",
-               contenders=("zoopipe-core-x2-multiprocess",)),
+        Target(
+            metric="vs_reference",
+            threshold=1.8,
+            label=">= 1.8x the single pipe",
+            contenders=("zoopipe-core-x2-multiprocess",),
+        ),
         *(
-            Target(metric="vs_contender", threshold=0.85, label="within 15% of multiprocess",
-                   contenders=(f"zoopipe-core-x2-{engine}",), of="zoopipe-core-x2-multiprocess")
+            Target(
+                metric="vs_contender",
+                threshold=0.85,
+                label="within 15% of multiprocess",
+                contenders=(f"zoopipe-core-x2-{engine}",),
+                of="zoopipe-core-x2-multiprocess",
+            )
             for engine in ("ray", "dask")
         ),
     ),

@@ -3,7 +3,7 @@
 
 An input's format is detected from its first bytes. Local paths are read in place; fsspec URLs
 are read into memory first. An input is split into shards by record batches (see
-:func:`zoopipe_core.sharding.split_arrow`), or given as a list of files, one shard each.
+:func:`zoopipe_core.adapters.sharding.split_arrow`), or given as a list of files, one shard each.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.read_options import TableFileInput
-from zoopipe_core.sharding import split_arrow
+from zoopipe_core.adapters.sharding import split_arrow
 
 FORMATS = ("file", "stream")
 
@@ -47,7 +47,7 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
 
     def _split_file(self, workers: int) -> list[InputAdapter]:
         """Shards by record batches, or rows within batches when there are fewer batches than
-        workers (PipeManager.parallelize_pipe; see zoopipe_core.sharding.split_arrow)."""
+        workers (PipeManager.parallelize_pipe; see zoopipe_core.adapters.sharding.split_arrow)."""
         return split_arrow(self, workers)
 
 

@@ -47,7 +47,7 @@ class InputAdapter(abc.ABC):
     def split(self, workers: int) -> list["InputAdapter"]:
         """This input as at most ``workers`` independent shards that together hold every record
         once (``PipeManager.parallelize_pipe``). Raises ShardingError saying why it cannot."""
-        from zoopipe_core.sharding import ShardingError
+        from zoopipe_core.errors import ShardingError
 
         raise ShardingError(
             f"{type(self).__name__} cannot be split into shards: it does not implement "
@@ -115,13 +115,13 @@ class OutputAdapter(abc.ABC):
     def shard(self, index: int) -> "OutputAdapter":
         """Where shard ``index`` of a parallel run writes: by default the same output with
         ``.part-NNNNN`` in its file name. Raises ShardingError for an output with no file."""
-        from zoopipe_core.sharding import shard_output
+        from zoopipe_core.adapters.sharding import shard_output
 
         return shard_output(self, index)
 
     def merge_parts(self, parts: list["OutputAdapter"]) -> None:
         """Merge the outputs of ``parts`` (from :meth:`shard`) into this output, publish it
         atomically, and remove the parts. By default for csv, jsonl, json, parquet, arrow files."""
-        from zoopipe_core.sharding import merge_outputs
+        from zoopipe_core.adapters.sharding import merge_outputs
 
         merge_outputs(self, parts)

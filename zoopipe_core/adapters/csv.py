@@ -7,8 +7,8 @@ from typing import Any, Sequence
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.read_options import ReadOptions
-from zoopipe_core.sharding import FileListInput
-from zoopipe_core.storage import compression_for
+from zoopipe_core.adapters.sharding import FileListInput
+from zoopipe_core.adapters.storage import compression_for
 
 
 def _single_char(name: str, value: str) -> str:

@@ -28,7 +28,7 @@ class PyGeneratorInputAdapter(InputAdapter):
         return self._name
 
     def split(self, workers: int) -> list[InputAdapter]:
-        from zoopipe_core.sharding import ShardingError
+        from zoopipe_core.errors import ShardingError
 
         raise ShardingError(
             "records from a Python iterable exist only in this process and cannot be split across "

@@ -14,7 +14,7 @@ from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.read_options import TableFileInput
-from zoopipe_core.sharding import split_parquet
+from zoopipe_core.adapters.sharding import split_parquet
 
 CODECS = ("snappy", "zstd", "gzip", "lz4", "none")
 
@@ -49,7 +49,7 @@ class ParquetInputAdapter(TableFileInput, InputAdapter):
 
     def _split_file(self, workers: int) -> list[InputAdapter]:
         """Shards by row groups, or rows within groups when there are fewer groups than workers
-        (PipeManager.parallelize_pipe; see zoopipe_core.sharding.split_parquet)."""
+        (PipeManager.parallelize_pipe; see zoopipe_core.adapters.sharding.split_parquet)."""
         return split_parquet(self, workers)
 
 
@@ -57,7 +57,7 @@ class ParquetOutputAdapter(OutputAdapter):
     """Write a Parquet file: ``compression`` is one of snappy (default), zstd, gzip, lz4, none;
     ``row_group_size`` the most rows in a row group.
 
-    The schema comes from the pipe's schema model (see :mod:`zoopipe_core.arrow_schema`); without
+    The schema comes from the pipe's schema model (see :mod:`zoopipe_core.pipe.arrow_schema`); without
     one, from the input file when it is Parquet or Arrow (exactly, for a pipe with no Python
     stage); otherwise it is inferred from the records. A record that does not fit the schema goes
     to the error output (stage ``serialize``), naming the column. The file appears under its name

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from zoopipe_core.sharding import FileListInput
+from zoopipe_core.adapters.sharding import FileListInput
 
 
 class ReadOptions:
@@ -84,7 +84,7 @@ class TableFileInput(ReadOptions, FileListInput):
     """What the Parquet and Arrow inputs share: ``columns``/``skip_rows``/``limit`` applied by the
     Rust reader, a native spec of kind ``native_kind``, and one path or a list of paths.
 
-    As for CSV and JSON Lines (:class:`~zoopipe_core.sharding.FileListInput`), a list is read by
+    As for CSV and JSON Lines (:class:`~zoopipe_core.adapters.sharding.FileListInput`), a list is read by
     ``PipeManager.parallelize_pipe``, one shard per file, and a single pipe given several files
     fails saying so. One file is split by rows: subclasses implement ``_split_file(workers)``.
 

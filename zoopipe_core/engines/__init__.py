@@ -24,7 +24,7 @@ from zoopipe_core.engines.base import (
     report_progress,
 )
 from zoopipe_core.engines.main_guard import UnguardedMainError
-from zoopipe_core.task_resources import granted_cpus, task_cpus
+from zoopipe_core.engines.resources import granted_cpus, task_cpus
 
 _LAZY = {"MultiProcessEngine": "zoopipe_core.engines.multiprocess"}
 

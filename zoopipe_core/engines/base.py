@@ -148,7 +148,7 @@ def prime_worker() -> int:
         >>> prime_worker() == os.getpid()
         True
     """
-    import zoopipe_core.runner  # noqa: F401  (loads zoopipe_core._native)
+    import zoopipe_core.pipe.runner  # noqa: F401  (loads zoopipe_core._native)
 
     return os.getpid()
 

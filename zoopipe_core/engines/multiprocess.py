@@ -51,7 +51,7 @@ from zoopipe_core.engines.base import (
     signal_name,
 )
 from zoopipe_core.engines.main_guard import refuse_unguarded_main
-from zoopipe_core.task_resources import granted_cpus
+from zoopipe_core.engines.resources import granted_cpus
 
 _log = logging.getLogger(__name__)
 

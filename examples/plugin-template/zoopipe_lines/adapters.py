@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import fsspec
+
 from zoopipe_core.adapters.base import BatchWriter, InputAdapter, OutputAdapter
 
 
@@ -103,9 +104,7 @@ class LinesWriter(BatchWriter):
         False
     """
 
-    def __init__(
-        self, path: str, field: str, encoding: str, storage_options: dict[str, Any]
-    ) -> None:
+    def __init__(self, path: str, field: str, encoding: str, storage_options: dict[str, Any]) -> None:
         self.field = field
         self.fs, self.final_path = fsspec.core.url_to_fs(path, **storage_options)
         # The ".tmp-" name is unique per writer, so concurrent or crashed runs never collide.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from zoopipe_core.hookspecs import RegisterAdapter, hookimpl
+from zoopipe_core.plugins.hookspecs import RegisterAdapter, hookimpl
 
 
 @hookimpl

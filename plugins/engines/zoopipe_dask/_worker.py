@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from zoopipe_core.engines.base import RemoteError, SharedRef, progress_channel
-from zoopipe_core.task_resources import granted_cpus
+from zoopipe_core.engines.resources import granted_cpus
 
 #: A Dask task runs on one of its worker's threads: one core's worth.
 TASK_CPUS = 1.0

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from zoopipe_core.engines.base import RemoteError, SharedRef, prime_worker, progress_channel
-from zoopipe_core.task_resources import granted_cpus
+from zoopipe_core.engines.resources import granted_cpus
 
 
 def assigned_cpus() -> float | None:

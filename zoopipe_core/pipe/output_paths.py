@@ -30,7 +30,7 @@ def resource_key(url: str) -> str:
         True
     """
     from zoopipe_core.errors import PluginError
-    from zoopipe_core.storage import filesystem_for, is_local, local_path
+    from zoopipe_core.adapters.storage import filesystem_for, is_local, local_path
 
     if is_local(url):
         return os.path.realpath(os.path.abspath(local_path(url)))

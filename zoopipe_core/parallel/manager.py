@@ -2,7 +2,7 @@
 
 The manager uses only the engine interface (submit_dedicated, futures, progress, cancel,
 shutdown), so it runs unchanged on local processes, Ray or Dask. Each pipe is one task
-(``zoopipe_core.worker``) on a worker reserved for it (a Ray actor on RayEngine)
+(``zoopipe_core.parallel.worker``) on a worker reserved for it (a Ray actor on RayEngine)
 that streams its counts while it runs; a failed task can be rerun (``retries``), which is safe
 because every output is published atomically under a name the rerun overwrites. See
 ``docs/parallel.md``.
@@ -24,11 +24,11 @@ from typing import Any, Sequence
 
 from zoopipe_core.engines.base import Engine, RemoteError
 from zoopipe_core.errors import PipelineError
-from zoopipe_core.pipe import Pipe
-from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.pipe.pipe import Pipe
+from zoopipe_core.pipe.report import PipeReport, PipeStatus
 from zoopipe_core.running import RunningSet
-from zoopipe_core.sharding import ShardPlan, plan_shards
-from zoopipe_core.worker import run_pipe_task
+from zoopipe_core.adapters.sharding import ShardPlan, plan_shards
+from zoopipe_core.parallel.worker import run_pipe_task
 
 _log = logging.getLogger("zoopipe")
 
@@ -207,7 +207,7 @@ class PipeManager:
                         "records over in the worker's memory, where they are lost; write to a file "
                         "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
                     )
-        from zoopipe_core.output_paths import check_distinct_outputs
+        from zoopipe_core.pipe.output_paths import check_distinct_outputs
 
         check_distinct_outputs(enumerate(pipes))  # pipes of one run must not overwrite each other
         if not isinstance(retries, int) or retries < 0:
@@ -442,7 +442,7 @@ class PipeManager:
     def run(self, show_progress: bool = True) -> FlowReport:
         """Start, show progress on stderr, wait; raise PipelineError naming every pipe that
         failed (or the merge error) once all have ended. Returns the final FlowReport."""
-        from zoopipe_core.progress import ProgressDisplay
+        from zoopipe_core.pipe.progress import ProgressDisplay
 
         self.start()
         try:
@@ -633,8 +633,8 @@ class PipeManager:
         when it was stopped, the parts of the shards that finished (they were only to be merged;
         the next run writes them again). A stopped task removes its temporary file itself as it
         stops; the file of one killed forcefully is removed once its process is gone."""
-        from zoopipe_core.sharding import remove_output
-        from zoopipe_core.storage import leftover_temps, remove_stale_temps
+        from zoopipe_core.adapters.sharding import remove_output
+        from zoopipe_core.adapters.storage import leftover_temps, remove_stale_temps
 
         unfinished = [s.pipe for s in self._slots if s.report.status != PipeStatus.COMPLETED]
         paths = [a.path for p in unfinished for a in (p.output_adapter, p.error_output_adapter)

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 
 from pydantic import BaseModel
 
-from zoopipe_core.transforms import TransformLike, apply_transform, transform_name
-from zoopipe_core.validation import BatchValidator
+from zoopipe_core.pipe.transforms import TransformLike, apply_transform, transform_name
+from zoopipe_core.pipe.validation import BatchValidator
 
 Failure = tuple[int, str, list[str]]
 

@@ -28,31 +28,16 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
 
 import fsspec
 
-from zoopipe_core.errors import ZoopipeError
-from zoopipe_core.file_append import append_parts
-from zoopipe_core.storage import PendingOutput, compression_for, is_local, local_path
+from zoopipe_core.errors import ShardingError
+from zoopipe_core.adapters.file_append import append_parts
+from zoopipe_core.adapters.storage import PendingOutput, compression_for, is_local, local_path
 
 if TYPE_CHECKING:
     from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
-    from zoopipe_core.pipe import Pipe
+    from zoopipe_core.pipe.pipe import Pipe
 
 _CHUNK = 1 << 20
 _COMPRESSION_SUFFIXES = (".gz", ".zst")
-
-
-class ShardingError(ZoopipeError):
-    """An input cannot be split into shards, or outputs cannot be sharded or merged.
-
-    Raised by ``PipeManager.parallelize_pipe`` before anything runs; the message says why and
-    what to do instead. There is never a silent fallback to one worker.
-
-    Example:
-        >>> from zoopipe_core import PyGeneratorInputAdapter
-        >>> PyGeneratorInputAdapter([{"a": 1}]).split(2)
-        Traceback (most recent call last):
-        ...
-        zoopipe_core.sharding.ShardingError: records from a Python iterable exist only in this process and cannot be split across workers; write them to a file (JSON Lines, CSV) and parallelize a pipe reading that file
-    """
 
 
 # --------------------------------------------------------------------------- naming
@@ -175,7 +160,7 @@ def split_file(adapter: Any, workers: int) -> list[Any]:
             f"{path} is not a local file; byte-range splitting reads local files. Pass a list of "
             "files (one shard each)"
         )
-    from zoopipe_core.runner import _native
+    from zoopipe_core.pipe.runner import _native
 
     split_points = getattr(_native, "split_points", None)
     if split_points is None:
@@ -613,7 +598,7 @@ class ShardPlan:
 
 def plan_shards(pipe: "Pipe", workers: int, should_merge: bool, executor: Any = None) -> ShardPlan:
     """Split ``pipe`` into shard pipes (ShardingError when it cannot be split)."""
-    from zoopipe_core.report import PipeReport
+    from zoopipe_core.pipe.report import PipeReport
 
     check_workers(workers)
     outputs = [a for a in (pipe.output_adapter, pipe.error_output_adapter) if a is not None]

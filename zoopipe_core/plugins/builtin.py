@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pathlib
 
-from zoopipe_core.hookspecs import (
+from zoopipe_core.plugins.hookspecs import (
     RegisterAdapter,
     RegisterEngine,
     RegisterInstaller,

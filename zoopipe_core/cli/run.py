@@ -108,8 +108,8 @@ def _adapter(section: dict[str, Any] | None, direction: str, base_dir: str, wher
 
 def pipe_from_file(path: str) -> Any:
     """Build a Pipe from a TOML or YAML pipeline file."""
-    from zoopipe_core.executors import MultiThreadExecutor, SingleThreadExecutor
-    from zoopipe_core.pipe import Pipe
+    from zoopipe_core.pipe.executors import MultiThreadExecutor, SingleThreadExecutor
+    from zoopipe_core.pipe.pipe import Pipe
 
     if not os.path.exists(path):
         raise PipelineError(f"pipeline file not found: {path}")
@@ -157,8 +157,8 @@ def _executor(cls: Any, kind: str, options: dict[str, Any], where: str) -> Any:
 
 def resolve_target(target: str) -> Any:
     """The Pipe or PipeManager ``target`` names (a pipeline file, or module:attribute)."""
-    from zoopipe_core.manager import PipeManager
-    from zoopipe_core.pipe import Pipe
+    from zoopipe_core.parallel.manager import PipeManager
+    from zoopipe_core.pipe.pipe import Pipe
 
     if target.endswith((".toml", ".yaml", ".yml")):
         return pipe_from_file(target)
@@ -172,7 +172,7 @@ def resolve_target(target: str) -> Any:
 
 def _failure(target: Any) -> str | None:
     """Why the run of a Pipe or a PipeManager failed, or None."""
-    from zoopipe_core.pipe import Pipe
+    from zoopipe_core.pipe.pipe import Pipe
 
     report = target.report
     if isinstance(target, Pipe):
@@ -184,7 +184,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Run a Pipe or a PipeManager with the same progress, report and exit status."""
     import json
 
-    from zoopipe_core.progress import ProgressDisplay
+    from zoopipe_core.pipe.progress import ProgressDisplay
 
     target = resolve_target(args.target)
     try:

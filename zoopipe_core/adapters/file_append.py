@@ -13,7 +13,7 @@ import os
 import shutil
 from typing import IO, Sequence
 
-from zoopipe_core.storage import PendingOutput
+from zoopipe_core.adapters.storage import PendingOutput
 
 _CHUNK = 1 << 20
 

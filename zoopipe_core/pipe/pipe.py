@@ -12,10 +12,10 @@ from typing import Any, Sequence
 from pydantic import BaseModel
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
-from zoopipe_core.executors import Executor, SingleThreadExecutor
-from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.pipe.executors import Executor, SingleThreadExecutor
+from zoopipe_core.pipe.report import PipeReport, PipeStatus
 from zoopipe_core.running import RunningSet
-from zoopipe_core.transforms import TransformLike
+from zoopipe_core.pipe.transforms import TransformLike
 
 _log = logging.getLogger("zoopipe")
 
@@ -115,7 +115,7 @@ class Pipe:
             if not callable(transform):
                 raise TypeError(f"transform {transform!r} is not callable; pass a function or a Transform")
         self.executor = executor or SingleThreadExecutor()
-        from zoopipe_core.output_paths import check_distinct_outputs
+        from zoopipe_core.pipe.output_paths import check_distinct_outputs
 
         check_distinct_outputs([(None, self)])  # before anything runs: no output may overwrite another
         self._report = PipeReport()
@@ -131,7 +131,7 @@ class Pipe:
         return self._report
 
     def _run_here(self) -> None:
-        from zoopipe_core.runner import execute
+        from zoopipe_core.pipe.runner import execute
 
         try:
             execute(self, self._report, self._control)
@@ -142,7 +142,7 @@ class Pipe:
 
     def start(self) -> None:
         """Start the run in a background thread and return at once."""
-        from zoopipe_core.runner import RunControl
+        from zoopipe_core.pipe.runner import RunControl
 
         if self._thread is not None and self._thread.running:
             raise RuntimeError("this pipe is already running; wait() or shutdown() first")
@@ -170,7 +170,7 @@ class Pipe:
 
     def run(self) -> PipeReport:
         """Run to the end and return the report. Raises PipelineError if the run failed."""
-        from zoopipe_core.runner import RunControl, execute
+        from zoopipe_core.pipe.runner import RunControl, execute
 
         if self._thread is not None and self._thread.running:
             raise RuntimeError("this pipe is already running; wait() or shutdown() first")

@@ -8,7 +8,7 @@ Registration hooks receive a ``register`` callback and register components by *i
 loading every plugin never imports Ray, Dask, boto3 or torch.
 
 Example:
-    >>> from zoopipe_core.hookspecs import hookimpl
+    >>> from zoopipe_core.plugins.hookspecs import hookimpl
     >>> @hookimpl
     ... def zoopipe_register_engines(register):
     ...     register("inline", "my_plugin.engine:InlineEngine")
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
-    from zoopipe_core.pipe import Pipe
-    from zoopipe_core.report import PipeReport
+    from zoopipe_core.pipe.pipe import Pipe
+    from zoopipe_core.pipe.report import PipeReport
 
 hookspec = pluggy.HookspecMarker("zoopipe")
 hookimpl = pluggy.HookimplMarker("zoopipe")

@@ -3,7 +3,7 @@
 The task is a module-level function, so every engine can ship it (by reference when it
 pickles). It runs the pipe on a thread of the worker and, every ``interval`` seconds, sends the
 live counts with :func:`~zoopipe_core.engines.report_progress`; the driver turns them into the
-pipe's :class:`~zoopipe_core.report.PipeReport`. When the engine stops the task (cancel,
+pipe's :class:`~zoopipe_core.pipe.report.PipeReport`. When the engine stops the task (cancel,
 shutdown), the pipe is shut down so it publishes nothing.
 """
 
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from zoopipe_core.engines.base import report_progress
 from zoopipe_core.errors import PipelineError
-from zoopipe_core.report import PipeReport, PipeStatus
+from zoopipe_core.pipe.report import PipeReport, PipeStatus
 
 if TYPE_CHECKING:
-    from zoopipe_core.pipe import Pipe
+    from zoopipe_core.pipe.pipe import Pipe
 
 #: Seconds between two progress messages of a running pipe.
 PROGRESS_INTERVAL = 0.2

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from zoopipe_core import _native
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
-from zoopipe_core.arrow_schema import add_model_schema
-from zoopipe_core.task_resources import task_cpus
+from zoopipe_core.pipe.arrow_schema import add_model_schema
+from zoopipe_core.engines.resources import task_cpus
 from zoopipe_core.errors import PipelineError
-from zoopipe_core.report import PipeReport, PipeStatus
-from zoopipe_core.stage import BatchStage
-from zoopipe_core.storage import PendingOutput, open_input
-from zoopipe_core.validation import input_keys, not_null_columns
+from zoopipe_core.pipe.report import PipeReport, PipeStatus
+from zoopipe_core.pipe.stage import BatchStage
+from zoopipe_core.adapters.storage import PendingOutput, open_input
+from zoopipe_core.pipe.validation import input_keys, not_null_columns
 
 if TYPE_CHECKING:
-    from zoopipe_core.pipe import Pipe
+    from zoopipe_core.pipe.pipe import Pipe
 
 logger = logging.getLogger("zoopipe")
 

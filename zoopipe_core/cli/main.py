@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 # "module:function" of each subcommand's add_parser, imported when the command line is parsed;
 # a new command is one more entry.
 SUBCOMMANDS: tuple[str, ...] = (
-    "zoopipe_core.cli:add_plugins_parser",
-    "zoopipe_core.cli_run:add_parser",
+    "zoopipe_core.cli.main:add_plugins_parser",
+    "zoopipe_core.cli.run:add_parser",
 )
 
 
@@ -137,6 +137,3 @@ def format_plugins_table(infos: Sequence[PluginInfo]) -> str:
     ]
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,7 +24,7 @@ from importlib import metadata
 from typing import Any, Literal
 
 from zoopipe_core.errors import PluginError
-from zoopipe_core.hookspecs import Target
+from zoopipe_core.plugins.hookspecs import Target
 
 DISTRIBUTION = "zoopipe-core"
 DISABLE_ENV = "ZOOPIPE_DISABLE_PLUGINS"
@@ -98,7 +98,7 @@ class Component:
     """One registered engine, adapter, installer or syncer.
 
     Example:
-        >>> source = PluginSource("core", "zoopipe_core.builtin_plugins")
+        >>> source = PluginSource("core", "zoopipe_core.plugins.builtin")
         >>> Component("engine", "multiprocess", source, {"factory": "m:Engine"}).describe()
         "engine 'multiprocess' from plugin 'core'"
     """

@@ -34,10 +34,10 @@ from typing import Any, Literal
 
 import pluggy
 
-from zoopipe_core import hookspecs
+from zoopipe_core.plugins import hookspecs
 from zoopipe_core.errors import PluginError
-from zoopipe_core.hookspecs import Target
-from zoopipe_core.plugin_registry import (
+from zoopipe_core.plugins.hookspecs import Target
+from zoopipe_core.plugins.registry import (
     DISABLE_ENV,
     DISTRIBUTION,
     FIRST_PARTY_PLUGINS,
@@ -55,7 +55,7 @@ from zoopipe_core.plugin_registry import (
 
 ENTRY_POINT_GROUP = "zoopipe"
 BUILTIN_PLUGIN = "core"
-BUILTIN_MODULE = "zoopipe_core.builtin_plugins"
+BUILTIN_MODULE = "zoopipe_core.plugins.builtin"
 DEFAULT_ENGINE = "multiprocess"
 ONLY_ENV = "ZOOPIPE_PLUGINS"
 
@@ -96,7 +96,7 @@ class PluginInfo:
         >>> from zoopipe_core import plugins
         >>> core = next(p for p in plugins.list_plugins() if p.name == "core")
         >>> (core.module, core.distribution)
-        ('zoopipe_core.builtin_plugins', 'zoopipe-core')
+        ('zoopipe_core.plugins.builtin', 'zoopipe-core')
         >>> sorted(c.name for c in core.components if c.kind == "installer")
         ['manual', 'pip', 'poetry', 'uv']
     """

@@ -150,7 +150,7 @@ class PipeReport:
         self._finished.set()
 
     def _update_remote(self, payload: dict[str, Any]) -> None:
-        """Take the live counts a worker sent (see zoopipe_core.worker) while the pipe runs."""
+        """Take the live counts a worker sent (see zoopipe_core.parallel.worker) while the pipe runs."""
         if self.is_finished:
             return
         counts = (payload["total_processed"], payload["success_count"], payload["error_count"])

@@ -1,0 +1,7 @@
+"""``python -m zoopipe_core.cli``: the ``zoopipe`` command."""
+
+import sys
+
+from zoopipe_core.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,24 @@
+"""Many pipes at once: :class:`PipeManager` runs pipes, or the shards of one pipe, on an engine,
+and merges the shards' outputs.
+
+Example:
+    >>> from zoopipe_core.parallel import PipeManager
+    >>> PipeManager.__name__
+    'PipeManager'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {"PipeManager": "zoopipe_core.parallel.manager", "FlowReport": "zoopipe_core.parallel.manager"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zoopipe_core.parallel' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
