@@ -14,15 +14,22 @@ import pytest
 
 from zoopipe_core import CSVOutputAdapter, JSONOutputAdapter, ShardingError
 from zoopipe_core.adapters.base import OutputAdapter
+from zoopipe_core.adapters.native_spec import ArrowSink, JsonArraySink, ParquetSink
 from zoopipe_core.adapters import sharding
 class FileOutput(OutputAdapter):
-    """An output of a given native kind, standing for any file adapter of that format."""
+    """An output of a given native kind, standing for any file adapter of that format (an
+    unknown kind has no native spec)."""
 
-    def __init__(self, path: Any, kind: str, **spec: Any) -> None:
-        self.path, self.kind, self.spec = str(path), kind, spec
+    SPECS: dict[str, type[JsonArraySink | ParquetSink | ArrowSink]] = {
+        "json": JsonArraySink, "parquet": ParquetSink, "arrow": ArrowSink,
+    }
 
-    def native_spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "url": self.path, **self.spec}
+    def __init__(self, path: Any, kind: str) -> None:
+        self.path, self.kind = str(path), kind
+
+    def native_spec(self) -> JsonArraySink | ParquetSink | ArrowSink | None:
+        spec_class = self.SPECS.get(self.kind)
+        return spec_class(url=self.path, name=self.path) if spec_class else None
 
 
 def shards(target: OutputAdapter, count: int) -> list[OutputAdapter]:

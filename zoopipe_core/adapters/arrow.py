@@ -9,9 +9,9 @@ are read into memory first. An input is split into shards by record batches (see
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.native_spec import ArrowSink, ArrowSource
 from zoopipe_core.adapters.read_options import TableFileInput
 from zoopipe_core.adapters.sharding import split_arrow
 
@@ -43,7 +43,7 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
 
     name = "arrow"
 
-    native_kind = "arrow"
+    spec_class = ArrowSource
 
     def _split_file(self, workers: int) -> list[InputAdapter]:
         """Shards by record batches, or rows within batches when there are fewer batches than
@@ -79,8 +79,8 @@ class ArrowOutputAdapter(OutputAdapter):
     def target_name(self) -> str:
         return self.path
 
-    def native_spec(self) -> dict[str, Any]:
-        return {"kind": "arrow", "url": self.path, "name": self.path, "compression": "none", "format": self.format}
+    def native_spec(self) -> ArrowSink:
+        return ArrowSink(url=self.path, name=self.path, format=self.format)
 
     def __repr__(self) -> str:
         return f"ArrowOutputAdapter({self.path!r}, format={self.format!r})"

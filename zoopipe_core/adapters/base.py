@@ -10,6 +10,8 @@ from __future__ import annotations
 import abc
 from typing import Any, ClassVar, Iterator
 
+from zoopipe_core.adapters.native_spec import SinkSpec, SourceSpec
+
 
 class InputAdapter(abc.ABC):
     """Where records come from.
@@ -33,8 +35,9 @@ class InputAdapter(abc.ABC):
         """What error records name as their source (a path, URL or description)."""
         return self.name or type(self).__name__
 
-    def native_spec(self) -> dict[str, Any] | None:
-        """A description the Rust reader understands, or None to be read through Python."""
+    def native_spec(self) -> SourceSpec | None:
+        """What the Rust reader reads (a spec of :mod:`zoopipe_core.adapters.native_spec`), or
+        None to be read through Python."""
         return None
 
     def iter_batches(self, batch_size: int) -> Iterator[list[dict[str, Any]]]:
@@ -96,8 +99,9 @@ class OutputAdapter(abc.ABC):
         """A path, URL or description of where the records go."""
         return self.name or type(self).__name__
 
-    def native_spec(self) -> dict[str, Any] | None:
-        """A description the Rust writer understands, or None to be written through Python."""
+    def native_spec(self) -> SinkSpec | None:
+        """What the Rust writer writes (a spec of :mod:`zoopipe_core.adapters.native_spec`), or
+        None to be written through Python."""
         return None
 
     def open_writer(self) -> BatchWriter:

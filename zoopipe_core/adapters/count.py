@@ -4,9 +4,8 @@ invalid records of a file."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from zoopipe_core.adapters.base import OutputAdapter
+from zoopipe_core.adapters.native_spec import CountSink
 
 
 class CountOutputAdapter(OutputAdapter):
@@ -32,8 +31,8 @@ class CountOutputAdapter(OutputAdapter):
     def target_name(self) -> str:
         return "count"
 
-    def native_spec(self) -> dict[str, Any]:
-        return {"kind": "count", "name": "count"}
+    def native_spec(self) -> CountSink:
+        return CountSink()
 
     def __repr__(self) -> str:
         return "CountOutputAdapter()"

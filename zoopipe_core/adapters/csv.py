@@ -6,6 +6,7 @@ import os
 from typing import Any, Sequence
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.native_spec import CsvSink, CsvSource
 from zoopipe_core.adapters.read_options import ReadOptions
 from zoopipe_core.adapters.sharding import FileListInput
 from zoopipe_core.adapters.storage import compression_for
@@ -46,18 +47,6 @@ class _CsvDialect:
         self.delimiter = _single_char("delimiter", delimiter)
         self.quotechar = _single_char("quotechar", quotechar)
         self.field_names = list(field_names) if field_names is not None else None
-
-    def _dialect_spec(self, **extra: Any) -> dict[str, Any]:
-        return {
-            "kind": "csv",
-            "url": self.path,
-            "name": self.path,
-            "compression": compression_for(self.path),
-            "delimiter": self.delimiter,
-            "quotechar": self.quotechar,
-            "field_names": self.field_names,
-            **extra,
-        }
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -135,9 +124,19 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
     def _split_options(self) -> dict[str, Any]:
         return {"delimiter": self.delimiter, "quotechar": self.quotechar, "has_header": self.has_header}
 
-    def native_spec(self) -> dict[str, Any]:
+    def native_spec(self) -> CsvSource:
         self._check_single_file()
-        return self._dialect_spec(has_header=self.has_header, null_values=self.null_values, **self._read_spec())
+        return CsvSource(
+            url=self.path,
+            name=self.path,
+            compression=compression_for(self.path),
+            delimiter=self.delimiter,
+            quotechar=self.quotechar,
+            field_names=self.field_names,
+            has_header=self.has_header,
+            null_values=self.null_values,
+            read=self._read_spec(),
+        )
 
 
 class CSVOutputAdapter(_CsvDialect, OutputAdapter):
@@ -177,5 +176,13 @@ class CSVOutputAdapter(_CsvDialect, OutputAdapter):
     def target_name(self) -> str:
         return self.path
 
-    def native_spec(self) -> dict[str, Any]:
-        return self._dialect_spec(header=self.header)
+    def native_spec(self) -> CsvSink:
+        return CsvSink(
+            url=self.path,
+            name=self.path,
+            compression=compression_for(self.path),
+            delimiter=self.delimiter,
+            quotechar=self.quotechar,
+            field_names=self.field_names,
+            header=self.header,
+        )

@@ -35,7 +35,8 @@ def append_parts(target_url: str, parts: Sequence[str], skips: Sequence[int]) ->
     """
     first, rest = parts[0], list(zip(parts[1:], skips[1:]))
     pending = PendingOutput(target_url)
-    temp = pending.spec()["path"]
+    temp = pending.location().path
+    assert temp is not None, "a local output is written to a local temporary path"
     first_size = os.path.getsize(first)
     os.replace(first, temp)
     try:

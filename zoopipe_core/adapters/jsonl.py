@@ -5,9 +5,10 @@ array (``[{...}, {...}]``, chosen by ``format="array"`` or the ``.json`` suffix)
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Sequence
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.native_spec import JsonArraySink, JsonArraySource, JsonlSink, JsonlSource
 from zoopipe_core.adapters.read_options import ReadOptions
 from zoopipe_core.adapters.sharding import FileListInput
 from zoopipe_core.adapters.storage import compression_for
@@ -82,11 +83,11 @@ class JSONInputAdapter(ReadOptions, FileListInput, InputAdapter):
     def source_name(self) -> str:
         return self.path
 
-    def native_spec(self) -> dict[str, Any]:
+    def native_spec(self) -> JsonArraySource | JsonlSource:
         self._check_single_file()
-        kind = "json" if self.format == "array" else "jsonl"
-        return {"kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path),
-                **self._read_spec()}
+        spec_class = JsonArraySource if self.format == "array" else JsonlSource
+        compression = compression_for(self.path)
+        return spec_class(url=self.path, name=self.path, compression=compression, read=self._read_spec())
 
     def __repr__(self) -> str:
         return f"JSONInputAdapter({self.path!r})"
@@ -138,12 +139,11 @@ class JSONOutputAdapter(OutputAdapter):
     def target_name(self) -> str:
         return self.path
 
-    def native_spec(self) -> dict[str, Any]:
-        kind = "json" if self.format == "array" else "jsonl"
-        spec = {"kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path)}
-        if self.indent is not None:
-            spec["indent"] = self.indent
-        return spec
+    def native_spec(self) -> JsonArraySink | JsonlSink:
+        compression = compression_for(self.path)
+        if self.format == "array":
+            return JsonArraySink(url=self.path, name=self.path, compression=compression, indent=self.indent)
+        return JsonlSink(url=self.path, name=self.path, compression=compression)
 
     def __repr__(self) -> str:
         return f"JSONOutputAdapter({self.path!r})"

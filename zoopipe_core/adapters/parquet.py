@@ -10,9 +10,9 @@ access).
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.native_spec import ParquetSink, ParquetSource
 from zoopipe_core.adapters.read_options import TableFileInput
 from zoopipe_core.adapters.sharding import split_parquet
 
@@ -45,7 +45,7 @@ class ParquetInputAdapter(TableFileInput, InputAdapter):
 
     name = "parquet"
 
-    native_kind = "parquet"
+    spec_class = ParquetSource
 
     def _split_file(self, workers: int) -> list[InputAdapter]:
         """Shards by row groups, or rows within groups when there are fewer groups than workers
@@ -95,9 +95,10 @@ class ParquetOutputAdapter(OutputAdapter):
     def target_name(self) -> str:
         return self.path
 
-    def native_spec(self) -> dict[str, Any]:
-        return {"kind": "parquet", "url": self.path, "name": self.path, "compression": "none",
-                "codec": self.compression, "row_group_size": self.row_group_size}
+    def native_spec(self) -> ParquetSink:
+        return ParquetSink(
+            url=self.path, name=self.path, codec=self.compression, row_group_size=self.row_group_size
+        )
 
     def __repr__(self) -> str:
         return f"ParquetOutputAdapter({self.path!r}, compression={self.compression!r})"

@@ -23,8 +23,9 @@ and are split by rows, not bytes.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
+from zoopipe_core.adapters.native_spec import ArrowSource, ParquetSource, ReadSpec
 from zoopipe_core.adapters.sharding import FileListInput
 
 
@@ -35,7 +36,7 @@ class ReadOptions:
         >>> options = ReadOptions()
         >>> options._set_read_options(columns=["a"], skip_rows=2, limit=10, byte_range=None, line_offset=0)
         >>> options._read_spec()
-        {'columns': ['a'], 'skip_rows': 2, 'limit': 10, 'byte_range': None, 'line_offset': 0}
+        ReadSpec(columns=['a'], skip_rows=2, limit=10, byte_range=None, line_offset=0)
     """
 
     columns: list[str] | None = None
@@ -70,19 +71,19 @@ class ReadOptions:
         self.skip_rows, self.limit = skip_rows, limit
         self.byte_range, self.line_offset = byte_range, line_offset
 
-    def _read_spec(self) -> dict[str, Any]:
-        return {
-            "columns": self.columns,
-            "skip_rows": self.skip_rows,
-            "limit": self.limit,
-            "byte_range": self.byte_range,
-            "line_offset": self.line_offset,
-        }
+    def _read_spec(self) -> ReadSpec:
+        return ReadSpec(
+            columns=self.columns,
+            skip_rows=self.skip_rows,
+            limit=self.limit,
+            byte_range=self.byte_range,
+            line_offset=self.line_offset,
+        )
 
 
 class TableFileInput(ReadOptions, FileListInput):
     """What the Parquet and Arrow inputs share: ``columns``/``skip_rows``/``limit`` applied by the
-    Rust reader, a native spec of kind ``native_kind``, and one path or a list of paths.
+    Rust reader, a native spec of class ``spec_class``, and one path or a list of paths.
 
     As for CSV and JSON Lines (:class:`~zoopipe_core.adapters.sharding.FileListInput`), a list is read by
     ``PipeManager.parallelize_pipe``, one shard per file, and a single pipe given several files
@@ -95,7 +96,7 @@ class TableFileInput(ReadOptions, FileListInput):
         (ParquetInputAdapter(['a.parquet', 'b.parquet']), [('a.parquet', ['id']), ('b.parquet', ['id'])])
     """
 
-    native_kind = ""
+    spec_class: ClassVar[type[ParquetSource] | type[ArrowSource]]
 
     def __init__(
         self,
@@ -112,10 +113,9 @@ class TableFileInput(ReadOptions, FileListInput):
     def source_name(self) -> str:
         return self.path
 
-    def native_spec(self) -> dict[str, Any]:
+    def native_spec(self) -> ParquetSource | ArrowSource:
         self._check_single_file()
-        return {"kind": self.native_kind, "url": self.path, "name": self.path, "compression": "none",
-                **self._read_spec()}
+        return self.spec_class(url=self.path, name=self.path, read=self._read_spec())
 
     def __repr__(self) -> str:
         shown = self.paths if len(self.paths) > 1 else self.path

@@ -314,9 +314,7 @@ def shard_output(adapter: "OutputAdapter", index: int) -> "OutputAdapter":
 def merge_kind(adapter: "OutputAdapter") -> str | None:
     """The file format of an output (its native kind: csv, jsonl, json, parquet, arrow)."""
     spec = adapter.native_spec()
-    kind = spec.get("kind") if spec else None
-    if kind == "jsonl" and spec.get("format") in ("array", "json"):
-        return "json"
+    kind = spec.kind if spec is not None else None
     return kind if kind in _MERGERS else None
 
 
@@ -382,12 +380,12 @@ def _publish(url: str, write: Callable[[IO[bytes]], None]) -> None:
     when ``write`` returned."""
     pending = PendingOutput(url)
     try:
-        spec = pending.spec()
-        if "path" in spec:
-            with open(spec["path"], "wb") as file:
+        location = pending.location()
+        if location.path is not None:
+            with open(location.path, "wb") as file:
                 write(file)
         else:
-            write(spec["file"])
+            write(location.file)
         pending.commit()
     except BaseException:
         pending.abort()

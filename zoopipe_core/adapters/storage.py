@@ -23,6 +23,7 @@ from typing import Any
 import fsspec
 from fsspec.core import url_to_fs
 
+from zoopipe_core.adapters.native_spec import Location
 from zoopipe_core.errors import PipelineError
 
 
@@ -116,8 +117,9 @@ def compression_for(url: str) -> str:
     return "none"
 
 
-def open_input(url: str) -> dict[str, Any]:
-    """The `path` or `file` entry of a native source spec. Raises if the input is missing."""
+def open_input(url: str) -> Location:
+    """Where the executor reads `url`: its local path, or an open fsspec file. Raises if the
+    input is missing."""
     if is_local(url):
         path = local_path(url)
         if not os.path.exists(path):
@@ -126,7 +128,7 @@ def open_input(url: str) -> dict[str, Any]:
             raise PipelineError(f"input {path} is a directory; give a file")
         if not os.access(path, os.R_OK):
             raise PipelineError(f"input file {path} is not readable: check its permissions")
-        return {"path": path}
+        return Location(path=path)
     fs, path = filesystem_for(url)
     if not fs.exists(path):
         raise PipelineError(
@@ -135,7 +137,7 @@ def open_input(url: str) -> dict[str, Any]:
         )
     if fs.isdir(path):
         raise PipelineError(f"input {url} is a directory (a prefix); give the URL of one file")
-    return {"file": fs.open(path, "rb")}
+    return Location(file=fs.open(path, "rb"))
 
 
 def filesystem_for(url: str) -> tuple[Any, str]:
@@ -193,7 +195,7 @@ class PendingOutput:
         >>> import tempfile, os
         >>> target = os.path.join(tempfile.mkdtemp(), "out.txt")
         >>> pending = PendingOutput(target)
-        >>> with open(pending.spec()["path"], "w") as f: _ = f.write("hi")
+        >>> with open(pending.location().path, "w") as f: _ = f.write("hi")
         >>> os.path.exists(target)
         False
         >>> pending.commit(); open(target).read()
@@ -218,15 +220,19 @@ class PendingOutput:
             self.final_path = path
             self.temp_path = None if self._open_uncommitted is not None else path + suffix
 
-    def spec(self) -> dict[str, Any]:
-        """The `path` or `file` entry of a native output spec."""
+    def location(self) -> Location:
+        """Where to write: the local temporary path, or a file object opened now."""
         if self._fs is None:
-            return {"path": self.temp_path}
+            return Location(path=self.temp_path)
         if self.temp_path is None:
             self._file = self._open_uncommitted(self.url)
         else:
             self._file = self._fs.open(self.temp_path, "wb")
-        return {"file": self._file}
+        return Location(file=self._file)
+
+    def spec(self) -> dict[str, Any]:
+        """The `path` or `file` entry of a native output spec (``location()`` as a dict)."""
+        return self.location().to_native()
 
     def commit(self) -> None:
         try:

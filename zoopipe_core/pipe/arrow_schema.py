@@ -36,7 +36,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["schema_for_model", "add_model_schema", "UnsupportedField"]
+from zoopipe_core.adapters.native_spec import SinkSpec, TableSink
+
+__all__ = ["schema_for_model", "with_model_schema", "UnsupportedField"]
 
 
 class UnsupportedField(TypeError):
@@ -142,21 +144,19 @@ def schema_for_model(model: type[BaseModel]) -> str | None:
         return None
 
 
-TABLE_KINDS = ("parquet", "arrow")
-
-
-def add_model_schema(spec: dict[str, Any], model: type[BaseModel] | None, has_post_transforms: bool) -> None:
-    """Give a table output (Parquet, Arrow) the schema of the pipe's model, unless the output
+def with_model_schema(spec: SinkSpec, model: type[BaseModel] | None, has_post_transforms: bool) -> SinkSpec:
+    """A table output (Parquet, Arrow) given the schema of the pipe's model, unless the output
     has its own, or post-validation transforms may reshape the records (types are then
-    inferred from the records, with the input table's types as a hint).
+    inferred from the records, with the input table's types as a hint). Other outputs as given.
 
     Example:
         >>> from pydantic import BaseModel
+        >>> from zoopipe_core.adapters.native_spec import ParquetSink
         >>> class Row(BaseModel):
         ...     n: int
-        >>> spec = {"kind": "parquet"}; add_model_schema(spec, Row, False); spec["schema"]
+        >>> with_model_schema(ParquetSink(url="o.parquet", name="o.parquet"), Row, False).schema
         '[{"name": "n", "type": "int64", "nullable": false}]'
     """
-    if model is None or has_post_transforms or spec.get("kind") not in TABLE_KINDS or spec.get("schema"):
-        return
-    spec["schema"] = schema_for_model(model)
+    if model is None or has_post_transforms or not isinstance(spec, TableSink) or spec.schema:
+        return spec
+    return spec.with_schema(schema_for_model(model))

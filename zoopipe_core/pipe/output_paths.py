@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Iterator
 
+from zoopipe_core.adapters.native_spec import FileSpec
 from zoopipe_core.errors import PipelineError
 
 
@@ -53,8 +54,7 @@ def _identity(adapter: Any) -> Any:
         return None
     if spec is None:
         return adapter
-    url = spec.get("url")
-    return resource_key(url) if isinstance(url, str) else None
+    return resource_key(spec.url) if isinstance(spec, FileSpec) else None
 
 
 def _input_urls(adapter: Any) -> list[str]:

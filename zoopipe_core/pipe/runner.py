@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from zoopipe_core import _native
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
-from zoopipe_core.pipe.arrow_schema import add_model_schema
+from zoopipe_core.adapters.native_spec import (
+    CsvSource,
+    FileSpec,
+    PythonSink,
+    PythonSource,
+    SinkSpec,
+    SourceSpec,
+)
+from zoopipe_core.pipe.arrow_schema import with_model_schema
 from zoopipe_core.engines.resources import task_cpus
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.pipe.report import PipeReport, PipeStatus
@@ -111,7 +119,7 @@ class _InterruptibleWriter:
 
 @dataclass
 class _OpenOutput:
-    spec: dict[str, Any]
+    spec: SinkSpec
     commit: Callable[[], None]
     abort: Callable[[], None]
 
@@ -120,23 +128,21 @@ def _open_output(adapter: OutputAdapter, control: RunControl) -> _OpenOutput:
     spec = adapter.native_spec()
     if spec is None:
         writer = adapter.open_writer()
-        return _OpenOutput({"kind": "python", "writer": _InterruptibleWriter(writer, control),
-                            "name": adapter.target_name}, writer.commit, writer.abort)
-    spec = dict(spec)
-    if "url" not in spec:  # writes no file (the count-only output): nothing to publish
+        python = PythonSink(name=adapter.target_name, writer=_InterruptibleWriter(writer, control))
+        return _OpenOutput(python, writer.commit, writer.abort)
+    if not isinstance(spec, FileSpec):  # writes no file (the count-only output): nothing to publish
         return _OpenOutput(spec, lambda: None, lambda: None)
-    pending = PendingOutput(spec.pop("url"))
-    spec.update(pending.spec())
-    return _OpenOutput(spec, pending.commit, pending.abort)
+    pending = PendingOutput(spec.url)
+    return _OpenOutput(spec.located(pending.location()), pending.commit, pending.abort)
 
 
-def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) -> dict[str, Any]:
+def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) -> SourceSpec:
     spec = adapter.native_spec()
     if spec is None:
-        return {"kind": "python", "batches": control.python_batches(adapter.iter_batches(batch_size)),
-                "name": adapter.source_name}
-    spec = dict(spec)
-    spec.update(open_input(spec.pop("url")))
+        batches = control.python_batches(adapter.iter_batches(batch_size))
+        return PythonSource(name=adapter.source_name, batches=batches)
+    if isinstance(spec, FileSpec):
+        return spec.located(open_input(spec.url))
     return spec
 
 
@@ -149,9 +155,9 @@ def _stage_input_keys(pipe: "Pipe") -> list[str] | None:
     return input_keys(pipe.schema_model)
 
 
-def _close_source(spec: dict[str, Any] | None) -> None:
-    if spec and spec.get("file") is not None:
-        spec["file"].close()
+def _close_source(spec: SourceSpec | None) -> None:
+    if isinstance(spec, FileSpec) and spec.location is not None and spec.location.file is not None:
+        spec.location.file.close()
 
 
 def _describe(exc: BaseException, pipe: "Pipe") -> PipelineError:
@@ -186,7 +192,7 @@ def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
     report._start(progress)
     executor = pipe.executor
     opened: list[_OpenOutput] = []
-    source: dict[str, Any] | None = None
+    source: SourceSpec | None = None
     set_up: list[Any] = []
     try:
         hooks().zoopipe_before_run(pipe=pipe)
@@ -195,19 +201,20 @@ def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
                 transform.setup()
             set_up.append(transform)
         source = _open_source(pipe.input_adapter, executor.batch_size, control)
-        if pipe.schema_model is not None:  # a CSV reader keeps their empty fields as text, not None
-            source["not_null_columns"] = list(not_null_columns(pipe.schema_model))
+        if pipe.schema_model is not None and isinstance(source, CsvSource):
+            # a CSV reader keeps the empty fields of these columns as text, not None
+            source = source.with_not_null_columns(list(not_null_columns(pipe.schema_model)))
         opened.append(_open_output(pipe.output_adapter, control))
-        add_model_schema(opened[0].spec, pipe.schema_model, bool(pipe.post_validation))
+        opened[0].spec = with_model_schema(opened[0].spec, pipe.schema_model, bool(pipe.post_validation))
         if pipe.error_output_adapter is not None:
             opened.append(_open_output(pipe.error_output_adapter, control))
         stage = None
         if pipe.schema_model is not None or pipe.pre_validation or pipe.post_validation:
             stage = control.python_call(BatchStage(pipe.schema_model, pipe.pre_validation, pipe.post_validation))
         summary = _native.run_pipe(
-            source,
-            opened[0].spec,
-            opened[1].spec if len(opened) > 1 else None,
+            source.to_native(),
+            opened[0].spec.to_native(),
+            opened[1].spec.to_native() if len(opened) > 1 else None,
             stage,
             executor.batch_size,
             executor.encode_workers,
@@ -279,4 +286,4 @@ def _abort(opened: list[_OpenOutput]) -> None:
         try:
             output.abort()
         except Exception:  # noqa: BLE001 - keep aborting the others; the run's error is raised
-            logger.exception("could not remove the partial output %s", output.spec.get("name"))
+            logger.exception("could not remove the partial output %s", output.spec.name)
