@@ -22,6 +22,7 @@ from zoopipe_core import (
     ParquetInputAdapter,
     ParquetOutputAdapter,
     Pipe,
+    PipelineError,
     PyGeneratorInputAdapter,
 )
 from zoopipe_core.adapters.native_spec import (
@@ -216,3 +217,18 @@ def test_python_adapters_run_as_python_specs() -> None:
     out = MemoryOutputAdapter()
     report = Pipe(PyGeneratorInputAdapter([{"a": 1}]), out).run()
     assert report.success_count == 1 and out.records == [{"a": 1}]
+
+
+def test_a_native_spec_that_is_not_typed_is_refused_saying_what_to_return(tmp_path: Path) -> None:
+    class DictOutput(JSONOutputAdapter):
+        def native_spec(self) -> Any:
+            return {"kind": "jsonl", "url": self.path}
+
+    with pytest.raises(PipelineError, match=r"DictOutput.native_spec\(\) returned a dict; return a spec"):
+        Pipe(PyGeneratorInputAdapter([{"a": 1}]), DictOutput(str(tmp_path / "o.jsonl"))).run()
+
+
+def test_the_specs_are_public_names_of_the_adapters_package() -> None:
+    import zoopipe_core.adapters as adapters
+
+    assert adapters.CsvSource is CsvSource and adapters.SinkSpec is not None

@@ -30,6 +30,7 @@ import fsspec
 
 from zoopipe_core.errors import ShardingError
 from zoopipe_core.adapters.file_append import append_parts
+from zoopipe_core.adapters.native_spec import NativeSpec
 from zoopipe_core.adapters.storage import PendingOutput, compression_for, is_local, local_path
 
 if TYPE_CHECKING:
@@ -314,7 +315,7 @@ def shard_output(adapter: "OutputAdapter", index: int) -> "OutputAdapter":
 def merge_kind(adapter: "OutputAdapter") -> str | None:
     """The file format of an output (its native kind: csv, jsonl, json, parquet, arrow)."""
     spec = adapter.native_spec()
-    kind = spec.kind if spec is not None else None
+    kind = spec.kind if isinstance(spec, NativeSpec) else None
     return kind if kind in _MERGERS else None
 
 

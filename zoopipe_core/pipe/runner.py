@@ -15,6 +15,7 @@ from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.native_spec import (
     CsvSource,
     FileSpec,
+    NativeSpec,
     PythonSink,
     PythonSource,
     SinkSpec,
@@ -124,8 +125,18 @@ class _OpenOutput:
     abort: Callable[[], None]
 
 
+def _typed(spec: Any, adapter: InputAdapter | OutputAdapter) -> None:
+    """Refuse a spec that is not one of :mod:`zoopipe_core.adapters.native_spec` (a dict)."""
+    if spec is not None and not isinstance(spec, NativeSpec):
+        raise TypeError(
+            f"{type(adapter).__name__}.native_spec() returned a {type(spec).__name__}; return a spec "
+            "of zoopipe_core.adapters (CsvSource, JsonlSink, ...) or None to go through Python"
+        )
+
+
 def _open_output(adapter: OutputAdapter, control: RunControl) -> _OpenOutput:
     spec = adapter.native_spec()
+    _typed(spec, adapter)
     if spec is None:
         writer = adapter.open_writer()
         python = PythonSink(name=adapter.target_name, writer=_InterruptibleWriter(writer, control))
@@ -138,6 +149,7 @@ def _open_output(adapter: OutputAdapter, control: RunControl) -> _OpenOutput:
 
 def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) -> SourceSpec:
     spec = adapter.native_spec()
+    _typed(spec, adapter)
     if spec is None:
         batches = control.python_batches(adapter.iter_batches(batch_size))
         return PythonSource(name=adapter.source_name, batches=batches)
