@@ -213,3 +213,15 @@ def test_a_local_cluster_is_started_only_without_a_current_client():
     engine = DaskEngine()
     assert engine._may_join_current() and DaskEngine._current_client(distributed) is None
     assert not DaskEngine(n_workers=2)._may_join_current(), "LocalCluster options start one"
+
+
+def test_capacity_is_the_workers_threads_and_tasks_know_their_worker(dask_cluster):
+    from zoopipe_core.engines import current_worker
+
+    restore_dask_workers(dask_cluster)
+    with DaskEngine(dask_cluster.scheduler_address) as engine:
+        assert engine.capacity() == 2  # the session's cluster: 2 workers of 1 thread
+        info = engine.submit(current_worker).result(timeout=WAIT)
+        workers = engine.client.scheduler_info(n_workers=-1)["workers"]
+    assert info.engine == "dask" and info.worker_id in workers
+    assert info.host == info.node_id and info.worker_id.split("//")[-1].startswith(info.host)

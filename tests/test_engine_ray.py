@@ -382,3 +382,20 @@ def test_a_local_ray_is_started_without_the_dashboard_unless_asked(monkeypatch):
         with pytest.raises(ConnectionError):
             engine.start()
     assert [call.get("include_dashboard") for call in calls] == [False, True, None]
+
+
+def test_capacity_is_the_clusters_cpus_over_num_cpus_and_tasks_know_their_node(ray_cluster):
+    import ray
+
+    from zoopipe_core.engines import current_worker
+
+    # The session's Ray has 2 CPUs.
+    for num_cpus, capacity in ((1, 2), (2, 1), (0.5, 4)):
+        with RayEngine(num_cpus=num_cpus, warm_workers=0) as engine:
+            assert engine.capacity() == capacity, num_cpus
+    with RayEngine(warm_workers=0) as engine:
+        task = engine.submit(current_worker).result(timeout=WAIT)
+        pipe = engine.submit_dedicated(current_worker).result(timeout=WAIT)
+    node = ray.get_runtime_context().get_node_id()
+    assert (task.engine, task.node_id, pipe.node_id) == ("ray", node, node)
+    assert task.worker_id != pipe.worker_id, "a dedicated call runs in its own actor's worker"

@@ -19,6 +19,7 @@ Two checks, one per side, raise :class:`UnguardedMainError` at once with what to
 from __future__ import annotations
 
 import ast
+import inspect
 import linecache
 import multiprocessing
 import os
@@ -124,7 +125,7 @@ def _main_top_level_frame() -> FrameType | None:
     if main is None:
         return None
     found = None
-    frame: FrameType | None = sys._getframe(1)
+    frame: FrameType | None = inspect.currentframe()
     while frame is not None:
         if frame.f_code.co_name == "<module>" and frame.f_globals is vars(main):
             found = frame
