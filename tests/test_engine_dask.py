@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import socket
 import time
 import zipfile
 
 import pytest
 from conftest import restore_dask_workers
+from zoopipe_dask import DaskEngine
+from zoopipe_dask.engine import code_archives, requirements_plugin
 
 from zoopipe_core import plugins
 from zoopipe_core.engines import Engine, WorkerEnvironment, WorkerLost
@@ -20,8 +21,6 @@ from zoopipe_core.testing import (
     import_attribute,
     kill_own_process,
 )
-from zoopipe_dask import DaskEngine
-from zoopipe_dask.engine import code_archives, requirements_plugin
 
 
 @pytest.fixture
@@ -66,7 +65,7 @@ def test_an_unreachable_address_is_an_error_not_a_local_run():
         engine.start()
     assert time.monotonic() - began < 5.0
     assert not engine.is_running and engine.client is None
-    with pytest.raises(TypeError, match="a scheduler address string or a distributed.Client"):
+    with pytest.raises(TypeError, match=r"a scheduler address string or a distributed.Client"):
         DaskEngine(8786)
 
 
@@ -171,7 +170,7 @@ def test_start_primes_every_worker_and_fails_when_one_cannot_import_zoopipe(dask
 
     monkeypatch.setattr("zoopipe_dask.engine.prime_worker", cannot_import)
     engine = DaskEngine(dask_address)
-    with pytest.raises(RuntimeError, match="could not load zoopipe_core in a worker.*No module named"):
+    with pytest.raises(RuntimeError, match=r"could not load zoopipe_core in a worker.*No module named"):
         engine.start()
     assert not engine.is_running and engine.client is None
 

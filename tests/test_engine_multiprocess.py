@@ -155,9 +155,9 @@ def test_future_cancel_stops_the_worker_too(engine, tmp_path):
     wait_for(cleaned.exists, "the cancelled task to unwind")
 
 
-def test_a_cancelled_task_that_ignores_sigterm_is_killed_after_the_grace(monkeypatch, tmp_path):
-    monkeypatch.setattr("zoopipe_core.engines.tasks.CANCEL_GRACE", 0.3)
+def test_a_cancelled_task_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
     engine = MultiProcessEngine(max_workers=1)
+    engine.cancel_grace = 0.3
     try:
         for round_ in range(2):  # the engine keeps working after a kill
             started = tmp_path / f"started-{round_}"

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from zoopipe_ray import RayEngine
+from zoopipe_ray.engine import runtime_env_for
 
 from zoopipe_core import plugins
 from zoopipe_core.engines import Engine, WorkerEnvironment
@@ -20,8 +22,6 @@ from zoopipe_core.testing import (
     wait_for,
     wait_for_flag,
 )
-from zoopipe_ray import RayEngine
-from zoopipe_ray.engine import runtime_env_for
 
 
 @pytest.mark.usefixtures("ray_cluster")
@@ -114,7 +114,7 @@ def test_runtime_env_maps_the_worker_environment(tmp_path, monkeypatch):
     assert runtime_env_for(uv) == {"uv": ["attrs"]}
     assert runtime_env_for(WorkerEnvironment(requirements=["attrs"], installer="manual")) == {}
     (tmp_path / "other").mkdir()
-    with pytest.raises(ValueError, match="one plain directory.*add __init__.py"):
+    with pytest.raises(ValueError, match=r"one plain directory.*add __init__.py"):
         runtime_env_for(WorkerEnvironment(code_paths=["plain", "other"]))
 
 
@@ -185,7 +185,7 @@ def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray
 
     monkeypatch.setattr("zoopipe_ray.engine.prime_worker", cannot_import)
     engine = RayEngine(warm_workers=1)
-    with pytest.raises(RuntimeError, match="could not load zoopipe_core in a worker.*No module named"):
+    with pytest.raises(RuntimeError, match=r"could not load zoopipe_core in a worker.*No module named"):
         engine.start()
     assert not engine.is_running
     with pytest.raises(ValueError, match="warm_workers"):

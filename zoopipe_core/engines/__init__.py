@@ -36,7 +36,7 @@ from zoopipe_core.engines.errors import (
     signal_name,
     worker_import_error,
 )
-from zoopipe_core.engines.main_guard import UnguardedMainError, refuse_unguarded_main
+from zoopipe_core.engines.main_guard import UnguardedMainError, inside_main_guard, refuse_unguarded_main
 from zoopipe_core.engines.network import check_reachable, host_port
 from zoopipe_core.engines.progress import ProgressCallback, progress_channel, report_progress
 from zoopipe_core.engines.resources import granted_cpus, task_cpus, usable_cpus
@@ -84,6 +84,7 @@ __all__ = [
     "exception_type_name",
     "granted_cpus",
     "host_port",
+    "inside_main_guard",
     "interrupt_call",
     "interrupt_thread",
     "prime_worker",

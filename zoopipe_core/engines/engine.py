@@ -26,6 +26,7 @@ from zoopipe_core.engines.environment import WorkerEnvironment
 from zoopipe_core.engines.main_guard import refuse_start_while_importing_main
 from zoopipe_core.engines.progress import ProgressCallback
 from zoopipe_core.engines.shared import SharedRef
+from zoopipe_core.engines.tasks import CANCEL_GRACE
 from zoopipe_core.running import RunningSet
 
 _log = logging.getLogger(__name__)
@@ -103,6 +104,10 @@ class Engine(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+
+    #: Seconds a cancelled task has to stop once asked before its worker is killed; a shutdown
+    #: gives its ``timeout`` instead. Set it on an engine before starting it.
+    cancel_grace: float = CANCEL_GRACE
 
     def __init__(self) -> None:
         self._lifecycle = threading.RLock()

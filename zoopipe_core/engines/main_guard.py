@@ -80,7 +80,7 @@ def refuse_unguarded_main(engine: str, start_method: str, instead: str) -> None:
     if frame is None:
         return  # not called from the main script's top level: nothing re-runs it
     filename, line = frame.f_code.co_filename, frame.f_lineno
-    if _inside_main_guard(filename, line, frame):
+    if inside_main_guard(filename, line, frame):
         return
     raise UnguardedMainError(
         f"{engine} is started from the top level of {filename} (line {line}), outside an "
@@ -133,7 +133,7 @@ def _main_top_level_frame() -> FrameType | None:
     return found
 
 
-def _inside_main_guard(filename: str, line: int, frame: FrameType) -> bool:
+def inside_main_guard(filename: str, line: int, frame: FrameType) -> bool:
     """Whether ``line`` of ``filename`` lies in the body of an ``if __name__ == "__main__":``
     (or in the ``else`` of an ``if __name__ != "__main__":``). When the source cannot be
     read or parsed, True: never refuse a script on a guess."""

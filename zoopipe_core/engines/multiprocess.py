@@ -120,7 +120,9 @@ class MultiProcessEngine(Engine):
             "on Linux pass mp_context='fork'" if "fork" in multiprocessing.get_all_start_methods()
             else "",
         )
-        self._supervisor = ProcessPool(self._context, self.max_workers, self._record_progress)
+        self._supervisor = ProcessPool(
+            self._context, self.max_workers, self._record_progress, self.cancel_grace
+        )
         _live_engines.add(self)
 
     def _shutdown(self, timeout: float) -> None:

@@ -170,10 +170,12 @@ class ProcessPool:
         context: Any,
         max_workers: int,
         record_progress: Callable[[str, dict[str, Any]], None],
+        cancel_grace: float = tasks.CANCEL_GRACE,
     ) -> None:
         self.owner_pid = os.getpid()
         self._context = context
         self._max_workers = max_workers
+        self._cancel_grace = cancel_grace
         self._cpus_per_task = usable_cpus() / max_workers
         self._record_progress = record_progress
         self._lock = threading.Lock()
@@ -317,7 +319,7 @@ class ProcessPool:
             ]
         now = time.monotonic()
         for task in stopping:
-            deadline = close_deadline if close_deadline is not None else now + tasks.CANCEL_GRACE
+            deadline = close_deadline if close_deadline is not None else now + self._cancel_grace
             if task.killed:
                 continue
             if task.kill_at is None:

@@ -13,7 +13,7 @@ Worker side, the same for every engine:
 
 Driver side, :meth:`Outcome.settle` resolves the task's future. Engine plugins keep only what is
 specific to their cluster: how the call travels, how progress reaches the driver, how a worker
-is killed once :data:`CANCEL_GRACE` has passed.
+is killed once the engine's ``cancel_grace`` (:data:`CANCEL_GRACE` by default) has passed.
 
 Example:
     >>> from zoopipe_core.engines import report_progress

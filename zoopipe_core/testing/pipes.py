@@ -11,15 +11,12 @@ import signal
 import time
 from typing import Any
 
+from pydantic import BaseModel
+
 from zoopipe_core.testing.sync import touch, wait_for
 
-try:
-    from pydantic import BaseModel as _BaseModel
-except ImportError:  # pragma: no cover - pydantic is a core dependency
-    _BaseModel = object  # type: ignore[assignment,misc]
 
-
-class UserSchema(_BaseModel):  # type: ignore[misc,valid-type]
+class UserSchema(BaseModel):
     """The record of the PipeManager suite's inputs (the schema of the PipeManager docs).
 
     Example:

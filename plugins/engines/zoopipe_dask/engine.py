@@ -33,7 +33,6 @@ from collections.abc import Callable
 from typing import Any
 
 from zoopipe_core.engines import (
-    CANCEL_GRACE,
     Engine,
     RemoteError,
     SharedRef,
@@ -50,7 +49,7 @@ from zoopipe_core.engines import (
 from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, RefusedRerun, run_task, running_tokens, stop_task
 from zoopipe_dask.environment import code_archives, requirements_plugin
 
-__all__ = ["CANCEL_GRACE", "DaskEngine", "code_archives", "requirements_plugin"]
+__all__ = ["DaskEngine", "code_archives", "requirements_plugin"]
 
 _log = logging.getLogger(__name__)
 
@@ -375,7 +374,7 @@ class DaskEngine(Engine):
     def _on_cancelled(self, task: _DaskTask) -> None:
         with self._tasks_lock:
             self._tasks.pop(task.future, None)
-            self._kill_at[task.token] = (time.monotonic() + CANCEL_GRACE, task)
+            self._kill_at[task.token] = (time.monotonic() + self.cancel_grace, task)
         self._stop(task, force=False)
         task.dask_future.cancel()
 
@@ -421,7 +420,7 @@ class DaskEngine(Engine):
 
     def _watch_cancelled(self) -> None:
         """The engine thread: delivers progress events, and kills the workers of cancelled
-        tasks that ignored StopRequested for CANCEL_GRACE seconds."""
+        tasks that ignored StopRequested for ``cancel_grace`` seconds."""
         while not self._stopping.is_set():
             try:
                 message = self._events.get(timeout=0.25)

@@ -100,7 +100,8 @@ def remote_pipe_worker() -> Any:
     if _remote_pipe_worker is None:
         import ray
 
-        _remote_pipe_worker = ray.remote(
+        remote: Any = ray.remote  # Ray's overloads do not list concurrency_groups
+        _remote_pipe_worker = remote(
             max_restarts=0, max_task_retries=0, concurrency_groups={CONTROL_GROUP: 1}
         )(RayPipeWorker)
     return _remote_pipe_worker

@@ -34,7 +34,6 @@ from collections.abc import Callable
 from typing import Any
 
 from zoopipe_core.engines import (
-    CANCEL_GRACE,
     Engine,
     Outcome,
     RemoteError,
@@ -47,9 +46,9 @@ from zoopipe_core.engines import (
     worker_import_error,
 )
 from zoopipe_ray._worker import CONTROL_GROUP, ProgressSink, RayRef, remote_pipe_worker, run_task
-from zoopipe_ray.runtime_env import check_address, parse_address, runtime_env_for
+from zoopipe_ray.runtime_env import check_address, parse_address, runtime_env_for, upload_code
 
-__all__ = ["CANCEL_GRACE", "RayEngine", "runtime_env_for"]
+__all__ = ["RayEngine", "runtime_env_for"]
 
 _log = logging.getLogger(__name__)
 
@@ -328,26 +327,9 @@ class RayEngine(Engine):
             self._release_ready_actors()  # they run the previous environment
 
     def _task_runtime_env(self) -> dict[str, Any]:
-        """The runtime_env with local code paths uploaded to the cluster (gcs:// URIs).
-
-        Ray accepts local directories only in ``ray.init``; for per-task environments they
-        are uploaded here once per ``prepare``, the way ``ray.init`` does it, honouring
-        ``excludes`` and the ``.gitignore``/``.rayignore`` files inside them.
-        """
+        """The runtime_env with local code uploaded to the cluster, once per ``prepare``."""
         if self._uploaded_env is None:
-            env = dict(self._runtime_env)
-            if "working_dir" in env or "py_modules" in env:
-                import tempfile
-
-                from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
-                from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
-
-                with tempfile.TemporaryDirectory(prefix="zoopipe-ray-upload-") as scratch:
-                    for upload in (upload_py_modules_if_needed, upload_working_dir_if_needed):
-                        env = upload(env, include_gitignore=True, scratch_dir=scratch,
-                                     logger=_log)
-                env.pop("excludes", None)
-            self._uploaded_env = env
+            self._uploaded_env = upload_code(self._runtime_env, _log)
         return self._uploaded_env
 
     # ------------------------------------------------------------------ tasks
@@ -399,7 +381,7 @@ class RayEngine(Engine):
 
     def _stop_cancelled(self, task: _RayTask) -> None:
         self._ray_cancel(task, force=False)
-        task.kill_at = time.monotonic() + CANCEL_GRACE
+        task.kill_at = time.monotonic() + self.cancel_grace
 
     def _ray_cancel(self, task: _RayTask, force: bool) -> None:
         """Ask the task to stop (KeyboardInterrupt in it), or with ``force`` kill its worker."""

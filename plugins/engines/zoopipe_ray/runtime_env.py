@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from typing import Any
 
 from zoopipe_core.engines import WorkerEnvironment, check_reachable, host_port
@@ -59,6 +61,30 @@ def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
         runtime_env["env_vars"] = dict(environment.env_vars)
     return runtime_env
 
+
+
+def upload_code(runtime_env: dict[str, Any], log: logging.Logger) -> dict[str, Any]:
+    """``runtime_env`` with its local code paths uploaded to the cluster (gcs:// URIs).
+
+    Ray accepts local directories only in ``ray.init``; for per-task environments they are
+    uploaded the way ``ray.init`` does it, honouring ``excludes`` and the ``.gitignore`` and
+    ``.rayignore`` files inside them. Needs a connected Ray when there is code to upload.
+
+    Example:
+        >>> upload_code({"env_vars": {"MODE": "fast"}}, logging.getLogger("example"))
+        {'env_vars': {'MODE': 'fast'}}
+    """
+    env = dict(runtime_env)
+    if "working_dir" not in env and "py_modules" not in env:
+        return env
+    from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+    from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
+
+    with tempfile.TemporaryDirectory(prefix="zoopipe-ray-upload-") as scratch:
+        for upload in (upload_py_modules_if_needed, upload_working_dir_if_needed):
+            env = upload(env, include_gitignore=True, scratch_dir=scratch, logger=log)
+    env.pop("excludes", None)
+    return env
 
 
 def parse_address(address: str) -> tuple[str, int] | None:
