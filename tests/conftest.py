@@ -11,8 +11,9 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
@@ -118,7 +119,7 @@ from s3_server import s3_bucket, s3_server  # noqa: E402, F401
 def _engines_do_not_outlive_their_test():
     """An engine a test started and left running (a manager never shuts down an engine it was
     given; interpreter exit does) is shut down after the test, so workers do not pile up."""
-    from zoopipe_core.engines.base import running_engines
+    from zoopipe_core.engines import running_engines
 
     before = set(running_engines())
     yield

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import socket
 import time
 import zipfile
 
 import pytest
 from conftest import restore_dask_workers
+from zoopipe_dask import DaskEngine
+from zoopipe_dask.engine import code_archives, requirements_plugin
 
 from zoopipe_core import plugins
 from zoopipe_core.engines import Engine, WorkerEnvironment, WorkerLost
@@ -20,8 +21,6 @@ from zoopipe_core.testing import (
     import_attribute,
     kill_own_process,
 )
-from zoopipe_dask import DaskEngine
-from zoopipe_dask.engine import code_archives, requirements_plugin
 
 
 @pytest.fixture
@@ -66,7 +65,7 @@ def test_an_unreachable_address_is_an_error_not_a_local_run():
         engine.start()
     assert time.monotonic() - began < 5.0
     assert not engine.is_running and engine.client is None
-    with pytest.raises(TypeError, match="a scheduler address string or a distributed.Client"):
+    with pytest.raises(TypeError, match=r"a scheduler address string or a distributed.Client"):
         DaskEngine(8786)
 
 
@@ -171,7 +170,7 @@ def test_start_primes_every_worker_and_fails_when_one_cannot_import_zoopipe(dask
 
     monkeypatch.setattr("zoopipe_dask.engine.prime_worker", cannot_import)
     engine = DaskEngine(dask_address)
-    with pytest.raises(RuntimeError, match="could not load zoopipe_core in a worker.*No module named"):
+    with pytest.raises(RuntimeError, match=r"could not load zoopipe_core in a worker.*No module named"):
         engine.start()
     assert not engine.is_running and engine.client is None
 
@@ -213,3 +212,15 @@ def test_a_local_cluster_is_started_only_without_a_current_client():
     engine = DaskEngine()
     assert engine._may_join_current() and DaskEngine._current_client(distributed) is None
     assert not DaskEngine(n_workers=2)._may_join_current(), "LocalCluster options start one"
+
+
+def test_capacity_is_the_workers_threads_and_tasks_know_their_worker(dask_cluster):
+    from zoopipe_core.engines import current_worker
+
+    restore_dask_workers(dask_cluster)
+    with DaskEngine(dask_cluster.scheduler_address) as engine:
+        assert engine.capacity() == 2  # the session's cluster: 2 workers of 1 thread
+        info = engine.submit(current_worker).result(timeout=WAIT)
+        workers = engine.client.scheduler_info(n_workers=-1)["workers"]
+    assert info.engine == "dask" and info.worker_id in workers
+    assert info.host == info.node_id and info.worker_id.split("//")[-1].startswith(info.host)

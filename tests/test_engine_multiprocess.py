@@ -20,7 +20,6 @@ from zoopipe_core.engines import (
     WorkerLost,
     report_progress,
 )
-from zoopipe_core.engines import multiprocess
 from zoopipe_core.testing import WAIT, EngineContract, ignore_stop_requests, touch, wait_for
 
 
@@ -50,7 +49,7 @@ def test_resolve_engine_returns_a_new_multiprocess_engine():
 def test_invalid_options_say_what_to_pass():
     with pytest.raises(ValueError, match="max_workers must be a positive int, got 0"):
         MultiProcessEngine(max_workers=0)
-    with pytest.raises(ValueError, match="mp_context='threads' is not a start method.*fork"):
+    with pytest.raises(ValueError, match=r"mp_context='threads' is not a start method.*fork"):
         MultiProcessEngine(mp_context="threads")
 
 
@@ -79,7 +78,7 @@ def test_fork_runs_closures(engine):
 
 def test_spawn_needs_picklable_tasks_and_runs_module_level_functions():
     with MultiProcessEngine(max_workers=1, mp_context="spawn") as engine:
-        with pytest.raises(TypeError, match="cannot send .*define the function at module level"):
+        with pytest.raises(TypeError, match=r"cannot send .*define the function at module level"):
             engine.submit(lambda: 1)
         assert engine.submit(operator.mul, 6, 7).result(timeout=WAIT) == 42
 
@@ -156,9 +155,9 @@ def test_future_cancel_stops_the_worker_too(engine, tmp_path):
     wait_for(cleaned.exists, "the cancelled task to unwind")
 
 
-def test_a_cancelled_task_that_ignores_sigterm_is_killed_after_the_grace(monkeypatch, tmp_path):
-    monkeypatch.setattr(multiprocess, "CANCEL_GRACE", 0.3)
+def test_a_cancelled_task_that_ignores_sigterm_is_killed_after_the_grace(tmp_path):
     engine = MultiProcessEngine(max_workers=1)
+    engine.cancel_grace = 0.3
     try:
         for round_ in range(2):  # the engine keeps working after a kill
             started = tmp_path / f"started-{round_}"
@@ -275,3 +274,14 @@ def test_cancel_rejects_futures_from_elsewhere(engine):
     engine.start()
     with pytest.raises(ValueError, match="did not return"):
         engine.cancel(Future())
+
+
+def test_capacity_is_max_workers_and_tasks_know_their_process():
+    from zoopipe_core.engines import current_worker
+
+    with MultiProcessEngine(max_workers=3) as engine:
+        assert engine.capacity() == 3
+        info = engine.submit(current_worker).result(timeout=WAIT)
+    assert info is not None and info.engine == "multiprocess"
+    assert info.worker_id == str(info.pid) and info.pid != os.getpid()
+    assert current_worker() is None

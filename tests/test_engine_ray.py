@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from zoopipe_ray import RayEngine
+from zoopipe_ray.engine import runtime_env_for
 
 from zoopipe_core import plugins
 from zoopipe_core.engines import Engine, WorkerEnvironment
@@ -20,8 +22,6 @@ from zoopipe_core.testing import (
     wait_for,
     wait_for_flag,
 )
-from zoopipe_ray import RayEngine
-from zoopipe_ray.engine import runtime_env_for
 
 
 @pytest.mark.usefixtures("ray_cluster")
@@ -114,7 +114,7 @@ def test_runtime_env_maps_the_worker_environment(tmp_path, monkeypatch):
     assert runtime_env_for(uv) == {"uv": ["attrs"]}
     assert runtime_env_for(WorkerEnvironment(requirements=["attrs"], installer="manual")) == {}
     (tmp_path / "other").mkdir()
-    with pytest.raises(ValueError, match="one plain directory.*add __init__.py"):
+    with pytest.raises(ValueError, match=r"one plain directory.*add __init__.py"):
         runtime_env_for(WorkerEnvironment(code_paths=["plain", "other"]))
 
 
@@ -185,7 +185,7 @@ def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray
 
     monkeypatch.setattr("zoopipe_ray.engine.prime_worker", cannot_import)
     engine = RayEngine(warm_workers=1)
-    with pytest.raises(RuntimeError, match="could not load zoopipe_core in a worker.*No module named"):
+    with pytest.raises(RuntimeError, match=r"could not load zoopipe_core in a worker.*No module named"):
         engine.start()
     assert not engine.is_running
     with pytest.raises(ValueError, match="warm_workers"):
@@ -382,3 +382,20 @@ def test_a_local_ray_is_started_without_the_dashboard_unless_asked(monkeypatch):
         with pytest.raises(ConnectionError):
             engine.start()
     assert [call.get("include_dashboard") for call in calls] == [False, True, None]
+
+
+def test_capacity_is_the_clusters_cpus_over_num_cpus_and_tasks_know_their_node(ray_cluster):
+    import ray
+
+    from zoopipe_core.engines import current_worker
+
+    # The session's Ray has 2 CPUs.
+    for num_cpus, capacity in ((1, 2), (2, 1), (0.5, 4)):
+        with RayEngine(num_cpus=num_cpus, warm_workers=0) as engine:
+            assert engine.capacity() == capacity, num_cpus
+    with RayEngine(warm_workers=0) as engine:
+        task = engine.submit(current_worker).result(timeout=WAIT)
+        pipe = engine.submit_dedicated(current_worker).result(timeout=WAIT)
+    node = ray.get_runtime_context().get_node_id()
+    assert (task.engine, task.node_id, pipe.node_id) == ("ray", node, node)
+    assert task.worker_id != pipe.worker_id, "a dedicated call runs in its own actor's worker"

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from zoopipe_core.engines import MultiProcessEngine, UnguardedMainError
-from zoopipe_core.engines.main_guard import _inside_main_guard
+from zoopipe_core.engines import MultiProcessEngine, UnguardedMainError, inside_main_guard
 
 MARKER = "SCRIPT-BODY-RAN"
 
@@ -82,7 +81,7 @@ def test_an_engine_started_while_a_worker_imports_the_script_fails_at_once(monke
     # the main script (multiprocessing sets _inheriting meanwhile) and that starts an engine.
     monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
     engine = MultiProcessEngine(max_workers=1)
-    with pytest.raises(UnguardedMainError, match="was importing .* again") as caught:
+    with pytest.raises(UnguardedMainError, match=r"was importing .* again") as caught:
         engine.start()
     assert 'if __name__ == "__main__":' in str(caught.value)
     assert not engine.is_running
@@ -106,10 +105,10 @@ def test_the_guard_is_recognised(tmp_path, source, line, guarded):
 
     path = tmp_path / "script.py"
     path.write_text(source)
-    assert _inside_main_guard(str(path), line, _sys._getframe()) is guarded
+    assert inside_main_guard(str(path), line, _sys._getframe()) is guarded
 
 
 def test_unreadable_source_is_never_refused(tmp_path):
     import sys as _sys
 
-    assert _inside_main_guard(str(tmp_path / "gone.py"), 1, _sys._getframe())
+    assert inside_main_guard(str(tmp_path / "gone.py"), 1, _sys._getframe())

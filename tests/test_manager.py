@@ -116,7 +116,8 @@ def test_a_running_engine_is_shared_and_left_running(tmp_path: Path) -> None:
 
     source = write_users(tmp_path / "users.jsonl", 0, 20)
     with MultiProcessEngine(max_workers=2) as engine:
-        first = PipeManager([Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "a.jsonl"))], engine=engine)
+        first = PipeManager([Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "a.jsonl"))],
+                            engine=engine)
         assert first.run(show_progress=False).success_count == 20
         assert engine.is_running, "an engine the manager did not start stays up"
         started = str(tmp_path / "started")
@@ -168,7 +169,7 @@ def test_an_engine_nobody_shut_down_is_shut_down_at_exit(tmp_path: Path) -> None
 
     log = tmp_path / "shut-down"
     script = textwrap.dedent(f"""
-        from zoopipe_core.engines.multiprocess import MultiProcessEngine
+        from zoopipe_core.engines import MultiProcessEngine
 
         class Probe(MultiProcessEngine):
             # A real engine that records when it is shut down.

@@ -14,9 +14,9 @@ import threading
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import assert_completed, assert_nothing_published
 from pydantic import BaseModel, Field
 
-from conftest import assert_completed, assert_nothing_published
 from zoopipe_core import (
     CSVInputAdapter,
     CSVOutputAdapter,
@@ -28,8 +28,7 @@ from zoopipe_core import (
     PyGeneratorInputAdapter,
     SingleThreadExecutor,
 )
-from zoopipe_core.engines import MultiProcessEngine, granted_cpus, task_cpus
-from zoopipe_core.engines.multiprocess import usable_cpus
+from zoopipe_core.engines import MultiProcessEngine, granted_cpus, task_cpus, usable_cpus
 from zoopipe_core.errors import PipelineError
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts threads in /proc")
@@ -170,9 +169,8 @@ def test_shutdown_stops_a_one_cpu_run_and_publishes_nothing(tmp_path):
 
 
 def test_granted_cpus_must_be_positive():
-    with pytest.raises(ValueError, match="positive number of CPUs"):
-        with granted_cpus(0):
-            pass
+    with pytest.raises(ValueError, match="positive number of CPUs"), granted_cpus(0):
+        pass
     assert task_cpus() is None
 
 

@@ -1,4 +1,15 @@
-"""Engines: where parallel work runs. The interface, and the built-in local-process engine.
+"""Engines: where parallel work runs. The interface, the task protocol and the built-in
+local-process engine; every public name of the package is importable from here.
+
+- ``engine``: :class:`Engine`, the interface every engine implements, and :func:`running_engines`.
+- ``tasks``: the task protocol every engine's workers use (:func:`run_call`, :class:`Outcome`,
+  :class:`TaskProgress`, :func:`interrupt_call`, :func:`current_worker`).
+- ``errors``: :class:`RemoteError`, :class:`WorkerLost` and their helpers.
+- ``environment``: :class:`WorkerEnvironment` and :func:`prime_worker`.
+- ``shared``: :class:`SharedRef`. ``progress``: :func:`report_progress`, :func:`progress_channel`.
+- ``network``: :func:`check_reachable`, for engines that connect to a cluster.
+- ``resources``: :func:`task_cpus`. ``main_guard``: :class:`UnguardedMainError`.
+- ``multiprocess`` (with ``process_pool`` and ``shared_memory``): :class:`MultiProcessEngine`.
 
 Tasks import :func:`report_progress` from here; importing this package stays cheap, and
 :class:`MultiProcessEngine` is loaded on first use.
@@ -14,32 +25,82 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from zoopipe_core.engines.base import (
-    Engine,
+from zoopipe_core.engines.engine import Engine, running_engines
+from zoopipe_core.engines.environment import WorkerEnvironment, prime_worker
+from zoopipe_core.engines.errors import (
     RemoteError,
-    SharedRef,
-    WorkerEnvironment,
     WorkerLost,
-    progress_channel,
-    report_progress,
+    callable_name,
+    exception_type_name,
+    rebuild_failure,
+    signal_name,
+    worker_import_error,
 )
-from zoopipe_core.engines.main_guard import UnguardedMainError
-from zoopipe_core.engines.resources import granted_cpus, task_cpus
+from zoopipe_core.engines.main_guard import UnguardedMainError, inside_main_guard, refuse_unguarded_main
+from zoopipe_core.engines.network import check_reachable, host_port
+from zoopipe_core.engines.progress import ProgressCallback, progress_channel, report_progress
+from zoopipe_core.engines.resources import granted_cpus, task_cpus, usable_cpus
+from zoopipe_core.engines.shared import SharedRef
+from zoopipe_core.engines.tasks import (
+    CANCEL_GRACE,
+    LatestProgress,
+    Outcome,
+    StopRequested,
+    TaskProgress,
+    WorkerInfo,
+    current_worker,
+    interrupt_call,
+    interrupt_thread,
+    run_call,
+    running_calls,
+    running_on,
+    settle_future,
+)
 
-_LAZY = {"MultiProcessEngine": "zoopipe_core.engines.multiprocess"}
+_LAZY = {
+    "MultiProcessEngine": "zoopipe_core.engines.multiprocess",
+    "SharedMemoryRef": "zoopipe_core.engines.shared_memory",
+}
 
 __all__ = [
+    "CANCEL_GRACE",
     "Engine",
+    "LatestProgress",
     "MultiProcessEngine",
+    "Outcome",
+    "ProgressCallback",
     "RemoteError",
+    "SharedMemoryRef",
     "SharedRef",
+    "StopRequested",
+    "TaskProgress",
     "UnguardedMainError",
     "WorkerEnvironment",
+    "WorkerInfo",
     "WorkerLost",
+    "callable_name",
+    "check_reachable",
+    "current_worker",
+    "exception_type_name",
     "granted_cpus",
+    "host_port",
+    "inside_main_guard",
+    "interrupt_call",
+    "interrupt_thread",
+    "prime_worker",
     "progress_channel",
+    "rebuild_failure",
+    "refuse_unguarded_main",
     "report_progress",
+    "run_call",
+    "running_calls",
+    "running_engines",
+    "running_on",
+    "settle_future",
+    "signal_name",
     "task_cpus",
+    "usable_cpus",
+    "worker_import_error",
 ]
 
 

@@ -19,6 +19,7 @@ Two checks, one per side, raise :class:`UnguardedMainError` at once with what to
 from __future__ import annotations
 
 import ast
+import inspect
 import linecache
 import multiprocessing
 import os
@@ -79,7 +80,7 @@ def refuse_unguarded_main(engine: str, start_method: str, instead: str) -> None:
     if frame is None:
         return  # not called from the main script's top level: nothing re-runs it
     filename, line = frame.f_code.co_filename, frame.f_lineno
-    if _inside_main_guard(filename, line, frame):
+    if inside_main_guard(filename, line, frame):
         return
     raise UnguardedMainError(
         f"{engine} is started from the top level of {filename} (line {line}), outside an "
@@ -124,7 +125,7 @@ def _main_top_level_frame() -> FrameType | None:
     if main is None:
         return None
     found = None
-    frame: FrameType | None = sys._getframe(1)
+    frame: FrameType | None = inspect.currentframe()
     while frame is not None:
         if frame.f_code.co_name == "<module>" and frame.f_globals is vars(main):
             found = frame
@@ -132,7 +133,7 @@ def _main_top_level_frame() -> FrameType | None:
     return found
 
 
-def _inside_main_guard(filename: str, line: int, frame: FrameType) -> bool:
+def inside_main_guard(filename: str, line: int, frame: FrameType) -> bool:
     """Whether ``line`` of ``filename`` lies in the body of an ``if __name__ == "__main__":``
     (or in the ``else`` of an ``if __name__ != "__main__":``). When the source cannot be
     read or parsed, True: never refuse a script on a guess."""

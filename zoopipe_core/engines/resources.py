@@ -18,9 +18,22 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+import os
+from collections.abc import Iterator
 
 _granted: contextvars.ContextVar[float | None] = contextvars.ContextVar("zoopipe_task_cpus", default=None)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers and taskset narrow).
+
+    Example:
+        >>> usable_cpus() >= 1
+        True
+    """
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def task_cpus() -> float | None:

@@ -22,7 +22,7 @@ import time
 import uuid
 from typing import Any, Sequence
 
-from zoopipe_core.engines.base import Engine, RemoteError
+from zoopipe_core.engines import Engine, RemoteError
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.pipe.pipe import Pipe
 from zoopipe_core.pipe.report import PipeReport, PipeStatus

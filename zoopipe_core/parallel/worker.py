@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from zoopipe_core.engines.base import report_progress
+from zoopipe_core.engines import report_progress
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.pipe.report import PipeReport, PipeStatus
 

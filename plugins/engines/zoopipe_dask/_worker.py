@@ -7,17 +7,23 @@ importing it stays cheap.
 
 from __future__ import annotations
 
-import ctypes
-import itertools
+import dataclasses
 import os
 import pickle
 import signal
-import sys
 import threading
 from typing import Any
 
-from zoopipe_core.engines.base import RemoteError, SharedRef, progress_channel
-from zoopipe_core.engines.resources import granted_cpus
+from zoopipe_core.engines import (
+    Outcome,
+    SharedRef,
+    StopRequested,
+    TaskProgress,
+    WorkerInfo,
+    interrupt_call,
+    run_call,
+    running_calls,
+)
 
 #: A Dask task runs on one of its worker's threads: one core's worth.
 TASK_CPUS = 1.0
@@ -26,25 +32,17 @@ TASK_CPUS = 1.0
 TOPIC_PREFIX = "zoopipe-progress-"
 
 
-class StopRequested(BaseException):
-    """Raised inside a running task when its engine cancels it or shuts down.
-
-    A BaseException, so ``except Exception`` in the task does not swallow it.
+@dataclasses.dataclass(frozen=True)
+class RefusedRerun:
+    """What :func:`run_task` returns instead of running a task whose worker died on an earlier
+    attempt (Dask rescheduled it): the address of the worker that refused it.
 
     Example:
-        >>> try:
-        ...     raise StopRequested()
-        ... except Exception:
-        ...     print("swallowed")
-        ... except BaseException:
-        ...     print("stopped")
-        stopped
+        >>> RefusedRerun("tcp://10.0.0.5:40000").worker
+        'tcp://10.0.0.5:40000'
     """
 
-
-# token -> thread id of the running task, in this worker process.
-_running: dict[str, int] = {}
-_running_lock = threading.Lock()
+    worker: str
 
 
 def _lost_on_previous_attempt(key: Any) -> bool:
@@ -58,6 +56,14 @@ def _lost_on_previous_attempt(key: Any) -> bool:
     return get_client().run_on_scheduler(suspicious, key) > 0
 
 
+def this_worker(worker: Any) -> WorkerInfo:
+    """The Dask worker ``worker`` (this process's), for :func:`~zoopipe_core.engines.current_worker`."""
+    from distributed.comm import get_address_host
+
+    host = get_address_host(worker.address)
+    return WorkerInfo("dask", worker.address, host, host, os.getpid())
+
+
 def run_task(
     fn: Any,
     args: tuple[Any, ...],
@@ -66,55 +72,29 @@ def run_task(
     token: str,
     guard_reruns: bool,
     shared: list[Any],
-) -> tuple[Any, ...]:
-    """Run one submitted callable inside :func:`progress_channel`; describe how it ended.
+) -> Outcome | RefusedRerun:
+    """Run one submitted callable with :func:`~zoopipe_core.engines.run_call`; its progress goes
+    out as Dask events on ``topic``, numbered.
 
-    Returns ``("ok", value, latest)``, ``("error", RemoteError, pickled original or None,
-    latest)``, ``("lost", worker)`` when this is Dask re-running a task whose worker died, or
-    ``("stopped", latest)`` when the engine stopped it. ``latest`` maps each progress key to
-    ``(sequence, payload)`` so the driver records the last payload before the result.
-    ``shared`` holds the objects of the DaskRefs among the arguments: passing them as
-    dependencies makes Dask copy them to this worker before the task starts.
+    Returns the :class:`~zoopipe_core.engines.Outcome` (``stopped`` when the engine stopped it),
+    or :class:`RefusedRerun` when this is Dask re-running a task whose worker died. ``shared``
+    holds the objects of the DaskRefs among the arguments: passing them as dependencies makes
+    Dask copy them to this worker before the task starts.
     """
     from distributed import get_worker
 
     worker = get_worker()
     if guard_reruns and _lost_on_previous_attempt(worker.get_current_task()):
-        return ("lost", worker.address)
-    counter = itertools.count(1)
-    latest: dict[str, tuple[int, dict[str, Any]]] = {}
-    lock = threading.Lock()
+        return RefusedRerun(worker.address)
 
-    def send(key: str, payload: dict[str, Any]) -> None:
-        with lock:
-            sequence = next(counter)
-            latest[key] = (sequence, payload)
+    def forward(sequence: int, key: str, payload: dict[str, Any]) -> None:
         message = {"token": token, "sequence": sequence, "key": key,
                    "payload": pickle.dumps(payload)}
         worker.log_event(topic, message)
 
-    try:
-        try:
-            with _running_lock:
-                _running[token] = threading.get_ident()
-            with granted_cpus(TASK_CPUS), progress_channel(send):
-                value = fn(*args, **kwargs)
-        finally:
-            with _running_lock:
-                _running.pop(token, None)
-    except StopRequested:
-        return ("stopped", latest)
-    except BaseException as exc:
-        tb = exc.__traceback__
-        if tb is not None and tb.tb_frame.f_code is run_task.__code__:
-            exc = exc.with_traceback(tb.tb_next)  # the traceback starts in the user's code
-        remote = RemoteError.from_exception(exc, worker=f"pid {os.getpid()} ({worker.address})")
-        try:
-            original: bytes | None = pickle.dumps(exc)
-        except Exception:
-            original = None  # the driver raises the RemoteError itself
-        return ("error", remote, original, latest)
-    return ("ok", value, latest)
+    return run_call(fn, args, kwargs, token=token, worker=this_worker(worker),
+                    progress=TaskProgress(forward), cpus=TASK_CPUS,
+                    where=f"pid {os.getpid()} ({worker.address})")
 
 
 def stop_task(token: str, force: bool) -> bool:
@@ -123,18 +103,18 @@ def stop_task(token: str, force: bool) -> bool:
     Politely, StopRequested is raised in the task's thread; with ``force``, the worker process
     is killed (its nanny starts a new one). Returns True when the task was found here.
     """
-    with _running_lock:
-        ident = _running.get(token)
-        if ident is None:
-            return False
-        if not force:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(ident), ctypes.py_object(StopRequested)
-            )
-            return True
+    if not force:
+        return interrupt_call(token, StopRequested)
+    if not running_calls([token]):
+        return False
     # Reply first, then die: the driver's client.run gets an answer, the nanny a dead process.
     threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGKILL)).start()
     return True
+
+
+def running_tokens(tokens: list[str]) -> list[str]:
+    """Run on every worker by ``client.run``: those of ``tokens`` whose task runs here."""
+    return running_calls(tokens)
 
 
 # Objects loaded in this process by DaskRef.get(), by key: loaded once per process.
@@ -193,7 +173,9 @@ class DaskRef(SharedRef):
             "after start()"
         )
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Forget the object in this process; ``get()`` raises LookupError afterwards (the
+        engine calls it at shutdown)."""
         self._released = True
         with _loaded_lock:
             _loaded.pop(self._key, None)

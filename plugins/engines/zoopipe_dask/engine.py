@@ -22,41 +22,36 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import fnmatch
-import hashlib
-import io
 import logging
 import os
 import pickle
 import queue
-import socket
 import threading
 import time
 import uuid
-import zipfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
 from typing import Any
 
-from zoopipe_core.engines.base import (
+from zoopipe_core.engines import (
     Engine,
     RemoteError,
     SharedRef,
     WorkerEnvironment,
     WorkerLost,
     callable_name,
+    check_reachable,
+    host_port,
     prime_worker,
-    rebuild_failure,
+    refuse_unguarded_main,
+    settle_future,
     worker_import_error,
 )
-from zoopipe_core.engines.main_guard import refuse_unguarded_main
+from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, RefusedRerun, run_task, running_tokens, stop_task
+from zoopipe_dask.environment import code_archives, requirements_plugin
 
-from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, run_task, stop_task
+__all__ = ["DaskEngine", "code_archives", "requirements_plugin"]
 
 _log = logging.getLogger(__name__)
-
-#: Seconds a cancelled task has to stop after StopRequested before its worker is killed.
-CANCEL_GRACE = 5.0
 
 _MISSING_DASK = 'Dask is not installed; install it with: pip install "zoopipe-core[dask]"'
 
@@ -71,104 +66,21 @@ def _import_distributed() -> Any:
 
 
 
-# --------------------------------------------------------------------------- code archives
-
-
-
-
-def _ignored(relative: PurePosixPath, is_dir: bool, patterns: list[str]) -> bool:
-    """gitignore-style matching of the common forms: ``name``, ``dir/``, ``**/x``, ``a/b``."""
-    for pattern in patterns:
-        if pattern.endswith("/") and not is_dir:
-            continue
-        body = pattern.rstrip("/")
-        if body.startswith("**/"):
-            body = body[3:]
-        anchored = "/" in body
-        body = body.lstrip("/")
-        if fnmatch.fnmatch(str(relative) if anchored else relative.name, body):
-            return True
-    return False
-
-
-def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
-    """Zip archives (name → bytes) that make ``environment.code_paths`` importable on workers.
-
-    A plain directory is zipped with its contents at the archive's root (like Ray's
-    ``working_dir``); a package directory keeps its name, and a ``.py`` file is stored alone
-    (like ``py_modules``). Files matching ``ignore_file`` patterns are left out.
-
-    Example:
-        >>> import tempfile, zipfile, io, pathlib
-        >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (folder / "tool.py").write_text("X = 1\\n")
-        >>> [(name, data)] = code_archives(WorkerEnvironment(code_paths=[str(folder / "tool.py")])).items()
-        >>> zipfile.ZipFile(io.BytesIO(data)).namelist()
-        ['tool.py']
-    """
-    patterns = environment.ignore_patterns()
-    archives: dict[str, bytes] = {}
-    for path in environment.resolved_code_paths():
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            if path.is_file():
-                archive.write(path, path.name)
-            else:
-                is_package = (path / "__init__.py").is_file()
-                root = path.parent if is_package else path
-                for folder, dirs, files in os.walk(path):
-                    here = PurePosixPath(Path(folder).relative_to(path).as_posix())
-                    dirs[:] = sorted(d for d in dirs if not _ignored(here / d, True, patterns))
-                    for name in sorted(files):
-                        if _ignored(here / name, False, patterns):
-                            continue
-                        full = Path(folder) / name
-                        archive.write(full, full.relative_to(root).as_posix())
-        data = buffer.getvalue()
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        archives[f"{path.stem or 'code'}-{digest}.zip"] = data
-    return archives
-
-
-def requirements_plugin(environment: WorkerEnvironment) -> Any:
-    """distributed's ``PipInstall`` worker plugin for the requirements, or None.
-
-    None when there are no requirements or the installer is ``"manual"`` (workers are
-    provisioned already). Workers run ``pip install`` when the plugin is registered.
-
-    Example:
-        >>> requirements_plugin(WorkerEnvironment()) is None
-        True
-    """
-    if not environment.requirements or environment.installer == "manual":
-        return None
-    from distributed.diagnostics.plugin import PipInstall
-
-    return PipInstall(packages=list(environment.requirements), restart_workers=False)
-
-
 # --------------------------------------------------------------------------- addresses
 
 
 def _check_reachable(address: str, timeout: float) -> None:
-    target = address.split("://", 1)[-1]
-    host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
+    if host_port(address) is None:
         raise ValueError(
             f"DaskEngine address {address!r} is not 'tcp://host:port'; pass the scheduler's "
             "address (e.g. 'tcp://10.0.0.5:8786'), a distributed.Client, or None for a "
             "LocalCluster"
         )
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise ConnectionError(
-            f"DaskEngine could not reach a Dask scheduler at {address!r} within {timeout:g} s "
-            f"({type(exc).__name__}: {exc}). Check that the scheduler is running and that this "
-            "machine can reach that host and port; pass address=None to start a LocalCluster "
-            "instead"
-        ) from exc
+    check_reachable(
+        "DaskEngine", "a Dask scheduler", address, timeout,
+        "Check that the scheduler is running and that this machine can reach that host and port; "
+        "pass address=None to start a LocalCluster instead",
+    )
 
 
 # --------------------------------------------------------------------------- the engine
@@ -237,7 +149,6 @@ class DaskEngine(Engine):
         self._tasks: dict[concurrent.futures.Future[Any], _DaskTask] = {}
         self._tasks_lock = threading.Lock()
         self._shared: list[tuple[DaskRef, Any]] = []
-        self._latest: dict[str, tuple[str, int]] = {}
         self._watchdog: threading.Thread | None = None
         self._stopping = threading.Event()
         self._kill_at: dict[str, tuple[float, _DaskTask]] = {}
@@ -301,7 +212,6 @@ class DaskEngine(Engine):
         try:
             self._guard_reruns = self._scheduler_may_rerun()
             self._topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex}"
-            self._latest.clear()
             self._client.subscribe_topic(self._topic, self._on_event)
             self._plugin_names = []
             self._apply_environment(self.environment)
@@ -370,7 +280,7 @@ class DaskEngine(Engine):
             self._tasks.clear()
         shared, self._shared = self._shared, []
         for ref, dask_future in shared:
-            ref._release()
+            ref.release()
             dask_future.release()
         try:
             self._client.unsubscribe_topic(self._topic)
@@ -464,7 +374,7 @@ class DaskEngine(Engine):
     def _on_cancelled(self, task: _DaskTask) -> None:
         with self._tasks_lock:
             self._tasks.pop(task.future, None)
-            self._kill_at[task.token] = (time.monotonic() + CANCEL_GRACE, task)
+            self._kill_at[task.token] = (time.monotonic() + self.cancel_grace, task)
         self._stop(task, force=False)
         task.dask_future.cancel()
 
@@ -502,7 +412,7 @@ class DaskEngine(Engine):
         if not tokens:
             return []
         try:
-            found = self._client.run(_running_tokens, tokens)
+            found = self._client.run(running_tokens, tokens)
         except Exception:
             return []
         alive = {token for tokens_here in found.values() for token in tokens_here}
@@ -510,7 +420,7 @@ class DaskEngine(Engine):
 
     def _watch_cancelled(self) -> None:
         """The engine thread: delivers progress events, and kills the workers of cancelled
-        tasks that ignored StopRequested for CANCEL_GRACE seconds."""
+        tasks that ignored StopRequested for ``cancel_grace`` seconds."""
         while not self._stopping.is_set():
             try:
                 message = self._events.get(timeout=0.25)
@@ -526,6 +436,9 @@ class DaskEngine(Engine):
             for _, task in due:
                 if self._running_somewhere([task]):
                     self._stop(task, force=True)
+
+    def _capacity(self) -> int:
+        return sum(self._client.nthreads().values())
 
     def _share(self, obj: Any) -> SharedRef:
         # In a one-item list: scatter() would split a list, tuple or dict into many items.
@@ -552,20 +465,15 @@ class DaskEngine(Engine):
         except Exception as exc:  # cancelled, or the client closed
             outcome, error = None, exc
         if outcome is None:
-            _set(future, exception=self._describe_dask_error(task, error))
+            settle_future(future, exception=self._describe_dask_error(task, error))
             return
-        kind = outcome[0]
-        if kind == "lost":
-            retry = f"zoopipe refused to run it again when Dask rescheduled it to {outcome[1]}"
-            _set(future, exception=_lost(task.name, retry))
+        if isinstance(outcome, RefusedRerun):
+            retry = f"zoopipe refused to run it again when Dask rescheduled it to {outcome.worker}"
+            settle_future(future, exception=_lost(task.name, retry))
             return
-        self._record_latest(task.token, outcome[-1])
-        if kind == "ok":
-            _set(future, result=outcome[1])
-        elif kind == "error":
-            _set(future, exception=rebuild_failure(outcome[1], outcome[2]))
-        else:  # stopped, yet not cancelled here: another client cancelled it
-            _set(future, exception=concurrent.futures.CancelledError(f"{task.name} was stopped"))
+        self._record_final_progress(task.token, outcome.progress)
+        # A stopped outcome, yet not cancelled here: another client cancelled it.
+        outcome.settle(future, task.name)
 
     def _describe_dask_error(self, task: _DaskTask, error: BaseException | None) -> BaseException:
         from distributed.scheduler import KilledWorker
@@ -576,18 +484,6 @@ class DaskEngine(Engine):
             return RuntimeError(f"the Dask task of {task.name} ended without a result")
         remote = RemoteError.from_exception(error)
         return remote
-
-    def _record_latest(self, token: str, latest: dict[str, tuple[int, dict[str, Any]]]) -> None:
-        for key, (sequence, payload) in latest.items():
-            self._offer_progress(token, sequence, key, payload)
-
-    def _offer_progress(self, token: str, sequence: int, key: str, payload: dict[str, Any]) -> None:
-        with self._tasks_lock:
-            seen = self._latest.get(key)
-            if seen is not None and seen[0] == token and seen[1] >= sequence:
-                return  # an older payload of the same task, arriving late
-            self._latest[key] = (token, sequence)
-        self._record_progress(key, payload)
 
     def _on_event(self, event: Any) -> None:
         # On the client's event loop: hand over to the engine thread, so progress callbacks
@@ -603,29 +499,9 @@ class DaskEngine(Engine):
         self._offer_progress(message["token"], message["sequence"], message["key"], payload)
 
 
-def _running_tokens(tokens: list[str]) -> list[str]:
-    from zoopipe_dask._worker import _running, _running_lock
-
-    with _running_lock:
-        return [token for token in tokens if token in _running]
-
-
 def _lost(name: str, retry: str) -> WorkerLost:
     return WorkerLost(
         f"the Dask worker running {name} died before returning a result; other tasks are "
         f"unaffected and {retry}. A SIGKILL often comes from the worker's memory limit or the "
         "out-of-memory killer: check the worker logs. Resubmit it if it is safe to run again"
     )
-
-
-def _set(future: concurrent.futures.Future[Any], result: Any = None,
-         exception: BaseException | None = None) -> None:
-    try:
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(result)
-    except concurrent.futures.InvalidStateError:
-        pass  # cancelled meanwhile: the cancellation stands
-
-

@@ -8,15 +8,20 @@ cheap; the engine turns these functions and classes into Ray tasks and actors wh
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import itertools
+import contextlib
 import os
-import pickle
 import threading
 from typing import Any
 
-from zoopipe_core.engines.base import RemoteError, SharedRef, prime_worker, progress_channel
-from zoopipe_core.engines.resources import granted_cpus
+from zoopipe_core.engines import (
+    Outcome,
+    SharedRef,
+    TaskProgress,
+    WorkerInfo,
+    interrupt_call,
+    prime_worker,
+    run_call,
+)
 
 
 def assigned_cpus() -> float | None:
@@ -29,38 +34,27 @@ def assigned_cpus() -> float | None:
     return cpus or None
 
 
-def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Any:
-    """Run one submitted callable inside :func:`progress_channel`; describe how it ended.
+def this_worker() -> WorkerInfo:
+    """The Ray worker running here, for :func:`~zoopipe_core.engines.current_worker`."""
+    import ray
+    import ray.util
 
-    Returns ``("ok", value, latest)`` or ``("error", RemoteError, pickled original or None,
-    latest)``, where ``latest`` maps each progress key to ``(sequence, payload)``: the driver
-    records it before resolving the future, so the last payload is never lost or reordered.
-    Failures are returned, not raised, so the driver rebuilds the original exception itself.
-    """
-    counter = itertools.count(1)
-    latest: dict[str, tuple[int, dict[str, Any]]] = {}
-    lock = threading.Lock()
+    context = ray.get_runtime_context()
+    return WorkerInfo("ray", context.get_worker_id(), context.get_node_id(),
+                      ray.util.get_node_ip_address(), os.getpid())
 
-    def send(key: str, payload: dict[str, Any]) -> None:
-        with lock:
-            sequence = next(counter)
-            latest[key] = (sequence, payload)
+
+def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Outcome:
+    """Run one submitted callable with :func:`~zoopipe_core.engines.run_call`; its progress goes
+    to the sink actor, numbered, without waiting. The :class:`~zoopipe_core.engines.Outcome` is
+    returned, not raised, so the driver rebuilds the original exception itself and records the
+    task's last payloads before resolving the future."""
+
+    def forward(sequence: int, key: str, payload: dict[str, Any]) -> None:
         sink.report.remote(token, sequence, key, payload)
 
-    try:
-        with granted_cpus(assigned_cpus()), progress_channel(send):
-            value = fn(*args, **kwargs)
-    except BaseException as exc:  # KeyboardInterrupt is how ray.cancel() stops a task
-        tb = exc.__traceback__
-        if tb is not None and tb.tb_frame.f_code is run_task.__code__:
-            exc = exc.with_traceback(tb.tb_next)  # the traceback starts in the user's code
-        remote = RemoteError.from_exception(exc, worker=f"pid {os.getpid()}")
-        try:
-            original: bytes | None = pickle.dumps(exc)
-        except Exception:
-            original = None  # the driver raises the RemoteError itself
-        return ("error", remote, original, latest)
-    return ("ok", value, latest)
+    return run_call(fn, args, kwargs, token=token, worker=this_worker(),
+                    progress=TaskProgress(forward), cpus=assigned_cpus())
 
 
 class RayPipeWorker:
@@ -71,35 +65,26 @@ class RayPipeWorker:
     ``CONTROL_GROUP`` concurrency group so it runs beside a running :meth:`run`, raises
     KeyboardInterrupt in it: the polite stop of a cancel (``ray.cancel`` only flags a running
     actor call).
+
+    Example (as a plain object; the engine runs it as a Ray actor):
+        >>> RayPipeWorker().interrupt("no-such-task")
+        False
     """
 
-    def __init__(self) -> None:
-        self._thread: int | None = None
-        self._lock = threading.Lock()  # interrupt() only while run() is inside run_task
-
     def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any,
-            token: str) -> Any:
+            token: str) -> Outcome:
         """:func:`run_task` in this actor."""
-        self._thread = threading.get_ident()
-        try:
-            return run_task(fn, args, kwargs, sink, token)
-        finally:
-            with self._lock:
-                self._thread = None
+        return run_task(fn, args, kwargs, sink, token)
 
     def prime(self, prime: Any = prime_worker) -> int:
         """Load zoopipe's native module here before a pipe arrives (``prime``, by default
-        :func:`~zoopipe_core.engines.base.prime_worker`); returns this actor's pid."""
-        return prime()
+        :func:`~zoopipe_core.engines.prime_worker`); returns this actor's pid."""
+        return int(prime())
 
-    def interrupt(self) -> bool:
-        """Raise KeyboardInterrupt in the running :meth:`run`; False when nothing runs."""
-        with self._lock:
-            if self._thread is None:
-                return False
-            set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-            exc = ctypes.py_object(KeyboardInterrupt)
-            return set_async_exc(ctypes.c_ulong(self._thread), exc) == 1
+    def interrupt(self, token: str) -> bool:
+        """Raise KeyboardInterrupt (what ``ray.cancel`` raises in a task) in the running call
+        ``token``; False when it does not run here."""
+        return interrupt_call(token, KeyboardInterrupt)
 
 
 #: The concurrency group :meth:`RayPipeWorker.interrupt` runs in, beside ``run``.
@@ -115,7 +100,8 @@ def remote_pipe_worker() -> Any:
     if _remote_pipe_worker is None:
         import ray
 
-        _remote_pipe_worker = ray.remote(
+        remote: Any = ray.remote  # Ray's overloads do not list concurrency_groups
+        _remote_pipe_worker = remote(
             max_restarts=0, max_task_retries=0, concurrency_groups={CONTROL_GROUP: 1}
         )(RayPipeWorker)
     return _remote_pipe_worker
@@ -147,10 +133,8 @@ class ProgressSink:
 
     async def take(self, timeout: float) -> list[tuple[str, int, str, dict[str, Any]]]:
         if not self._items:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._event.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
         items, self._items = self._items, []
         self._event.clear()
         return items
@@ -207,7 +191,9 @@ class RayRef(SharedRef):
         with _loaded_lock:
             return _loaded.setdefault(key, obj)
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Forget the object in this process; ``get()`` raises LookupError afterwards (the
+        engine calls it at shutdown)."""
         self._released = True
         with _loaded_lock:
             _loaded.pop(self.key, None)

@@ -23,34 +23,34 @@ Ray is imported when the engine starts, never when this module is imported.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import queue
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from zoopipe_core.engines.base import (
+from zoopipe_core.engines import (
     Engine,
+    Outcome,
     RemoteError,
     SharedRef,
     WorkerEnvironment,
     WorkerLost,
     callable_name,
     prime_worker,
-    rebuild_failure,
+    settle_future,
     worker_import_error,
 )
-
 from zoopipe_ray._worker import CONTROL_GROUP, ProgressSink, RayRef, remote_pipe_worker, run_task
+from zoopipe_ray.runtime_env import check_address, parse_address, runtime_env_for, upload_code
+
+__all__ = ["RayEngine", "runtime_env_for"]
 
 _log = logging.getLogger(__name__)
-
-#: Seconds a cancelled task has to stop after its KeyboardInterrupt before its worker is killed.
-CANCEL_GRACE = 5.0
 
 #: Most worker processes ``start`` warms when ``warm_workers`` is not given.
 DEFAULT_WARM_WORKERS = 16
@@ -73,97 +73,6 @@ def _import_ray() -> Any:
     return ray
 
 
-
-
-# --------------------------------------------------------------------------- runtime_env
-
-
-
-
-def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
-    """The Ray ``runtime_env`` that gives Ray workers ``environment``.
-
-    - ``requirements`` → ``"pip"`` (``"uv"`` when the installer is ``"uv"``; nothing for
-      ``"manual"``, whose workers are provisioned already).
-    - ``code_paths``: a package directory or a ``.py`` file → ``"py_modules"`` (importable by
-      name); a plain directory → ``"working_dir"`` (on the workers' ``sys.path``; at most one).
-    - ``ignore_file`` patterns → ``"excludes"`` (Ray also honours ``.gitignore`` and
-      ``.rayignore`` files inside uploaded directories).
-    - ``env_vars`` → ``"env_vars"``.
-
-    Raises FileNotFoundError for a missing code path, ValueError for two plain directories.
-
-    Example:
-        >>> env = WorkerEnvironment(requirements=["attrs==24.2.0"], env_vars={"MODE": "fast"},
-        ...                         ignore_file=None)
-        >>> runtime_env_for(env)
-        {'pip': ['attrs==24.2.0'], 'env_vars': {'MODE': 'fast'}}
-    """
-    runtime_env: dict[str, Any] = {}
-    if environment.requirements and environment.installer != "manual":
-        field = "uv" if environment.installer == "uv" else "pip"
-        runtime_env[field] = list(environment.requirements)
-    working_dirs, modules = [], []
-    for path in environment.resolved_code_paths():
-        is_package = path.is_dir() and (path / "__init__.py").is_file()
-        if is_package or path.is_file():
-            if path.is_file() and path.suffix != ".py":
-                raise ValueError(
-                    f"code path {str(path)!r} is a file but not a .py module; pass a .py file, "
-                    "a package directory or a directory of modules"
-                )
-            modules.append(str(path))
-        else:
-            working_dirs.append(str(path))
-    if len(working_dirs) > 1:
-        raise ValueError(
-            f"RayEngine can put one plain directory on the workers' sys.path (Ray's working_dir), "
-            f"got {len(working_dirs)}: {', '.join(working_dirs)}. Pass one directory, or make the "
-            "others packages (add __init__.py) so they ship as py_modules"
-        )
-    if working_dirs:
-        runtime_env["working_dir"] = working_dirs[0]
-    if modules:
-        runtime_env["py_modules"] = modules
-    excludes = environment.ignore_patterns() if (working_dirs or modules) else []
-    if excludes:
-        runtime_env["excludes"] = excludes
-    if environment.env_vars:
-        runtime_env["env_vars"] = dict(environment.env_vars)
-    return runtime_env
-
-
-# --------------------------------------------------------------------------- addresses
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """(host, port) of a ``host:port`` or ``ray://host:port`` address; None for ``"auto"``."""
-    if address in ("auto", "local"):
-        return None
-    target = address.split("://", 1)[1] if "://" in address else address
-    host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(
-            f"RayEngine address {address!r} is not 'host:port', 'ray://host:port' or 'auto'; "
-            "pass the head node's GCS address (e.g. '10.0.0.5:6379') or None for a local Ray"
-        )
-    return host.strip("[]"), int(port)
-
-
-def _check_reachable(address: str, timeout: float) -> None:
-    target = _host_port(address)
-    if target is None:
-        return
-    try:
-        with socket.create_connection(target, timeout=timeout):
-            pass
-    except OSError as exc:
-        raise ConnectionError(
-            f"RayEngine could not reach a Ray cluster at {address!r} within {timeout:g} s "
-            f"({type(exc).__name__}: {exc}). Check that the cluster is running (`ray status` on "
-            "its head node) and that this machine can reach that host and port; pass "
-            "address=None to start a local Ray instead"
-        ) from exc
 
 
 # --------------------------------------------------------------------------- the engine
@@ -236,7 +145,7 @@ class RayEngine(Engine):
         if memory is not None and (not isinstance(memory, int) or memory <= 0):
             raise ValueError(f"memory must be a positive number of bytes or None, got {memory!r}")
         if address is not None:
-            _host_port(address)  # ValueError for a malformed address, before any connection
+            parse_address(address)  # ValueError for a malformed address, before any connection
         self.address = address
         self.num_cpus = num_cpus
         self.memory = memory
@@ -256,7 +165,6 @@ class RayEngine(Engine):
         self._shared: list[RayRef] = []
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._latest: dict[str, tuple[str, int]] = {}  # key -> (token, sequence) recorded
 
     def __repr__(self) -> str:
         where = self.address or "local"
@@ -267,7 +175,7 @@ class RayEngine(Engine):
     def _start(self) -> None:
         ray = _import_ray()
         if self.address is not None:
-            _check_reachable(self.address, self.connect_timeout)
+            check_address(self.address, self.connect_timeout)
         if ray.is_initialized():
             connected = ray.get_runtime_context().gcs_address
             if self.address not in (None, "auto") and not self.address.startswith("ray://") \
@@ -293,7 +201,6 @@ class RayEngine(Engine):
                     "address and that the cluster is running (`ray status`)"
                 ) from exc
             self._owns_ray = True
-        self._latest.clear()
         self._stopping.clear()
         self._done = queue.Queue()
         self._remote_run = ray.remote(max_retries=0)(run_task)
@@ -395,10 +302,8 @@ class RayEngine(Engine):
         self._kill_actors(list(self._actors))  # every pipe actor this run created and not killed
         self._stopping.set()
         self._done.put(None)
-        try:
+        with contextlib.suppress(Exception):  # the actor is already gone
             ray.kill(self._sink)
-        except Exception:  # the actor is already gone
-            pass
         for thread in self._threads:
             thread.join(timeout=5.0)
         self._threads = []
@@ -407,7 +312,7 @@ class RayEngine(Engine):
             self._tasks.clear()
         shared, self._shared = self._shared, []
         for ref in shared:
-            ref._release()
+            ref.release()
         del shared
         if self._owns_ray:
             ray.shutdown()
@@ -422,26 +327,9 @@ class RayEngine(Engine):
             self._release_ready_actors()  # they run the previous environment
 
     def _task_runtime_env(self) -> dict[str, Any]:
-        """The runtime_env with local code paths uploaded to the cluster (gcs:// URIs).
-
-        Ray accepts local directories only in ``ray.init``; for per-task environments they
-        are uploaded here once per ``prepare``, the way ``ray.init`` does it, honouring
-        ``excludes`` and the ``.gitignore``/``.rayignore`` files inside them.
-        """
+        """The runtime_env with local code uploaded to the cluster, once per ``prepare``."""
         if self._uploaded_env is None:
-            env = dict(self._runtime_env)
-            if "working_dir" in env or "py_modules" in env:
-                import tempfile
-
-                from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
-                from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
-
-                with tempfile.TemporaryDirectory(prefix="zoopipe-ray-upload-") as scratch:
-                    for upload in (upload_py_modules_if_needed, upload_working_dir_if_needed):
-                        env = upload(env, include_gitignore=True, scratch_dir=scratch,
-                                     logger=_log)
-                env.pop("excludes", None)
-            self._uploaded_env = env
+            self._uploaded_env = upload_code(self._runtime_env, _log)
         return self._uploaded_env
 
     # ------------------------------------------------------------------ tasks
@@ -493,7 +381,7 @@ class RayEngine(Engine):
 
     def _stop_cancelled(self, task: _RayTask) -> None:
         self._ray_cancel(task, force=False)
-        task.kill_at = time.monotonic() + CANCEL_GRACE
+        task.kill_at = time.monotonic() + self.cancel_grace
 
     def _ray_cancel(self, task: _RayTask, force: bool) -> None:
         """Ask the task to stop (KeyboardInterrupt in it), or with ``force`` kill its worker."""
@@ -508,7 +396,7 @@ class RayEngine(Engine):
             task.killed = task.killed or force
             if task.actor is not None:
                 # A running actor call is not interrupted by ray.cancel: the actor does it.
-                task.actor.interrupt.options(concurrency_group=CONTROL_GROUP).remote()
+                task.actor.interrupt.options(concurrency_group=CONTROL_GROUP).remote(task.token)
         except Exception as exc:  # finished meanwhile, or Ray refuses a second cancel
             _log.debug("ray.cancel(%s, force=%s) failed: %s", task.name, force, exc)
 
@@ -523,6 +411,11 @@ class RayEngine(Engine):
                 ray.kill(actor, no_restart=True)
             except Exception as exc:  # already dead, or Ray is going away
                 _log.debug("ray.kill(%s) failed: %s", name, exc)
+
+    def _capacity(self) -> int:
+        ray = _import_ray()
+        cpus = ray.cluster_resources().get("CPU", 0)
+        return int(cpus // self.num_cpus) if self.num_cpus > 0 else int(cpus)
 
     def _share(self, obj: Any) -> SharedRef:
         ray = _import_ray()
@@ -568,14 +461,11 @@ class RayEngine(Engine):
             return
         error = ray_future.exception()
         if error is None:
-            outcome = ray_future.result()
-            self._record_latest(task.token, outcome[-1])
-            if outcome[0] == "ok":
-                _set(future, result=outcome[1])
-            else:
-                _set(future, exception=rebuild_failure(outcome[1], outcome[2]))
+            outcome: Outcome = ray_future.result()
+            self._record_final_progress(task.token, outcome.progress)
+            outcome.settle(future, task.name)
             return
-        _set(future, exception=self._describe_ray_error(task, error))
+        settle_future(future, exception=self._describe_ray_error(task, error))
 
     def _describe_ray_error(self, task: _RayTask, error: BaseException) -> BaseException:
         import ray.exceptions as rex
@@ -603,18 +493,6 @@ class RayEngine(Engine):
         remote.remote_traceback = str(error)
         return remote
 
-    def _record_latest(self, token: str, latest: dict[str, tuple[int, dict[str, Any]]]) -> None:
-        for key, (sequence, payload) in latest.items():
-            self._offer_progress(token, sequence, key, payload)
-
-    def _offer_progress(self, token: str, sequence: int, key: str, payload: dict[str, Any]) -> None:
-        with self._tasks_lock:
-            seen = self._latest.get(key)
-            if seen is not None and seen[0] == token and seen[1] >= sequence:
-                return  # an older payload of the same task, arriving late
-            self._latest[key] = (token, sequence)
-        self._record_progress(key, payload)
-
     def _poll_progress(self, sink: Any) -> None:
         ray = _import_ray()
         while not self._stopping.is_set():
@@ -626,16 +504,3 @@ class RayEngine(Engine):
                 return
             for token, sequence, key, payload in items:
                 self._offer_progress(token, sequence, key, payload)
-
-
-def _set(future: concurrent.futures.Future[Any], result: Any = None,
-         exception: BaseException | None = None) -> None:
-    try:
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(result)
-    except concurrent.futures.InvalidStateError:
-        pass  # cancelled meanwhile: the cancellation stands
-
-

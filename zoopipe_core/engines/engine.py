@@ -11,368 +11,29 @@ methods around them enforce the lifecycle rules (start twice is an error, ``subm
 See ``docs/engines.md``.
 """
 
+
 from __future__ import annotations
 
 import abc
 import atexit
 import concurrent.futures
-import contextlib
-import contextvars
-import dataclasses
 import logging
-import os
-import pickle
-import signal
 import threading
-import traceback
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal, TypeVar
 
+from zoopipe_core.engines.environment import WorkerEnvironment
 from zoopipe_core.engines.main_guard import refuse_start_while_importing_main
-from zoopipe_core.errors import ZoopipeError
+from zoopipe_core.engines.progress import ProgressCallback
+from zoopipe_core.engines.shared import SharedRef
+from zoopipe_core.engines.tasks import CANCEL_GRACE
 from zoopipe_core.running import RunningSet
 
 _log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
-# --------------------------------------------------------------------------- errors
-
-
-def exception_type_name(exc: BaseException) -> str:
-    """``ValueError`` for built-in exceptions, ``package.module.Class`` for the others."""
-    cls = type(exc)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-class RemoteError(ZoopipeError):
-    """A task failed on a worker: the original exception's type name, message and traceback.
-
-    When the original exception can be rebuilt on the driver, engines raise *it* (same type,
-    same message) with a RemoteError as its ``__cause__``, so the worker's traceback prints
-    above it ("The above exception was the direct cause..."). When it cannot (its class is not
-    importable on the driver, it does not pickle, or it is not an ``Exception`` such as
-    ``KeyboardInterrupt``), engines raise the RemoteError itself. :meth:`of` finds it either way.
-
-    Example:
-        >>> text = "Traceback ...\\nValueError: bad row 7\\n"
-        >>> remote = RemoteError("ValueError", "bad row 7", text)
-        >>> remote.exc_type, remote.message
-        ('ValueError', 'bad row 7')
-        >>> original = ValueError("bad row 7")
-        >>> original.__cause__ = remote
-        >>> RemoteError.of(original) is remote
-        True
-        >>> print(str(remote).splitlines()[0])
-        ValueError: bad row 7
-    """
-
-    def __init__(
-        self, exc_type: str, message: str, remote_traceback: str = "", worker: str = ""
-    ) -> None:
-        super().__init__(f"{exc_type}: {message}")
-        self.exc_type = exc_type
-        self.message = message
-        self.remote_traceback = remote_traceback
-        self.worker = worker  # where it ran, e.g. "pid 4242"; "" when unknown
-
-    @classmethod
-    def from_exception(cls, exc: BaseException, worker: str = "") -> RemoteError:
-        """Describe ``exc``, caught in a worker, for the trip to the driver."""
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return cls(exception_type_name(exc), str(exc), text, worker)
-
-    @staticmethod
-    def of(exc: BaseException) -> RemoteError | None:
-        """The RemoteError describing ``exc``: itself, its ``__cause__``, or None if not remote."""
-        if isinstance(exc, RemoteError):
-            return exc
-        if isinstance(exc.__cause__, RemoteError):
-            return exc.__cause__
-        return None
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.exc_type, self.message, self.remote_traceback, self.worker))
-
-    def __str__(self) -> str:
-        text = f"{self.exc_type}: {self.message}"
-        if self.remote_traceback:
-            where = f" (worker {self.worker})" if self.worker else ""
-            text += f"\n\nRemote traceback{where}:\n{self.remote_traceback.rstrip()}"
-        return text
-
-
-def rebuild_failure(remote: RemoteError, original: bytes | None) -> BaseException:
-    """What a failed task raises in the driver: the original exception (unpickled from
-    ``original``) with ``remote`` as its cause, or ``remote`` itself when the original cannot be
-    rebuilt here (its class is not importable in the driver, say). Shared by every engine."""
-    if original is not None:
-        try:
-            exc = pickle.loads(original)
-        except Exception:  # noqa: BLE001 - any failure to rebuild falls back to RemoteError
-            exc = None
-        if isinstance(exc, Exception):
-            exc.__cause__ = remote
-            return exc
-    return remote
-
-
-def callable_name(fn: Callable[..., Any]) -> str:
-    """A task's name in logs and dashboards: the callable's qualified name."""
-    return getattr(fn, "__qualname__", None) or type(fn).__name__
-
-
-def signal_name(exitcode: int | None) -> str | None:
-    """The name of the signal that ended a process with this exit code (negative), or None."""
-    if exitcode is None or exitcode >= 0:
-        return None
-    try:
-        return signal.Signals(-exitcode).name
-    except ValueError:
-        return f"signal {-exitcode}"
-
-
-def prime_worker() -> int:
-    """Load zoopipe's executor (its native module) in this worker process; return its pid.
-
-    Cluster engines run it on their workers when they start, so the first pipe on a worker
-    does not pay for the import, and a worker that cannot import zoopipe_core fails ``start``
-    with that error instead of the first task.
-
-    Example:
-        >>> import os
-        >>> prime_worker() == os.getpid()
-        True
-    """
-    import zoopipe_core.pipe.runner  # noqa: F401  (loads zoopipe_core._native)
-
-    return os.getpid()
-
-
-def worker_import_error(engine: str, exc: BaseException) -> RuntimeError:
-    """The error ``start`` raises when a worker could not run :func:`prime_worker`."""
-    return RuntimeError(
-        f"{engine} could not load zoopipe_core in a worker: {type(exc).__name__}: {exc}. "
-        "Install zoopipe-core (the same version as here) where the workers run, or ship it "
-        "with engine.prepare(WorkerEnvironment(requirements=[...]))"
-    )
-
-
-class WorkerLost(RemoteError):
-    """The worker running a task died before returning a result (SIGKILL, ``os._exit``, a crash).
-
-    Only that task's future fails with it; other tasks go on. ``pid`` and ``exitcode`` are set
-    when the engine knows them; a negative ``exitcode`` is the number of the killing signal.
-
-    Example:
-        >>> lost = WorkerLost("worker process 4242 running 'load' was killed by SIGKILL", 4242, -9)
-        >>> lost.pid, lost.signal_name, isinstance(lost, RemoteError)
-        (4242, 'SIGKILL', True)
-    """
-
-    def __init__(
-        self, message: str, pid: int | None = None, exitcode: int | None = None, worker: str = ""
-    ) -> None:
-        super().__init__("WorkerLost", message, "", worker or (f"pid {pid}" if pid else ""))
-        self.args = (message,)
-        self.pid = pid
-        self.exitcode = exitcode
-
-    @property
-    def signal_name(self) -> str | None:
-        """``"SIGKILL"`` when a signal ended the worker, else None."""
-        return signal_name(self.exitcode)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message, self.pid, self.exitcode, self.worker))
-
-    def __str__(self) -> str:
-        return self.message
-
-
-# --------------------------------------------------------------------------- environment
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkerEnvironment:
-    """What workers need besides the task: dependencies, code, ignore rules, environment variables.
-
-    - ``requirements``: requirement lines (``"pandas==2.2.3"``) workers must have installed.
-    - ``installer``: the registered installer that installs them (``"uv"``); None lets the
-      ``zoopipe_select_installer`` hook choose.
-    - ``code_paths``: local code workers import. A directory is put on the workers' import
-      path (like Ray's ``working_dir``); a package directory (with ``__init__.py``) or a ``.py``
-      module is importable by its name (like Ray's ``py_modules``).
-    - ``ignore_file``: the file of ignore patterns for uploads (``.rayignore``).
-    - ``env_vars``: environment variables set in workers before a task runs.
-
-    Example:
-        >>> env = WorkerEnvironment(requirements=["attrs==24.2.0"], env_vars={"MODE": "fast"})
-        >>> env.ignore_file, env.code_paths
-        ('.rayignore', [])
-        >>> WorkerEnvironment(env_vars={"THREADS": 4})
-        Traceback (most recent call last):
-        ...
-        TypeError: env_vars['THREADS'] must be a string, got int 4; pass str(4)
-    """
-
-    requirements: list[str] = dataclasses.field(default_factory=list)
-    installer: str | None = None
-    code_paths: list[str] = dataclasses.field(default_factory=list)
-    ignore_file: str | None = ".rayignore"
-    env_vars: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for requirement in self.requirements:
-            if not isinstance(requirement, str):
-                raise TypeError(
-                    f"requirements must be strings like 'pandas==2.2.3', got "
-                    f"{type(requirement).__name__} {requirement!r}"
-                )
-        # Paths may be given as pathlib.Path; store them as str so the value pickles anywhere.
-        object.__setattr__(self, "code_paths", [os.fspath(p) for p in self.code_paths])
-        for key, value in self.env_vars.items():
-            if not isinstance(key, str) or not key or "=" in key:
-                raise ValueError(
-                    f"env_vars has an invalid variable name {key!r}; use a non-empty string "
-                    "without '='"
-                )
-            if not isinstance(value, str):
-                raise TypeError(
-                    f"env_vars[{key!r}] must be a string, got {type(value).__name__} {value!r}; "
-                    f"pass str({value!r})"
-                )
-
-    def resolved_code_paths(self) -> list[Path]:
-        """The code paths as absolute paths; FileNotFoundError names every one that is missing."""
-        paths = [Path(p).expanduser().resolve() for p in self.code_paths]
-        missing = [str(original) for original, p in zip(self.code_paths, paths) if not p.exists()]
-        if missing:
-            raise FileNotFoundError(
-                f"code path(s) {', '.join(repr(m) for m in missing)} do not exist (relative paths "
-                f"are taken from {os.getcwd()!r}); pass existing directories, packages or .py "
-                "files in WorkerEnvironment.code_paths"
-            )
-        return paths
-
-    def ignore_patterns(self) -> list[str]:
-        """The patterns of ``ignore_file`` (``.rayignore`` syntax: one per line, ``#`` comments),
-        or none when there is no such file."""
-        if not self.ignore_file or not Path(self.ignore_file).is_file():
-            return []
-        lines = (line.strip() for line in Path(self.ignore_file).read_text().splitlines())
-        return [line for line in lines if line and not line.startswith("#")]
-
-    def import_paths(self) -> list[str]:
-        """The directories to put at the front of a worker's ``sys.path`` for ``code_paths``."""
-        roots = []
-        for path in self.resolved_code_paths():
-            is_package = path.is_dir() and (path / "__init__.py").is_file()
-            root = path.parent if is_package or path.is_file() else path
-            roots.append(str(root))
-        return list(dict.fromkeys(roots))
-
-
-# --------------------------------------------------------------------------- shared objects
-
-
-class SharedRef(abc.ABC):
-    """A handle to one large object an engine shared with its workers (see :meth:`Engine.share`).
-
-    The handle is small to pickle: pass it to ``submit`` in place of the object, and call
-    :meth:`get` in the task. Engines implement it over their object store.
-
-    Example:
-        >>> from zoopipe_core.engines import MultiProcessEngine
-        >>> with MultiProcessEngine(max_workers=1) as engine:
-        ...     ref = engine.share({"vocabulary": ["a", "b"]})
-        ...     engine.submit(lambda r: r.get()["vocabulary"][1], ref).result()
-        'b'
-    """
-
-    @property
-    @abc.abstractmethod
-    def key(self) -> str:
-        """Identifies the shared copy: two refs with the same key resolve to the same copy."""
-
-    @abc.abstractmethod
-    def get(self) -> Any:
-        """The shared object.
-
-        The first call in a process loads it; later calls in the same process return the same
-        object. Raises LookupError when the engine that shared it has been shut down.
-        """
-
-
-# --------------------------------------------------------------------------- progress
-
-
-# The channel of the task running in this context; the process-wide one covers threads that
-# the task starts, which begin with an empty context.
-_task_channel: contextvars.ContextVar[ProgressCallback | None] = contextvars.ContextVar(
-    "zoopipe_progress_channel", default=None
-)
-_process_channel: ProgressCallback | None = None
-
-
-def report_progress(key: str, payload: dict[str, Any]) -> bool:
-    """Send a small dict to the driver while a task runs; the driver keeps the latest per key.
-
-    Call it from inside a task, a few times per second at most. The driver sees it through
-    :meth:`Engine.progress` and :meth:`Engine.on_progress`. Returns True when sent, False when
-    no engine task is running here (the function was called directly): nothing to report to.
-
-    Example:
-        >>> report_progress("shard-0", {"rows": 1000})
-        False
-    """
-    if not isinstance(key, str):
-        raise TypeError(f"report_progress() key must be a str, got {type(key).__name__} {key!r}")
-    if not isinstance(payload, dict):
-        raise TypeError(
-            f"report_progress() payload must be a dict, got {type(payload).__name__}; "
-            'wrap the value: {"value": ...}'
-        )
-    send = _task_channel.get() or _process_channel
-    if send is None:
-        return False
-    send(key, payload)
-    return True
-
-
-@contextlib.contextmanager
-def progress_channel(send: ProgressCallback) -> Iterator[None]:
-    """For engine authors: route :func:`report_progress` to ``send`` while a task runs.
-
-    Wrap the task call in the worker with it; ``send(key, payload)`` carries the payload to the
-    driver, where the engine hands it to :meth:`Engine._record_progress`.
-
-    Example:
-        >>> sent = []
-        >>> with progress_channel(lambda key, payload: sent.append((key, payload))):
-        ...     report_progress("shard-0", {"rows": 1000})
-        True
-        >>> sent
-        [('shard-0', {'rows': 1000})]
-    """
-    global _process_channel
-    token = _task_channel.set(send)
-    previous, _process_channel = _process_channel, send
-    try:
-        yield
-    finally:
-        _task_channel.reset(token)
-        _process_channel = previous
-
-
-# --------------------------------------------------------------------------- the engine
-
-
-def _pipes_to_start_message(engine: "Engine", args: tuple[Any, ...]) -> str:
+def _pipes_to_start_message(engine: Engine, args: tuple[Any, ...]) -> str:
     """Why ``engine.start(pipes)`` (ZooPipe's spelling) is refused, and what to write instead."""
     name = type(engine).__name__
     return (
@@ -399,7 +60,7 @@ def _shut_down_running_engines() -> None:
     for engine in _running_engines.snapshot():
         try:
             engine.shutdown()
-        except Exception:  # noqa: BLE001 - the others must still be shut down
+        except Exception:
             _log.exception("shutting down %r at interpreter exit failed", engine)
 
 
@@ -427,9 +88,10 @@ class Engine(abc.ABC):
     down then.
 
     Plugin authors: subclass, set ``name`` (the registered name), call ``super().__init__()``,
-    and implement the ``_start``, ``_shutdown``, ``_prepare``, ``_submit``, ``_cancel`` and
-    ``_share`` hooks (and ``_submit_dedicated`` when tasks share workers). Hand progress from
-    workers to :meth:`_record_progress`.
+    and implement the ``_start``, ``_shutdown``, ``_prepare``, ``_submit``, ``_cancel``,
+    ``_share`` and ``_capacity`` hooks (and ``_submit_dedicated`` when tasks share workers). Run
+    tasks on workers with :func:`~zoopipe_core.engines.run_call`; hand progress from workers to
+    :meth:`_record_progress` (in order) or :meth:`_offer_progress` (numbered, any order).
 
     Example:
         >>> from zoopipe_core.engines import MultiProcessEngine
@@ -443,12 +105,17 @@ class Engine(abc.ABC):
 
     name: ClassVar[str] = ""
 
+    #: Seconds a cancelled task has to stop once asked before its worker is killed; a shutdown
+    #: gives its ``timeout`` instead. Set it on an engine before starting it.
+    cancel_grace: float = CANCEL_GRACE
+
     def __init__(self) -> None:
         self._lifecycle = threading.RLock()
         self._state: _State = "stopped"
         self._environment = WorkerEnvironment()
         self._progress_lock = threading.Lock()
         self._progress: dict[str, dict[str, Any]] = {}
+        self._progress_seen: dict[str, tuple[str, int]] = {}  # key -> (task token, sequence)
         self._progress_callbacks: list[ProgressCallback] = []
         self._outstanding_lock = threading.Lock()
         self._outstanding: set[concurrent.futures.Future[Any]] = set()
@@ -478,6 +145,7 @@ class Engine(abc.ABC):
             refuse_start_while_importing_main(type(self).__name__)
             with self._progress_lock:
                 self._progress.clear()
+                self._progress_seen.clear()
             self._start()
             self._state = "running"
             _track_running(self, True)
@@ -628,6 +296,24 @@ class Engine(abc.ABC):
             self._ensure_running("share an object")
             return self._share(obj)
 
+    def capacity(self) -> int:
+        """How many tasks this engine can run at once right now (at least 1); starts a stopped
+        engine, as :meth:`submit` does.
+
+        A parallel map keeps about this many tasks in flight. MultiProcessEngine: its
+        ``max_workers``; RayEngine: the cluster's CPUs divided by each task's ``num_cpus``;
+        DaskEngine: its workers' threads. It changes as a cluster's workers come and go.
+
+        Example:
+            >>> from zoopipe_core.engines import MultiProcessEngine
+            >>> with MultiProcessEngine(max_workers=3) as engine:
+            ...     engine.capacity()
+            3
+        """
+        with self._lifecycle:
+            self._ensure_running("measure its capacity")
+            return max(1, self._capacity())
+
     # ------------------------------------------------------------------ progress
 
     def progress(self) -> dict[str, dict[str, Any]]:
@@ -659,6 +345,24 @@ class Engine(abc.ABC):
             except Exception:
                 # A broken display must not stop results from arriving; it stays subscribed.
                 _log.exception("progress callback %r failed on key %r", callback, key)
+
+    def _offer_progress(self, token: str, sequence: int, key: str, payload: dict[str, Any]) -> None:
+        """For engine authors: record a payload numbered by :class:`~zoopipe_core.engines.TaskProgress`
+        (``sequence``) of the task ``token``, unless a later one of the same task was recorded
+        already: for channels that may deliver late, or twice (the final payloads travel with
+        the outcome too)."""
+        with self._progress_lock:
+            seen = self._progress_seen.get(key)
+            if seen is not None and seen[0] == token and seen[1] >= sequence:
+                return  # an older payload of the same task, arriving late
+            self._progress_seen[key] = (token, sequence)
+        self._record_progress(key, payload)
+
+    def _record_final_progress(self, token: str, latest: dict[str, tuple[int, dict[str, Any]]]) -> None:
+        """For engine authors: offer a task's last payloads (``Outcome.progress``) before its
+        future resolves, so :meth:`progress` holds them once the future is done."""
+        for key, (sequence, payload) in latest.items():
+            self._offer_progress(token, sequence, key, payload)
 
     # ------------------------------------------------------------------ helpers
 
@@ -720,6 +424,11 @@ class Engine(abc.ABC):
     def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:
         """Cancel the task of ``future`` (not yet done): drop it if queued, stop it if running;
         afterwards ``future.cancelled()`` is True. Return True when cancelled."""
+
+    @abc.abstractmethod
+    def _capacity(self) -> int:
+        """How many tasks can run at once now (see :meth:`capacity`). Called with the engine
+        running."""
 
     @abc.abstractmethod
     def _share(self, obj: Any) -> SharedRef:

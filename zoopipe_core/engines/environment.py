@@ -1,0 +1,112 @@
+"""What workers need besides the task (:class:`WorkerEnvironment`), and readying a worker for
+zoopipe (:func:`prime_worker`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+
+def prime_worker() -> int:
+    """Load zoopipe's executor (its native module) in this worker process; return its pid.
+
+    Cluster engines run it on their workers when they start, so the first pipe on a worker
+    does not pay for the import, and a worker that cannot import zoopipe_core fails ``start``
+    with that error instead of the first task.
+
+    Example:
+        >>> import os
+        >>> prime_worker() == os.getpid()
+        True
+    """
+    # The native module directly: engines sit below the pipe layer, and this is what costs.
+    import zoopipe_core._native  # noqa: F401
+
+    return os.getpid()
+
+
+
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerEnvironment:
+    """What workers need besides the task: dependencies, code, ignore rules, environment variables.
+
+    - ``requirements``: requirement lines (``"pandas==2.2.3"``) workers must have installed.
+    - ``installer``: the registered installer that installs them (``"uv"``); None lets the
+      ``zoopipe_select_installer`` hook choose.
+    - ``code_paths``: local code workers import. A directory is put on the workers' import
+      path (like Ray's ``working_dir``); a package directory (with ``__init__.py``) or a ``.py``
+      module is importable by its name (like Ray's ``py_modules``).
+    - ``ignore_file``: the file of ignore patterns for uploads (``.rayignore``).
+    - ``env_vars``: environment variables set in workers before a task runs.
+
+    Example:
+        >>> env = WorkerEnvironment(requirements=["attrs==24.2.0"], env_vars={"MODE": "fast"})
+        >>> env.ignore_file, env.code_paths
+        ('.rayignore', [])
+        >>> WorkerEnvironment(env_vars={"THREADS": 4})
+        Traceback (most recent call last):
+        ...
+        TypeError: env_vars['THREADS'] must be a string, got int 4; pass str(4)
+    """
+
+    requirements: list[str] = dataclasses.field(default_factory=list)
+    installer: str | None = None
+    code_paths: list[str] = dataclasses.field(default_factory=list)
+    ignore_file: str | None = ".rayignore"
+    env_vars: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for requirement in self.requirements:
+            if not isinstance(requirement, str):
+                raise TypeError(
+                    f"requirements must be strings like 'pandas==2.2.3', got "
+                    f"{type(requirement).__name__} {requirement!r}"
+                )
+        # Paths may be given as pathlib.Path; store them as str so the value pickles anywhere.
+        object.__setattr__(self, "code_paths", [os.fspath(p) for p in self.code_paths])
+        for key, value in self.env_vars.items():
+            if not isinstance(key, str) or not key or "=" in key:
+                raise ValueError(
+                    f"env_vars has an invalid variable name {key!r}; use a non-empty string "
+                    "without '='"
+                )
+            if not isinstance(value, str):
+                raise TypeError(
+                    f"env_vars[{key!r}] must be a string, got {type(value).__name__} {value!r}; "
+                    f"pass str({value!r})"
+                )
+
+    def resolved_code_paths(self) -> list[Path]:
+        """The code paths as absolute paths; FileNotFoundError names every one that is missing."""
+        paths = [Path(p).expanduser().resolve() for p in self.code_paths]
+        pairs = zip(self.code_paths, paths, strict=True)
+        missing = [str(original) for original, p in pairs if not p.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"code path(s) {', '.join(repr(m) for m in missing)} do not exist (relative paths "
+                f"are taken from {os.getcwd()!r}); pass existing directories, packages or .py "
+                "files in WorkerEnvironment.code_paths"
+            )
+        return paths
+
+    def ignore_patterns(self) -> list[str]:
+        """The patterns of ``ignore_file`` (``.rayignore`` syntax: one per line, ``#`` comments),
+        or none when there is no such file."""
+        if not self.ignore_file or not Path(self.ignore_file).is_file():
+            return []
+        lines = (line.strip() for line in Path(self.ignore_file).read_text().splitlines())
+        return [line for line in lines if line and not line.startswith("#")]
+
+    def import_paths(self) -> list[str]:
+        """The directories to put at the front of a worker's ``sys.path`` for ``code_paths``."""
+        roots = []
+        for path in self.resolved_code_paths():
+            is_package = path.is_dir() and (path / "__init__.py").is_file()
+            root = path.parent if is_package or path.is_file() else path
+            roots.append(str(root))
+        return list(dict.fromkeys(roots))
+
+
