@@ -14,7 +14,7 @@ import pytest
 
 from zoopipe_core import CSVOutputAdapter, JSONOutputAdapter, ShardingError
 from zoopipe_core.adapters.base import OutputAdapter
-from zoopipe_core.adapters import sharding
+from zoopipe_core.adapters import merge
 class FileOutput(OutputAdapter):
     """An output of a given native kind, standing for any file adapter of that format."""
 
@@ -105,7 +105,7 @@ def test_jsonl_parts_concatenate_also_gzip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
 def test_json_array_parts_merge_into_one_array(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    monkeypatch.setattr(sharding, "_CHUNK", chunk)
+    monkeypatch.setattr(merge, "CHUNK", chunk)
     target = FileOutput(tmp_path / "out.json", "json")
     parts = shards(target, 5)
     texts = ['[{"a":[1,[2]]},\n {"b":"]"}]\n', "[]", "  [ ]  \n", '[[[]]]', '[\n  "x" \n]']
@@ -168,7 +168,7 @@ def test_missing_parts_are_an_error(tmp_path: Path) -> None:
 
 def test_unknown_formats_cannot_merge(tmp_path: Path) -> None:
     with pytest.raises(ShardingError, match="cannot merge its shards"):
-        sharding.check_mergeable(FileOutput(tmp_path / "out.xml", "xml"))
+        merge.check_mergeable(FileOutput(tmp_path / "out.xml", "xml"))
 
 
 def test_merging_on_an_fsspec_filesystem(memfs: Any) -> None:

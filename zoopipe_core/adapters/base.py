@@ -8,10 +8,11 @@ the executor calls under the GIL once per batch. Third-party adapters usually do
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 
-class InputAdapter(abc.ABC):
+class InputAdapter(abc.ABC):  # noqa: B024 - an ABC for isinstance; either method may be implemented
     """Where records come from.
 
     Subclasses set ``name`` (the registered name) and implement either ``native_spec`` or
@@ -44,7 +45,7 @@ class InputAdapter(abc.ABC):
             "iter_batches(); implement one of them"
         )
 
-    def split(self, workers: int) -> list["InputAdapter"]:
+    def split(self, workers: int) -> list[InputAdapter]:
         """This input as at most ``workers`` independent shards that together hold every record
         once (``PipeManager.parallelize_pipe``). Raises ShardingError saying why it cannot."""
         from zoopipe_core.errors import ShardingError
@@ -71,7 +72,7 @@ class BatchWriter(abc.ABC):
         """Discard everything written. Nothing may remain under the final name."""
 
 
-class OutputAdapter(abc.ABC):
+class OutputAdapter(abc.ABC):  # noqa: B024 - an ABC for isinstance; either method may be implemented
     """Where records go.
 
     Subclasses set ``name`` and implement either ``native_spec`` or ``open_writer``.
@@ -107,21 +108,21 @@ class OutputAdapter(abc.ABC):
             "open_writer(); implement one of them"
         )
 
-    def run_ended(self, report: Any) -> None:
+    def run_ended(self, report: Any) -> None:  # noqa: B027 - an optional hook, nothing by default
         """Called once a run that used this output ended (``report.status`` says how), whether
         or not its writer was opened: a run can fail before it opens its outputs. By default
         nothing; an output that someone waits on (a stream the caller iterates) ends it here."""
 
-    def shard(self, index: int) -> "OutputAdapter":
+    def shard(self, index: int) -> OutputAdapter:
         """Where shard ``index`` of a parallel run writes: by default the same output with
         ``.part-NNNNN`` in its file name. Raises ShardingError for an output with no file."""
-        from zoopipe_core.adapters.sharding import shard_output
+        from zoopipe_core.adapters.merge import shard_output
 
         return shard_output(self, index)
 
-    def merge_parts(self, parts: list["OutputAdapter"]) -> None:
+    def merge_parts(self, parts: list[OutputAdapter]) -> None:
         """Merge the outputs of ``parts`` (from :meth:`shard`) into this output, publish it
         atomically, and remove the parts. By default for csv, jsonl, json, parquet, arrow files."""
-        from zoopipe_core.adapters.sharding import merge_outputs
+        from zoopipe_core.adapters.merge import merge_outputs
 
         merge_outputs(self, parts)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"PipeManager": "zoopipe_core.parallel.manager", "FlowReport": "zoopipe_core.parallel.manager"}
+_LAZY = {"PipeManager": "zoopipe_core.parallel.manager", "FlowReport": "zoopipe_core.parallel.report"}
 
 __all__ = sorted(_LAZY)
 
