@@ -1,5 +1,6 @@
 """Runs one pipe to the end on the calling thread: opens inputs and outputs, calls the Rust
-executor, then publishes every output or none. The only module that imports `_native`."""
+executor, then publishes every output or none. The one module that runs pipes on `_native`
+(``zoopipe_core.adapters.files`` only asks it for split points)."""
 
 from __future__ import annotations
 
