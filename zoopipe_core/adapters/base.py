@@ -116,13 +116,14 @@ class OutputAdapter(abc.ABC):  # noqa: B024 - an ABC for isinstance; either meth
     def shard(self, index: int) -> OutputAdapter:
         """Where shard ``index`` of a parallel run writes: by default the same output with
         ``.part-NNNNN`` in its file name. Raises ShardingError for an output with no file."""
-        from zoopipe_core.adapters.merge import shard_output
+        from zoopipe_core.adapters.merge import shard_output  # here: merge imports this module
 
         return shard_output(self, index)
 
     def merge_parts(self, parts: list[OutputAdapter]) -> None:
         """Merge the outputs of ``parts`` (from :meth:`shard`) into this output, publish it
-        atomically, and remove the parts. By default for csv, jsonl, json, parquet, arrow files."""
-        from zoopipe_core.adapters.merge import merge_outputs
+        atomically, and remove the parts. By default for the formats that register a merger
+        (csv, jsonl, json, parquet, arrow: :func:`zoopipe_core.adapters.merge.register_merger`)."""
+        from zoopipe_core.adapters.merge import merge_outputs  # here: merge imports this module
 
         merge_outputs(self, parts)

@@ -148,7 +148,9 @@ class JSONOutputAdapter(OutputAdapter):
 
     def native_spec(self) -> dict[str, Any]:
         kind = "json" if self.format == "array" else "jsonl"
-        spec = {"kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path)}
+        spec: dict[str, Any] = {
+            "kind": kind, "url": self.path, "name": self.path, "compression": compression_for(self.path)
+        }
         if self.indent is not None:
             spec["indent"] = self.indent
         return spec

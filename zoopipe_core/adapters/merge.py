@@ -23,17 +23,15 @@ import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import fsspec
 
 from zoopipe_core import plugins
+from zoopipe_core.adapters.base import OutputAdapter
 from zoopipe_core.adapters.files import part_path
 from zoopipe_core.adapters.storage import PendingOutput, is_local, local_path
 from zoopipe_core.errors import PluginError, ShardingError
-
-if TYPE_CHECKING:
-    from zoopipe_core.adapters.base import OutputAdapter
 
 #: Bytes a merger reads and writes at a time.
 CHUNK = 1 << 20
@@ -115,8 +113,6 @@ def shard_output(adapter: OutputAdapter, index: int) -> OutputAdapter:
 
 def check_mergeable(adapter: OutputAdapter) -> None:
     """ShardingError now, before any shard runs, when the parts could not be merged."""
-    from zoopipe_core.adapters.base import OutputAdapter
-
     merger = format_merger(merge_kind(adapter))
     if merger is None:
         if type(adapter).merge_parts is OutputAdapter.merge_parts:
