@@ -87,6 +87,6 @@ def test_count_output_with_a_schema_counts_valid_and_invalid(tmp_path: Path) -> 
 
 
 def test_count_output_is_registered_by_name() -> None:
-    from zoopipe_core.plugins import resolve_output_adapter
+    from zoopipe_core.adapters.resolve import resolve_output_adapter
 
     assert isinstance(resolve_output_adapter("count"), CountOutputAdapter)

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from zoopipe_core import CSVOutputAdapter, JSONOutputAdapter, ShardingError
+from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import OutputAdapter
 from zoopipe_core.adapters.native_spec import ArrowSink, JsonArraySink, ParquetSink
-from zoopipe_core.adapters import sharding
 class FileOutput(OutputAdapter):
     """An output of a given native kind, standing for any file adapter of that format (an
     unknown kind has no native spec)."""
@@ -30,6 +30,10 @@ class FileOutput(OutputAdapter):
     def native_spec(self) -> JsonArraySink | ParquetSink | ArrowSink | None:
         spec_class = self.SPECS.get(self.kind)
         return spec_class(url=self.path, name=self.path) if spec_class else None
+
+    @property
+    def merge_format(self) -> str:
+        return self.kind
 
 
 def shards(target: OutputAdapter, count: int) -> list[OutputAdapter]:
@@ -112,7 +116,7 @@ def test_jsonl_parts_concatenate_also_gzip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
 def test_json_array_parts_merge_into_one_array(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    monkeypatch.setattr(sharding, "_CHUNK", chunk)
+    monkeypatch.setattr(merge, "CHUNK", chunk)
     target = FileOutput(tmp_path / "out.json", "json")
     parts = shards(target, 5)
     texts = ['[{"a":[1,[2]]},\n {"b":"]"}]\n', "[]", "  [ ]  \n", '[[[]]]', '[\n  "x" \n]']
@@ -175,7 +179,7 @@ def test_missing_parts_are_an_error(tmp_path: Path) -> None:
 
 def test_unknown_formats_cannot_merge(tmp_path: Path) -> None:
     with pytest.raises(ShardingError, match="cannot merge its shards"):
-        sharding.check_mergeable(FileOutput(tmp_path / "out.xml", "xml"))
+        merge.check_mergeable(FileOutput(tmp_path / "out.xml", "xml"))
 
 
 def test_merging_on_an_fsspec_filesystem(memfs: Any) -> None:
@@ -203,3 +207,39 @@ def test_a_parallel_run_merges_json_arrays_and_arrow_end_to_end(tmp_path: Path) 
     with open(tmp_path / "out.arrow", "rb") as f:
         assert ipc.open_file(f).read_all().column("user_id").to_pylist() == list(range(90))
     assert leftovers(tmp_path) == []
+
+
+def test_a_format_provides_its_merger_through_register_merger(tmp_path: Path) -> None:
+    """A plugin's file format takes part in should_merge=True without the generic code naming it."""
+
+    def merge_lines(target: Any, paths: list[str]) -> None:
+        merge.publish(target.path, lambda out: [out.write(Path(p).read_bytes().upper()) for p in paths])
+
+    checked: list[str] = []
+    merger = merge.FormatMerger(merge_lines, check=lambda target: checked.append(target.path))
+    merge.register_merger("test-lines", merger)
+    target = FileOutput(tmp_path / "out.lines", "test-lines")
+    merge.check_mergeable(target)
+    assert checked == [target.path]
+    parts = shards(target, 2)
+    Path(parts[0].path).write_text("a\n")
+    Path(parts[1].path).write_text("b\n")
+    target.merge_parts(parts)
+    assert (tmp_path / "out.lines").read_text() == "A\nB\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_format_module_not_yet_imported_is_found_by_its_adapter_name() -> None:
+    """The merger of a native kind lives in its format's module, found as the output adapter
+    registered under that name: nothing lists every format, and nothing needs importing first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from zoopipe_core.adapters import merge\n"
+        "assert 'zoopipe_core.adapters.parquet' not in sys.modules\n"
+        "print(merge.format_merger('parquet').merge.__module__, merge.format_merger('xml'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["zoopipe_core.adapters.parquet", "None"]

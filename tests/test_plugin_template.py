@@ -153,10 +153,11 @@ def test_lines_is_registered_by_name_and_suffix(installed_template, tmp_path):
         """
         import json
         from zoopipe_core import Pipe, MemoryOutputAdapter, plugins
+        from zoopipe_core.adapters.resolve import resolve_input_adapter, resolve_output_adapter
         from zoopipe_lines import LinesInputAdapter, LinesOutputAdapter
 
         info = next(p for p in plugins.list_plugins() if p.name == "lines")
-        by_path = plugins.resolve_input_adapter("notes.txt")
+        by_path = resolve_input_adapter("notes.txt")
         open("notes.txt", "w").write("x\\n")
         out = MemoryOutputAdapter()
         Pipe("notes.txt", out).run()
@@ -165,7 +166,7 @@ def test_lines_is_registered_by_name_and_suffix(installed_template, tmp_path):
             "output_class": plugins.get_adapter_class("lines", "output") is LinesOutputAdapter,
             "by_suffix": plugins.adapter_name_for_path("s3://bucket/notes.txt", "input"),
             "by_path": [type(by_path).__name__, by_path.path],
-            "by_name": type(plugins.resolve_output_adapter("lines", path="o.txt")).__name__,
+            "by_name": type(resolve_output_adapter("lines", path="o.txt")).__name__,
             "package": [info.distribution, info.version, info.module],
             "components": [[c.kind, c.name, list(c.suffixes)] for c in info.components],
             "pipe_by_path": out.records,

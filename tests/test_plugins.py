@@ -17,6 +17,7 @@ import pytest
 
 from zoopipe_core import hookimpl, plugins
 from zoopipe_core.adapters.base import BatchWriter, InputAdapter, OutputAdapter
+from zoopipe_core.adapters.resolve import resolve_input_adapter, resolve_output_adapter
 from zoopipe_core.cli import main
 from zoopipe_core.errors import PluginError
 from zoopipe_core.installers import (
@@ -282,37 +283,37 @@ def fake_components():
 
 def test_resolve_adapter_instance_name_and_path(fake_components, tmp_path):
     ready = FakeInput("x")
-    assert plugins.resolve_input_adapter(ready) is ready
+    assert resolve_input_adapter(ready) is ready
 
-    by_name = plugins.resolve_input_adapter("fake", delimiter=";")
+    by_name = resolve_input_adapter("fake", delimiter=";")
     assert isinstance(by_name, FakeInput) and by_name.path is None
     assert by_name.options == {"delimiter": ";"}
 
-    by_path = plugins.resolve_input_adapter("memory://bucket/data.fake.gz", delimiter=";")
+    by_path = resolve_input_adapter("memory://bucket/data.fake.gz", delimiter=";")
     assert isinstance(by_path, FakeInput)
     assert by_path.path == "memory://bucket/data.fake.gz" and by_path.options == {"delimiter": ";"}
 
-    by_pathlike = plugins.resolve_output_adapter(tmp_path / "out.fake")
+    by_pathlike = resolve_output_adapter(tmp_path / "out.fake")
     assert isinstance(by_pathlike, FakeOutput) and by_pathlike.path == str(tmp_path / "out.fake")
 
 
 def test_resolve_adapter_by_import_string(fake_components):
-    assert type(plugins.resolve_input_adapter("fakein")) is FakeInput
+    assert type(resolve_input_adapter("fakein")) is FakeInput
 
 
 def test_resolve_adapter_rejects_wrong_specs(fake_components):
     with pytest.raises(TypeError, match="pass them to its constructor"):
-        plugins.resolve_input_adapter(FakeInput(), delimiter=";")
+        resolve_input_adapter(FakeInput(), delimiter=";")
     with pytest.raises(TypeError, match="expected an output adapter"):
-        plugins.resolve_output_adapter(FakeInput())
+        resolve_output_adapter(FakeInput())
     with pytest.raises(TypeError, match="expected an input adapter"):
-        plugins.resolve_input_adapter(42)
+        resolve_input_adapter(42)
     with pytest.raises(PluginError, match="'fakein' .* has no output side"):
-        plugins.resolve_output_adapter("fakein")
+        resolve_output_adapter("fakein")
     with pytest.raises(
         PluginError, match="no input adapter named 'nosuch'|no adapter named 'nosuch'"
     ):
-        plugins.resolve_input_adapter("nosuch")
+        resolve_input_adapter("nosuch")
 
 
 def test_resolve_engine(fake_components):

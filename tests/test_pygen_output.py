@@ -20,7 +20,7 @@ from zoopipe_core import (
     PyGeneratorOutputAdapter,
     SingleThreadExecutor,
 )
-from zoopipe_core.plugins import resolve_output_adapter
+from zoopipe_core.adapters.resolve import resolve_output_adapter
 
 
 def _numbers(n: int):

@@ -19,7 +19,8 @@ from zoopipe_core import (
     ShardingError,
 )
 from zoopipe_core.adapters.base import InputAdapter
-from zoopipe_core.adapters.sharding import part_path, plan_shards
+from zoopipe_core.adapters.files import part_path
+from zoopipe_core.parallel.shards import plan_shards
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,7 @@ def test_one_json_array_file_cannot_be_split_but_a_list_can(tmp_path: Path) -> N
 
 
 def test_parquet_row_ranges() -> None:
-    from zoopipe_core.adapters.sharding import row_ranges
+    from zoopipe_core.adapters.tables import row_ranges
 
     assert row_ranges([10, 10, 10], 2) == [(0, 20), (20, 10)]
     assert row_ranges([5], 2) == [(0, 3), (3, 2)]

@@ -22,7 +22,7 @@ _EXPORTS: dict[str, str] = {
     "Pipe": "zoopipe_core.pipe.pipe",
     "PipeReport": "zoopipe_core.pipe.report",
     "PipeManager": "zoopipe_core.parallel.manager",
-    "FlowReport": "zoopipe_core.parallel.manager",
+    "FlowReport": "zoopipe_core.parallel.report",
     "ShardingError": "zoopipe_core.errors",
     "PipeStatus": "zoopipe_core.pipe.report",
     "Transform": "zoopipe_core.pipe.transforms",

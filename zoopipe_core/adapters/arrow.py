@@ -3,17 +3,23 @@
 
 An input's format is detected from its first bytes. Local paths are read in place; fsspec URLs
 are read into memory first. An input is split into shards by record batches (see
-:func:`zoopipe_core.adapters.sharding.split_arrow`), or given as a list of files, one shard each.
+:func:`split_arrow`), or given as a list of files, one shard each; the shards' outputs merge one
+record batch at a time (:func:`merge_arrow`). Both need pyarrow.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import IO, Any
 
+import fsspec
+
+from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.native_spec import ArrowSink, ArrowSource
-from zoopipe_core.adapters.read_options import TableFileInput
-from zoopipe_core.adapters.sharding import split_arrow
+from zoopipe_core.adapters.storage import is_local, local_path
+from zoopipe_core.adapters.tables import TableFileInput, import_pyarrow, split_rows
 
 FORMATS = ("file", "stream")
 
@@ -47,7 +53,7 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
 
     def _split_file(self, workers: int) -> list[InputAdapter]:
         """Shards by record batches, or rows within batches when there are fewer batches than
-        workers (PipeManager.parallelize_pipe; see zoopipe_core.adapters.sharding.split_arrow)."""
+        workers (PipeManager.parallelize_pipe; see :func:`split_arrow`)."""
         return split_arrow(self, workers)
 
 
@@ -84,3 +90,71 @@ class ArrowOutputAdapter(OutputAdapter):
 
     def __repr__(self) -> str:
         return f"ArrowOutputAdapter({self.path!r}, format={self.format!r})"
+
+
+# --------------------------------------------------------------------------- shards
+
+_ARROW_FILE_MAGIC = b"ARROW1"  # starts the IPC file format; anything else is read as a stream
+
+
+def arrow_batch_rows(path: str) -> list[int]:
+    """Rows per non-empty record batch of an Arrow IPC file or stream, the format told by the
+    first bytes as the Rust reader tells it. A stream has no index, so it is read through; a
+    local file is memory-mapped, so its batches are counted without being copied."""
+    ipc = import_pyarrow(
+        "splitting an Arrow IPC input into shards (it counts the rows of each record batch)", "pyarrow.ipc"
+    )
+    import pyarrow as pa
+
+    opened = pa.memory_map(local_path(path)) if is_local(path) else fsspec.open(path, "rb")
+    with opened as source:
+        is_file = source.read(len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC
+        source.seek(0)
+        if is_file:
+            reader = ipc.open_file(source)
+            rows = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
+        else:
+            rows = [batch.num_rows for batch in ipc.open_stream(source)]
+    # An empty batch holds no row to give a shard; dropping it keeps shards from being empty.
+    return [count for count in rows if count]
+
+
+def split_arrow(adapter: Any, workers: int) -> list[Any]:
+    """Shards of one Arrow IPC file or stream by record batches (rows within batches when there
+    are fewer batches than workers), each read as ``skip_rows``/``limit`` of the file."""
+    return split_rows(adapter, workers, arrow_batch_rows, "an Arrow IPC file or stream")
+
+
+def merge_arrow(target: Any, paths: list[str]) -> None:
+    """Arrow IPC (file or stream format, as the parts are): every record batch, one at a time."""
+    ipc = import_pyarrow("merging Arrow parts", "pyarrow.ipc")
+    import pyarrow as pa
+
+    def batches(part: IO[bytes]) -> tuple[Any, Iterator[Any], bool]:
+        try:
+            reader = ipc.open_file(part)
+            return reader.schema, (reader.get_batch(i) for i in range(reader.num_record_batches)), True
+        except pa.ArrowInvalid:
+            part.seek(0)
+            stream = ipc.open_stream(part)
+            return stream.schema, iter(stream), False
+
+    def write(out: IO[bytes]) -> None:
+        writer = None
+        try:
+            for path in paths:
+                with merge.open_read(path) as part:
+                    schema, parts, file_format = batches(part)
+                    if writer is None:
+                        new = ipc.new_file if file_format else ipc.new_stream
+                        writer = new(out, schema)
+                    for batch in parts:
+                        writer.write_batch(batch)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    merge.publish(target.path, write)
+
+
+merge.register_merger("arrow", merge.FormatMerger(merge_arrow))

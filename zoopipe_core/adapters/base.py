@@ -8,12 +8,13 @@ the executor calls under the GIL once per batch. Third-party adapters usually do
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, Iterator
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 from zoopipe_core.adapters.native_spec import SinkSpec, SourceSpec
 
 
-class InputAdapter(abc.ABC):
+class InputAdapter(abc.ABC):  # noqa: B024 - an ABC for isinstance; either method may be implemented
     """Where records come from.
 
     Subclasses set ``name`` (the registered name) and implement either ``native_spec`` or
@@ -47,7 +48,7 @@ class InputAdapter(abc.ABC):
             "iter_batches(); implement one of them"
         )
 
-    def split(self, workers: int) -> list["InputAdapter"]:
+    def split(self, workers: int) -> list[InputAdapter]:
         """This input as at most ``workers`` independent shards that together hold every record
         once (``PipeManager.parallelize_pipe``). Raises ShardingError saying why it cannot."""
         from zoopipe_core.errors import ShardingError
@@ -74,7 +75,7 @@ class BatchWriter(abc.ABC):
         """Discard everything written. Nothing may remain under the final name."""
 
 
-class OutputAdapter(abc.ABC):
+class OutputAdapter(abc.ABC):  # noqa: B024 - an ABC for isinstance; either method may be implemented
     """Where records go.
 
     Subclasses set ``name`` and implement either ``native_spec`` or ``open_writer``.
@@ -104,6 +105,14 @@ class OutputAdapter(abc.ABC):
         None to be written through Python."""
         return None
 
+    @property
+    def merge_format(self) -> str | None:
+        """The file format whose merger joins this output's shard parts
+        (:func:`zoopipe_core.adapters.merge.register_merger`): by default the kind of its native
+        spec (csv, jsonl, json, parquet, arrow). An adapter writing its own format names it here."""
+        spec = self.native_spec()
+        return spec.kind if spec is not None else None
+
     def open_writer(self) -> BatchWriter:
         """Open the output. Called only when ``native_spec`` returns None."""
         raise TypeError(
@@ -111,21 +120,22 @@ class OutputAdapter(abc.ABC):
             "open_writer(); implement one of them"
         )
 
-    def run_ended(self, report: Any) -> None:
+    def run_ended(self, report: Any) -> None:  # noqa: B027 - an optional hook, nothing by default
         """Called once a run that used this output ended (``report.status`` says how), whether
         or not its writer was opened: a run can fail before it opens its outputs. By default
         nothing; an output that someone waits on (a stream the caller iterates) ends it here."""
 
-    def shard(self, index: int) -> "OutputAdapter":
+    def shard(self, index: int) -> OutputAdapter:
         """Where shard ``index`` of a parallel run writes: by default the same output with
         ``.part-NNNNN`` in its file name. Raises ShardingError for an output with no file."""
-        from zoopipe_core.adapters.sharding import shard_output
+        from zoopipe_core.adapters.merge import shard_output  # here: merge imports this module
 
         return shard_output(self, index)
 
-    def merge_parts(self, parts: list["OutputAdapter"]) -> None:
+    def merge_parts(self, parts: list[OutputAdapter]) -> None:
         """Merge the outputs of ``parts`` (from :meth:`shard`) into this output, publish it
-        atomically, and remove the parts. By default for csv, jsonl, json, parquet, arrow files."""
-        from zoopipe_core.adapters.sharding import merge_outputs
+        atomically, and remove the parts. By default for the formats that register a merger
+        (csv, jsonl, json, parquet, arrow: :func:`zoopipe_core.adapters.merge.register_merger`)."""
+        from zoopipe_core.adapters.merge import merge_outputs  # here: merge imports this module
 
         merge_outputs(self, parts)

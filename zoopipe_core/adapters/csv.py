@@ -1,15 +1,22 @@
-"""CSV input and output, read and written in Rust. `.gz` and `.zst` by suffix."""
+"""CSV input and output, read and written in Rust. `.gz` and `.zst` by suffix. The shards of a
+parallel run are byte ranges of the input file; their outputs merge under one header."""
 
 from __future__ import annotations
 
+import gzip
 import os
-from typing import Any, Sequence
+import shutil
+from collections.abc import Sequence
+from typing import IO, Any
 
+from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.file_append import append_parts
+from zoopipe_core.adapters.files import FileListInput
 from zoopipe_core.adapters.native_spec import CsvSink, CsvSource
 from zoopipe_core.adapters.read_options import ReadOptions
-from zoopipe_core.adapters.sharding import FileListInput
-from zoopipe_core.adapters.storage import compression_for
+from zoopipe_core.adapters.storage import compression_for, local_path
+from zoopipe_core.errors import ShardingError
 
 
 def _single_char(name: str, value: str) -> str:
@@ -22,7 +29,8 @@ def _field_names(field_names: Sequence[str] | None, fieldnames: Sequence[str] | 
     """`fieldnames` (the spelling of Python's csv module and of ZooPipe) is `field_names`."""
     if field_names is not None and fieldnames is not None:
         raise ValueError(
-            "give the columns once: field_names=... or fieldnames=... (the same option, two spellings), not both"
+            "give the columns once: field_names=... or fieldnames=... (the same option, two spellings), "
+            "not both"
         )
     columns = field_names if field_names is not None else fieldnames
     if isinstance(columns, str):
@@ -121,7 +129,7 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
 
     split_kind = "csv"
 
-    def _split_options(self) -> dict[str, Any]:
+    def split_options(self) -> dict[str, Any]:
         return {"delimiter": self.delimiter, "quotechar": self.quotechar, "has_header": self.has_header}
 
     def native_spec(self) -> CsvSource:
@@ -186,3 +194,76 @@ class CSVOutputAdapter(_CsvDialect, OutputAdapter):
             field_names=self.field_names,
             header=self.header,
         )
+
+
+# --------------------------------------------------------------------------- merging shard outputs
+
+
+def check_csv_mergeable(target: Any) -> None:
+    """ShardingError for zstd-compressed CSV: merging drops each part's header, which needs
+    the parts decompressed in Python."""
+    if compression_for(target.path) == "zstd":
+        raise ShardingError(
+            f"cannot merge zstd-compressed CSV parts into {target.path}: merging drops each part's header, "
+            "which needs zstd decompression in Python (not installed); write .csv or .csv.gz, or "
+            "use should_merge=False"
+        )
+
+
+def merge_csv(target: Any, paths: list[str]) -> None:
+    """CSV: the first non-empty part whole; the others without their header (checked equal)."""
+    header_on = getattr(target, "header", True)
+    gz = compression_for(target.path) == "gzip"
+    if not gz and merge.all_local(target, paths):
+        _append_csv_parts(target, [local_path(p) for p in paths], header_on)
+        return
+
+    def write(raw: IO[bytes]) -> None:
+        out: IO[bytes] | gzip.GzipFile = gzip.GzipFile(fileobj=raw, mode="wb") if gz else raw
+        header: bytes | None = None
+        for path in paths:
+            with merge.open_read(path) as opened:
+                part: IO[bytes] | gzip.GzipFile = gzip.GzipFile(fileobj=opened, mode="rb") if gz else opened
+                first = part.readline() if header_on else b""
+                if header_on and not first:
+                    continue  # a shard that wrote no records
+                if header is None:
+                    header = first
+                    out.write(first)
+                else:
+                    _check_csv_header(target, path, first, header)
+                shutil.copyfileobj(part, out, merge.CHUNK)
+        if gz:
+            out.close()
+
+    merge.publish(target.path, write)
+
+
+def _check_csv_header(target: Any, path: str, first: bytes, header: bytes) -> None:
+    if first != header:
+        raise ShardingError(
+            f"cannot merge the CSV parts of {target.path}: {path} has the header "
+            f"{first!r}, the first part {header!r}. Give CSVOutputAdapter field_names=[...] "
+            "so every shard writes the same columns"
+        )
+
+
+def _append_csv_parts(target: Any, paths: list[str], header_on: bool) -> None:
+    """Local, uncompressed CSV: the first non-empty part moved into place, the others appended
+    after their header."""
+    if header_on:
+        # A shard that wrote no records wrote no header either: nothing of it to keep.
+        paths = [p for p in paths if os.path.getsize(p) > 0] or paths[:1]
+    skips, header = [], None
+    for path in paths:
+        with open(path, "rb") as part:
+            first = part.readline() if header_on else b""
+        if header is None:
+            header = first
+        else:
+            _check_csv_header(target, path, first, header)
+        skips.append(len(first))
+    append_parts(target.path, paths, skips)
+
+
+merge.register_merger("csv", merge.FormatMerger(merge_csv, check=check_csv_mergeable))

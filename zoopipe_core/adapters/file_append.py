@@ -9,9 +9,11 @@ back as it was, so a retried merge finds every part.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from typing import IO, Sequence
+from collections.abc import Sequence
+from typing import IO
 
 from zoopipe_core.adapters.storage import PendingOutput
 
@@ -33,7 +35,7 @@ def append_parts(target_url: str, parts: Sequence[str], skips: Sequence[int]) ->
         >>> open(os.path.join(folder, "all.csv"), "rb").read()
         b'h\\n1\\n2\\n'
     """
-    first, rest = parts[0], list(zip(parts[1:], skips[1:]))
+    first, rest = parts[0], list(zip(parts[1:], skips[1:], strict=True))
     pending = PendingOutput(target_url)
     temp = pending.location().path
     assert temp is not None, "a local output is written to a local temporary path"
@@ -79,7 +81,5 @@ def _reserve(fd: int, position: int, length: int) -> None:
     """Allocate the blocks about to be written in one call: the kernel then copies into
     allocated space instead of reserving it page by page (a third faster on ext4). Only a hint:
     file systems without fallocate are left to allocate as they write."""
-    try:
+    with contextlib.suppress(OSError):
         os.posix_fallocate(fd, position, length)
-    except OSError:
-        pass

@@ -1,17 +1,22 @@
 """JSON input and output, read and written in Rust: JSON Lines (one object per line) or a JSON
 array (``[{...}, {...}]``, chosen by ``format="array"`` or the ``.json`` suffix). `.gz` and
-`.zst` by suffix."""
+`.zst` by suffix. The shards of a parallel run are byte ranges of a JSON Lines input; their
+outputs merge by concatenation (JSON Lines) or into one array."""
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
+from typing import IO, Any
 
+from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.file_append import append_parts
+from zoopipe_core.adapters.files import FileListInput
 from zoopipe_core.adapters.native_spec import JsonArraySink, JsonArraySource, JsonlSink, JsonlSource
 from zoopipe_core.adapters.read_options import ReadOptions
-from zoopipe_core.adapters.sharding import FileListInput
-from zoopipe_core.adapters.storage import compression_for
+from zoopipe_core.adapters.storage import compression_for, local_path
+from zoopipe_core.errors import ShardingError
 
 FORMATS = ("jsonl", "array")
 
@@ -71,7 +76,8 @@ class JSONInputAdapter(ReadOptions, FileListInput, InputAdapter):
         line_offset: int = 0,
         format: str | None = None,
     ) -> None:
-        self.format = _json_format(os.fspath(path if not isinstance(path, (list, tuple)) else path[0]), format)
+        first = path[0] if isinstance(path, (list, tuple)) else path
+        self.format = _json_format(os.fspath(first), format)
         if self.format == "array" and byte_range is not None:
             raise ValueError("byte_range needs format=\"jsonl\": a JSON array cannot be cut into byte ranges")
         self._set_read_options(
@@ -121,7 +127,9 @@ class JSONOutputAdapter(OutputAdapter):
 
     name = "jsonl"
 
-    def __init__(self, path: str | os.PathLike[str], *, format: str | None = None, indent: int | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, format: str | None = None, indent: int | None = None
+    ) -> None:
         self.path = os.fspath(path)
         self.format = _json_format(self.path, format)
         if indent is not None:
@@ -147,3 +155,71 @@ class JSONOutputAdapter(OutputAdapter):
 
     def __repr__(self) -> str:
         return f"JSONOutputAdapter({self.path!r})"
+
+
+# --------------------------------------------------------------------------- merging shard outputs
+
+
+def merge_json_lines(target: Any, paths: list[str]) -> None:
+    """JSON Lines: the parts one after another (gzip members and zstd frames concatenate too)."""
+    if merge.all_local(target, paths):
+        append_parts(target.path, [local_path(p) for p in paths], [0] * len(paths))
+        return
+
+    def write(out: IO[bytes]) -> None:
+        for path in paths:
+            merge.copy_part(path, out)
+
+    merge.publish(target.path, write)
+
+
+_WHITESPACE = b" \t\r\n"
+
+
+def merge_json_arrays(target: Any, paths: list[str]) -> None:
+    """JSON arrays: one array holding the elements of every part, in part order."""
+
+    def write(out: IO[bytes]) -> None:
+        out.write(b"[")
+        wrote_any = False
+        for path in paths:
+            with merge.open_read(path) as part:
+                wrote_any = _copy_array_body(part, out, wrote_any, path)
+        out.write(b"]\n")
+
+    merge.publish(target.path, write)
+
+
+def _copy_array_body(part: IO[bytes], out: IO[bytes], comma: bool, path: str) -> bool:
+    """Copy the elements of the JSON array in ``part`` (no brackets); True if any was copied."""
+    held = b""
+    opened = copied = False
+    while chunk := part.read(merge.CHUNK):
+        data = held + chunk
+        if not opened:
+            stripped = data.lstrip(_WHITESPACE)
+            if not stripped:
+                held = b""
+                continue
+            if not stripped.startswith(b"["):
+                raise ShardingError(f"cannot merge {path}: it is not a JSON array")
+            data, opened = stripped[1:], True
+        # Hold back the last non-blank byte and what follows: it may be the closing bracket.
+        end = len(data.rstrip(_WHITESPACE)) - 1
+        if end < 0:
+            held = data
+            continue
+        body, held = data[:end], data[end:]
+        if body.strip(_WHITESPACE):
+            if comma and not copied:
+                out.write(b",")
+            copied = True
+        if copied:
+            out.write(body)
+    if not opened or not held.strip(_WHITESPACE).startswith(b"]"):
+        raise ShardingError(f"cannot merge {path}: it is not a complete JSON array")
+    return comma or copied
+
+
+merge.register_merger("jsonl", merge.FormatMerger(merge_json_lines))
+merge.register_merger("json", merge.FormatMerger(merge_json_arrays))

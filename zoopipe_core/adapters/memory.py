@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from zoopipe_core.adapters.base import BatchWriter, InputAdapter, OutputAdapter
 
@@ -42,7 +43,7 @@ class PyGeneratorInputAdapter(InputAdapter):
 
 
 class _ListWriter(BatchWriter):
-    def __init__(self, target: "MemoryOutputAdapter") -> None:
+    def __init__(self, target: MemoryOutputAdapter) -> None:
         self.target = target
         self.staged: list[dict[str, Any]] = []
 

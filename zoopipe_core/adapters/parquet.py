@@ -1,20 +1,27 @@
 """Parquet input and output, read and written in Rust (arrow-rs).
 
 Reading pushes ``columns`` into the Parquet reader, so other columns are never decoded (a
-schema model does not narrow what is read: error records carry whole rows); ``skip_rows`` and ``limit`` are applied there too. Writing builds
-Arrow record batches in the encoder threads and writes row groups in the writer thread.
+schema model does not narrow what is read: error records carry whole rows); ``skip_rows`` and
+``limit`` are applied there too. Writing builds Arrow record batches in the encoder threads and
+writes row groups in the writer thread.
 Local paths are read in place; fsspec URLs are read into memory first (Parquet needs random
 access).
+
+A parallel run splits one file by row groups (:func:`split_parquet`) and merges the shards'
+outputs one row group at a time (:func:`merge_parquet`); both need pyarrow.
 """
 
 from __future__ import annotations
 
 import os
+from typing import IO, Any
 
+import fsspec
+
+from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.native_spec import ParquetSink, ParquetSource
-from zoopipe_core.adapters.read_options import TableFileInput
-from zoopipe_core.adapters.sharding import split_parquet
+from zoopipe_core.adapters.tables import TableFileInput, import_pyarrow, split_rows
 
 CODECS = ("snappy", "zstd", "gzip", "lz4", "none")
 
@@ -49,7 +56,7 @@ class ParquetInputAdapter(TableFileInput, InputAdapter):
 
     def _split_file(self, workers: int) -> list[InputAdapter]:
         """Shards by row groups, or rows within groups when there are fewer groups than workers
-        (PipeManager.parallelize_pipe; see zoopipe_core.adapters.sharding.split_parquet)."""
+        (PipeManager.parallelize_pipe; see :func:`split_parquet`)."""
         return split_parquet(self, workers)
 
 
@@ -102,3 +109,45 @@ class ParquetOutputAdapter(OutputAdapter):
 
     def __repr__(self) -> str:
         return f"ParquetOutputAdapter({self.path!r}, compression={self.compression!r})"
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def parquet_group_rows(path: str) -> list[int]:
+    """Rows per row group of a Parquet file, from its footer alone."""
+    pq = import_pyarrow("splitting a Parquet file into shards (it reads the row group sizes)")
+    with fsspec.open(path, "rb") as file:
+        metadata = pq.ParquetFile(file).metadata
+        return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+def split_parquet(adapter: Any, workers: int) -> list[Any]:
+    """Shards of one Parquet file by row groups (rows within groups when there are fewer
+    groups than workers), each read as ``skip_rows``/``limit`` of the file."""
+    return split_rows(adapter, workers, parquet_group_rows, "a Parquet file")
+
+
+def merge_parquet(target: Any, paths: list[str]) -> None:
+    """Parquet: every row group of every part, one at a time, into one file."""
+    pq = import_pyarrow("merging Parquet parts")
+    compression = getattr(target, "compression", None) or "snappy"
+
+    def write(out: IO[bytes]) -> None:
+        writer = None
+        try:
+            for path in paths:
+                with merge.open_read(path) as part:
+                    reader = pq.ParquetFile(part)
+                    if writer is None:
+                        writer = pq.ParquetWriter(out, reader.schema_arrow, compression=compression)
+                    for group in range(reader.num_row_groups):
+                        writer.write_table(reader.read_row_group(group))
+        finally:
+            if writer is not None:
+                writer.close()
+
+    merge.publish(target.path, write)
+
+
+merge.register_merger("parquet", merge.FormatMerger(merge_parquet))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from zoopipe_core.adapters.base import BatchWriter, OutputAdapter
 from zoopipe_core.errors import PipelineError

@@ -2,8 +2,8 @@
 
 Shared by :class:`~zoopipe_core.adapters.csv.CSVInputAdapter` and
 :class:`~zoopipe_core.adapters.jsonl.JSONInputAdapter`; the Rust readers apply the options.
-The Parquet and Arrow inputs take ``columns``, ``skip_rows`` and ``limit`` (:class:`TableFileInput`),
-and are split by rows, not bytes.
+The Parquet and Arrow inputs take ``columns``, ``skip_rows`` and ``limit``
+(:class:`~zoopipe_core.adapters.tables.TableFileInput`), and are split by rows, not bytes.
 
 - ``columns``: read only these columns, in this order. For CSV a name missing from the header
   is an error before anything is written; every row is still checked for the full shape. For
@@ -23,10 +23,9 @@ and are split by rows, not bytes.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
 
-from zoopipe_core.adapters.native_spec import ArrowSource, ParquetSource, ReadSpec
-from zoopipe_core.adapters.sharding import FileListInput
+from zoopipe_core.adapters.native_spec import ReadSpec
 
 
 class ReadOptions:
@@ -55,7 +54,9 @@ class ReadOptions:
         line_offset: int,
     ) -> None:
         if isinstance(columns, str):
-            raise TypeError(f"columns must be a list of names, got the string {columns!r}; write columns=[{columns!r}]")
+            raise TypeError(
+                f"columns must be a list of names, got the string {columns!r}; write columns=[{columns!r}]"
+            )
         self.columns = list(columns) if columns is not None else None
         if not isinstance(skip_rows, int) or skip_rows < 0:
             raise ValueError(f"skip_rows must be an int >= 0, got {skip_rows!r}")
@@ -64,7 +65,9 @@ class ReadOptions:
         if byte_range is not None:
             start, end = byte_range
             if not (isinstance(start, int) and isinstance(end, int) and 0 <= start <= end):
-                raise ValueError(f"byte_range must be (start, end) with 0 <= start <= end, got {byte_range!r}")
+                raise ValueError(
+                    f"byte_range must be (start, end) with 0 <= start <= end, got {byte_range!r}"
+                )
             byte_range = (start, end)
         if not isinstance(line_offset, int) or line_offset < 0:
             raise ValueError(f"line_offset must be an int >= 0, got {line_offset!r}")
@@ -80,43 +83,3 @@ class ReadOptions:
             line_offset=self.line_offset,
         )
 
-
-class TableFileInput(ReadOptions, FileListInput):
-    """What the Parquet and Arrow inputs share: ``columns``/``skip_rows``/``limit`` applied by the
-    Rust reader, a native spec of class ``spec_class``, and one path or a list of paths.
-
-    As for CSV and JSON Lines (:class:`~zoopipe_core.adapters.sharding.FileListInput`), a list is read by
-    ``PipeManager.parallelize_pipe``, one shard per file, and a single pipe given several files
-    fails saying so. One file is split by rows: subclasses implement ``_split_file(workers)``.
-
-    Example:
-        >>> from zoopipe_core import ParquetInputAdapter
-        >>> files = ParquetInputAdapter(["a.parquet", "b.parquet"], columns=["id"])
-        >>> files, [(shard.path, shard.columns) for shard in files.split(8)]
-        (ParquetInputAdapter(['a.parquet', 'b.parquet']), [('a.parquet', ['id']), ('b.parquet', ['id'])])
-    """
-
-    spec_class: ClassVar[type[ParquetSource] | type[ArrowSource]]
-
-    def __init__(
-        self,
-        path: Any,
-        *,
-        columns: Sequence[str] | None = None,
-        skip_rows: int = 0,
-        limit: int | None = None,
-    ) -> None:
-        self._set_read_options(columns=columns, skip_rows=skip_rows, limit=limit, byte_range=None, line_offset=0)
-        self.path = self._take_paths(path)  # a list of files is read by PipeManager.parallelize_pipe
-
-    @property
-    def source_name(self) -> str:
-        return self.path
-
-    def native_spec(self) -> ParquetSource | ArrowSource:
-        self._check_single_file()
-        return self.spec_class(url=self.path, name=self.path, read=self._read_spec())
-
-    def __repr__(self) -> str:
-        shown = self.paths if len(self.paths) > 1 else self.path
-        return f"{type(self).__name__}({shown!r})"

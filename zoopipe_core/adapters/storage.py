@@ -26,7 +26,6 @@ from fsspec.core import url_to_fs
 from zoopipe_core.adapters.native_spec import Location
 from zoopipe_core.errors import PipelineError
 
-
 _HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
 _TEMP_SUFFIX = re.compile(r"\.zoopipe-(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
 
@@ -213,7 +212,7 @@ class PendingOutput:
             os.makedirs(directory, exist_ok=True)
             remove_stale_temps(final)  # what a killed run of this output left behind
             self.final_path = final
-            self.temp_path = os.path.join(directory, f".{name}{suffix}")
+            self.temp_path: str | None = os.path.join(directory, f".{name}{suffix}")
         else:
             self._open_uncommitted = uncommitted_opener(url)
             self._fs, path = filesystem_for(url)
@@ -243,6 +242,7 @@ class PendingOutput:
             if self._file is not None:
                 self._file.close()
             if self._fs is None:
+                assert self.temp_path is not None  # a local output always has one
                 os.replace(self.temp_path, self.final_path)
             else:
                 self._fs.mv(self.temp_path, self.final_path)
@@ -257,9 +257,10 @@ class PendingOutput:
         try:
             if self._file is not None:
                 self._file.close()
-        except Exception:  # noqa: BLE001 - aborting must go on to remove the temp file
+        except Exception:
             pass
         if self._fs is None:
+            assert self.temp_path is not None  # a local output always has one
             if os.path.exists(self.temp_path):
                 os.remove(self.temp_path)
         elif self._fs.exists(self.temp_path):

@@ -86,7 +86,7 @@ def _read_pipeline_file(path: str) -> dict[str, Any]:
 
 
 def _adapter(section: dict[str, Any] | None, direction: str, base_dir: str, where: str) -> Any:
-    from zoopipe_core.plugins import resolve_input_adapter, resolve_output_adapter
+    from zoopipe_core.adapters.resolve import resolve_input_adapter, resolve_output_adapter
 
     if not isinstance(section, dict) or not any(k in section for k in _ADAPTER_KEYS):
         raise PipelineError(f"{where}: needs a 'path' (and optionally 'adapter')")

@@ -1,6 +1,10 @@
 """Many pipes at once: :class:`PipeManager` runs pipes, or the shards of one pipe, on an engine,
 and merges the shards' outputs.
 
+``manager`` holds :class:`PipeManager`; ``shards`` plans the shards of one pipe; ``worker`` is the
+task that runs one pipe on a worker; ``report`` builds :class:`FlowReport`; ``cleanup`` removes
+what a run that did not complete leaves; ``exit_hooks`` stops runs at exit and on SIGTERM.
+
 Example:
     >>> from zoopipe_core.parallel import PipeManager
     >>> PipeManager.__name__
@@ -12,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"PipeManager": "zoopipe_core.parallel.manager", "FlowReport": "zoopipe_core.parallel.manager"}
+_LAZY = {"PipeManager": "zoopipe_core.parallel.manager", "FlowReport": "zoopipe_core.parallel.report"}
 
 __all__ = sorted(_LAZY)
 

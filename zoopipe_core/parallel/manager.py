@@ -10,140 +10,27 @@ because every output is published atomically under a name the rerun overwrites. 
 
 from __future__ import annotations
 
-import atexit
 import concurrent.futures
 import dataclasses
 import datetime
 import logging
-import os
-import signal
 import threading
 import time
 import uuid
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from zoopipe_core.engines import Engine, RemoteError
+from zoopipe_core.engines import Engine
 from zoopipe_core.errors import PipelineError
+from zoopipe_core.parallel.cleanup import SETTLE_GRACE, remove_leftovers
+from zoopipe_core.parallel.exit_hooks import Terminated, handle_sigterm, running_managers
+from zoopipe_core.parallel.report import FlowReport, describe_failure, flow_status, running_ram
+from zoopipe_core.parallel.shards import ShardPlan, plan_shards
+from zoopipe_core.parallel.worker import check_pipes, run_pipe_task
 from zoopipe_core.pipe.pipe import Pipe
 from zoopipe_core.pipe.report import PipeReport, PipeStatus
-from zoopipe_core.running import RunningSet
-from zoopipe_core.adapters.sharding import ShardPlan, plan_shards
-from zoopipe_core.parallel.worker import run_pipe_task
 
 _log = logging.getLogger("zoopipe")
-
-#: Seconds shutdown() waits, beyond its timeout, for the stopped tasks to resolve and for their
-#: temporary files to be gone (removed by the stopping task, or swept once its process is dead).
-_SETTLE_GRACE = 10.0
-
-# Managers between start() and the end of their run, for the exit hook below.
-_running: RunningSet["PipeManager"] = RunningSet()
-
-
-@atexit.register
-def _stop_managers_at_exit() -> None:
-    """Runs still going when Python exits are stopped and cleaned up (no temporary or part files)
-    before the engines' own exit hooks stop their workers."""
-    for manager in _running.snapshot():
-        _log.warning("%r was still running when Python exited: stopped it, nothing was published "
-                     "or merged. Call manager.wait() before the program ends", manager)
-        manager.shutdown()
-
-
-class _Terminated(SystemExit):
-    """SIGTERM to the driver while a manager runs: the run is stopped and cleaned up on the way
-    out, and the process exits with status 143 (128 + SIGTERM)."""
-
-    def __init__(self) -> None:
-        super().__init__(128 + signal.SIGTERM)
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    if _running:  # read without the lock: a signal handler must not wait for it
-        raise _Terminated()
-    # No run going on: die of SIGTERM, as Python does without a handler.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _handle_sigterm() -> None:
-    """While a manager runs, SIGTERM to this process (the driver) stops the run cleanly instead
-    of killing the process at once, which would leave its workers running and their files
-    behind. Installed only on the main thread and only where Python would die of SIGTERM (the
-    program set no handler); with no run going on, the handler dies of SIGTERM as before."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-@dataclasses.dataclass(frozen=True)
-class FlowReport:
-    """The combined progress of every pipe of a PipeManager, as of when it was taken.
-
-    ``ram_bytes`` is the combined resident memory of the workers running now; once the run is
-    over, the highest combined value seen during it. ``failures`` maps a pipe's index to the
-    exception that failed it (a ``WorkerLost`` when its worker died) and ``failure_reasons`` the
-    same pipes to one line naming the pipe (its input -> output) and why it failed;
-    ``merge_error`` is set when the shards succeeded but merging them failed. ``start_time`` and
-    ``end_time`` are timezone-aware UTC datetimes (None before the run starts / while it runs).
-
-    Example:
-        >>> report = FlowReport(pipe_count=2, total_processed=10, success_count=9, error_count=1)
-        >>> report.is_finished, report.has_error, report.status.value
-        (False, False, 'pending')
-        >>> failed = FlowReport(failures={1: ValueError("x")}, failure_reasons={1: "pipe 1 (a.csv -> b.jsonl): x"})
-        >>> repr(failed).split("failures=")[1]
-        "['pipe 1 (a.csv -> b.jsonl): x'])"
-    """
-
-    pipe_count: int = 0
-    total_processed: int = 0
-    success_count: int = 0
-    error_count: int = 0
-    items_per_second: float = 0.0
-    ram_bytes: int = 0
-    duration: float = 0.0
-    status: PipeStatus = PipeStatus.PENDING
-    failures: dict[int, BaseException] = dataclasses.field(default_factory=dict)
-    merge_error: BaseException | None = None
-    failure_reasons: dict[int, str] = dataclasses.field(default_factory=dict)
-    start_time: datetime.datetime | None = None
-    end_time: datetime.datetime | None = None
-
-    @property
-    def is_finished(self) -> bool:
-        """True once every pipe ended (completed, failed or cancelled) and merging is done."""
-        return self.status in (PipeStatus.COMPLETED, PipeStatus.FAILED, PipeStatus.CANCELLED)
-
-    @property
-    def has_error(self) -> bool:
-        """True as soon as a pipe failed (for good: after its retries), or merging failed."""
-        return bool(self.failures) or self.merge_error is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready values (``zoopipe run --json``)."""
-        return {
-            "status": self.status.value,
-            "pipe_count": self.pipe_count,
-            "total_processed": self.total_processed,
-            "success_count": self.success_count,
-            "error_count": self.error_count,
-            "items_per_second": round(self.items_per_second, 1),
-            "ram_bytes": self.ram_bytes,
-            "duration": round(self.duration, 3),
-            "start_time": self.start_time.isoformat() if self.start_time else None,
-            "end_time": self.end_time.isoformat() if self.end_time else None,
-            "failures": {str(i): reason for i, reason in sorted(self.failure_reasons.items())},
-            "merge_error": str(self.merge_error) if self.merge_error else None,
-        }
-
-    def __repr__(self) -> str:
-        return (
-            f"FlowReport(status={self.status.value}, pipes={self.pipe_count}, "
-            f"total_processed={self.total_processed}, success_count={self.success_count}, "
-            f"error_count={self.error_count}, items_per_second={self.items_per_second:.0f}, "
-            f"ram_bytes={self.ram_bytes}, duration={self.duration:.2f}s, "
-            f"failures={[self.failure_reasons.get(i, f'pipe {i}') for i in sorted(self.failures)]})"
-        )
 
 
 @dataclasses.dataclass(eq=False)
@@ -179,7 +66,8 @@ class PipeManager:
         >>> def pipe(n):
         ...     source = os.path.join(folder, f"in{n}.jsonl")
         ...     _ = open(source, "w").write('{"n": 1}\\n{"n": 2}\\n')
-        ...     return Pipe(JSONInputAdapter(source), JSONOutputAdapter(os.path.join(folder, f"out{n}.jsonl")))
+        ...     target = os.path.join(folder, f"out{n}.jsonl")
+        ...     return Pipe(JSONInputAdapter(source), JSONOutputAdapter(target))
         >>> with PipeManager([pipe(1), pipe(2)], engine=MultiProcessEngine(max_workers=2)) as manager:
         ...     manager.wait()
         True
@@ -190,26 +78,9 @@ class PipeManager:
     def __init__(
         self, pipes: Sequence[Pipe], engine: Engine | str | None = None, *, retries: int = 0
     ) -> None:
-        from zoopipe_core.adapters.memory import MemoryOutputAdapter
-        from zoopipe_core.adapters.pygen import PyGeneratorOutputAdapter
         from zoopipe_core.plugins import resolve_engine
 
-        pipes = list(pipes)
-        if not pipes:
-            raise ValueError("PipeManager needs at least one pipe")
-        for index, pipe in enumerate(pipes):
-            if not isinstance(pipe, Pipe):
-                raise TypeError(f"pipes[{index}] is {type(pipe).__name__}, not a Pipe")
-            for adapter in (pipe.output_adapter, pipe.error_output_adapter):
-                if isinstance(adapter, (MemoryOutputAdapter, PyGeneratorOutputAdapter)):
-                    raise ValueError(
-                        f"pipes[{index}] writes to a {type(adapter).__name__}, which would hand the "
-                        "records over in the worker's memory, where they are lost; write to a file "
-                        "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
-                    )
-        from zoopipe_core.pipe.output_paths import check_distinct_outputs
-
-        check_distinct_outputs(enumerate(pipes))  # pipes of one run must not overwrite each other
+        pipes = check_pipes(pipes)
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {retries!r}")
         self._engine: Engine = resolve_engine(engine)
@@ -247,7 +118,7 @@ class PipeManager:
         executor: Any = None,
         engine: Engine | str | None = None,
         retries: int = 0,
-    ) -> "PipeManager":
+    ) -> PipeManager:
         """A manager running ``pipe`` as shards: its input split in up to ``workers`` parts
         (byte ranges of a CSV or JSON Lines file, the files of a list), each shard writing
         ``<output>.part-NNNNN.<ext>`` (and the same for the error output). With
@@ -317,42 +188,19 @@ class PipeManager:
         """The combined report of every pipe, as of now."""
         with self._lock:
             reports = self.pipe_reports
-            total = sum(r.total_processed for r in reports)
             start, end = self._start_time, self._end_time
-            duration = ((end or time.monotonic()) - start) if start is not None else 0.0
             finished = self._done.is_set()
-            ram = self._peak_ram if finished else self._running_ram()
-            failures = {r.pipe_index: r.exception for r in reports if r.has_error and r.exception}
-            reasons = {i: f"{self._name(i)}: {self._describe(exc)}" for i, exc in failures.items()}
-            return FlowReport(
-                pipe_count=len(reports),
-                total_processed=total,
-                success_count=sum(r.success_count for r in reports),
-                error_count=sum(r.error_count for r in reports),
-                items_per_second=total / duration if duration > 0 else 0.0,
-                ram_bytes=ram,
-                duration=duration,
-                status=self._status(reports),
-                failures=failures,
+            return FlowReport.combine(
+                reports,
+                status=flow_status(reports, started=self._started, finished=finished,
+                                   merge_error=self._merge_error),
+                duration=((end or time.monotonic()) - start) if start is not None else 0.0,
+                ram_bytes=self._peak_ram if finished else running_ram(reports),
                 merge_error=self._merge_error,
-                failure_reasons=reasons,
+                name=self._name,
                 start_time=self._started_at,
                 end_time=self._ended_at,
             )
-
-    def _status(self, reports: list[PipeReport]) -> PipeStatus:
-        if not self._started:
-            return PipeStatus.PENDING
-        if not self._done.is_set():
-            return PipeStatus.RUNNING
-        if self._merge_error is not None or any(r.status == PipeStatus.FAILED for r in reports):
-            return PipeStatus.FAILED
-        if any(r.status != PipeStatus.COMPLETED for r in reports):
-            return PipeStatus.CANCELLED
-        return PipeStatus.COMPLETED
-
-    def _running_ram(self) -> int:
-        return sum(r.ram_bytes for r in self.pipe_reports if r.status == PipeStatus.RUNNING and r._remote_ram)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -372,15 +220,15 @@ class PipeManager:
                 self._done = threading.Event()
                 for slot in self._slots:
                     slot.report = PipeReport(slot.index)
-                    slot.pipe._report = slot.report  # pipe.report reads the same live report
+                    slot.pipe.report = slot.report  # pipe.report reads the same live report
                     slot.future, slot.attempts, slot.failures, slot.done = None, 0, [], False
                 self._start_time, self._end_time = time.monotonic(), None
                 self._started_at, self._ended_at = datetime.datetime.now(datetime.timezone.utc), None
                 self._unsubscribe = self._engine.on_progress(self._on_progress)
                 self._started = True
                 self._stop_timeout = 5.0
-                _running.add(self)
-                _handle_sigterm()
+                running_managers.add(self)
+                handle_sigterm()
             try:
                 self._submit_queued()
             except BaseException:
@@ -424,15 +272,15 @@ class PipeManager:
                     for future in futures:
                         self._engine.cancel(future)  # the engine's own grace period applies
                 break
-            except (KeyboardInterrupt, _Terminated):
+            except (KeyboardInterrupt, Terminated):
                 continue  # a second Ctrl-C: already stopping, and the stop is bounded
         # The supervisor settles the cancelled futures and removes the run's files.
         while True:
             try:
-                # Beyond the supervisor's own bound for the files to go (_remove_leftovers).
-                settled = self._done.wait(timeout + _SETTLE_GRACE + 5.0)
+                # Beyond the supervisor's own bound for the files to go (remove_leftovers).
+                settled = self._done.wait(timeout + SETTLE_GRACE + 5.0)
                 break
-            except (KeyboardInterrupt, _Terminated):
+            except (KeyboardInterrupt, Terminated):
                 continue
         if not settled:
             _log.warning("%r: the engine left tasks unresolved after shutdown; marking them cancelled", self)
@@ -462,7 +310,8 @@ class PipeManager:
     def failure_error(self, report: FlowReport) -> PipelineError:
         """The error ``run()`` raises for a failed run: each failed pipe (its number, input and
         output) with the reason, and a failed merge. ``zoopipe run`` prints it."""
-        lines = [f"{self._name(i)} failed: {self._describe(exc)}" for i, exc in sorted(report.failures.items())]
+        failures = sorted(report.failures.items())
+        lines = [f"{self._name(i)} failed: {describe_failure(exc)}" for i, exc in failures]
         if report.merge_error is not None:
             lines.append(f"merging the shards failed: {report.merge_error}")
         error = PipelineError(
@@ -477,14 +326,7 @@ class PipeManager:
         pipe = self._slots[index].pipe
         return f"pipe {index} ({pipe.input_adapter.source_name} -> {pipe.output_adapter.target_name})"
 
-    @staticmethod
-    def _describe(exc: BaseException) -> str:
-        remote = RemoteError.of(exc)
-        if remote is not None and remote is not exc and remote.worker:
-            return f"{exc} (on worker {remote.worker})"
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-
-    def __enter__(self) -> "PipeManager":
+    def __enter__(self) -> PipeManager:
         self.start()
         return self
 
@@ -528,8 +370,8 @@ class PipeManager:
             slot = self._slots[index]
             if payload.get("attempt") != slot.attempts or slot.done:
                 return  # from an earlier attempt
-            slot.report._update_remote(payload)
-            self._peak_ram = max(self._peak_ram, self._running_ram())
+            slot.report.update_from_worker(payload)
+            self._peak_ram = max(self._peak_ram, running_ram(self.pipe_reports))
 
     def _supervise(self) -> None:
         try:
@@ -562,7 +404,7 @@ class PipeManager:
                 self._merge()
             else:
                 self._remove_leftovers()
-        except BaseException as exc:  # noqa: BLE001 - keep the manager's state consistent
+        except BaseException as exc:
             _log.exception("the PipeManager's supervisor failed")
             self._merge_error = self._merge_error or exc
         finally:
@@ -574,84 +416,66 @@ class PipeManager:
             report = slot.report
             if future.cancelled():
                 slot.done = True
-                report._finish(PipeStatus.CANCELLED)
+                report.mark_finished(PipeStatus.CANCELLED)
                 return
             exc = future.exception()
             if exc is None:
                 final = future.result()
-                report._update_remote(final)
+                report.update_from_worker(final)
                 slot.done = True
                 counts = (final["total_processed"], final["success_count"], final["error_count"])
-                report._finish(PipeStatus.COMPLETED, counts=counts)
+                report.mark_finished(PipeStatus.COMPLETED, counts=counts)
                 return
             slot.failures.append(exc)
             retry = not self._stopping and slot.attempts <= self._retries
             if not retry:
                 slot.done = True
-                report._finish(PipeStatus.FAILED, exception=exc)
+                report.mark_finished(PipeStatus.FAILED, exception=exc)
                 return
             _log.warning("pipe %d failed (attempt %d of %d), running it again: %s",
                          slot.index, slot.attempts, self._retries + 1, exc)
-            report._progress = None
+            report.reset_counts()
         with self._submit_lock:
             error: BaseException | None = exc
             if not self._stopping:
                 try:
                     self._submit(slot)
                     return
-                except Exception as resubmit_error:  # noqa: BLE001 - the pipe fails with it
+                except Exception as resubmit_error:
                     error = resubmit_error
             with self._lock:
                 slot.done = True
-                report._finish(PipeStatus.FAILED, exception=error)
+                report.mark_finished(PipeStatus.FAILED, exception=error)
 
     def _cancel_unfinished(self) -> None:
         with self._lock:
             for slot in self._slots:
                 if not slot.done:
                     slot.done = True
-                    slot.report._finish(PipeStatus.CANCELLED)
+                    slot.report.mark_finished(PipeStatus.CANCELLED)
 
     def _cancel_queued(self) -> None:
         with self._lock:
             for slot in self._slots:
                 if slot.future is None and not slot.done:
                     slot.done = True
-                    slot.report._finish(PipeStatus.CANCELLED)
+                    slot.report.mark_finished(PipeStatus.CANCELLED)
 
     def _merge(self) -> None:
         for target, parts in self._merges:
             try:
                 target.merge_parts(parts)
-            except Exception as exc:  # noqa: BLE001 - reported in the FlowReport, raised by run()
+            except Exception as exc:
                 _log.error("merging the shards into %s failed: %s", getattr(target, "path", target), exc)
                 self._merge_error = exc
                 return
 
     def _remove_leftovers(self) -> None:
-        """What a run that did not complete leaves: temporary files of its unfinished pipes, and,
-        when it was stopped, the parts of the shards that finished (they were only to be merged;
-        the next run writes them again). A stopped task removes its temporary file itself as it
-        stops; the file of one killed forcefully is removed once its process is gone."""
-        from zoopipe_core.adapters.sharding import remove_output
-        from zoopipe_core.adapters.storage import leftover_temps, remove_stale_temps
-
+        """What a run that did not complete leaves (see :func:`remove_leftovers`)."""
         unfinished = [s.pipe for s in self._slots if s.report.status != PipeStatus.COMPLETED]
-        paths = [a.path for p in unfinished for a in (p.output_adapter, p.error_output_adapter)
-                 if isinstance(getattr(a, "path", None), str)]
-        deadline = time.monotonic() + (self._stop_timeout + _SETTLE_GRACE if self._stopping else 0.0)
-        while True:
-            waiting = False
-            for path in paths:
-                remove_stale_temps(path)
-                waiting = waiting or bool(leftover_temps(path))
-            if not waiting or time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
-        if self._stopping:
-            for _, parts in self._merges:
-                for part in parts:
-                    remove_output(part)
+        stopped_parts = [part for _, parts in self._merges for part in parts] if self._stopping else []
+        wait = self._stop_timeout + SETTLE_GRACE if self._stopping else 0.0
+        remove_leftovers(unfinished, stopped_parts, wait)
 
     def _finish_run(self) -> None:
         with self._lock:
@@ -662,7 +486,7 @@ class PipeManager:
             self._ended_at = datetime.datetime.now(datetime.timezone.utc)
         if self._owns_engine:
             self._engine.shutdown()
-        _running.discard(self)
+        running_managers.discard(self)
         self._done.set()
 
 

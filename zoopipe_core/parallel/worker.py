@@ -10,14 +10,16 @@ shutdown), the pipe is shut down so it publishes nothing.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
+from zoopipe_core.adapters.memory import MemoryOutputAdapter
+from zoopipe_core.adapters.pygen import PyGeneratorOutputAdapter
 from zoopipe_core.engines import report_progress
 from zoopipe_core.errors import PipelineError
+from zoopipe_core.pipe.output_paths import check_distinct_outputs
+from zoopipe_core.pipe.pipe import Pipe
 from zoopipe_core.pipe.report import PipeReport, PipeStatus
-
-if TYPE_CHECKING:
-    from zoopipe_core.pipe.pipe import Pipe
 
 #: Seconds between two progress messages of a running pipe.
 PROGRESS_INTERVAL = 0.2
@@ -44,7 +46,7 @@ def snapshot(report: PipeReport, pipe_index: int, attempt: int) -> dict[str, Any
 
 
 def run_pipe_task(
-    pipe: "Pipe", key: str, pipe_index: int, attempt: int = 1, interval: float = PROGRESS_INTERVAL
+    pipe: Pipe, key: str, pipe_index: int, attempt: int = 1, interval: float = PROGRESS_INTERVAL
 ) -> dict[str, Any]:
     """Run ``pipe`` here, reporting under ``key`` every ``interval`` seconds; return the final
     payload. Raises the pipe's PipelineError if it failed.
@@ -63,7 +65,7 @@ def run_pipe_task(
     except BaseException:
         # The engine is stopping this task: stop the pipe, and wait for it to remove its
         # temporary files before the task ends (its worker may exit or be killed right after).
-        pipe._stop_promptly(absorb=BaseException)
+        pipe.stop_promptly(absorb=BaseException)
         raise
     final = snapshot(pipe.report, pipe_index, attempt)
     report_progress(key, final)
@@ -73,3 +75,32 @@ def run_pipe_task(
     if report.status == PipeStatus.CANCELLED:
         raise PipelineError(f"pipe {pipe_index} was cancelled inside its worker; nothing was published")
     return final
+
+
+def check_pipes(pipes: Sequence[Any]) -> list[Pipe]:
+    """``pipes`` as a list, if they can run together on workers: at least one, each a Pipe that
+    writes to no output living in the worker's memory, no two writing the same file.
+
+    Example:
+        >>> from zoopipe_core import Pipe, PyGeneratorInputAdapter, MemoryOutputAdapter
+        >>> try:
+        ...     check_pipes([Pipe(PyGeneratorInputAdapter([]), MemoryOutputAdapter())])
+        ... except ValueError as exc:
+        ...     print(str(exc).split(",")[0])
+        pipes[0] writes to a MemoryOutputAdapter
+    """
+    pipes = list(pipes)
+    if not pipes:
+        raise ValueError("PipeManager needs at least one pipe")
+    for index, pipe in enumerate(pipes):
+        if not isinstance(pipe, Pipe):
+            raise TypeError(f"pipes[{index}] is {type(pipe).__name__}, not a Pipe")
+        for adapter in (pipe.output_adapter, pipe.error_output_adapter):
+            if isinstance(adapter, (MemoryOutputAdapter, PyGeneratorOutputAdapter)):
+                raise ValueError(
+                    f"pipes[{index}] writes to a {type(adapter).__name__}, which would hand the "
+                    "records over in the worker's memory, where they are lost; write to a file "
+                    "(JSONOutputAdapter('out.jsonl')) or run the pipe with pipe.run()"
+                )
+    check_distinct_outputs(enumerate(pipes))  # pipes of one run must not overwrite each other
+    return pipes

@@ -38,7 +38,7 @@ from pydantic import BaseModel
 
 from zoopipe_core.adapters.native_spec import SinkSpec, TableSink
 
-__all__ = ["schema_for_model", "with_model_schema", "UnsupportedField"]
+__all__ = ["UnsupportedField", "schema_for_model", "with_model_schema"]
 
 
 class UnsupportedField(TypeError):
@@ -95,13 +95,15 @@ def _arrow_type(annotation: Any, metadata: list[Any], where: str) -> tuple[Any, 
         return {"timestamp": "us", "tz": None}, False
     if annotation is decimal.Decimal:
         digits = next((m.max_digits for m in metadata if getattr(m, "max_digits", None) is not None), None)
-        places = next((m.decimal_places for m in metadata if getattr(m, "decimal_places", None) is not None), None)
+        places = next(
+            (m.decimal_places for m in metadata if getattr(m, "decimal_places", None) is not None), None
+        )
         if digits is None:
             return {"decimal128": [38, places if places is not None else 9]}, False
         return {"decimal128": [digits, places or 0]}, False
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        values = [m.value for m in annotation]
-        return _arrow_type(type(values[0]), [], where)[0] if values else "utf8", False
+        members = [m.value for m in annotation]
+        return _arrow_type(type(members[0]), [], where)[0] if members else "utf8", False
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return {"struct": _fields(annotation, where + ".")}, False
     for python_type, arrow in _SIMPLE.items():
@@ -135,8 +137,9 @@ def schema_for_model(model: type[BaseModel]) -> str | None:
         >>> class User(BaseModel):
         ...     id: int
         ...     name: str | None
-        >>> schema_for_model(User)
-        '[{"name": "id", "type": "int64", "nullable": false}, {"name": "name", "type": "utf8", "nullable": true}]'
+        >>> print(schema_for_model(User).replace("}, ", "},\\n"))
+        [{"name": "id", "type": "int64", "nullable": false},
+        {"name": "name", "type": "utf8", "nullable": true}]
     """
     try:
         return json.dumps(_fields(model))

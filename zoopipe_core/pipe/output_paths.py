@@ -10,7 +10,8 @@ normalises them.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from zoopipe_core.adapters.native_spec import FileSpec
 from zoopipe_core.errors import PipelineError
@@ -30,8 +31,8 @@ def resource_key(url: str) -> str:
         >>> resource_key("memory://bucket//a.csv") == resource_key("memory://bucket/a.csv")
         True
     """
-    from zoopipe_core.errors import PluginError
     from zoopipe_core.adapters.storage import filesystem_for, is_local, local_path
+    from zoopipe_core.errors import PluginError
 
     if is_local(url):
         return os.path.realpath(os.path.abspath(local_path(url)))
@@ -50,7 +51,7 @@ def _identity(adapter: Any) -> Any:
     twice clashes; None for an output that writes nothing (the count-only output)."""
     try:
         spec = adapter.native_spec()
-    except Exception:  # noqa: BLE001 - a misconfigured adapter fails with its own error when the run opens it
+    except Exception:
         return None
     if spec is None:
         return adapter
@@ -67,7 +68,11 @@ def _outputs(pipes: Iterable[Any]) -> Iterator[tuple[str, Any, Any]]:
     object itself for a Python output with no file (one object cannot take two streams)."""
     for index, pipe in pipes:
         where = "" if index is None else f"pipes[{index}]."
-        for role, adapter in (("output_adapter", pipe.output_adapter), ("error_output_adapter", pipe.error_output_adapter)):
+        outputs = (
+            ("output_adapter", pipe.output_adapter),
+            ("error_output_adapter", pipe.error_output_adapter),
+        )
+        for role, adapter in outputs:
             if adapter is None:
                 continue
             identity = _identity(adapter)
@@ -80,7 +85,7 @@ def check_distinct_outputs(pipes: Iterable[tuple[int | None, Any]]) -> None:
     the same file or URL, or an output to an input of one of them."""
     pipes = list(pipes)
     seen: dict[Any, str] = {}
-    for name, adapter, key in _outputs(pipes):
+    for name, _adapter, key in _outputs(pipes):
         first = seen.get(key if isinstance(key, str) else id(key))
         if first is not None:
             what = f"the same file {key}" if isinstance(key, str) else "the same adapter object"

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
+import copy
 import logging
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel
 
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
+from zoopipe_core.adapters.resolve import resolve_input_adapter, resolve_output_adapter
 from zoopipe_core.pipe.executors import Executor, SingleThreadExecutor
 from zoopipe_core.pipe.report import PipeReport, PipeStatus
-from zoopipe_core.running import RunningSet
 from zoopipe_core.pipe.transforms import TransformLike
+from zoopipe_core.running import RunningSet
 
 _log = logging.getLogger("zoopipe")
 
@@ -26,7 +30,7 @@ INTERRUPT_AFTER = 0.2
 STOP_WAIT = 10.0
 
 # Pipes whose run thread is alive, for the exit hook below.
-_running: RunningSet["Pipe"] = RunningSet()
+_running: RunningSet[Pipe] = RunningSet()
 
 
 @atexit.register
@@ -36,7 +40,7 @@ def _stop_runs_at_exit() -> None:
     for pipe in _running.snapshot():
         _log.warning("%r was still running when Python exited: stopping it, nothing is published. "
                      "Call pipe.wait() before the program ends to let it finish", pipe)
-        if not pipe._stop_promptly():
+        if not pipe.stop_promptly():
             _log.warning("%r did not stop within %g s (its Python code ignores the interruption, or "
                          "is blocked in C code): its temporary files stay until the next run of the "
                          "same output removes them", pipe, STOP_WAIT)
@@ -99,14 +103,13 @@ class Pipe:
         post_validation: Sequence[TransformLike] | None = None,
         executor: Executor | None = None,
     ) -> None:
-        from zoopipe_core.plugins import resolve_input_adapter, resolve_output_adapter
-
         self.input_adapter = resolve_input_adapter(input_adapter)
         self.output_adapter = resolve_output_adapter(output_adapter)
         self.error_output_adapter = (
             resolve_output_adapter(error_output_adapter) if error_output_adapter is not None else None
         )
-        if schema_model is not None and not (isinstance(schema_model, type) and issubclass(schema_model, BaseModel)):
+        is_model = isinstance(schema_model, type) and issubclass(schema_model, BaseModel)
+        if schema_model is not None and not is_model:
             raise TypeError(f"schema_model must be a pydantic BaseModel subclass, got {schema_model!r}")
         self.schema_model = schema_model
         self.pre_validation = list(pre_validation or [])
@@ -128,14 +131,37 @@ class Pipe:
 
     @property
     def report(self) -> PipeReport:
+        """The report of the current (or last) run; a PipeManager running this pipe on a worker
+        sets it to the live report it keeps from the worker's messages."""
         return self._report
+
+    @report.setter
+    def report(self, report: PipeReport) -> None:
+        self._report = report
+
+    def fresh_copy(self, pipe_index: int = 0) -> Pipe:
+        """A copy of this pipe's configuration (adapters, schema, transforms, executor: the same
+        objects) that has not run: a new pending report numbered ``pipe_index``, no run thread.
+        A shard of a parallel run starts as one, then takes its own input and outputs.
+
+        Example:
+            >>> from zoopipe_core import PyGeneratorInputAdapter, MemoryOutputAdapter
+            >>> pipe = Pipe(PyGeneratorInputAdapter([{"a": 1}]), MemoryOutputAdapter())
+            >>> _ = pipe.run()
+            >>> shard = pipe.fresh_copy(pipe_index=3)
+            >>> shard.report.pipe_index, shard.report.status.value, shard.schema_model is pipe.schema_model
+            (3, 'pending', True)
+        """
+        shard = copy.copy(self)  # through __getstate__: the run state (thread, stop control) stays behind
+        shard.report = PipeReport(pipe_index)
+        return shard
 
     def _run_here(self) -> None:
         from zoopipe_core.pipe.runner import execute
 
         try:
             execute(self, self._report, self._control)
-        except BaseException:  # noqa: BLE001 - the report holds it; run()/wait() surface it
+        except BaseException:
             pass
         finally:
             _running.discard(self)
@@ -164,9 +190,9 @@ class Pipe:
         try:
             return self._thread.finished.wait(timeout)
         except KeyboardInterrupt as interrupt:
-            self._stop_promptly()
+            self.stop_promptly()
             # The traceback ends at this wait(), not inside threading's locks.
-            raise interrupt.with_traceback(None)
+            raise interrupt.with_traceback(None)  # noqa: B904 - the same exception, not a new one
 
     def run(self) -> PipeReport:
         """Run to the end and return the report. Raises PipelineError if the run failed."""
@@ -189,7 +215,9 @@ class Pipe:
                 "blocked outside Python (in C code or I/O); the run will be cancelled when it returns"
             )
 
-    def _stop_promptly(self, absorb: type[BaseException] | tuple[type[BaseException], ...] = KeyboardInterrupt) -> bool:
+    def stop_promptly(
+        self, absorb: type[BaseException] | tuple[type[BaseException], ...] = KeyboardInterrupt
+    ) -> bool:
         """Stop the run now (Ctrl-C, Python exiting, the engine stopping a task): interrupt its
         Python code after INTERRUPT_AFTER seconds, wait up to STOP_WAIT seconds for it to remove
         its temporary files. Exceptions of type `absorb` arriving meanwhile (a second Ctrl-C) do
@@ -204,6 +232,7 @@ class Pipe:
         thread, control = self._thread, self._control
         if thread is None or control is None or not thread.running:
             return True
+        absorbed = absorb if isinstance(absorb, tuple) else (absorb,)
         control.request_stop()
         start = time.monotonic()
         interrupted = False
@@ -214,10 +243,8 @@ class Pipe:
             if not interrupted and waited >= interrupt_after:
                 control.interrupt()
                 interrupted = True
-            try:
+            with contextlib.suppress(*absorbed):  # already stopping, and the wait is bounded
                 thread.finished.wait(min(0.05, wait - waited))
-            except absorb:
-                pass  # already stopping, and the wait is bounded
         return not thread.running
 
     def __getstate__(self) -> dict[str, Any]:
@@ -234,7 +261,7 @@ class Pipe:
         state["_report"] = PipeReport(state["_report"])
         self.__dict__.update(state)
 
-    def __enter__(self) -> "Pipe":
+    def __enter__(self) -> Pipe:
         self.start()
         return self
 
@@ -242,7 +269,7 @@ class Pipe:
         if exc_type is None:
             self.wait()
         elif issubclass(exc_type, KeyboardInterrupt):
-            self._stop_promptly()
+            self.stop_promptly()
         else:
             self.shutdown()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
-from typing import IO, Any, Callable
+from collections.abc import Callable
+from typing import IO, Any
 
 
 def format_progress(report: Any) -> str:
@@ -56,7 +56,7 @@ class ProgressDisplay:
                 self._stream.write(line + "\n")
             self._stream.flush()
 
-    def __enter__(self) -> "ProgressDisplay":
+    def __enter__(self) -> ProgressDisplay:
         self._thread.start()
         return self
 

@@ -40,7 +40,7 @@ _FINAL = (PipeStatus.COMPLETED, PipeStatus.FAILED, PipeStatus.CANCELLED)
 class _RemoteCounts:
     """Counts as a worker last reported them, shaped like the executor's live counters."""
 
-    __slots__ = ("read", "success", "errors")
+    __slots__ = ("errors", "read", "success")
 
     def __init__(self, read: int, success: int, errors: int) -> None:
         self.read, self.success, self.errors = read, success, errors
@@ -117,6 +117,12 @@ class PipeReport:
             return self._remote_ram
         return current_rss_bytes()
 
+    @property
+    def worker_ram_bytes(self) -> int | None:
+        """The resident memory of the worker running the pipe, as it last reported it (a pipe
+        run by a PipeManager); None for a pipe running in this process."""
+        return self._remote_ram
+
     # -- state ------------------------------------------------------------------------------
     @property
     def is_finished(self) -> bool:
@@ -133,15 +139,20 @@ class PipeReport:
     def wait(self, timeout: float | None = None) -> bool:
         return self._finished.wait(timeout)
 
-    # -- transitions (called by the runner) --------------------------------------------------
-    def _start(self, progress: Any) -> None:
+    # -- transitions (called by the runner and by PipeManager, not by users) -------------------
+    def mark_running(self, progress: Any) -> None:
+        """The run started; ``progress`` is the executor's live counters (``read``, ``success``,
+        ``errors``), read whenever the counts are asked for."""
         self._progress = progress
         self.status = PipeStatus.RUNNING
         self._started = time.monotonic()
         self.start_time = _now()
 
-    def _finish(self, status: PipeStatus, counts: tuple[int, int, int] | None = None,
-                exception: BaseException | None = None) -> None:
+    def mark_finished(self, status: PipeStatus, counts: tuple[int, int, int] | None = None,
+                      exception: BaseException | None = None) -> None:
+        """The run ended with ``status``: the counts are frozen (``counts`` as
+        ``(total_processed, success_count, error_count)``, or the live counts as of now) and
+        :meth:`wait` returns."""
         self._final = counts if counts is not None else self._counts()
         self.exception = exception
         self._ended = time.monotonic()
@@ -149,8 +160,17 @@ class PipeReport:
         self.status = status
         self._finished.set()
 
-    def _update_remote(self, payload: dict[str, Any]) -> None:
-        """Take the live counts a worker sent (see zoopipe_core.parallel.worker) while the pipe runs."""
+    def update_from_worker(self, payload: dict[str, Any]) -> None:
+        """Take the live counts a worker sent (see zoopipe_core.parallel.worker) while the pipe
+        runs; ignored once the report is finished.
+
+        Example:
+            >>> report = PipeReport()
+            >>> report.update_from_worker({"total_processed": 5, "success_count": 4, "error_count": 1,
+            ...                            "ram_bytes": 1024, "duration": 0.5})
+            >>> report.status.value, report.total_processed, report.worker_ram_bytes
+            ('running', 5, 1024)
+        """
         if self.is_finished:
             return
         counts = (payload["total_processed"], payload["success_count"], payload["error_count"])
@@ -162,6 +182,11 @@ class PipeReport:
             self.start_time = _now() - datetime.timedelta(seconds=ran)
         if self.status == PipeStatus.PENDING:
             self.status = PipeStatus.RUNNING
+
+    def reset_counts(self) -> None:
+        """Forget the live counts of a failed attempt: the rerun of the pipe (PipeManager's
+        ``retries``) reports its own, from zero."""
+        self._progress = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,14 +1,16 @@
 """Runs one pipe to the end on the calling thread: opens inputs and outputs, calls the Rust
-executor, then publishes every output or none. The only module that imports `_native`."""
+executor, then publishes every output or none. The one module that runs pipes on `_native`
+(``zoopipe_core.adapters.files`` only asks it for split points)."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from zoopipe_core import _native
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
@@ -22,11 +24,11 @@ from zoopipe_core.adapters.native_spec import (
     SourceSpec,
 )
 from zoopipe_core.pipe.arrow_schema import with_model_schema
+from zoopipe_core.adapters.storage import PendingOutput, open_input
 from zoopipe_core.engines.resources import task_cpus
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.pipe.report import PipeReport, PipeStatus
 from zoopipe_core.pipe.stage import BatchStage
-from zoopipe_core.adapters.storage import PendingOutput, open_input
 from zoopipe_core.pipe.validation import input_keys, not_null_columns
 
 if TYPE_CHECKING:
@@ -158,7 +160,7 @@ def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) ->
     return spec
 
 
-def _stage_input_keys(pipe: "Pipe") -> list[str] | None:
+def _stage_input_keys(pipe: Pipe) -> list[str] | None:
     """The columns the Python stage's input dicts need: the model's fields when validation comes
     first and the model ignores extra columns (the reader still reads every column, so error
     records carry the whole row); None for every column."""
@@ -172,7 +174,7 @@ def _close_source(spec: SourceSpec | None) -> None:
         spec.location.file.close()
 
 
-def _describe(exc: BaseException, pipe: "Pipe") -> PipelineError:
+def _describe(exc: BaseException, pipe: Pipe) -> PipelineError:
     if isinstance(exc, PipelineError):
         return exc
     if isinstance(exc, _native.ExecutionError):
@@ -183,7 +185,7 @@ def _describe(exc: BaseException, pipe: "Pipe") -> PipelineError:
     return error
 
 
-def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
+def execute(pipe: Pipe, report: PipeReport, control: RunControl) -> None:
     """Run `pipe`, updating `report`. Raises PipelineError on failure, after aborting outputs;
     then tells every output the run ended (see OutputAdapter.run_ended)."""
     try:
@@ -193,15 +195,15 @@ def execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
             if adapter is not None:
                 try:
                     adapter.run_ended(report)
-                except Exception:  # noqa: BLE001 - the run's own outcome stands
+                except Exception:
                     logger.exception("%r failed to take the end of the run", adapter)
 
 
-def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
+def _execute(pipe: Pipe, report: PipeReport, control: RunControl) -> None:
     from zoopipe_core.plugins import hooks
 
     progress = NativeProgress()
-    report._start(progress)
+    report.mark_running(progress)
     executor = pipe.executor
     opened: list[_OpenOutput] = []
     source: SourceSpec | None = None
@@ -222,7 +224,8 @@ def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
             opened.append(_open_output(pipe.error_output_adapter, control))
         stage = None
         if pipe.schema_model is not None or pipe.pre_validation or pipe.post_validation:
-            stage = control.python_call(BatchStage(pipe.schema_model, pipe.pre_validation, pipe.post_validation))
+            batch_stage = BatchStage(pipe.schema_model, pipe.pre_validation, pipe.post_validation)
+            stage = control.python_call(batch_stage)
         summary = _native.run_pipe(
             source.to_native(),
             opened[0].spec.to_native(),
@@ -244,26 +247,27 @@ def _execute(pipe: "Pipe", report: PipeReport, control: RunControl) -> None:
             output.commit()
     except (_native.RunCancelled, PipeCancelled) as exc:
         _abort(opened)
-        report._finish(PipeStatus.CANCELLED, exception=exc)
+        report.mark_finished(PipeStatus.CANCELLED, exception=exc)
         return
     except KeyboardInterrupt as exc:
         _abort(opened)
-        report._finish(PipeStatus.CANCELLED, exception=exc)
+        report.mark_finished(PipeStatus.CANCELLED, exception=exc)
         raise
     except BaseException as exc:
         _abort(opened)
         error = _describe(exc, pipe)
-        report._finish(PipeStatus.FAILED, exception=error)
+        report.mark_finished(PipeStatus.FAILED, exception=error)
         hooks().zoopipe_on_error(pipe=pipe, error=error)
         raise error from exc
     finally:
         _close_source(source)
         try:
             _teardown(set_up)
-        except Exception:  # noqa: BLE001 - the run has already failed; its error is raised
+        except Exception:
             logger.exception("a transform's teardown failed after the run had stopped")
     report.error_samples = summary["error_samples"]
-    report._finish(PipeStatus.COMPLETED, counts=(summary["read"], summary["success"], summary["errors"]))
+    counts = (summary["read"], summary["success"], summary["errors"])
+    report.mark_finished(PipeStatus.COMPLETED, counts=counts)
     if summary["errors"] and pipe.error_output_adapter is None:
         logger.warning(
             "%d of %d records failed and the pipe has no error_output_adapter; the first %d are in "
@@ -287,7 +291,7 @@ def _teardown(transforms: list[Any]) -> None:
         if hasattr(transform, "teardown"):
             try:
                 transform.teardown()
-            except Exception as exc:  # noqa: BLE001 - the others are torn down too
+            except Exception as exc:
                 first = first or exc
     if first is not None:
         raise first

@@ -5,7 +5,8 @@ records; it reports them, with the stage and the reason, so they reach the error
 from __future__ import annotations
 
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -42,26 +43,25 @@ class BatchStage:
         self.post = list(post_validation)
 
     def _run(self, transforms: list[TransformLike], records: list[Any],
-             indices: list[int] | None) -> tuple[list[Any], BaseException | None, TransformLike | None]:
+             indices: list[int] | None) -> tuple[list[Any], list[str] | None]:
+        """The records through ``transforms``, and the failure messages if one raised."""
         for transform in transforms:
             try:
                 records = apply_transform(transform, records)
-            except Exception as exc:  # noqa: BLE001 - routed to the error output, run goes on
-                return records, exc, transform
-        return records, None, None
+            except Exception as exc:
+                return records, _transform_failure(transform, exc)
+        return records, None
 
     def __call__(self, records: list[dict[str, Any]]) -> tuple[list[int] | None, list[Any], list[Failure]]:
         indices: list[int] | None = None
         failures: list[Failure] = []
-        records, exc, culprit = self._run(self.pre, records, indices)
-        if exc is not None:
-            messages = _transform_failure(culprit, exc)
+        records, messages = self._run(self.pre, records, indices)
+        if messages is not None:
             return [], [], [(i, "transform", messages) for i in range(len(records))]
         if self.validator is not None:
             indices, records, failures = self.validator.validate(records)
-        records, exc, culprit = self._run(self.post, records, indices)
-        if exc is not None:
-            messages = _transform_failure(culprit, exc)
+        records, messages = self._run(self.post, records, indices)
+        if messages is not None:
             remaining = indices if indices is not None else range(len(records))
             return [], [], failures + [(i, "transform", messages) for i in remaining]
         return indices, records, failures

@@ -8,7 +8,8 @@ error output with the exception.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 Record = dict[str, Any]
 
@@ -35,7 +36,7 @@ class Transform:
         raise TypeError(f"{type(self).__name__} must define __call__(self, records)")
 
 
-TransformLike = Union[Transform, Callable[[list[Record]], Any]]
+TransformLike = Transform | Callable[[list[Record]], Any]
 
 
 class TransformContractError(Exception):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import functools
 import traceback
-from typing import Annotated, Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, cast
 
 from pydantic import AliasChoices, AliasPath, BaseModel, RootModel, TypeAdapter, ValidationError
 
@@ -23,7 +24,7 @@ _TARGET_FAILING_CHUNKS = 0.05
 _MIN_CHUNK = 8
 
 
-def describe_errors(errors: list[dict[str, Any]]) -> list[str]:
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[str]:
     """'field: message' for each pydantic error of one record (its list index already stripped)."""
     messages = []
     for error in errors:
@@ -94,10 +95,12 @@ def not_null_columns(model: type[BaseModel]) -> tuple[str, ...]:
     """
     columns = []
     for name, field in model.model_fields.items():
-        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        annotation: Any = field.annotation
+        if field.metadata:
+            annotation = Annotated[(field.annotation, *field.metadata)]
         try:
             TypeAdapter(annotation).validate_python(None)
-        except Exception:  # noqa: BLE001 - a validation error, or a type pydantic cannot check alone
+        except Exception:
             columns.append(field.alias or name)
     return tuple(columns)
 
@@ -126,7 +129,9 @@ class BatchValidator:
             return n
         return max(_MIN_CHUNK, min(n, int(_TARGET_FAILING_CHUNKS / self._error_rate)))
 
-    def validate(self, records: list[dict[str, Any]]) -> tuple[list[int], list[Any], list[tuple[int, str, list[str]]]]:
+    def validate(
+        self, records: list[dict[str, Any]]
+    ) -> tuple[list[int], list[Any], list[tuple[int, str, list[str]]]]:
         """Return (indices of valid records, their dumped data, [(index, "validation", messages)])."""
         n = len(records)
         adapter = self.adapter
@@ -141,10 +146,11 @@ class BatchValidator:
                 indices.extend(range(start, start + len(chunk)))
                 continue
             except ValidationError as exc:
-                by_record: dict[int, list[dict[str, Any]]] = {}
+                by_record: dict[int, list[Mapping[str, Any]]] = {}
                 for error in exc.errors(include_url=False):
-                    by_record.setdefault(error["loc"][0], []).append(error)
-            except Exception:  # noqa: BLE001 - a validator raised; find the record that did
+                    # The first location is the record's index in the chunk (a list).
+                    by_record.setdefault(cast(int, error["loc"][0]), []).append(error)
+            except Exception:
                 self._validate_one_by_one(chunk, range(start, start + len(chunk)), models, indices, failures)
                 continue
             for local, errors in by_record.items():
@@ -154,14 +160,14 @@ class BatchValidator:
                 try:
                     models.extend(adapter.validate_python([chunk[i] for i in good]))
                     indices.extend(start + i for i in good)
-                except Exception:  # noqa: BLE001 - a validator raised (see the module's docstring)
+                except Exception:
                     self._validate_one_by_one([chunk[i] for i in good], [start + i for i in good],
                                               models, indices, failures)
         if n:
             self._error_rate = 0.7 * self._error_rate + 0.3 * (len(failures) / n)
         try:
             return indices, adapter.dump_python(models), failures
-        except Exception:  # noqa: BLE001 - a serializer of the model raised; find the record
+        except Exception:
             return self._dump_one_by_one(indices, models, failures)
 
     def _dump_one_by_one(
@@ -170,11 +176,11 @@ class BatchValidator:
         """Dump each validated record on its own: one whose dump raises (a field_serializer, a
         model_serializer) fails alone, at stage "serialize"."""
         kept_indices, dumped = [], []
-        for index, model in zip(indices, models):
+        for index, model in zip(indices, models, strict=True):
             try:
                 dumped.extend(self.adapter.dump_python([model]))
                 kept_indices.append(index)
-            except Exception as exc:  # noqa: BLE001 - the record goes to the error output
+            except Exception as exc:
                 failures.append((index, "serialize", describe_exception(exc, "model_dump")))
         return kept_indices, dumped, failures
 
@@ -190,11 +196,11 @@ class BatchValidator:
         whose validation raises (a ValidationError or any other Exception) fails alone.
         BaseExceptions (cancellation) still propagate."""
         adapter = self.adapter
-        for index, record in zip(positions, records):
+        for index, record in zip(positions, records, strict=True):
             try:
                 models.extend(adapter.validate_python([record]))
                 indices.append(index)
             except ValidationError as exc:
                 failures.append((index, "validation", describe_errors(exc.errors(include_url=False))))
-            except Exception as exc:  # noqa: BLE001 - the record goes to the error output
+            except Exception as exc:
                 failures.append((index, "validation", describe_exception(exc)))

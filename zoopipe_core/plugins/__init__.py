@@ -27,7 +27,6 @@ import dataclasses
 import importlib
 import os
 import pathlib
-import re
 import threading
 from importlib import metadata
 from typing import Any, Literal
@@ -471,45 +470,6 @@ def resolve_engine(spec: Any = None) -> Any:
     if isinstance(spec, type):
         return spec()
     return spec
-
-
-def resolve_input_adapter(spec: Any, **options: Any) -> Any:
-    """An input adapter from ``spec``: an InputAdapter → itself; a registered name →
-    ``cls(**options)``; a path or URL → ``cls(path, **options)`` for the class of its suffix."""
-    from zoopipe_core.adapters.base import InputAdapter
-
-    return _resolve_adapter(spec, "input", InputAdapter, options)
-
-
-def resolve_output_adapter(spec: Any, **options: Any) -> Any:
-    """An output adapter from ``spec``: an OutputAdapter → itself; a registered name →
-    ``cls(**options)``; a path or URL → ``cls(path, **options)`` for the class of its suffix."""
-    from zoopipe_core.adapters.base import OutputAdapter
-
-    return _resolve_adapter(spec, "output", OutputAdapter, options)
-
-
-_BARE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _resolve_adapter(spec: Any, direction: Direction, base: type, options: dict[str, Any]) -> Any:
-    if isinstance(spec, base):
-        if options:
-            raise TypeError(
-                f"options {sorted(options)} were given with a ready {direction} adapter "
-                f"({type(spec).__name__}); pass them to its constructor instead"
-            )
-        return spec
-    if isinstance(spec, os.PathLike):
-        spec = os.fspath(spec)
-    if not isinstance(spec, str):
-        raise TypeError(
-            f"expected an {direction} adapter, a registered adapter name or a path/URL, "
-            f"got {type(spec).__name__}: {spec!r}"
-        )
-    if spec in _state().registry.names("adapter", direction) or _BARE_NAME.match(spec):
-        return get_adapter_class(spec, direction)(**options)
-    return adapter_for_path(spec, direction)(spec, **options)
 
 
 # --------------------------------------------------------------------------- listing
