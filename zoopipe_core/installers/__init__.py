@@ -20,16 +20,19 @@ Example:
 
 from zoopipe_core.installers.base import Installer
 from zoopipe_core.installers.detection import detect_installer
+from zoopipe_core.installers.ignore import IgnoreRules, read_ignore_file
 from zoopipe_core.installers.manual import ManualInstaller
 from zoopipe_core.installers.pip import PipInstaller
 from zoopipe_core.installers.poetry import PoetryInstaller
 from zoopipe_core.installers.uv import UvInstaller
 
 __all__ = [
+    "IgnoreRules",
     "Installer",
     "ManualInstaller",
     "PipInstaller",
     "PoetryInstaller",
     "UvInstaller",
     "detect_installer",
+    "read_ignore_file",
 ]

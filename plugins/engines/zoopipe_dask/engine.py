@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import fnmatch
 import hashlib
 import io
 import logging
@@ -35,7 +34,6 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 from zoopipe_core.engines.base import (
@@ -50,6 +48,7 @@ from zoopipe_core.engines.base import (
     worker_import_error,
 )
 from zoopipe_core.engines.main_guard import refuse_unguarded_main
+from zoopipe_core.installers import IgnoreRules
 
 from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, run_task, stop_task
 
@@ -76,27 +75,12 @@ def _import_distributed() -> Any:
 
 
 
-def _ignored(relative: PurePosixPath, is_dir: bool, patterns: list[str]) -> bool:
-    """gitignore-style matching of the common forms: ``name``, ``dir/``, ``**/x``, ``a/b``."""
-    for pattern in patterns:
-        if pattern.endswith("/") and not is_dir:
-            continue
-        body = pattern.rstrip("/")
-        if body.startswith("**/"):
-            body = body[3:]
-        anchored = "/" in body
-        body = body.lstrip("/")
-        if fnmatch.fnmatch(str(relative) if anchored else relative.name, body):
-            return True
-    return False
-
-
 def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
     """Zip archives (name → bytes) that make ``environment.code_paths`` importable on workers.
 
     A plain directory is zipped with its contents at the archive's root (like Ray's
     ``working_dir``); a package directory keeps its name, and a ``.py`` file is stored alone
-    (like ``py_modules``). Files matching ``ignore_file`` patterns are left out.
+    (like ``py_modules``). Files matching ``ignore_file`` patterns (git's rules) are left out.
 
     Example:
         >>> import tempfile, zipfile, io, pathlib
@@ -106,7 +90,7 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
         >>> zipfile.ZipFile(io.BytesIO(data)).namelist()
         ['tool.py']
     """
-    patterns = environment.ignore_patterns()
+    rules = IgnoreRules(environment.ignore_patterns())
     archives: dict[str, bytes] = {}
     for path in environment.resolved_code_paths():
         buffer = io.BytesIO()
@@ -116,14 +100,8 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
             else:
                 is_package = (path / "__init__.py").is_file()
                 root = path.parent if is_package else path
-                for folder, dirs, files in os.walk(path):
-                    here = PurePosixPath(Path(folder).relative_to(path).as_posix())
-                    dirs[:] = sorted(d for d in dirs if not _ignored(here / d, True, patterns))
-                    for name in sorted(files):
-                        if _ignored(here / name, False, patterns):
-                            continue
-                        full = Path(folder) / name
-                        archive.write(full, full.relative_to(root).as_posix())
+                for full in rules.files(path):
+                    archive.write(full, full.relative_to(root).as_posix())
         data = buffer.getvalue()
         digest = hashlib.sha256(data).hexdigest()[:16]
         archives[f"{path.stem or 'code'}-{digest}.zip"] = data
