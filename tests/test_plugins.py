@@ -1073,19 +1073,13 @@ def test_docs_table_lists_the_registered_components_and_no_others():
 
 def test_every_plugin_extra_names_a_plugin_that_exists():
     """An extra of zoopipe-core is the dependency of a first-party plugin that is registered
-    (no extra for a plugin yet to come), and every first-party plugin has its extra.
-
-    zoopipe_core.plugins.first_party is the one table: pyproject.toml's extras (requirements
-    included) and entry points, and what each plugin registers, must say what it says."""
+    (no extra for a plugin yet to come), and every first-party plugin has its extra."""
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
 
-    from zoopipe_core.plugins import first_party
-
-    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
+    extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     plugin_extras = set(extras) - {"all", "test", "bench"}
     registered = {
         component.extra
@@ -1094,40 +1088,3 @@ def test_every_plugin_extra_names_a_plugin_that_exists():
     }
     assert plugin_extras == registered == {p.extra for p in plugins.FIRST_PARTY_PLUGINS.values()}
     assert plugin_extras == set(plugins.FIRST_PARTY_EXTRA_IMPORTS)
-    # The table is the source: pyproject's extras are its requirements, `all` is every one of them,
-    # and the test extra installs them all too.
-    assert {name: extras[name] for name in [*plugin_extras, "all"]} == first_party.extra_requirements()
-    assert first_party.extra_requirements()["all"][0] in extras["test"]
-    entry_points = project["entry-points"]["zoopipe"]
-    assert {n: m for n, m in entry_points.items() if n != "core"} == {
-        p.name: p.entry_point for p in first_party.FIRST_PARTY}
-    # Each first-party plugin registers its component of the table's kind, with the table's extra,
-    # schemes and suffixes.
-    by_plugin = {p.name: p for p in plugins.list_plugins() if p.distribution == "zoopipe-core"}
-    for known in first_party.FIRST_PARTY:
-        [component] = by_plugin[known.name].components
-        assert (component.kind, component.name, component.extra) == (known.kind, known.name, known.extra)
-        assert (component.schemes, component.suffixes) == (known.schemes, known.suffixes)
-
-
-def test_docs_and_hints_give_the_first_party_tables_install_commands():
-    """docs/plugins.md's table of first-party plugins is the table in the code, and every
-    `pip install "zoopipe-core[...]"` written in the docs, READMEs and plugin packages names the
-    extra of a first-party plugin (the one the text is about, where it says so)."""
-    import re
-
-    from zoopipe_core.plugins import first_party
-
-    docs = (REPO_ROOT / "docs" / "plugins.md").read_text()
-    rows = re.findall(r"^\| (engine|adapter|syncer) `([\w-]+)`[^|]*\| `(\w+)` \| `([^`]+)` \|$", docs, re.M)
-    assert sorted(rows) == sorted(
-        (p.kind, p.name, p.package, p.install_command) for p in first_party.FIRST_PARTY)
-    texts = [REPO_ROOT / "README.md", *(REPO_ROOT / "docs").glob("*.md"),
-             *(REPO_ROOT / "plugins").rglob("*.md"), *(REPO_ROOT / "plugins").rglob("*.py")]
-    commands = {p.extra: p.install_command for p in first_party.FIRST_PARTY}
-    seen = set()
-    for path in texts:
-        for extra in re.findall(r'pip install "zoopipe-core\[([\w,-]+)\]"', path.read_text()):
-            assert extra in commands, (path, extra)
-            seen.add(extra)
-    assert seen == set(commands)
