@@ -1080,7 +1080,6 @@ def test_every_plugin_extra_names_a_plugin_that_exists():
     except ImportError:  # Python 3.10
         import tomli as tomllib
 
-    from zoopipe_core.plugins import registry
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     plugin_extras = set(extras) - {"all", "test", "bench"}
     registered = {
@@ -1089,4 +1088,4 @@ def test_every_plugin_extra_names_a_plugin_that_exists():
         for component in plugin.components if component.extra
     }
     assert plugin_extras == registered == {p.extra for p in plugins.FIRST_PARTY_PLUGINS.values()}
-    assert plugin_extras == set(registry.FIRST_PARTY_EXTRA_IMPORTS)
+    assert plugin_extras == set(plugins.FIRST_PARTY_EXTRA_IMPORTS)

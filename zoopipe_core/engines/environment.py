@@ -94,11 +94,11 @@ class WorkerEnvironment:
 
     def ignore_patterns(self) -> list[str]:
         """The patterns of ``ignore_file`` (``.rayignore`` syntax: one per line, ``#`` comments),
-        or none when there is no such file."""
-        if not self.ignore_file or not Path(self.ignore_file).is_file():
-            return []
-        lines = (line.strip() for line in Path(self.ignore_file).read_text().splitlines())
-        return [line for line in lines if line and not line.startswith("#")]
+        or none when there is no such file. Engines match them with git's rules
+        (:class:`zoopipe_core.installers.IgnoreRules`)."""
+        from zoopipe_core.installers import read_ignore_file
+
+        return read_ignore_file(self.ignore_file)
 
     def import_paths(self) -> list[str]:
         """The directories to put at the front of a worker's ``sys.path`` for ``code_paths``."""

@@ -16,11 +16,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import re
 from collections.abc import Iterable
-from importlib import metadata
 from typing import Any, Literal
 
 from zoopipe_core.errors import PluginError
@@ -31,43 +29,6 @@ DISABLE_ENV = "ZOOPIPE_DISABLE_PLUGINS"
 
 Kind = Literal["engine", "adapter", "installer", "syncer"]
 KINDS: tuple[Kind, ...] = ("engine", "adapter", "installer", "syncer")
-
-
-@dataclasses.dataclass(frozen=True)
-class FirstPartyPlugin:
-    """A plugin shipped by zoopipe whose dependencies arrive with an extra of ``zoopipe-core``.
-
-    Example:
-        >>> FIRST_PARTY_PLUGINS["ray"].install_command
-        'pip install "zoopipe-core[ray]"'
-    """
-
-    package: str
-    extra: str
-    schemes: tuple[str, ...] = ()
-    suffixes: tuple[str, ...] = ()
-
-    @property
-    def install_command(self) -> str:
-        return f'pip install "{DISTRIBUTION}[{self.extra}]"'
-
-
-# Component name -> the first-party plugin that provides it, so an unknown name that we know
-# about gets the exact install command instead of a bare "not found".
-FIRST_PARTY_PLUGINS: dict[str, FirstPartyPlugin] = {
-    "ray": FirstPartyPlugin("zoopipe_ray", "ray"),
-    "dask": FirstPartyPlugin("zoopipe_dask", "dask"),
-    "s3": FirstPartyPlugin("zoopipe_s3", "s3", schemes=("s3", "s3a")),
-    "duckdb": FirstPartyPlugin("zoopipe_duckdb", "duckdb", suffixes=(".duckdb",)),
-}
-
-# Extra of zoopipe-core -> import names of its dependencies, checked with find_spec (no import).
-FIRST_PARTY_EXTRA_IMPORTS: dict[str, tuple[str, ...]] = {
-    "ray": ("ray",),
-    "dask": ("dask", "distributed"),
-    "s3": ("s3fs",),
-    "duckdb": ("duckdb",),
-}
 
 
 # --------------------------------------------------------------------------- data model
@@ -295,53 +256,3 @@ def disable_hint(plugin_name: str) -> str:
     """The setting that disables ``plugin_name``, keeping the plugins already disabled."""
     already = sorted(env_names(DISABLE_ENV) - {plugin_name})
     return f"{DISABLE_ENV}={','.join([*already, plugin_name])}"
-
-
-# --------------------------------------------------------------------------- extras
-
-
-def _extra_requirements(distribution: str, extra: str) -> list[str] | None:
-    """Project names a distribution requires for ``extra``, from its metadata."""
-    try:
-        requires = metadata.requires(distribution) or []
-    except metadata.PackageNotFoundError:
-        return None
-    marker = re.compile(r"""extra\s*==\s*["']""" + re.escape(extra) + r"""["']""")
-    names = []
-    for requirement in requires:
-        spec, _, markers = requirement.partition(";")
-        if marker.search(markers):
-            names.append(re.match(r"\s*([A-Za-z0-9._-]+)", spec).group(1))  # type: ignore[union-attr]
-    return names
-
-
-def _distribution_installed(name: str) -> bool:
-    try:
-        metadata.distribution(name)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def extra_installed(component: Component) -> bool | None:
-    """Whether the dependencies of the component's extra are present, without importing them."""
-    extra = component.extra
-    if extra is None:
-        return None
-    distribution = component.source.distribution
-    if distribution in (None, DISTRIBUTION) and extra in FIRST_PARTY_EXTRA_IMPORTS:
-        imports = FIRST_PARTY_EXTRA_IMPORTS[extra]
-        return all(importlib.util.find_spec(name) is not None for name in imports)
-    if distribution is None:
-        return None
-    # A third-party extra: its import names are unknown, so look for the distributions instead.
-    requirements = _extra_requirements(distribution, extra)
-    if requirements is None:
-        return None
-    return all(_distribution_installed(name) for name in requirements)
-
-
-def install_command(component: Component) -> str:
-    """The pip command that installs the dependencies of the component's extra."""
-    distribution = component.source.distribution or DISTRIBUTION
-    return f'pip install "{distribution}[{component.extra}]"'

@@ -1,12 +1,34 @@
 """Path syncers: copy local files and directories to URLs and back, by content hash.
 
+A syncer plugin builds on these public names: :class:`Syncer` (the contract), ``content_hash``
+and ``file_hash`` (what every syncer compares), ``url_path`` (a URL's path in its filesystem),
+and the local side of an atomic copy: ``temporary_beside``, ``swap_in``, ``remove_path``.
+
 Example:
     >>> from zoopipe_core.syncers import LocalSyncer, Syncer
     >>> issubclass(LocalSyncer, Syncer)
     True
 """
 
-from zoopipe_core.syncers.base import Syncer, content_hash, file_hash
-from zoopipe_core.syncers.local import LocalSyncer
+from zoopipe_core.syncers.base import Syncer, content_hash, file_hash, url_path
+from zoopipe_core.syncers.local import (
+    LocalSyncer,
+    copy_atomically,
+    path_of_url,
+    remove_path,
+    swap_in,
+    temporary_beside,
+)
 
-__all__ = ["LocalSyncer", "Syncer", "content_hash", "file_hash"]
+__all__ = [
+    "LocalSyncer",
+    "Syncer",
+    "content_hash",
+    "copy_atomically",
+    "file_hash",
+    "path_of_url",
+    "remove_path",
+    "swap_in",
+    "temporary_beside",
+    "url_path",
+]

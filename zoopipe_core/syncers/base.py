@@ -49,6 +49,20 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     return manifest.hexdigest()
 
 
+def url_path(url: str | os.PathLike[str]) -> str:
+    """The path of ``url`` inside its filesystem, as fsspec names it (the scheme dropped).
+
+    Example:
+        >>> url_path("memory://bucket/runs/data.csv")
+        '/bucket/runs/data.csv'
+        >>> url_path("file:///tmp/data.csv")
+        '/tmp/data.csv'
+    """
+    from fsspec.core import strip_protocol
+
+    return strip_protocol(os.fspath(url))
+
+
 class Syncer(abc.ABC):
     """Copies local paths to remote URLs and back, atomically, skipping unchanged content.
 

@@ -75,20 +75,48 @@ def copy_atomically(source: Path, destination: Path) -> str:
     ):
         return digest
     destination.parent.mkdir(parents=True, exist_ok=True)
-    temporary = destination.with_name(f".{destination.name}.zoopipe-tmp-{uuid.uuid4().hex}")
+    temporary = temporary_beside(destination)
     try:
         if source.is_dir():
             shutil.copytree(source, temporary)
         else:
             shutil.copy2(source, temporary)
-        _swap_in(temporary, destination)
+        swap_in(temporary, destination)
     except BaseException:
-        _remove(temporary)
+        remove_path(temporary)
         raise
     return digest
 
 
-def _swap_in(temporary: Path, destination: Path) -> None:
+def temporary_beside(destination: Path) -> Path:
+    """A fresh hidden name beside ``destination`` to build its new content under, then
+    :func:`swap_in` (beside it: on the same filesystem, so the rename is atomic).
+
+    Example:
+        >>> from pathlib import Path
+        >>> temporary_beside(Path("/data/out.csv")).name.startswith(".out.csv.zoopipe-tmp-")
+        True
+    """
+    return destination.with_name(f".{destination.name}.zoopipe-tmp-{uuid.uuid4().hex}")
+
+
+def swap_in(temporary: Path, destination: Path) -> None:
+    """Put ``temporary`` (a file or directory) in the place of ``destination``.
+
+    A file replaces its destination in one rename. A directory cannot be renamed over a
+    non-empty one, so the old directory is renamed aside first and removed after; if the swap
+    fails the old one is put back.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "out").mkdir(); _ = (folder / "out" / "old.txt").write_text("old")
+        >>> new = temporary_beside(folder / "out"); _ = new.mkdir()
+        >>> _ = (new / "new.txt").write_text("new")
+        >>> swap_in(new, folder / "out")
+        >>> sorted(p.name for p in folder.rglob("*"))
+        ['new.txt', 'out']
+    """
     if not (temporary.is_dir() or destination.is_dir()):
         os.replace(temporary, destination)
         return
@@ -102,10 +130,11 @@ def _swap_in(temporary: Path, destination: Path) -> None:
     except BaseException:
         os.replace(aside, destination)
         raise
-    _remove(aside)
+    remove_path(aside)
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Remove a file, a symlink or a directory tree, if it exists (best effort for trees)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     elif path.exists() or path.is_symlink():

@@ -18,14 +18,15 @@ import logging
 import os
 import time
 import uuid
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import duckdb
 from pydantic import BaseModel
 
-from zoopipe_core.adapters.base import BatchWriter, OutputAdapter
+from zoopipe_core import BatchWriter, OutputAdapter
 from zoopipe_core.errors import PipelineError
 from zoopipe_duckdb.schema import column_types, encode_json, model_types
 
@@ -296,10 +297,8 @@ def _connect(adapter: DuckDBOutputAdapter, deadline: float) -> Any:
 
 
 def _remove(path: str) -> None:
-    try:
+    with suppress(FileNotFoundError):
         os.remove(path)
-    except FileNotFoundError:
-        pass
 
 
 __all__ = ["DuckDBOutputAdapter", "DuckDBTableWriter", "quote_identifier"]

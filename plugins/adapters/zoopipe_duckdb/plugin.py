@@ -9,12 +9,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from zoopipe_core.plugins.hookspecs import RegisterAdapter, hookimpl
+from zoopipe_core.plugins import RegisterAdapter, hookimpl
 
 
 @hookimpl
 def zoopipe_register_adapters(register: RegisterAdapter) -> None:
-    register("duckdb", output="zoopipe_duckdb.adapter:DuckDBOutputAdapter", suffixes=(".duckdb",), extra="duckdb")
+    register(
+        "duckdb",
+        output="zoopipe_duckdb.adapter:DuckDBOutputAdapter",
+        suffixes=(".duckdb",),
+        extra="duckdb",
+    )
 
 
 @hookimpl

@@ -3,30 +3,13 @@ distributed's ``PipInstall`` plugin. Imports ``distributed`` only inside functio
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import io
-import os
 import zipfile
-from pathlib import Path, PurePosixPath
 from typing import Any
 
 from zoopipe_core.engines import WorkerEnvironment
-
-
-def _ignored(relative: PurePosixPath, is_dir: bool, patterns: list[str]) -> bool:
-    """gitignore-style matching of the common forms: ``name``, ``dir/``, ``**/x``, ``a/b``."""
-    for pattern in patterns:
-        if pattern.endswith("/") and not is_dir:
-            continue
-        body = pattern.rstrip("/")
-        if body.startswith("**/"):
-            body = body[3:]
-        anchored = "/" in body
-        body = body.lstrip("/")
-        if fnmatch.fnmatch(str(relative) if anchored else relative.name, body):
-            return True
-    return False
+from zoopipe_core.installers import IgnoreRules
 
 
 def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
@@ -34,7 +17,7 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
 
     A plain directory is zipped with its contents at the archive's root (like Ray's
     ``working_dir``); a package directory keeps its name, and a ``.py`` file is stored alone
-    (like ``py_modules``). Files matching ``ignore_file`` patterns are left out.
+    (like ``py_modules``). Files matching ``ignore_file`` patterns (git's rules) are left out.
 
     Example:
         >>> import tempfile, zipfile, io, pathlib
@@ -44,7 +27,7 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
         >>> zipfile.ZipFile(io.BytesIO(data)).namelist()
         ['tool.py']
     """
-    patterns = environment.ignore_patterns()
+    rules = IgnoreRules(environment.ignore_patterns())
     archives: dict[str, bytes] = {}
     for path in environment.resolved_code_paths():
         buffer = io.BytesIO()
@@ -54,14 +37,8 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
             else:
                 is_package = (path / "__init__.py").is_file()
                 root = path.parent if is_package else path
-                for folder, dirs, files in os.walk(path):
-                    here = PurePosixPath(Path(folder).relative_to(path).as_posix())
-                    dirs[:] = sorted(d for d in dirs if not _ignored(here / d, True, patterns))
-                    for name in sorted(files):
-                        if _ignored(here / name, False, patterns):
-                            continue
-                        full = Path(folder) / name
-                        archive.write(full, full.relative_to(root).as_posix())
+                for full in rules.files(path):
+                    archive.write(full, full.relative_to(root).as_posix())
         data = buffer.getvalue()
         digest = hashlib.sha256(data).hexdigest()[:16]
         archives[f"{path.stem or 'code'}-{digest}.zip"] = data

@@ -1,6 +1,6 @@
 """Registers the Dask engine by import string: loading this plugin never imports Dask."""
 
-from zoopipe_core.plugins.hookspecs import RegisterEngine, hookimpl
+from zoopipe_core.plugins import RegisterEngine, hookimpl
 
 
 @hookimpl

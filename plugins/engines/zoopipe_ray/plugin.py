@@ -1,6 +1,6 @@
 """Registers the Ray engine by import string: loading this plugin never imports Ray."""
 
-from zoopipe_core.plugins.hookspecs import RegisterEngine, hookimpl
+from zoopipe_core.plugins import RegisterEngine, hookimpl
 
 
 @hookimpl

@@ -1,6 +1,6 @@
 """Registers the S3 syncer by import string: loading this plugin never imports s3fs or boto."""
 
-from zoopipe_core.plugins.hookspecs import RegisterSyncer, hookimpl
+from zoopipe_core.plugins import RegisterSyncer, hookimpl
 
 
 @hookimpl

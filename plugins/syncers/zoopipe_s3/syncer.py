@@ -11,15 +11,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import s3fs
 from fsspec.core import url_to_fs
 
-from zoopipe_core.syncers.base import Syncer, content_hash, file_hash
-from zoopipe_core.syncers.local import _remove, _swap_in
+from zoopipe_core.syncers import (
+    Syncer,
+    content_hash,
+    file_hash,
+    remove_path,
+    swap_in,
+    temporary_beside,
+    url_path,
+)
 
 #: User-metadata key (``x-amz-meta-zoopipe-sha256``) holding an object's sha256.
 HASH_METADATA = "zoopipe-sha256"
@@ -132,7 +138,7 @@ class S3Syncer(Syncer):
         text = os.fspath(url)
         if not text.lower().startswith(("s3://", "s3a://")):
             raise ValueError(f"the s3 syncer serves s3:// URLs, not {text!r}")
-        path = self.fs._strip_protocol(text).rstrip("/")
+        path = url_path(text).rstrip("/")
         if "/" not in path:
             raise ValueError(f"{text!r} names a bucket; give a key or prefix inside it: s3://bucket/key")
         return path
@@ -236,14 +242,14 @@ class S3Syncer(Syncer):
         if expected is not None and destination.is_file() and file_hash(destination) == expected:
             return expected
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f".{destination.name}.zoopipe-tmp-{uuid.uuid4().hex}")
+        temporary = temporary_beside(destination)
         try:
             self.fs.get_file(path, str(temporary))
             digest = file_hash(temporary)
             _check(remote_url, expected, digest)
-            _swap_in(temporary, destination)
+            swap_in(temporary, destination)
         except BaseException:
-            _remove(temporary)
+            remove_path(temporary)
             raise
         return digest
 
@@ -256,7 +262,7 @@ class S3Syncer(Syncer):
         else:  # a prefix written by something else: take every object as it is
             files = {relative: None for relative in self._relative_objects(path)}
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f".{destination.name}.zoopipe-tmp-{uuid.uuid4().hex}")
+        temporary = temporary_beside(destination)
         try:
             temporary.mkdir()
             for relative, expected in sorted(files.items()):
@@ -277,9 +283,9 @@ class S3Syncer(Syncer):
             digest = content_hash(temporary)
             if manifest is not None:
                 _check(remote_url, manifest["hash"], digest)
-            _swap_in(temporary, destination)
+            swap_in(temporary, destination)
         except BaseException:
-            _remove(temporary)
+            remove_path(temporary)
             raise
         return digest
 
