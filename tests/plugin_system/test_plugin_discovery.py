@@ -28,7 +28,7 @@ from zoopipe_core.installers import (
 )
 from zoopipe_core.syncers import LocalSyncer, content_hash
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HEAVY_MODULES = ("ray", "dask", "distributed", "boto3", "botocore", "s3fs", "torch")
 
 
