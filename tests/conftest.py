@@ -2,6 +2,9 @@
 
 Every test that runs a pipe checks its report with `assert_counts_add_up` (records read ==
 written + errors) and, where it writes files, counts their lines with `count_lines`.
+
+This is the suite's only conftest.py: test modules import its helpers with `from conftest import
+...`, and pytest would import a second conftest.py (in a subfolder) under the same module name.
 """
 
 from __future__ import annotations
@@ -110,7 +113,10 @@ def memfs():
     clear()
 
 
-# The S3 server (moto, on 127.0.0.1) for the s3:// tests; see tests/s3_server.py.
+# Fixtures of helper modules: a fresh plugin registry and fake installed distributions for the
+# plugin-system tests (tests/plugin_fakes.py); the S3 server (moto, on 127.0.0.1) for the s3://
+# tests (tests/s3_server.py).
+from plugin_fakes import fake_distribution, fresh_plugins  # noqa: E402, F401
 from s3_server import s3_bucket, s3_server  # noqa: E402, F401
 
 
