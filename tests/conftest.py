@@ -186,3 +186,24 @@ def restore_dask_workers(cluster, workers: int = 2, timeout: float = 120.0) -> N
         nannies = {name: (nanny.status.name, nanny.pid) for name, nanny in cluster.workers.items()}
         raise TimeoutError(f"the session's Dask cluster did not get its {workers} workers back within "
                            f"{timeout:.0f} s; nannies (status, worker pid): {nannies}") from exc
+
+
+# --------------------------------------------------------------------------- markers
+
+# What a test needs, as a marker (registered in pyproject.toml), so `pytest -m "not ray"` skips it:
+# everything in a first-party plugin's folder (tests/plugins/zoopipe_ray/, and the doctests of
+# plugins/engines/zoopipe_ray/) and every test that uses the fixture starting that component.
+MARKER_BY_PACKAGE = {
+    "zoopipe_ray": "ray", "zoopipe_dask": "dask", "zoopipe_s3": "s3", "zoopipe_duckdb": "duckdb",
+}
+MARKER_BY_FIXTURE = {"ray_cluster": "ray", "dask_cluster": "dask", "s3_server": "s3"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by marker (-m)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = {MARKER_BY_PACKAGE[part] for part in item.path.parts if part in MARKER_BY_PACKAGE}
+        fixtures = getattr(item, "fixturenames", ())
+        needs |= {marker for fixture, marker in MARKER_BY_FIXTURE.items() if fixture in fixtures}
+        for marker in sorted(needs):
+            item.add_marker(marker)
