@@ -27,8 +27,9 @@ def test_the_core_selection_leaves_out_every_plugin_test_and_doctest() -> None:
     assert [i for i in ids if i.startswith(("tests/plugins/", "plugins/"))] == []
     # Marked by hand: they need a component without using its fixture.
     assert not [i for i in ids if "test_dask_from_an_unguarded_script" in i or i.endswith("[duckdb]")]
-    assert any(i.endswith("test_records_that_are_not_objects_are_serialize_errors_on_every_output[csv]")
-               for i in ids)
+    assert any(
+        i.endswith("test_records_that_are_not_objects_are_serialize_errors_on_every_output[csv]") for i in ids
+    )
 
 
 def test_the_core_selection_uses_no_cluster_or_s3_server_fixture() -> None:
