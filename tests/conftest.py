@@ -207,3 +207,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         needs |= {marker for fixture, marker in MARKER_BY_FIXTURE.items() if fixture in fixtures}
         for marker in sorted(needs):
             item.add_marker(marker)
+    # The session's Ray starts with the first test that needs it and runs to the end of the
+    # session: those tests go last (in their order), so Ray's processes are not competing with the
+    # Dask tests' worker restarts on a small machine (test_task_cpus, in tests/engines/, would
+    # otherwise start Ray before tests/plugins/zoopipe_dask/ runs).
+    items.sort(key=lambda item: item.get_closest_marker("ray") is not None)
