@@ -2,6 +2,9 @@
 
 Every test that runs a pipe checks its report with `assert_counts_add_up` (records read ==
 written + errors) and, where it writes files, counts their lines with `count_lines`.
+
+This is the suite's only conftest.py: test modules import its helpers with `from conftest import
+...`, and pytest would import a second conftest.py (in a subfolder) under the same module name.
 """
 
 from __future__ import annotations
@@ -111,7 +114,10 @@ def memfs():
     clear()
 
 
-# The S3 server (moto, on 127.0.0.1) for the s3:// tests; see tests/s3_server.py.
+# Fixtures of helper modules: a fresh plugin registry and fake installed distributions for the
+# plugin-system tests (tests/plugin_fakes.py); the S3 server (moto, on 127.0.0.1) for the s3://
+# tests (tests/s3_server.py).
+from plugin_fakes import fake_distribution, fresh_plugins  # noqa: E402, F401
 from s3_server import s3_bucket, s3_server  # noqa: E402, F401
 
 
@@ -181,3 +187,29 @@ def restore_dask_workers(cluster, workers: int = 2, timeout: float = 120.0) -> N
         nannies = {name: (nanny.status.name, nanny.pid) for name, nanny in cluster.workers.items()}
         raise TimeoutError(f"the session's Dask cluster did not get its {workers} workers back within "
                            f"{timeout:.0f} s; nannies (status, worker pid): {nannies}") from exc
+
+
+# --------------------------------------------------------------------------- markers
+
+# What a test needs, as a marker (registered in pyproject.toml), so `pytest -m "not ray"` skips it:
+# everything in a first-party plugin's folder (tests/plugins/zoopipe_ray/, and the doctests of
+# plugins/engines/zoopipe_ray/) and every test that uses the fixture starting that component.
+MARKER_BY_PACKAGE = {
+    "zoopipe_ray": "ray", "zoopipe_dask": "dask", "zoopipe_s3": "s3", "zoopipe_duckdb": "duckdb",
+}
+MARKER_BY_FIXTURE = {"ray_cluster": "ray", "dask_cluster": "dask", "s3_server": "s3"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by marker (-m)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = {MARKER_BY_PACKAGE[part] for part in item.path.parts if part in MARKER_BY_PACKAGE}
+        fixtures = getattr(item, "fixturenames", ())
+        needs |= {marker for fixture, marker in MARKER_BY_FIXTURE.items() if fixture in fixtures}
+        for marker in sorted(needs):
+            item.add_marker(marker)
+    # The session's Ray starts with the first test that needs it and runs to the end of the
+    # session: those tests go last (in their order), so Ray's processes are not competing with the
+    # Dask tests' worker restarts on a small machine (test_task_cpus, in tests/engines/, would
+    # otherwise start Ray before tests/plugins/zoopipe_dask/ runs).
+    items.sort(key=lambda item: item.get_closest_marker("ray") is not None)

@@ -56,6 +56,7 @@ class S3Upload:
         False
         >>> upload.commit(); fs.cat("upload-demo/out.txt")
         b'hello'
+        >>> _ = fs.rm("upload-demo", recursive=True)  # moto's buckets outlive its server in this process
         >>> server.stop()
     """
 
@@ -117,6 +118,7 @@ class S3Syncer(Syncer):
         True
         >>> (folder / "copy" / "a.csv").read_text()
         'x\\n1\\n'
+        >>> _ = syncer.fs.rm("demo", recursive=True)  # moto's buckets outlive its server in this process
         >>> server.stop()
     """
 

@@ -43,6 +43,7 @@ def _run(script: Path, timeout: float) -> tuple[subprocess.CompletedProcess[str]
     return result, time.monotonic() - began
 
 
+@pytest.mark.dask
 def test_dask_from_an_unguarded_script_fails_at_once_saying_what_to_do(tmp_path):
     # Before: the script body ran three times and Dask failed with "Nanny failed to start"
     # after its timeouts. Now the driver refuses before starting any worker process.

@@ -10,7 +10,7 @@ import pytest
 
 from zoopipe_core.cli import main
 
-DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 
 MODELS = textwrap.dedent(
     """
