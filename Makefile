@@ -29,7 +29,7 @@ demo:
 	$(DEMO_VENV)/bin/python -m pip install --quiet .
 	$(DEMO_VENV)/bin/python examples/demo.py
 
-test: test-rust test-python
+test: check test-rust test-python
 
 # The house rules: lint and format (Python and Rust), types, and the architecture's import contracts.
 check: dev

@@ -29,10 +29,56 @@ BAD_ROW_RATE = 0.01
 COLUMNS = ("user_id", "name", "email", "age", "country", "signup_date", "score")
 
 FIRST_NAMES = tuple(
-    ["alice", "Bob", "CHARLIE", "Dana", "élodie", "François", "greta", "Hiroshi", "Ines", "jürgen", "Kwame", "Lucía", "mohammed", "Nadia", "Olivia", "Pedro", "quentin", "Rosa", "Søren", "Tariq", "Uma", "Victor", "wei", "Ximena", "Yusuf", "Zoë"]
+    [
+        "alice",
+        "Bob",
+        "CHARLIE",
+        "Dana",
+        "élodie",
+        "François",
+        "greta",
+        "Hiroshi",
+        "Ines",
+        "jürgen",
+        "Kwame",
+        "Lucía",
+        "mohammed",
+        "Nadia",
+        "Olivia",
+        "Pedro",
+        "quentin",
+        "Rosa",
+        "Søren",
+        "Tariq",
+        "Uma",
+        "Victor",
+        "wei",
+        "Ximena",
+        "Yusuf",
+        "Zoë",
+    ]
 )
 LAST_NAMES = tuple(
-    ["smith", "García", "O'Brien", "MÜLLER", "nguyen", "Kowalski", "Rossi", "dubois", "Tanaka", "Okafor", "Silva", "Johansson", "Patel", "Novák", "Hernández", "Kim", "Andersen", "Ivanova"]
+    [
+        "smith",
+        "García",
+        "O'Brien",
+        "MÜLLER",
+        "nguyen",
+        "Kowalski",
+        "Rossi",
+        "dubois",
+        "Tanaka",
+        "Okafor",
+        "Silva",
+        "Johansson",
+        "Patel",
+        "Novák",
+        "Hernández",
+        "Kim",
+        "Andersen",
+        "Ivanova",
+    ]
 )
 EMAIL_DOMAINS = ("example.com", "Mail.Example.org", "corp.example.net", "EXAMPLE.io", "test.dev")
 COUNTRIES = ("US", "gb", "DE", "fr", "ES", "it", "NL", "se", "PL", "JP", "BR", "in", "NG", "CA")

@@ -23,8 +23,9 @@ import pytest
 from zoopipe_core import PipeReport, PipeStatus
 
 
-def assert_counts_add_up(report: PipeReport, *, read: int | None = None, written: int | None = None,
-                         errors: int | None = None) -> None:
+def assert_counts_add_up(
+    report: PipeReport, *, read: int | None = None, written: int | None = None, errors: int | None = None
+) -> None:
     """The invariant of every finished run, plus the expected counts when given."""
     assert report.is_finished, f"the run has not finished: {report!r}"
     assert report.total_processed == report.success_count + report.error_count, report
@@ -159,9 +160,7 @@ def dask_cluster():
     """
     from distributed import LocalCluster
 
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     yield cluster
     cluster.close()
 
@@ -185,8 +184,10 @@ def restore_dask_workers(cluster, workers: int = 2, timeout: float = 120.0) -> N
         cluster.wait_for_workers(workers, timeout=timeout)
     except TimeoutError as exc:
         nannies = {name: (nanny.status.name, nanny.pid) for name, nanny in cluster.workers.items()}
-        raise TimeoutError(f"the session's Dask cluster did not get its {workers} workers back within "
-                           f"{timeout:.0f} s; nannies (status, worker pid): {nannies}") from exc
+        raise TimeoutError(
+            f"the session's Dask cluster did not get its {workers} workers back within "
+            f"{timeout:.0f} s; nannies (status, worker pid): {nannies}"
+        ) from exc
 
 
 # --------------------------------------------------------------------------- markers
@@ -195,7 +196,10 @@ def restore_dask_workers(cluster, workers: int = 2, timeout: float = 120.0) -> N
 # everything in a first-party plugin's folder (tests/plugins/zoopipe_ray/, and the doctests of
 # plugins/engines/zoopipe_ray/) and every test that uses the fixture starting that component.
 MARKER_BY_PACKAGE = {
-    "zoopipe_ray": "ray", "zoopipe_dask": "dask", "zoopipe_s3": "s3", "zoopipe_duckdb": "duckdb",
+    "zoopipe_ray": "ray",
+    "zoopipe_dask": "dask",
+    "zoopipe_s3": "s3",
+    "zoopipe_duckdb": "duckdb",
 }
 MARKER_BY_FIXTURE = {"ray_cluster": "ray", "dask_cluster": "dask", "s3_server": "s3"}
 

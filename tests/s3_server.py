@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -84,7 +85,7 @@ def s3_bucket(s3_server: S3Server) -> Iterator[str]:
 def s3_keys(server: S3Server, bucket: str) -> list[str]:
     """Every object key in ``bucket``, sorted, read fresh from the server."""
     fs = server.filesystem()
-    return sorted(path[len(bucket) + 1:] for path in fs.find(bucket))
+    return sorted(path[len(bucket) + 1 :] for path in fs.find(bucket))
 
 
 def s3_pending_uploads(server: S3Server, bucket: str) -> list[str]:

@@ -9,7 +9,10 @@ import sys
 import pytest
 
 HIGHER_THAN_ADAPTERS = (
-    "zoopipe_core.pipe", "zoopipe_core.parallel", "zoopipe_core.testing", "zoopipe_core.cli",
+    "zoopipe_core.pipe",
+    "zoopipe_core.parallel",
+    "zoopipe_core.testing",
+    "zoopipe_core.cli",
 )
 
 

@@ -1,6 +1,7 @@
 """Type stub of the Rust extension. Imported only by zoopipe_core.pipe.runner."""
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 class ExecutionError(Exception): ...
 class RunCancelled(ExecutionError): ...
@@ -34,7 +35,6 @@ def run_pipe(
     inline: bool = False,
     input_keys: list[str] | None = None,
 ) -> dict[str, Any]: ...
-
 def split_points(
     path: str,
     kind: str,

@@ -9,9 +9,9 @@ import random
 import stat
 
 import pytest
+from conftest import assert_completed, assert_counts_add_up, assert_nothing_published, count_lines, read_jsonl
 from pydantic import BaseModel
 
-from conftest import assert_completed, assert_counts_add_up, assert_nothing_published, count_lines, read_jsonl
 from zoopipe_core import (
     CSVInputAdapter,
     CSVOutputAdapter,
@@ -46,8 +46,12 @@ def run_and_fail(pipe: Pipe, *fragments: str) -> PipelineError:
 
 
 def file_pipe(source, tmp_path, **kwargs) -> Pipe:
-    return Pipe(source, JSONOutputAdapter(str(tmp_path / "out.jsonl")),
-                error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")), **kwargs)
+    return Pipe(
+        source,
+        JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+        error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")),
+        **kwargs,
+    )
 
 
 # -- the run fails, nothing is published ---------------------------------------------------
@@ -102,9 +106,11 @@ def test_truncated_gzip(tmp_path):
     text = "id,name\n" + "".join(f"{i},{rng.random()}\n" for i in range(50_000))
     data = gzip.compress(text.encode())
     path.write_bytes(data[: len(data) * 2 // 3])
-    error = run_and_fail(file_pipe(CSVInputAdapter(str(path)), tmp_path,
-                                   executor=SingleThreadExecutor(batch_size=1000)),
-                         str(path), "truncated")
+    error = run_and_fail(
+        file_pipe(CSVInputAdapter(str(path)), tmp_path, executor=SingleThreadExecutor(batch_size=1000)),
+        str(path),
+        "truncated",
+    )
     assert "nothing was published" in str(error)
     assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
 
@@ -138,7 +144,9 @@ def test_truncated_zstd(tmp_path, write_csv):
 
 
 def test_corrupt_gzip(tmp_path):
-    data = bytearray(gzip.compress("id,name\n".encode() + b"".join(b"%d,%d\n" % (i, i * 31 % 977) for i in range(20_000))))
+    data = bytearray(
+        gzip.compress(b"id,name\n" + b"".join(b"%d,%d\n" % (i, i * 31 % 977) for i in range(20_000)))
+    )
     data[len(data) // 2] ^= 0xFF
     path = tmp_path / "corrupt.csv.gz"
     path.write_bytes(bytes(data))
@@ -157,8 +165,11 @@ def test_a_failing_output_publishes_nothing(tmp_path, write_csv):
     path = write_csv("in.csv", "id,name\n1,a\n")
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    pipe = Pipe(CSVInputAdapter(path), JSONOutputAdapter(str(blocker / "out.jsonl")),
-                error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")))
+    pipe = Pipe(
+        CSVInputAdapter(path),
+        JSONOutputAdapter(str(blocker / "out.jsonl")),
+        error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")),
+    )
     with pytest.raises((PipelineError, OSError)):
         pipe.run()
     assert pipe.report.status == PipeStatus.FAILED
@@ -276,8 +287,9 @@ def test_bad_records_do_not_stop_the_good_ones_around_them(tmp_path, write_csv):
     for i in range(3000):
         lines.append(f"{i},n{i}" if i % 100 else f"{i},n{i},surplus")
     path = write_csv("many.csv", "\n".join(lines) + "\n")
-    report = file_pipe(CSVInputAdapter(path), tmp_path, schema_model=Row,
-                       executor=SingleThreadExecutor(batch_size=250)).run()
+    report = file_pipe(
+        CSVInputAdapter(path), tmp_path, schema_model=Row, executor=SingleThreadExecutor(batch_size=250)
+    ).run()
     assert_completed(report, read=3000, written=2970, errors=30)
     assert count_lines(tmp_path / "out.jsonl") == 2970
     assert count_lines(tmp_path / "errors.jsonl") == 30
@@ -290,7 +302,9 @@ def test_csv_output_refuses_a_record_with_an_unknown_field(tmp_path):
     rows = [{"a": 1, "b": 2}, {"a": 3, "c": 4}]
     target = tmp_path / "out.csv"
     errors = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter(rows), CSVOutputAdapter(str(target)), error_output_adapter=errors).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(rows), CSVOutputAdapter(str(target)), error_output_adapter=errors
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     assert target.read_text() == "a,b\n1,2\n"
     assert errors.records[0]["stage"] == "serialize" and '"c"' in errors.records[0]["errors"][0]
@@ -304,16 +318,22 @@ def test_a_duplicate_column_in_the_header(tmp_path, write_csv):
 
 def test_field_names_that_do_not_match_the_header(tmp_path, write_csv):
     path = write_csv("in.csv", "a,b,c\n1,2,3\n")
-    run_and_fail(file_pipe(CSVInputAdapter(path, field_names=["x", "y"]), tmp_path), path,
-                 "field_names has 2 names but the header has 3 columns")
+    run_and_fail(
+        file_pipe(CSVInputAdapter(path, field_names=["x", "y"]), tmp_path),
+        path,
+        "field_names has 2 names but the header has 3 columns",
+    )
     assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"has_header": False}, "needs field_names"),
-    ({"delimiter": ";;"}, "single ASCII character"),
-    ({"quotechar": "«"}, "single ASCII character"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"has_header": False}, "needs field_names"),
+        ({"delimiter": ";;"}, "single ASCII character"),
+        ({"quotechar": "«"}, "single ASCII character"),
+    ],
+)
 def test_csv_options_are_checked_up_front(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CSVInputAdapter("in.csv", **kwargs)
@@ -339,9 +359,12 @@ def test_a_python_writer_that_raises_fails_the_run_and_aborts_every_output(tmp_p
         def open_writer(self):
             return Flaky()
 
-    pipe = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(300)), FlakyOutput(),
-                error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")),
-                executor=SingleThreadExecutor(batch_size=50))
+    pipe = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(300)),
+        FlakyOutput(),
+        error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")),
+        executor=SingleThreadExecutor(batch_size=50),
+    )
     error = run_and_fail(pipe, "database connection reset")
     assert isinstance(error.__cause__, ConnectionError)
     assert events == ["abort"]
@@ -357,7 +380,13 @@ def test_a_failed_rerun_leaves_the_previous_output_untouched(tmp_path, write_csv
     data = gzip.compress(("id,name\n" + "".join(f"{i},{i * 7919 % 10007}\n" for i in range(50_000))).encode())
     broken = tmp_path / "broken.csv.gz"
     broken.write_bytes(data[: len(data) // 2])
-    run_and_fail(Pipe(CSVInputAdapter(str(broken)), JSONOutputAdapter(str(target)),
-                      executor=SingleThreadExecutor(batch_size=500)), str(broken))
+    run_and_fail(
+        Pipe(
+            CSVInputAdapter(str(broken)),
+            JSONOutputAdapter(str(target)),
+            executor=SingleThreadExecutor(batch_size=500),
+        ),
+        str(broken),
+    )
     assert target.read_bytes() == before
     assert_nothing_published(tmp_path)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import assert_completed
 from pydantic import BaseModel
 
 from zoopipe_core import (
@@ -23,8 +24,6 @@ from zoopipe_core import (
     PipeManager,
     PyGeneratorInputAdapter,
 )
-
-from conftest import assert_completed
 
 
 class Row(BaseModel):
@@ -45,7 +44,9 @@ RECORDS = [
 
 def read_back(path: Path | str, model: type[BaseModel] = Row, **options: Any) -> list[dict[str, Any]]:
     out, errors = MemoryOutputAdapter(), MemoryOutputAdapter()
-    report = Pipe(CSVInputAdapter(path, **options), out, error_output_adapter=errors, schema_model=model).run()
+    report = Pipe(
+        CSVInputAdapter(path, **options), out, error_output_adapter=errors, schema_model=model
+    ).run()
     assert errors.records == [] and report.error_count == 0
     return out.records
 
@@ -57,7 +58,7 @@ def test_empty_unquoted_fields_are_none_where_the_model_accepts_none(tmp_path: P
 
     class Loose(BaseModel):
         id: int
-        count: Optional[int]
+        count: int | None
         score: Any
         note: str | None
         name: str
@@ -71,7 +72,9 @@ def test_empty_unquoted_fields_are_none_where_the_model_accepts_none(tmp_path: P
     ]
     # A quoted "" is an empty string: not an integer.
     assert errors.records[0]["line"] == 3
-    assert errors.records[0]["errors"] == ["count: Input should be a valid integer, unable to parse string as an integer"]
+    assert errors.records[0]["errors"] == [
+        "count: Input should be a valid integer, unable to parse string as an integer"
+    ]
     assert errors.records[0]["record"]["note"] == ""
 
 
@@ -83,9 +86,13 @@ def test_an_empty_field_still_fails_a_field_that_does_not_accept_none(tmp_path: 
     path = tmp_path / "in.csv"
     path.write_text("id,name\n,Ada\n")
     errors = MemoryOutputAdapter()
-    report = Pipe(CSVInputAdapter(path), MemoryOutputAdapter(), error_output_adapter=errors, schema_model=IdName).run()
+    report = Pipe(
+        CSVInputAdapter(path), MemoryOutputAdapter(), error_output_adapter=errors, schema_model=IdName
+    ).run()
     assert_completed(report, read=1, written=0, errors=1)
-    assert errors.records[0]["errors"] == ["id: Input should be a valid integer, unable to parse string as an integer"]
+    assert errors.records[0]["errors"] == [
+        "id: Input should be a valid integer, unable to parse string as an integer"
+    ]
 
 
 def test_null_values_name_other_markers_unquoted_only(tmp_path: Path) -> None:
@@ -111,7 +118,10 @@ def test_without_a_model_nulls_are_real_nulls_on_the_all_rust_path(tmp_path: Pat
     ]
     parquet = tmp_path / "out.parquet"
     Pipe(CSVInputAdapter(source, null_values=["NA"]), ParquetOutputAdapter(parquet)).run()
-    assert pq.read_table(parquet).to_pylist() == [{"a": None, "b": "", "c": None}, {"a": "NA", "b": "x", "c": None}]
+    assert pq.read_table(parquet).to_pylist() == [
+        {"a": None, "b": "", "c": None},
+        {"a": "NA", "b": "x", "c": None},
+    ]
     # CSV to CSV keeps nulls and empty strings apart.
     csv_out = tmp_path / "out.csv"
     Pipe(CSVInputAdapter(source), CSVOutputAdapter(csv_out)).run()
@@ -126,7 +136,9 @@ def test_csv_written_with_nulls_reads_back_to_the_same_records(tmp_path: Path) -
     assert read_back(written) == RECORDS
     # Through Parquet on the all-Rust path (no model, no transforms), then validated again.
     parquet = tmp_path / "nulls.parquet"
-    assert_completed(Pipe(CSVInputAdapter(written), ParquetOutputAdapter(parquet)).run(), read=4, written=4, errors=0)
+    assert_completed(
+        Pipe(CSVInputAdapter(written), ParquetOutputAdapter(parquet)).run(), read=4, written=4, errors=0
+    )
     assert pq.read_table(parquet).column("count").null_count == 2
     out = MemoryOutputAdapter()
     Pipe(ParquetInputAdapter(str(parquet)), out, schema_model=Row).run()
@@ -138,9 +150,18 @@ def test_parallel_shards_read_nulls_the_same_way(tmp_path: Path) -> None:
     lines = ["id,count,score,note,name"]
     expected = []
     for i in range(400):
-        lines.append(f'{i},{"" if i % 3 else i},{"NA" if i % 5 == 0 else "0.5"},{"" if i % 2 else chr(34) * 2},')
-        expected.append({"id": i, "count": None if i % 3 else i, "score": None if i % 5 == 0 else 0.5,
-                         "note": None if i % 2 else "", "name": ""})
+        lines.append(
+            f"{i},{'' if i % 3 else i},{'NA' if i % 5 == 0 else '0.5'},{'' if i % 2 else chr(34) * 2},"
+        )
+        expected.append(
+            {
+                "id": i,
+                "count": None if i % 3 else i,
+                "score": None if i % 5 == 0 else 0.5,
+                "note": None if i % 2 else "",
+                "name": "",
+            }
+        )
     source.write_text("\n".join(lines) + "\n")
     target = tmp_path / "out.jsonl"
     pipe = Pipe(CSVInputAdapter(source, null_values=["NA"]), JSONOutputAdapter(target), schema_model=Row)

@@ -11,7 +11,14 @@ import fsspec
 import pytest
 
 from tests.conftest import assert_completed
-from zoopipe_core import JSONInputAdapter, JSONOutputAdapter, MemoryOutputAdapter, Pipe, PipelineError, PyGeneratorInputAdapter
+from zoopipe_core import (
+    JSONInputAdapter,
+    JSONOutputAdapter,
+    MemoryOutputAdapter,
+    Pipe,
+    PipelineError,
+    PyGeneratorInputAdapter,
+)
 from zoopipe_core.pipe.executors import SingleThreadExecutor
 
 
@@ -25,15 +32,20 @@ def test_the_suffix_chooses_the_format_and_format_overrides_it(tmp_path):
 
 
 def test_round_trip_across_batches(tmp_path):
-    records = [{"id": i, "tags": ["x", {"y": i}], "s": "a,]}\"b"} for i in range(7)]
+    records = [{"id": i, "tags": ["x", {"y": i}], "s": 'a,]}"b'} for i in range(7)]
     path = tmp_path / "out.json"
-    report = Pipe(PyGeneratorInputAdapter(records), JSONOutputAdapter(path),
-                  executor=SingleThreadExecutor(batch_size=3)).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(records), JSONOutputAdapter(path), executor=SingleThreadExecutor(batch_size=3)
+    ).run()
     assert_completed(report, written=7)
     assert json.loads(path.read_text()) == records
     out = MemoryOutputAdapter()
-    assert_completed(Pipe(JSONInputAdapter(path, skip_rows=2, limit=3), out,
-                          executor=SingleThreadExecutor(batch_size=2)).run(), read=3)
+    assert_completed(
+        Pipe(
+            JSONInputAdapter(path, skip_rows=2, limit=3), out, executor=SingleThreadExecutor(batch_size=2)
+        ).run(),
+        read=3,
+    )
     assert out.records == records[2:5]
 
 
@@ -50,10 +62,15 @@ def test_empty_arrays_and_compressed_files(tmp_path):
 
 def test_dates_decimals_and_timestamps_are_text(tmp_path):
     path = tmp_path / "out.json"
-    record = {"d": dt.date(2024, 1, 31), "t": dt.datetime(2024, 1, 31, 8, 0, tzinfo=dt.timezone.utc),
-              "p": Decimal("1.50")}
+    record = {
+        "d": dt.date(2024, 1, 31),
+        "t": dt.datetime(2024, 1, 31, 8, 0, tzinfo=dt.timezone.utc),
+        "p": Decimal("1.50"),
+    }
     assert_completed(Pipe(PyGeneratorInputAdapter([record]), JSONOutputAdapter(path)).run())
-    assert json.loads(path.read_text()) == [{"d": "2024-01-31", "t": "2024-01-31T08:00:00+00:00", "p": "1.50"}]
+    assert json.loads(path.read_text()) == [
+        {"d": "2024-01-31", "t": "2024-01-31T08:00:00+00:00", "p": "1.50"}
+    ]
 
 
 def test_a_broken_element_is_an_error_record_naming_index_and_offset(tmp_path):
@@ -83,7 +100,9 @@ def test_a_truncated_array_fails_and_publishes_nothing(tmp_path):
 
 def test_fsspec_urls(tmp_path):
     fsspec.filesystem("memory").pipe("/ja/in.json", b'[{"a": 1}, {"a": 2}]')
-    assert_completed(Pipe(JSONInputAdapter("memory://ja/in.json"), JSONOutputAdapter("memory://ja/out.json")).run(),
-                     written=2)
+    assert_completed(
+        Pipe(JSONInputAdapter("memory://ja/in.json"), JSONOutputAdapter("memory://ja/out.json")).run(),
+        written=2,
+    )
     with fsspec.open("memory://ja/out.json", "rb") as f:
         assert json.loads(f.read()) == [{"a": 1}, {"a": 2}]

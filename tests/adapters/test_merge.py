@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -16,12 +16,16 @@ from zoopipe_core import CSVOutputAdapter, JSONOutputAdapter, ShardingError
 from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import OutputAdapter
 from zoopipe_core.adapters.native_spec import ArrowSink, JsonArraySink, ParquetSink
+
+
 class FileOutput(OutputAdapter):
     """An output of a given native kind, standing for any file adapter of that format (an
     unknown kind has no native spec)."""
 
-    SPECS: dict[str, type[JsonArraySink | ParquetSink | ArrowSink]] = {
-        "json": JsonArraySink, "parquet": ParquetSink, "arrow": ArrowSink,
+    SPECS: ClassVar[dict[str, type[JsonArraySink | ParquetSink | ArrowSink]]] = {
+        "json": JsonArraySink,
+        "parquet": ParquetSink,
+        "arrow": ArrowSink,
     }
 
     def __init__(self, path: Any, kind: str) -> None:
@@ -115,12 +119,14 @@ def test_jsonl_parts_concatenate_also_gzip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
-def test_json_array_parts_merge_into_one_array(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+def test_json_array_parts_merge_into_one_array(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
     monkeypatch.setattr(merge, "CHUNK", chunk)
     target = FileOutput(tmp_path / "out.json", "json")
     parts = shards(target, 5)
-    texts = ['[{"a":[1,[2]]},\n {"b":"]"}]\n', "[]", "  [ ]  \n", '[[[]]]', '[\n  "x" \n]']
-    for part, text in zip(parts, texts):
+    texts = ['[{"a":[1,[2]]},\n {"b":"]"}]\n', "[]", "  [ ]  \n", "[[[]]]", '[\n  "x" \n]']
+    for part, text in zip(parts, texts, strict=False):
         Path(part.path).write_text(text)
     target.merge_parts(parts)
     merged = json.loads((tmp_path / "out.json").read_text())
@@ -135,7 +141,9 @@ def test_a_broken_json_array_part_is_refused(tmp_path: Path) -> None:
     Path(parts[1].path).write_text("[2")
     with pytest.raises(ShardingError, match="not a complete JSON array"):
         target.merge_parts(parts)
-    assert not (tmp_path / "out.json").exists() and leftovers(tmp_path) == [p.name for p in map(Path, (parts[0].path, parts[1].path))]
+    assert not (tmp_path / "out.json").exists() and leftovers(tmp_path) == [
+        p.name for p in map(Path, (parts[0].path, parts[1].path))
+    ]
 
 
 def test_parquet_parts_merge_row_group_by_row_group(tmp_path: Path) -> None:
@@ -187,7 +195,7 @@ def test_merging_on_an_fsspec_filesystem(memfs: Any) -> None:
     parts = shards(target, 2)
     assert parts[1].path == "memory://bucket/out.part-00001.jsonl"
     for i, part in enumerate(parts):
-        with memfs.open(part.path[len("memory://"):], "wb") as f:
+        with memfs.open(part.path[len("memory://") :], "wb") as f:
             f.write(f'{{"n":{i}}}\n'.encode())
     target.merge_parts(parts)
     assert memfs.cat("/bucket/out.jsonl") == b'{"n":0}\n{"n":1}\n'
@@ -201,8 +209,12 @@ def test_a_parallel_run_merges_json_arrays_and_arrow_end_to_end(tmp_path: Path) 
 
     files = [write_users(tmp_path / f"u{i}.jsonl", i * 30, 30) for i in range(3)]
     for target in (JSONOutputAdapter(tmp_path / "out.json"), ArrowOutputAdapter(tmp_path / "out.arrow")):
-        PipeManager.parallelize_pipe(Pipe(JSONInputAdapter(files), target), workers=2, should_merge=True,
-                                     engine=MultiProcessEngine(max_workers=2)).run(show_progress=False)
+        PipeManager.parallelize_pipe(
+            Pipe(JSONInputAdapter(files), target),
+            workers=2,
+            should_merge=True,
+            engine=MultiProcessEngine(max_workers=2),
+        ).run(show_progress=False)
     assert [r["user_id"] for r in json.loads((tmp_path / "out.json").read_text())] == list(range(90))
     with open(tmp_path / "out.arrow", "rb") as f:
         assert ipc.open_file(f).read_all().column("user_id").to_pylist() == list(range(90))

@@ -31,7 +31,9 @@ from zoopipe_core.pipe.executors import SingleThreadExecutor
 
 
 def numbers_table(n: int = 10) -> pa.Table:
-    return pa.table({"id": list(range(n)), "name": [f"u{i}" for i in range(n)], "score": [i / 2 for i in range(n)]})
+    return pa.table(
+        {"id": list(range(n)), "name": [f"u{i}" for i in range(n)], "score": [i / 2 for i in range(n)]}
+    )
 
 
 @pytest.fixture
@@ -41,12 +43,17 @@ def numbers(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("codec, parquet_name", [("snappy", "SNAPPY"), ("zstd", "ZSTD"), ("gzip", "GZIP"),
-                                                ("lz4", "LZ4"), ("none", "UNCOMPRESSED")])
+@pytest.mark.parametrize(
+    "codec, parquet_name",
+    [("snappy", "SNAPPY"), ("zstd", "ZSTD"), ("gzip", "GZIP"), ("lz4", "LZ4"), ("none", "UNCOMPRESSED")],
+)
 def test_codecs_and_row_group_size(numbers, tmp_path, codec, parquet_name):
     out = tmp_path / "out.parquet"
-    report = Pipe(ParquetInputAdapter(numbers), ParquetOutputAdapter(out, compression=codec, row_group_size=3),
-                  executor=SingleThreadExecutor(batch_size=4)).run()
+    report = Pipe(
+        ParquetInputAdapter(numbers),
+        ParquetOutputAdapter(out, compression=codec, row_group_size=3),
+        executor=SingleThreadExecutor(batch_size=4),
+    ).run()
     assert_completed(report, read=10, written=10)
     meta = pq.ParquetFile(out).metadata
     assert meta.row_group(0).column(0).compression == parquet_name
@@ -61,9 +68,13 @@ def test_unknown_codec_is_refused():
 
 def test_columns_skip_rows_and_limit_are_pushed_into_the_reader(numbers):
     out = MemoryOutputAdapter()
-    assert_completed(Pipe(ParquetInputAdapter(numbers, columns=["name", "id"], skip_rows=3, limit=4), out).run(), read=4)
+    assert_completed(
+        Pipe(ParquetInputAdapter(numbers, columns=["name", "id"], skip_rows=3, limit=4), out).run(), read=4
+    )
     assert out.records == [{"name": f"u{i}", "id": i} for i in range(3, 7)]
-    with pytest.raises(PipelineError, match=r"column \"nope\" is not in the file.*numbers.parquet|numbers.parquet.*\"nope\""):
+    with pytest.raises(
+        PipelineError, match=r"column \"nope\" is not in the file.*numbers.parquet|numbers.parquet.*\"nope\""
+    ):
         Pipe(ParquetInputAdapter(numbers, columns=["nope"]), MemoryOutputAdapter()).run()
 
 
@@ -107,20 +118,35 @@ def test_csv_to_parquet_and_parquet_to_jsonl_in_rust(tmp_path):
 def test_fsspec_urls_for_reading_and_writing(numbers):
     fs = fsspec.filesystem("memory")
     fs.pipe("/pa/in.parquet", numbers.read_bytes())
-    assert_completed(Pipe(ParquetInputAdapter("memory://pa/in.parquet"),
-                          ArrowOutputAdapter("memory://pa/out.arrow")).run(), written=10)
-    assert_completed(Pipe(ArrowInputAdapter("memory://pa/out.arrow"),
-                          ParquetOutputAdapter("memory://pa/out.parquet")).run(), written=10)
+    assert_completed(
+        Pipe(
+            ParquetInputAdapter("memory://pa/in.parquet"), ArrowOutputAdapter("memory://pa/out.arrow")
+        ).run(),
+        written=10,
+    )
+    assert_completed(
+        Pipe(
+            ArrowInputAdapter("memory://pa/out.arrow"), ParquetOutputAdapter("memory://pa/out.parquet")
+        ).run(),
+        written=10,
+    )
     with fs.open("/pa/out.parquet", "rb") as f:
         assert pq.read_table(f).equals(numbers_table())
-    assert sorted(os.path.basename(p) for p in fs.ls("/pa", detail=False)) == ["in.parquet", "out.arrow", "out.parquet"]
+    assert sorted(os.path.basename(p) for p in fs.ls("/pa", detail=False)) == [
+        "in.parquet",
+        "out.arrow",
+        "out.parquet",
+    ]
 
 
 def test_a_column_null_in_the_first_batches_takes_the_later_type(tmp_path):
     records = [{"n": i, "s": None} for i in range(5)] + [{"n": 5, "s": "x"}]
     out = tmp_path / "out.parquet"
-    report = Pipe(PyGeneratorInputAdapter(records), ParquetOutputAdapter(out),
-                  executor=SingleThreadExecutor(batch_size=2)).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(records),
+        ParquetOutputAdapter(out),
+        executor=SingleThreadExecutor(batch_size=2),
+    ).run()
     assert_completed(report, written=6)
     table = pq.read_table(out)
     assert table.schema.field("s").type == pa.string()
@@ -137,8 +163,11 @@ def test_a_type_change_after_the_file_started_fails_and_publishes_nothing(tmp_pa
     out = tmp_path / "out.parquet"
     records = [{"x": 1}, {"x": 2}, {"x": "three"}]
     with pytest.raises(PipelineError, match=r'column "x" holds Int64 .* Utf8'):
-        Pipe(PyGeneratorInputAdapter(records), ParquetOutputAdapter(out, row_group_size=1),
-             executor=SingleThreadExecutor(batch_size=1)).run()
+        Pipe(
+            PyGeneratorInputAdapter(records),
+            ParquetOutputAdapter(out, row_group_size=1),
+            executor=SingleThreadExecutor(batch_size=1),
+        ).run()
     assert os.listdir(tmp_path) == []
 
 
@@ -147,8 +176,12 @@ def test_a_value_that_does_not_fit_its_column_is_a_serialize_error(numbers, tmp_
         return [{**r, "id": "seven"} if r["id"] == 7 else r for r in records]
 
     out, errors = tmp_path / "out.parquet", tmp_path / "errors.jsonl"
-    report = Pipe(ParquetInputAdapter(numbers), ParquetOutputAdapter(out),
-                  error_output_adapter=JSONOutputAdapter(errors), pre_validation=[spoil]).run()
+    report = Pipe(
+        ParquetInputAdapter(numbers),
+        ParquetOutputAdapter(out),
+        error_output_adapter=JSONOutputAdapter(errors),
+        pre_validation=[spoil],
+    ).run()
     assert_completed(report, read=10, written=9, errors=1)
     error = json.loads(errors.read_text())
     assert error["stage"] == "serialize" and error["line"] == 8
@@ -162,21 +195,26 @@ def test_a_corrupt_footer_names_the_file(numbers, tmp_path):
     data = numbers.read_bytes()
     broken.write_bytes(data[:-12] + b"garbage!PAR1")
     out = tmp_path / "out.jsonl"
-    with pytest.raises(PipelineError, match="broken.parquet.*Parquet"):
+    with pytest.raises(PipelineError, match=r"broken.parquet.*Parquet"):
         Pipe(ParquetInputAdapter(broken), JSONOutputAdapter(out)).run()
     assert not out.exists()
 
 
 def test_a_damaged_row_group_names_the_file_and_row_group(tmp_path):
     path = tmp_path / "damaged.parquet"
-    pq.write_table(pa.table({"s": [f"value-{i}" for i in range(100)]}), path, row_group_size=50, compression="none",
-                   use_dictionary=False)
+    pq.write_table(
+        pa.table({"s": [f"value-{i}" for i in range(100)]}),
+        path,
+        row_group_size=50,
+        compression="none",
+        use_dictionary=False,
+    )
     data = bytearray(path.read_bytes())
     meta = pq.ParquetFile(path).metadata.row_group(1).column(0)
     start = meta.data_page_offset
-    data[start + 30:start + 200] = b"\xff" * 170
+    data[start + 30 : start + 200] = b"\xff" * 170
     path.write_bytes(bytes(data))
-    with pytest.raises(PipelineError, match="damaged.parquet"):
+    with pytest.raises(PipelineError, match=r"damaged.parquet"):
         Pipe(ParquetInputAdapter(path), JSONOutputAdapter(tmp_path / "out.jsonl")).run()
     assert not (tmp_path / "out.jsonl").exists()
 
@@ -193,15 +231,18 @@ def test_a_truncated_arrow_stream_names_the_file_and_batch(numbers, tmp_path):
     truncated_file = tmp_path / "cut.arrow"
     feather.write_feather(numbers_table(), tmp_path / "whole.arrow")
     truncated_file.write_bytes((tmp_path / "whole.arrow").read_bytes()[:200])
-    with pytest.raises(PipelineError, match="cut.arrow"):
+    with pytest.raises(PipelineError, match=r"cut.arrow"):
         Pipe(ArrowInputAdapter(truncated_file), JSONOutputAdapter(tmp_path / "out.jsonl")).run()
     assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_a_parquet_error_output_is_refused(numbers, tmp_path):
     with pytest.raises(PipelineError, match="error output cannot be parquet"):
-        Pipe(ParquetInputAdapter(numbers), JSONOutputAdapter(tmp_path / "o.jsonl"),
-             error_output_adapter=ParquetOutputAdapter(tmp_path / "e.parquet")).run()
+        Pipe(
+            ParquetInputAdapter(numbers),
+            JSONOutputAdapter(tmp_path / "o.jsonl"),
+            error_output_adapter=ParquetOutputAdapter(tmp_path / "e.parquet"),
+        ).run()
 
 
 def test_registered_by_name_and_suffix():
@@ -221,8 +262,12 @@ def test_batches_whose_records_all_failed_do_not_shape_the_file(tmp_path):
 
     out = tmp_path / "out.parquet"
     records = [{"n": i} for i in range(5)]
-    report = Pipe(PyGeneratorInputAdapter(records), ParquetOutputAdapter(out), pre_validation=[spoil],
-                  executor=SingleThreadExecutor(batch_size=3)).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(records),
+        ParquetOutputAdapter(out),
+        pre_validation=[spoil],
+        executor=SingleThreadExecutor(batch_size=3),
+    ).run()
     assert_counts_add_up(report, read=5, written=2, errors=3)
     assert pq.read_table(out).to_pylist() == [{"n": 3}, {"n": 4}]
     empty = tmp_path / "empty.parquet"

@@ -14,8 +14,8 @@ from zoopipe_core import (
     JSONInputAdapter,
     JSONOutputAdapter,
     Pipe,
-    PipeManager,
     PipelineError,
+    PipeManager,
     PyGeneratorInputAdapter,
     PyGeneratorOutputAdapter,
     SingleThreadExecutor,
@@ -44,7 +44,7 @@ def test_memory_is_bounded_the_pipe_waits_for_the_consumer() -> None:
     assert len(out._stream.rows) == 20
     assert pipe.report.total_processed < 20_000 and not pipe.report.is_finished
     seen = 0
-    for row in out:
+    for _row in out:
         assert len(out._stream.rows) <= 20
         seen += 1
     assert seen == 20_000 and pipe.wait(10)
@@ -89,8 +89,9 @@ def _consume_in_thread(out: PyGeneratorOutputAdapter) -> tuple[threading.Thread,
         try:
             for _ in out:
                 result["rows"] += 1
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+        except BaseException as exc:
             result["error"] = exc
+
     thread = threading.Thread(target=consume, daemon=True)
     thread.start()
     return thread, result
@@ -151,7 +152,9 @@ def test_registered_as_generator_and_refused_by_a_manager(tmp_path: Path) -> Non
     assert isinstance(resolve_output_adapter("generator", queue_size=3), PyGeneratorOutputAdapter)
     (tmp_path / "in.jsonl").write_text('{"n": 1}\n')
     pipe = Pipe(JSONInputAdapter(str(tmp_path / "in.jsonl")), PyGeneratorOutputAdapter())
-    with pytest.raises(ValueError, match="PyGeneratorOutputAdapter, which would hand the records over in the worker"):
+    with pytest.raises(
+        ValueError, match="PyGeneratorOutputAdapter, which would hand the records over in the worker"
+    ):
         PipeManager([pipe])
     with pytest.raises(ValueError, match="queue_size"):
         PyGeneratorOutputAdapter(queue_size=0)
@@ -163,8 +166,12 @@ def test_valid_rows_stream_and_errors_go_to_the_error_output(tmp_path: Path) -> 
 
     out = PyGeneratorOutputAdapter(queue_size=5)
     errors = str(tmp_path / "errors.jsonl")
-    pipe = Pipe(PyGeneratorInputAdapter([{"n": "1"}, {"n": "x"}, {"n": "3"}]), out,
-                error_output_adapter=JSONOutputAdapter(errors), schema_model=Row)
+    pipe = Pipe(
+        PyGeneratorInputAdapter([{"n": "1"}, {"n": "x"}, {"n": "3"}]),
+        out,
+        error_output_adapter=JSONOutputAdapter(errors),
+        schema_model=Row,
+    )
     pipe.start()
     assert list(out) == [{"n": 1}, {"n": 3}]
     assert pipe.wait(10) and pipe.report.error_count == 1

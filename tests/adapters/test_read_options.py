@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import assert_completed
 from pydantic import BaseModel, ConfigDict, Field
 
 from zoopipe_core import CSVInputAdapter, JSONInputAdapter, MemoryOutputAdapter, Pipe, PipelineError
-
-from conftest import assert_completed
 
 
 @pytest.fixture
@@ -58,7 +57,7 @@ def test_the_schema_reads_only_its_columns_and_aliases(users_csv: Path) -> None:
         user_id: int = Field(alias="id")
         name: str
 
-    report, records, errors = run(CSVInputAdapter(users_csv), schema_model=User)
+    report, records, _errors = run(CSVInputAdapter(users_csv), schema_model=User)
     assert_completed(report, read=5, written=5)
     assert records[0] == {"user_id": 1, "name": "Ada"}
 
@@ -118,8 +117,9 @@ def test_skip_rows_and_limit_count_records_not_lines(tmp_path: Path) -> None:
 def test_limit_spans_batches(users_csv: Path) -> None:
     from zoopipe_core import SingleThreadExecutor
 
-    report, records, errors = run(CSVInputAdapter(users_csv, skip_rows=1, limit=3),
-                                  executor=SingleThreadExecutor(batch_size=2))
+    _report, records, _errors = run(
+        CSVInputAdapter(users_csv, skip_rows=1, limit=3), executor=SingleThreadExecutor(batch_size=2)
+    )
     assert [r["id"] for r in records] == ["2", "3", "4"]
 
 
@@ -143,12 +143,15 @@ def test_jsonl_schema_model_drops_other_keys(tmp_path: Path) -> None:
     assert records == [{"a": 1}]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"skip_rows": -1}, "skip_rows"),
-    ({"limit": -2}, "limit"),
-    ({"columns": "a"}, "list of names"),
-    ({"line_offset": -1}, "line_offset"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"skip_rows": -1}, "skip_rows"),
+        ({"limit": -2}, "limit"),
+        ({"columns": "a"}, "list of names"),
+        ({"line_offset": -1}, "line_offset"),
+    ],
+)
 def test_bad_options_are_explained(users_csv: Path, kwargs, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         CSVInputAdapter(users_csv, **kwargs)

@@ -83,7 +83,9 @@ def errors_by_row(shards: list) -> list[tuple[int, int]]:
     found = []
     for shard in shards:
         errors = MemoryOutputAdapter()
-        Pipe(shard, MemoryOutputAdapter(), error_output_adapter=errors, schema_model=RejectMultiplesOfSeven).run()
+        Pipe(
+            shard, MemoryOutputAdapter(), error_output_adapter=errors, schema_model=RejectMultiplesOfSeven
+        ).run()
         found += [(e["line"], e["record"]["id"]) for e in errors.records]
     return found
 
@@ -93,7 +95,9 @@ def errors_by_row(shards: list) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("format", ["file", "stream"])
 @pytest.mark.parametrize("workers", [1, 2, 3, 5, 7, 8, 30])
-def test_an_arrow_input_splits_into_shards_holding_every_row_once(tmp_path: Path, format: str, workers: int) -> None:
+def test_an_arrow_input_splits_into_shards_holding_every_row_once(
+    tmp_path: Path, format: str, workers: int
+) -> None:
     path = tmp_path / f"data.{'arrow' if format == 'file' else 'arrows'}"
     expected = write_arrow(path, BATCH_SIZES, format)
     shards = ArrowInputAdapter(path, columns=["id", "name"]).split(workers)
@@ -103,7 +107,9 @@ def test_an_arrow_input_splits_into_shards_holding_every_row_once(tmp_path: Path
     if workers <= len(BATCH_SIZES):  # whole record batches
         batch_starts = {sum(BATCH_SIZES[:i]) for i in range(len(BATCH_SIZES))}
         assert {shard.skip_rows for shard in shards} <= batch_starts
-    assert errors_by_row(shards) == [(i + 1, i) for i in range(0, ROWS, 7)], "rows keep their numbers in the file"
+    assert errors_by_row(shards) == [(i + 1, i) for i in range(0, ROWS, 7)], (
+        "rows keep their numbers in the file"
+    )
 
 
 def test_whole_batches_are_balanced_by_rows(tmp_path: Path) -> None:
@@ -116,24 +122,35 @@ def test_whole_batches_are_balanced_by_rows(tmp_path: Path) -> None:
 def test_an_arrow_input_runs_in_parallel_and_merges(tmp_path: Path, format: str) -> None:
     path, out, errors = tmp_path / "data.arrow", tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
     expected = write_arrow(path, BATCH_SIZES * 4, format)  # 28 batches, 100 rows
-    pipe = Pipe(ArrowInputAdapter(path), JSONOutputAdapter(out), error_output_adapter=JSONOutputAdapter(errors),
-                schema_model=RejectMultiplesOfSeven)
-    manager = PipeManager.parallelize_pipe(pipe, workers=3, should_merge=True,
-                                           engine=MultiProcessEngine(max_workers=2))
+    pipe = Pipe(
+        ArrowInputAdapter(path),
+        JSONOutputAdapter(out),
+        error_output_adapter=JSONOutputAdapter(errors),
+        schema_model=RejectMultiplesOfSeven,
+    )
+    manager = PipeManager.parallelize_pipe(
+        pipe, workers=3, should_merge=True, engine=MultiProcessEngine(max_workers=2)
+    )
     assert manager.pipe_count == 3
     report = manager.run(show_progress=False)
     rejected = [r for r in expected if r["id"] % 7 == 0]
     assert (report.success_count, report.error_count) == (len(expected) - len(rejected), len(rejected))
     assert read_jsonl(out) == [r for r in expected if r["id"] % 7]
-    assert [(e["line"], e["record"]["id"]) for e in read_jsonl(errors)] == [(r["id"] + 1, r["id"]) for r in rejected]
+    assert [(e["line"], e["record"]["id"]) for e in read_jsonl(errors)] == [
+        (r["id"] + 1, r["id"]) for r in rejected
+    ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.arrow", "errors.jsonl", "out.jsonl"]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(batch_sizes=st.lists(st.integers(0, 6), max_size=8), workers=st.integers(1, 32),
-       format=st.sampled_from(["file", "stream"]))
-def test_arrow_shards_hold_every_row_once_in_order(tmp_path: Path, batch_sizes: list[int], workers: int,
-                                                   format: str) -> None:
+@given(
+    batch_sizes=st.lists(st.integers(0, 6), max_size=8),
+    workers=st.integers(1, 32),
+    format=st.sampled_from(["file", "stream"]),
+)
+def test_arrow_shards_hold_every_row_once_in_order(
+    tmp_path: Path, batch_sizes: list[int], workers: int, format: str
+) -> None:
     path = tmp_path / "data.arrow"
     expected = write_arrow(path, batch_sizes, format)
     shards = ArrowInputAdapter(path).split(workers)
@@ -152,9 +169,9 @@ def test_an_arrow_input_with_no_rows_is_one_empty_shard(tmp_path: Path) -> None:
 
 def test_an_arrow_input_that_cannot_be_read_is_not_split(tmp_path: Path) -> None:
     (tmp_path / "blank.arrow").write_bytes(b"")
-    with pytest.raises(ShardingError, match="cannot split .*blank.arrow.*an Arrow IPC file or stream"):
+    with pytest.raises(ShardingError, match=r"cannot split .*blank.arrow.*an Arrow IPC file or stream"):
         ArrowInputAdapter(tmp_path / "blank.arrow").split(2)
-    with pytest.raises(ShardingError, match="cannot split .*missing.arrow.*exists"):
+    with pytest.raises(ShardingError, match=r"cannot split .*missing.arrow.*exists"):
         ArrowInputAdapter(tmp_path / "missing.arrow").split(2)
 
 
@@ -171,11 +188,13 @@ def test_skip_rows_and_limit_cannot_be_sharded(tmp_path: Path, options: dict) ->
     write_arrow(tmp_path / "a.arrow", BATCH_SIZES, "file")
     write_arrow(tmp_path / "b.arrows", BATCH_SIZES, "stream")
     write_parquet(tmp_path / "c.parquet", 10, 0, 4)
-    for adapter in (ArrowInputAdapter(tmp_path / "a.arrow", **options),
-                    ArrowInputAdapter(tmp_path / "b.arrows", **options),
-                    ArrowInputAdapter([tmp_path / "a.arrow", tmp_path / "b.arrows"], **options),
-                    ParquetInputAdapter([tmp_path / "c.parquet", tmp_path / "c.parquet"], **options)):
-        with pytest.raises(ShardingError, match="skip_rows or limit.*Drop them to parallelize"):
+    for adapter in (
+        ArrowInputAdapter(tmp_path / "a.arrow", **options),
+        ArrowInputAdapter(tmp_path / "b.arrows", **options),
+        ArrowInputAdapter([tmp_path / "a.arrow", tmp_path / "b.arrows"], **options),
+        ParquetInputAdapter([tmp_path / "c.parquet", tmp_path / "c.parquet"], **options),
+    ):
+        with pytest.raises(ShardingError, match=r"skip_rows or limit.*Drop them to parallelize"):
             adapter.split(2)
 
 
@@ -184,11 +203,18 @@ def test_skip_rows_and_limit_cannot_be_sharded(tmp_path: Path, options: dict) ->
 
 def test_a_list_of_parquet_files_runs_one_shard_per_file(tmp_path: Path) -> None:
     files = [tmp_path / f"part{i}.parquet" for i in range(3)]
-    expected = write_parquet(files[0], 10, 0, 4) + write_parquet(files[1], 0, 10, 4) \
+    expected = (
+        write_parquet(files[0], 10, 0, 4)
+        + write_parquet(files[1], 0, 10, 4)
         + write_parquet(files[2], 7, 10, 2)
+    )
     out = tmp_path / "out.jsonl"
-    manager = PipeManager.parallelize_pipe(Pipe(ParquetInputAdapter(files), JSONOutputAdapter(out)),
-                                           workers=2, should_merge=True, engine=MultiProcessEngine(max_workers=2))
+    manager = PipeManager.parallelize_pipe(
+        Pipe(ParquetInputAdapter(files), JSONOutputAdapter(out)),
+        workers=2,
+        should_merge=True,
+        engine=MultiProcessEngine(max_workers=2),
+    )
     assert [p.input_adapter.paths for p in manager.pipes] == [[str(f)] for f in files]
     assert manager.run(show_progress=False).success_count == len(expected)
     assert read_jsonl(out) == expected
@@ -200,18 +226,29 @@ def test_a_list_of_arrow_files_and_streams_runs_one_shard_per_file(tmp_path: Pat
     expected += write_arrow(files[1], [4, 0, 1], "stream", first=len(expected))
     expected += write_arrow(files[2], [6], "file", first=len(expected))
     out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
-    pipe = Pipe(ArrowInputAdapter(files, columns=["id"]), JSONOutputAdapter(out),
-                error_output_adapter=JSONOutputAdapter(errors), schema_model=RejectMultiplesOfSeven)
-    manager = PipeManager.parallelize_pipe(pipe, workers=2, should_merge=True, engine=MultiProcessEngine(max_workers=2))
+    pipe = Pipe(
+        ArrowInputAdapter(files, columns=["id"]),
+        JSONOutputAdapter(out),
+        error_output_adapter=JSONOutputAdapter(errors),
+        schema_model=RejectMultiplesOfSeven,
+    )
+    manager = PipeManager.parallelize_pipe(
+        pipe, workers=2, should_merge=True, engine=MultiProcessEngine(max_workers=2)
+    )
     assert manager.pipe_count == 3
     manager.run(show_progress=False)
     assert read_jsonl(out) == [{"id": r["id"]} for r in expected if r["id"] % 7]
     # Ids 0, 7 and 14 are row 1 of a.arrow (ids 0-4), 3 of b.arrows (5-9) and 5 of c.arrow (10-15).
     assert [(e["source"], e["line"]) for e in read_jsonl(errors)] == [
-        (str(files[0]), 1), (str(files[1]), 3), (str(files[2]), 5)]
+        (str(files[0]), 1),
+        (str(files[1]), 3),
+        (str(files[2]), 5),
+    ]
 
 
-@pytest.mark.parametrize("adapter_type, suffix", [(ParquetInputAdapter, "parquet"), (ArrowInputAdapter, "arrow")])
+@pytest.mark.parametrize(
+    "adapter_type, suffix", [(ParquetInputAdapter, "parquet"), (ArrowInputAdapter, "arrow")]
+)
 def test_a_single_pipe_refuses_a_list_of_files(tmp_path: Path, adapter_type, suffix: str) -> None:
     files = [tmp_path / f"a.{suffix}", tmp_path / f"b.{suffix}"]
     for file in files:
@@ -220,7 +257,9 @@ def test_a_single_pipe_refuses_a_list_of_files(tmp_path: Path, adapter_type, suf
         else:
             write_arrow(file, [2], "file")
     pipe = Pipe(adapter_type(files), JSONOutputAdapter(tmp_path / "out.jsonl"))
-    with pytest.raises(PipelineError, match=f"{adapter_type.__name__} got 2 files; one pipe reads one file.*parallelize_pipe"):
+    with pytest.raises(
+        PipelineError, match=f"{adapter_type.__name__} got 2 files; one pipe reads one file.*parallelize_pipe"
+    ):
         pipe.run()
     assert not (tmp_path / "out.jsonl").exists()
     assert Pipe(adapter_type([files[0]]), MemoryOutputAdapter()).run().success_count == 2
@@ -238,4 +277,5 @@ def test_a_list_of_table_files_names_its_files(tmp_path: Path) -> None:
     assert repr(ArrowInputAdapter(files[:1])) == f"ArrowInputAdapter({files[0]!r})"
     shards = ArrowInputAdapter(tuple(files), columns=["id"]).split(1)
     assert [(s.path, s.paths, s.columns, repr(s)) for s in shards] == [
-        (f, [f], ["id"], f"ArrowInputAdapter({f!r})") for f in files]
+        (f, [f], ["id"], f"ArrowInputAdapter({f!r})") for f in files
+    ]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -34,25 +33,39 @@ UTC = dt.timezone.utc
 
 def typed_table() -> pa.Table:
     """Every type the issue names, with a null in each column."""
-    return pa.table({
-        "id": pa.array([1, 2, None], pa.int64()),
-        "small": pa.array([1, None, 3], pa.int32()),
-        "at": pa.array([dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC), None,
-                        dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
-        "local": pa.array([dt.datetime(2024, 6, 1, 12, tzinfo=ZoneInfo("Europe/Paris")), None, None],
-                          pa.timestamp("ns", tz="Europe/Paris")),
-        "naive": pa.array([dt.datetime(2024, 1, 1, 0, 0), None, dt.datetime(2000, 2, 29, 1, 2, 3)], pa.timestamp("ms")),
-        "day": pa.array([dt.date(2024, 2, 29), dt.date(1900, 1, 1), None], pa.date32()),
-        "price": pa.array([Decimal("12.30"), None, Decimal("-0.01")], pa.decimal128(10, 2)),
-        "tags": pa.array([["a", "b"], [], None], pa.list_(pa.string())),
-        "addr": pa.array([{"city": "Oslo", "zip": 150}, None, {"city": None, "zip": 2}],
-                         pa.struct([("city", pa.string()), ("zip", pa.int64())])),
-        "kind": pa.array(["x", "y", None]).dictionary_encode(),
-        "score": pa.array([1.5, None, -2.0], pa.float64()),
-        "flag": pa.array([True, None, False], pa.bool_()),
-        "blob": pa.array([b"\xff\x01", None, b"text"], pa.binary()),
-        "nothing": pa.array([None, None, None], pa.string()),
-    })
+    return pa.table(
+        {
+            "id": pa.array([1, 2, None], pa.int64()),
+            "small": pa.array([1, None, 3], pa.int32()),
+            "at": pa.array(
+                [
+                    dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+                    None,
+                    dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+                ],
+                pa.timestamp("us", tz="UTC"),
+            ),
+            "local": pa.array(
+                [dt.datetime(2024, 6, 1, 12, tzinfo=ZoneInfo("Europe/Paris")), None, None],
+                pa.timestamp("ns", tz="Europe/Paris"),
+            ),
+            "naive": pa.array(
+                [dt.datetime(2024, 1, 1, 0, 0), None, dt.datetime(2000, 2, 29, 1, 2, 3)], pa.timestamp("ms")
+            ),
+            "day": pa.array([dt.date(2024, 2, 29), dt.date(1900, 1, 1), None], pa.date32()),
+            "price": pa.array([Decimal("12.30"), None, Decimal("-0.01")], pa.decimal128(10, 2)),
+            "tags": pa.array([["a", "b"], [], None], pa.list_(pa.string())),
+            "addr": pa.array(
+                [{"city": "Oslo", "zip": 150}, None, {"city": None, "zip": 2}],
+                pa.struct([("city", pa.string()), ("zip", pa.int64())]),
+            ),
+            "kind": pa.array(["x", "y", None]).dictionary_encode(),
+            "score": pa.array([1.5, None, -2.0], pa.float64()),
+            "flag": pa.array([True, None, False], pa.bool_()),
+            "blob": pa.array([b"\xff\x01", None, b"text"], pa.binary()),
+            "nothing": pa.array([None, None, None], pa.string()),
+        }
+    )
 
 
 @pytest.fixture
@@ -108,9 +121,17 @@ def test_python_sees_python_types_and_writes_them_back(typed_parquet, tmp_path):
 
 
 def test_python_values_without_an_input_table_are_inferred_with_their_types(tmp_path):
-    records = [{"at": dt.datetime(2024, 1, 1, tzinfo=UTC), "day": dt.date(2024, 1, 1), "price": Decimal("1.25"),
-                "tags": [1, 2], "addr": {"city": "Oslo"}, "n": None},
-               {"at": None, "day": None, "price": None, "tags": None, "addr": None, "n": "later a string"}]
+    records = [
+        {
+            "at": dt.datetime(2024, 1, 1, tzinfo=UTC),
+            "day": dt.date(2024, 1, 1),
+            "price": Decimal("1.25"),
+            "tags": [1, 2],
+            "addr": {"city": "Oslo"},
+            "n": None,
+        },
+        {"at": None, "day": None, "price": None, "tags": None, "addr": None, "n": "later a string"},
+    ]
     out = tmp_path / "out.parquet"
     assert_completed(Pipe(PyGeneratorInputAdapter(records), ParquetOutputAdapter(out)).run(), written=2)
     back = pq.read_table(out)
@@ -124,7 +145,7 @@ def test_python_values_without_an_input_table_are_inferred_with_their_types(tmp_
 
 class Address(BaseModel):
     city: str
-    zip: Optional[int] = None
+    zip: int | None = None
 
 
 class Order(BaseModel):
@@ -133,27 +154,40 @@ class Order(BaseModel):
     day: dt.date
     price: Decimal = Field(max_digits=10, decimal_places=2)
     tags: list[str]
-    addr: Optional[Address] = None
-    note: Optional[str] = None
+    addr: Address | None = None
+    note: str | None = None
 
 
 def test_a_schema_model_sets_the_output_schema(tmp_path):
-    rows = [{"id": "1", "at": "2024-01-02T03:04:05+00:00", "day": "2024-02-29", "price": "12.3",
-             "tags": ["a"], "addr": {"city": "Oslo"}},
-            {"id": "2", "at": "2024-01-02T03:04:05+02:00", "day": "2024-03-01", "price": "1", "tags": []}]
+    rows = [
+        {
+            "id": "1",
+            "at": "2024-01-02T03:04:05+00:00",
+            "day": "2024-02-29",
+            "price": "12.3",
+            "tags": ["a"],
+            "addr": {"city": "Oslo"},
+        },
+        {"id": "2", "at": "2024-01-02T03:04:05+02:00", "day": "2024-03-01", "price": "1", "tags": []},
+    ]
     out = tmp_path / "out.parquet"
     report = Pipe(PyGeneratorInputAdapter(rows), ParquetOutputAdapter(out), schema_model=Order).run()
     assert_completed(report, written=2)
     schema = pq.read_schema(out).remove_metadata()
-    assert schema == pa.schema([
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("day", pa.date32(), nullable=False),
-        pa.field("price", pa.decimal128(10, 2), nullable=False),
-        pa.field("tags", pa.list_(pa.field("item", pa.string(), nullable=False)), nullable=False),
-        pa.field("addr", pa.struct([pa.field("city", pa.string(), nullable=False), pa.field("zip", pa.int64())])),
-        pa.field("note", pa.string()),
-    ])
+    assert schema == pa.schema(
+        [
+            pa.field("id", pa.int64(), nullable=False),
+            pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("day", pa.date32(), nullable=False),
+            pa.field("price", pa.decimal128(10, 2), nullable=False),
+            pa.field("tags", pa.list_(pa.field("item", pa.string(), nullable=False)), nullable=False),
+            pa.field(
+                "addr",
+                pa.struct([pa.field("city", pa.string(), nullable=False), pa.field("zip", pa.int64())]),
+            ),
+            pa.field("note", pa.string()),
+        ]
+    )
     back = pq.read_table(out).to_pylist()
     assert back[0]["price"] == Decimal("12.30") and back[1]["addr"] is None
     assert back[1]["at"] == dt.datetime(2024, 1, 2, 1, 4, 5, tzinfo=UTC)
@@ -167,12 +201,21 @@ def test_a_value_that_does_not_fit_the_model_schema_is_a_serialize_error(tmp_pat
         return [{"price": r["price"] * 1000} for r in records]
 
     out, errors = tmp_path / "out.parquet", tmp_path / "errors.jsonl"
-    report = Pipe(PyGeneratorInputAdapter([{"price": "1.5"}, {"price": "0.01"}]), ParquetOutputAdapter(out),
-                  error_output_adapter=JSONOutputAdapter(errors), schema_model=Row, pre_validation=[]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"price": "1.5"}, {"price": "0.01"}]),
+        ParquetOutputAdapter(out),
+        error_output_adapter=JSONOutputAdapter(errors),
+        schema_model=Row,
+        pre_validation=[],
+    ).run()
     assert_completed(report, written=2)
     # Now a transform after validation makes one value too large for the (inferred) schema.
-    report = Pipe(ParquetInputAdapter(out), ParquetOutputAdapter(tmp_path / "again.parquet"),
-                  error_output_adapter=JSONOutputAdapter(errors), pre_validation=[grow]).run()
+    report = Pipe(
+        ParquetInputAdapter(out),
+        ParquetOutputAdapter(tmp_path / "again.parquet"),
+        error_output_adapter=JSONOutputAdapter(errors),
+        pre_validation=[grow],
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     error = json.loads(errors.read_text().splitlines()[0])
     assert error["stage"] == "serialize" and "price" in error["errors"][0] and "1500.00" in error["errors"][0]
@@ -180,13 +223,26 @@ def test_a_value_that_does_not_fit_the_model_schema_is_a_serialize_error(tmp_pat
 
 def test_json_and_csv_write_iso_dates_and_timestamps(typed_parquet, tmp_path):
     out = tmp_path / "out.jsonl"
-    assert_completed(Pipe(ParquetInputAdapter(typed_parquet, columns=["at", "local", "naive", "day", "price", "blob"]),
-                          JSONOutputAdapter(out)).run(), written=3)
+    assert_completed(
+        Pipe(
+            ParquetInputAdapter(typed_parquet, columns=["at", "local", "naive", "day", "price", "blob"]),
+            JSONOutputAdapter(out),
+        ).run(),
+        written=3,
+    )
     first = json.loads(out.read_text().splitlines()[0])
-    assert first == {"at": "2024-01-02T03:04:05.000006+00:00", "local": "2024-06-01T10:00:00Z",
-                     "naive": "2024-01-01T00:00:00", "day": "2024-02-29", "price": "12.30", "blob": "/wE="}
+    assert first == {
+        "at": "2024-01-02T03:04:05.000006+00:00",
+        "local": "2024-06-01T10:00:00Z",
+        "naive": "2024-01-01T00:00:00",
+        "day": "2024-02-29",
+        "price": "12.30",
+        "blob": "/wE=",
+    }
     csv_out = tmp_path / "out.csv"
-    assert_completed(Pipe(ParquetInputAdapter(typed_parquet, columns=["day", "at"]), CSVOutputAdapter(csv_out)).run())
+    assert_completed(
+        Pipe(ParquetInputAdapter(typed_parquet, columns=["day", "at"]), CSVOutputAdapter(csv_out)).run()
+    )
     assert csv_out.read_text().splitlines()[:2] == ["day,at", "2024-02-29,2024-01-02T03:04:05.000006+00:00"]
 
 
@@ -199,7 +255,9 @@ def test_arrow_round_trip_through_python(tmp_path):
 
 
 def test_dictionary_columns_across_many_batches(tmp_path):
-    table = pa.table({"k": pa.array([f"v{i % 7 if i < 9000 else i % 11}" for i in range(20_000)]).dictionary_encode()})
+    table = pa.table(
+        {"k": pa.array([f"v{i % 7 if i < 9000 else i % 11}" for i in range(20_000)]).dictionary_encode()}
+    )
     source = tmp_path / "dict.parquet"
     pq.write_table(table, source)
     for name in ("out.arrow", "out.arrows", "out.parquet"):

@@ -34,6 +34,7 @@ def users_csv(tmp_path: Path) -> str:
 
 # ----------------------------------------------------------------------------- fieldnames=
 
+
 def test_fieldnames_names_the_columns_of_a_csv_without_header(tmp_path: Path) -> None:
     path = tmp_path / "raw.csv"
     path.write_text("1,ada\n2,bob\n")
@@ -51,7 +52,7 @@ def test_fieldnames_is_field_names_on_input_and_output(tmp_path: Path, users_csv
 
 
 def test_fieldnames_and_field_names_together_are_an_error(users_csv: str, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="field_names=... or fieldnames=..."):
+    with pytest.raises(ValueError, match=r"field_names=... or fieldnames=..."):
         CSVInputAdapter(users_csv, field_names=["a"], fieldnames=["a"])
     with pytest.raises(ValueError, match="not both"):
         CSVOutputAdapter(str(tmp_path / "o.csv"), field_names=["a"], fieldnames=["b"])
@@ -61,18 +62,26 @@ def test_fieldnames_and_field_names_together_are_an_error(users_csv: str, tmp_pa
 
 # ----------------------------------------------------------------------------- indent=
 
+
 def _records() -> list[dict]:
-    return [{"id": i, "name": f"n{i}", "tags": ["a", {"k": None}], "empty": {}, "s": 'q"},[\\'} for i in range(2500)]
+    return [
+        {"id": i, "name": f"n{i}", "tags": ["a", {"k": None}], "empty": {}, "s": 'q"},[\\'}
+        for i in range(2500)
+    ]
 
 
 @pytest.mark.parametrize("indent", [0, 2, 4])
 def test_indent_writes_valid_json_equal_to_the_unindented_output(tmp_path: Path, indent: int) -> None:
     plain, pretty = tmp_path / "plain.json", tmp_path / "pretty.json"
     Pipe(PyGeneratorInputAdapter(_records()), JSONOutputAdapter(str(plain))).run()
-    Pipe(PyGeneratorInputAdapter(_records()), JSONOutputAdapter(str(pretty), format="array", indent=indent)).run()
+    Pipe(
+        PyGeneratorInputAdapter(_records()), JSONOutputAdapter(str(pretty), format="array", indent=indent)
+    ).run()
     assert json.loads(pretty.read_text()) == json.loads(plain.read_text()) == _records()
     # The layout of Python's json.dumps(indent=...), batch boundaries included.
-    expected = json.dumps(json.loads(plain.read_text()), indent=indent, ensure_ascii=False, separators=(",", ": "))
+    expected = json.dumps(
+        json.loads(plain.read_text()), indent=indent, ensure_ascii=False, separators=(",", ": ")
+    )
     assert pretty.read_text() == expected + "\n"
 
 
@@ -91,12 +100,15 @@ def test_indent_on_json_lines_is_an_error_that_says_why(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------- CSV error output
 
+
 def test_csv_error_output_writes_the_columns_it_is_given(tmp_path: Path, users_csv: str) -> None:
     errors = tmp_path / "errors.csv"
     report = Pipe(
         CSVInputAdapter(users_csv),
         JSONOutputAdapter(str(tmp_path / "o.jsonl")),
-        error_output_adapter=CSVOutputAdapter(str(errors), fieldnames=["line", "stage", "errors", "id", "name", "nope"]),
+        error_output_adapter=CSVOutputAdapter(
+            str(errors), fieldnames=["line", "stage", "errors", "id", "name", "nope"]
+        ),
         schema_model=Row,
     ).run()
     assert (report.success_count, report.error_count) == (2, 1)
@@ -109,6 +121,10 @@ def test_csv_error_output_writes_the_columns_it_is_given(tmp_path: Path, users_c
 
 def test_csv_error_output_without_columns_writes_every_error_field(tmp_path: Path, users_csv: str) -> None:
     errors = tmp_path / "errors.csv"
-    Pipe(CSVInputAdapter(users_csv), JSONOutputAdapter(str(tmp_path / "o.jsonl")),
-         error_output_adapter=CSVOutputAdapter(str(errors)), schema_model=Row).run()
+    Pipe(
+        CSVInputAdapter(users_csv),
+        JSONOutputAdapter(str(tmp_path / "o.jsonl")),
+        error_output_adapter=CSVOutputAdapter(str(errors)),
+        schema_model=Row,
+    ).run()
     assert next(csv.reader(errors.open())) == ["source", "line", "stage", "errors", "record"]

@@ -15,8 +15,13 @@ from zoopipe_core import MemoryOutputAdapter, Pipe, PyGeneratorInputAdapter
 
 
 def _zoopipe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zoopipe_core.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "zoopipe_core.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -25,13 +30,21 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("executor, expected", [
-    ('kind = "multi-thread"\nmax_worker = 2', "unknown option(s) ['max_worker'] for kind 'multi-thread'"),
-    ('batchsize = 10', "unknown option(s) ['batchsize'] for kind 'single-thread'; it takes kind, batch_size"),
-    ('batch_size = 0', "batch_size must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "executor, expected",
+    [
+        ('kind = "multi-thread"\nmax_worker = 2', "unknown option(s) ['max_worker'] for kind 'multi-thread'"),
+        (
+            "batchsize = 10",
+            "unknown option(s) ['batchsize'] for kind 'single-thread'; it takes kind, batch_size",
+        ),
+        ("batch_size = 0", "batch_size must be at least 1"),
+    ],
+)
 def test_a_bad_executor_section_is_one_clean_line(project: Path, executor: str, expected: str) -> None:
-    (project / "pipe.toml").write_text(f'[input]\npath = "users.csv"\n[output]\npath = "o.jsonl"\n[executor]\n{executor}\n')
+    (project / "pipe.toml").write_text(
+        f'[input]\npath = "users.csv"\n[output]\npath = "o.jsonl"\n[executor]\n{executor}\n'
+    )
     result = _zoopipe("run", "pipe.toml", cwd=project)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -44,8 +57,12 @@ def test_a_transform_returning_a_dict_says_it_returned_a_dict() -> None:
         return records[0]
 
     errors = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"a": i} for i in range(5)]), MemoryOutputAdapter(),
-                  error_output_adapter=errors, post_validation=[first_only]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"a": i} for i in range(5)]),
+        MemoryOutputAdapter(),
+        error_output_adapter=errors,
+        post_validation=[first_only],
+    ).run()
     assert report.error_count == 5
     message = errors.records[0]["errors"][0]
     assert "returned a dict (a single record) for a batch of 5 records" in message
@@ -88,4 +105,6 @@ def test_zoopipe_run_of_a_manager_factory_and_a_failed_manager(project: Path) ->
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "1 of 2 pipes failed" in result.stderr
-    assert "pipe 1 (missing.csv -> missing.csv.jsonl) failed" in result.stderr and "not found" in result.stderr
+    assert (
+        "pipe 1 (missing.csv -> missing.csv.jsonl) failed" in result.stderr and "not found" in result.stderr
+    )

@@ -87,7 +87,10 @@ def test_docs_table_lists_the_registered_components_and_no_others():
     for line in (REPO_ROOT / "docs" / "plugins.md").read_text().splitlines():
         match = re.match(r"\| \*\*(\w+)\*\* \|[^|]*\|([^|]*)\|([^|]*)\|", line)
         if match:
-            table[match[1]] = (set(re.findall(r"`([\w-]+)`", match[2])), set(re.findall(r"`([\w-]+)`", match[3])))
+            table[match[1]] = (
+                set(re.findall(r"`([\w-]+)`", match[2])),
+                set(re.findall(r"`([\w-]+)`", match[3])),
+            )
     registered = {kind: ({}, set()) for kind in table}
     for plugin in plugins.list_plugins():
         if plugin.distribution != "zoopipe-core":  # a third party's plugin installed here
@@ -102,4 +105,5 @@ def test_docs_table_lists_the_registered_components_and_no_others():
         assert built_in == set(registered[kind][0]), kind
         assert first_party == registered[kind][1], kind
     assert not set(plugins.FIRST_PARTY_PLUGINS) - {
-        name for _, first_party in table.values() for name in first_party}
+        name for _, first_party in table.values() for name in first_party
+    }

@@ -35,13 +35,19 @@ def project(tmp_path):
 
 
 def _zoopipe(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "zoopipe_core.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "zoopipe_core.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_toml_pipeline_file(project):
-    (project / "pipe.toml").write_text(textwrap.dedent(
-        """
+    (project / "pipe.toml").write_text(
+        textwrap.dedent(
+            """
         [input]
         path = "users.csv"
         [output]
@@ -56,12 +62,17 @@ def test_toml_pipeline_file(project):
         kind = "multi-thread"
         batch_size = 2
         max_workers = 2
-        """))
+        """
+        )
+    )
     result = _zoopipe("run", str(project / "pipe.toml"), "--json", cwd=project.parent)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert (report["total_processed"], report["success_count"], report["error_count"]) == (3, 2, 1)
-    assert [json.loads(line)["name"] for line in (project / "out.jsonl").read_text().splitlines()] == ["ADA", "CY"]
+    assert [json.loads(line)["name"] for line in (project / "out.jsonl").read_text().splitlines()] == [
+        "ADA",
+        "CY",
+    ]
     assert json.loads((project / "errors.jsonl").read_text())["line"] == 3
     # Not a terminal: plain progress lines on stderr, ending with the summary.
     assert "done: rows 3" in result.stderr
@@ -69,20 +80,24 @@ def test_toml_pipeline_file(project):
 
 def test_yaml_pipeline_file(project):
     (project / "pipe.yaml").write_text(
-        "input: {path: users.csv}\noutput: {path: out.csv}\nschema: {model: 'models:User'}\n")
+        "input: {path: users.csv}\noutput: {path: out.csv}\nschema: {model: 'models:User'}\n"
+    )
     assert main(["run", str(project / "pipe.yaml"), "--quiet"]) == 0
     assert (project / "out.csv").read_text() == "id,name\n1,ada\n3,cy\n"
 
 
 def test_module_attribute_target(project):
-    (project / "mypipes.py").write_text(textwrap.dedent(
-        """
+    (project / "mypipes.py").write_text(
+        textwrap.dedent(
+            """
         from zoopipe_core import Pipe, CSVInputAdapter, JSONOutputAdapter
         from models import User
 
         def users():
             return Pipe(CSVInputAdapter("users.csv"), JSONOutputAdapter("out.jsonl"), schema_model=User)
-        """))
+        """
+        )
+    )
     result = _zoopipe("run", "mypipes:users", cwd=project)
     assert result.returncode == 0, result.stderr
     assert len((project / "out.jsonl").read_text().splitlines()) == 2

@@ -38,8 +38,9 @@ def _script(tmp_path: Path, engine: str, guarded: bool) -> Path:
 
 def _run(script: Path, timeout: float) -> tuple[subprocess.CompletedProcess[str], float]:
     began = time.monotonic()
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                            timeout=timeout, cwd=script.parent)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=timeout, cwd=script.parent
+    )
     return result, time.monotonic() - began
 
 
@@ -68,8 +69,9 @@ def test_spawned_multiprocess_engine_from_an_unguarded_script_fails_at_once(tmp_
     assert "UnguardedMainError" in result.stderr and "mp_context='fork'" in result.stderr
 
 
-@pytest.mark.parametrize("engine", ["MultiProcessEngine(max_workers=1, mp_context='spawn')",
-                                    "MultiProcessEngine(max_workers=1)"])
+@pytest.mark.parametrize(
+    "engine", ["MultiProcessEngine(max_workers=1, mp_context='spawn')", "MultiProcessEngine(max_workers=1)"]
+)
 def test_a_guarded_script_or_a_forking_engine_runs(tmp_path, engine):
     guarded = "spawn" in engine  # the forking default runs even unguarded
     result, _ = _run(_script(tmp_path, engine, guarded), timeout=60)
@@ -97,8 +99,12 @@ def test_an_engine_started_while_a_worker_imports_the_script_fails_at_once(monke
         ('if __name__ != "__main__":\n    pass\nelse:\n    run()\n', 4, True),
         ('if __name__ == "__main__":\n    pass\nrun()\n', 3, False),
         ("if True:\n    run()\n", 2, False),
-        ("def main():\n    run()\n\nif __name__ == '__main__':\n    try:\n        main()\n"
-         "    finally:\n        pass\n", 6, True),
+        (
+            "def main():\n    run()\n\nif __name__ == '__main__':\n    try:\n        main()\n"
+            "    finally:\n        pass\n",
+            6,
+            True,
+        ),
     ],
 )
 def test_the_guard_is_recognised(tmp_path, source, line, guarded):

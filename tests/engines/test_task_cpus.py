@@ -104,11 +104,17 @@ def test_one_cpu_runs_without_helper_threads(tmp_path):
         def transform(batch):
             seen[label] = max(seen.get(label, 0), os_threads())
             return batch
+
         return transform
 
     for label, cpus in (("threaded", 2.0), ("one-thread", 1.0)):
-        pipe = Pipe(CSVInputAdapter(source), MemoryOutputAdapter(), schema_model=Row,
-                    post_validation=[count_threads(label)], executor=SingleThreadExecutor(batch_size=50))
+        pipe = Pipe(
+            CSVInputAdapter(source),
+            MemoryOutputAdapter(),
+            schema_model=Row,
+            post_validation=[count_threads(label)],
+            executor=SingleThreadExecutor(batch_size=50),
+        )
         with granted_cpus(cpus):
             pipe.run()
     # The threaded run adds a reader, an encoder and a writer thread while the stage runs.
@@ -138,8 +144,13 @@ def test_a_failing_source_on_one_cpu_publishes_nothing(tmp_path):
             yield {"id": i, "name": "x"}
 
     out = tmp_path / "out.jsonl"
-    pipe = Pipe(PyGeneratorInputAdapter(rows()), JSONOutputAdapter(str(out)), schema_model=Row,
-                post_validation=[shout], executor=SingleThreadExecutor(batch_size=100))
+    pipe = Pipe(
+        PyGeneratorInputAdapter(rows()),
+        JSONOutputAdapter(str(out)),
+        schema_model=Row,
+        post_validation=[shout],
+        executor=SingleThreadExecutor(batch_size=100),
+    )
     with granted_cpus(1.0), pytest.raises(PipelineError, match="the source broke at row 500"):
         pipe.run()
     assert pipe.report.status == PipeStatus.FAILED
@@ -158,8 +169,11 @@ def test_shutdown_stops_a_one_cpu_run_and_publishes_nothing(tmp_path):
             yield {"id": i, "name": "x"}
 
     out = tmp_path / "out.jsonl"
-    pipe = Pipe(PyGeneratorInputAdapter(endless()), JSONOutputAdapter(str(out)),
-                executor=SingleThreadExecutor(batch_size=100))
+    pipe = Pipe(
+        PyGeneratorInputAdapter(endless()),
+        JSONOutputAdapter(str(out)),
+        executor=SingleThreadExecutor(batch_size=100),
+    )
     with granted_cpus(1.0):
         pipe.start()
     assert started.wait(30)

@@ -60,12 +60,13 @@ def test_monitoring_loop_as_documented(parts: Path, capsys: pytest.CaptureFixtur
     manager = PipeManager(pipes=documented_pipes(), engine=MultiProcessEngine(max_workers=2))
     manager.start()
     while not manager.report.is_finished:
-        print(f"Total: {manager.report.total_processed} | "
-              f"Speed: {manager.report.items_per_second:.2f} rows/s | "
-              f"RAM: {manager.report.ram_bytes / 1024 / 1024:.2f} MB")
+        print(
+            f"Total: {manager.report.total_processed} | "
+            f"Speed: {manager.report.items_per_second:.2f} rows/s | "
+            f"RAM: {manager.report.ram_bytes / 1024 / 1024:.2f} MB"
+        )
         for i, pipe_report in enumerate(manager.pipe_reports):
-            print(f"  Pipe {i}: {pipe_report.total_processed} processed, "
-                  f"finished: {pipe_report.is_finished}")
+            print(f"  Pipe {i}: {pipe_report.total_processed} processed, finished: {pipe_report.is_finished}")
         time.sleep(0.05)
     print(manager.report)
     assert "status=completed" in capsys.readouterr().out
@@ -116,13 +117,22 @@ def test_a_running_engine_is_shared_and_left_running(tmp_path: Path) -> None:
 
     source = write_users(tmp_path / "users.jsonl", 0, 20)
     with MultiProcessEngine(max_workers=2) as engine:
-        first = PipeManager([Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "a.jsonl"))],
-                            engine=engine)
+        first = PipeManager(
+            [Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "a.jsonl"))], engine=engine
+        )
         assert first.run(show_progress=False).success_count == 20
         assert engine.is_running, "an engine the manager did not start stays up"
         started = str(tmp_path / "started")
-        stuck = PipeManager([Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "b.jsonl"),
-                                  post_validation=[NeverEnds(started)])], engine=engine)
+        stuck = PipeManager(
+            [
+                Pipe(
+                    JSONInputAdapter(source),
+                    JSONOutputAdapter(tmp_path / "b.jsonl"),
+                    post_validation=[NeverEnds(started)],
+                )
+            ],
+            engine=engine,
+        )
         stuck.start()
         wait_for(lambda: Path(started).exists(), "the pipe to start")
         stuck.shutdown(timeout=1.0)
@@ -134,7 +144,8 @@ def test_a_running_engine_is_shared_and_left_running(tmp_path: Path) -> None:
 
 
 def test_an_engine_passed_stopped_is_started_once_and_left_to_its_owner(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Before: each manager started the engine and shut it down after its run, so every
     # manager restarted it. Now the engine is the caller's: started once, never shut down.
     from zoopipe_core import JSONInputAdapter
@@ -142,22 +153,23 @@ def test_an_engine_passed_stopped_is_started_once_and_left_to_its_owner(
 
     starts: list[MultiProcessEngine] = []
     real_start = MultiProcessEngine._start
-    monkeypatch.setattr(MultiProcessEngine, "_start",
-                        lambda self: (starts.append(self), real_start(self)))
+    monkeypatch.setattr(MultiProcessEngine, "_start", lambda self: (starts.append(self), real_start(self)))
     source = write_users(tmp_path / "users.jsonl", 0, 20)
     engine = MultiProcessEngine(max_workers=2)
     try:
         for n in range(3):
-            manager = PipeManager([Pipe(JSONInputAdapter(source),
-                                        JSONOutputAdapter(tmp_path / f"out{n}.jsonl"))], engine=engine)
+            manager = PipeManager(
+                [Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / f"out{n}.jsonl"))], engine=engine
+            )
             assert manager.run(show_progress=False).success_count == 20
             assert engine.is_running
         assert starts == [engine]
     finally:
         engine.shutdown()
     # A manager given a name (or nothing) made its engine: it shuts it down after each run.
-    manager = PipeManager([Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "x.jsonl"))],
-                          engine="multiprocess")
+    manager = PipeManager(
+        [Pipe(JSONInputAdapter(source), JSONOutputAdapter(tmp_path / "x.jsonl"))], engine="multiprocess"
+    )
     manager.run(show_progress=False)
     assert not manager.engine.is_running
 
@@ -185,7 +197,6 @@ def test_an_engine_nobody_shut_down_is_shut_down_at_exit(tmp_path: Path) -> None
         stopped.start()
         stopped.shutdown()
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert log.read_text().splitlines() == ["stopped", "left running"]

@@ -52,7 +52,7 @@ def test_a_single_pipe_refuses_a_list_of_files(tmp_path: Path) -> None:
     for f in files:
         f.write_text('{"a": 1}\n')
     pipe = Pipe(JSONInputAdapter(files), JSONOutputAdapter(tmp_path / "out.jsonl"))
-    with pytest.raises(PipelineError, match="got 2 files.*parallelize_pipe"):
+    with pytest.raises(PipelineError, match=r"got 2 files.*parallelize_pipe"):
         pipe.run()
     assert Pipe(JSONInputAdapter([files[0]]), MemoryOutputAdapter()).run().success_count == 1
 
@@ -60,7 +60,7 @@ def test_a_single_pipe_refuses_a_list_of_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["in.jsonl.gz", "in.csv.zst"])
 def test_compressed_files_cannot_be_split(tmp_path: Path, name: str) -> None:
     adapter = (CSVInputAdapter if ".csv" in name else JSONInputAdapter)(tmp_path / name)
-    with pytest.raises(ShardingError, match="compressed .* cannot be split"):
+    with pytest.raises(ShardingError, match=r"compressed .* cannot be split"):
         PipeManager.parallelize_pipe(Pipe(adapter, JSONOutputAdapter(tmp_path / "o.jsonl")), workers=2)
 
 
@@ -75,7 +75,7 @@ def test_an_adapter_without_split_says_so(tmp_path: Path) -> None:
         def iter_batches(self, batch_size):
             yield [{"n": 1}]
 
-    with pytest.raises(ShardingError, match="Numbers cannot be split.*split\\(workers\\)"):
+    with pytest.raises(ShardingError, match=r"Numbers cannot be split.*split\(workers\)"):
         PipeManager.parallelize_pipe(Pipe(Numbers(), JSONOutputAdapter(tmp_path / "o.jsonl")), workers=2)
 
 
@@ -99,15 +99,21 @@ def test_workers_must_be_positive(tmp_path: Path) -> None:
 
 def test_the_plan_shards_outputs_and_error_outputs(tmp_path: Path) -> None:
     files = [str(tmp_path / f"f{i}.csv") for i in range(3)]
-    pipe = Pipe(CSVInputAdapter(files), CSVOutputAdapter(tmp_path / "out.csv"),
-                error_output_adapter=JSONOutputAdapter(tmp_path / "errors.jsonl"))
+    pipe = Pipe(
+        CSVInputAdapter(files),
+        CSVOutputAdapter(tmp_path / "out.csv"),
+        error_output_adapter=JSONOutputAdapter(tmp_path / "errors.jsonl"),
+    )
     plan = plan_shards(pipe, workers=2, should_merge=True)
     assert [p.output_adapter.path for p in plan.pipes] == [
         str(tmp_path / f"out.part-{i:05d}.csv") for i in range(3)
     ]
     assert plan.pipes[2].error_output_adapter.path == str(tmp_path / "errors.part-00002.jsonl")
     assert [p.report.pipe_index for p in plan.pipes] == [0, 1, 2]
-    assert [target.path for target, _ in plan.merges] == [str(tmp_path / "out.csv"), str(tmp_path / "errors.jsonl")]
+    assert [target.path for target, _ in plan.merges] == [
+        str(tmp_path / "out.csv"),
+        str(tmp_path / "errors.jsonl"),
+    ]
     assert pipe.output_adapter.path == str(tmp_path / "out.csv"), "the original pipe is unchanged"
 
 
@@ -124,13 +130,15 @@ def test_a_pipe_pickles_without_its_run_state(tmp_path: Path) -> None:
 
     pipe = Pipe(PyGeneratorInputAdapter([]), JSONOutputAdapter(tmp_path / "o.jsonl"))
     pipe.run()
-    copy = pickle.loads(pickle.dumps(Pipe(JSONInputAdapter(tmp_path / "i.jsonl"), JSONOutputAdapter(tmp_path / "o.jsonl"))))
+    copy = pickle.loads(
+        pickle.dumps(Pipe(JSONInputAdapter(tmp_path / "i.jsonl"), JSONOutputAdapter(tmp_path / "o.jsonl")))
+    )
     assert copy.report.status.value == "pending" and copy._thread is None
 
 
 def test_one_json_array_file_cannot_be_split_but_a_list_can(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text('[{"a": 1}]')
-    with pytest.raises(ShardingError, match="JSON array.*cannot be cut"):
+    with pytest.raises(ShardingError, match=r"JSON array.*cannot be cut"):
         JSONInputAdapter(tmp_path / "a.json").split(2)
     assert len(JSONInputAdapter([tmp_path / "a.json", tmp_path / "b.json"]).split(2)) == 2
 

@@ -10,9 +10,9 @@ import json
 import pyarrow
 import pyarrow.parquet
 import pytest
+from conftest import assert_completed, read_jsonl
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from conftest import assert_completed, read_jsonl
 from zoopipe_core import (
     CSVInputAdapter,
     JSONInputAdapter,
@@ -49,10 +49,12 @@ def _write_input(tmp_path, kind: str) -> str:
         return str(path)
     if kind == "jsonl":
         path = tmp_path / "in.jsonl"
-        path.write_text("".join(json.dumps(dict(zip(HEADER, r))) + "\n" for r in ROWS))
+        path.write_text("".join(json.dumps(dict(zip(HEADER, r, strict=False))) + "\n" for r in ROWS))
         return str(path)
     path = tmp_path / "in.parquet"
-    pyarrow.parquet.write_table(pyarrow.Table.from_pylist([dict(zip(HEADER, r)) for r in ROWS]), path)
+    pyarrow.parquet.write_table(
+        pyarrow.Table.from_pylist([dict(zip(HEADER, r, strict=False)) for r in ROWS]), path
+    )
     return str(path)
 
 
@@ -62,14 +64,19 @@ INPUTS = {"csv": CSVInputAdapter, "jsonl": JSONInputAdapter, "parquet": ParquetI
 def _run(tmp_path, kind, model, **pipe_options):
     errors = tmp_path / "errors.jsonl"
     out = MemoryOutputAdapter()
-    report = Pipe(INPUTS[kind](_write_input(tmp_path, kind)), out,
-                  error_output_adapter=JSONOutputAdapter(str(errors)), schema_model=model,
-                  executor=SingleThreadExecutor(batch_size=2), **pipe_options).run()
+    report = Pipe(
+        INPUTS[kind](_write_input(tmp_path, kind)),
+        out,
+        error_output_adapter=JSONOutputAdapter(str(errors)),
+        schema_model=model,
+        executor=SingleThreadExecutor(batch_size=2),
+        **pipe_options,
+    ).run()
     return report, out.records, read_jsonl(errors)
 
 
 def _full_row(i: int) -> dict:
-    return dict(zip(HEADER, ROWS[i]))
+    return dict(zip(HEADER, ROWS[i], strict=False))
 
 
 @pytest.mark.parametrize("kind", INPUTS)
@@ -84,17 +91,19 @@ def test_a_rejected_row_keeps_every_column_in_its_error_record(tmp_path, kind):
 
 @pytest.mark.parametrize("kind", INPUTS)
 def test_extra_forbid_sees_the_columns_the_model_does_not_name(tmp_path, kind):
-    report, out, errors = _run(tmp_path, kind, StrictUser)
+    report, _out, errors = _run(tmp_path, kind, StrictUser)
     assert_completed(report, read=3, written=0, errors=3)
     for i, error in enumerate(errors):
         assert error["record"] == _full_row(i)
         text = "\n".join(error["errors"])
-        assert "city: Extra inputs are not permitted" in text and "note: Extra inputs are not permitted" in text
+        assert (
+            "city: Extra inputs are not permitted" in text and "note: Extra inputs are not permitted" in text
+        )
 
 
 @pytest.mark.parametrize("kind", INPUTS)
 def test_a_model_that_matches_no_column_reports_whole_rows(tmp_path, kind):
-    report, out, errors = _run(tmp_path, kind, Unrelated)
+    report, _out, errors = _run(tmp_path, kind, Unrelated)
     assert_completed(report, read=3, written=0, errors=3)
     assert [e["record"] for e in errors] == [_full_row(i) for i in range(3)]
     assert all("sku: Field required" in e["errors"] for e in errors)
@@ -110,7 +119,7 @@ def test_a_model_validator_running_first_sees_every_column(tmp_path):
         def make_label(cls, data: dict) -> dict:
             return {**data, "label": f"{data['name']}@{data['city']}"}
 
-    report, out, errors = _run(tmp_path, "csv", Labelled)
+    report, out, _errors = _run(tmp_path, "csv", Labelled)
     assert_completed(report, read=3, written=2, errors=1)
     assert out == [{"id": 1, "label": "ada@Oslo"}, {"id": 3, "label": "cy@Lima"}]
 
@@ -145,7 +154,11 @@ def test_explicit_columns_still_limit_what_is_read(tmp_path):
     """`columns=` is the user's own projection: the error record holds those columns only."""
     path = _write_input(tmp_path, "csv")
     errors = MemoryOutputAdapter()
-    report = Pipe(CSVInputAdapter(path, columns=["id", "name"]), MemoryOutputAdapter(),
-                  error_output_adapter=errors, schema_model=User).run()
+    report = Pipe(
+        CSVInputAdapter(path, columns=["id", "name"]),
+        MemoryOutputAdapter(),
+        error_output_adapter=errors,
+        schema_model=User,
+    ).run()
     assert_completed(report, read=3, written=2, errors=1)
     assert errors.records[0]["record"] == {"id": "x", "name": "bob"}

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import assert_completed
 from pydantic import BaseModel
 
 from zoopipe_core import (
@@ -19,8 +20,6 @@ from zoopipe_core import (
     Pipe,
     SingleThreadExecutor,
 )
-
-from conftest import assert_completed
 
 TRICKY = [
     ["1", "plain", "x"],
@@ -38,7 +37,9 @@ def write_csv(path: Path, rows: list[list[str]], header=("id", "text", "other"))
         writer.writerows(rows)
 
 
-@pytest.mark.parametrize("executor", [SingleThreadExecutor(batch_size=2), MultiThreadExecutor(max_workers=2, batch_size=2)])
+@pytest.mark.parametrize(
+    "executor", [SingleThreadExecutor(batch_size=2), MultiThreadExecutor(max_workers=2, batch_size=2)]
+)
 def test_csv_to_jsonl_matches_json_dumps(tmp_path: Path, executor) -> None:
     source, target = tmp_path / "in.csv", tmp_path / "out.jsonl"
     rows = TRICKY * 7
@@ -47,7 +48,11 @@ def test_csv_to_jsonl_matches_json_dumps(tmp_path: Path, executor) -> None:
     assert_completed(report, read=len(rows), written=len(rows), errors=0)
     # Python's csv module writes "" as an empty unquoted field: a null (docs/adapters.md, Nulls).
     expected = "".join(
-        json.dumps({k: v or None for k, v in zip(("id", "text", "other"), row)}, ensure_ascii=False, separators=(",", ":"))
+        json.dumps(
+            {k: v or None for k, v in zip(("id", "text", "other"), row, strict=False)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
         + "\n"
         for row in rows
     )
@@ -81,8 +86,10 @@ def test_count_output_with_a_schema_counts_valid_and_invalid(tmp_path: Path) -> 
         text: str
 
     source = tmp_path / "in.csv"
-    write_csv(source, TRICKY + [["x", "not a number", ""]])
-    report = Pipe(CSVInputAdapter(source), "count", error_output_adapter=CountOutputAdapter(), schema_model=Row).run()
+    write_csv(source, [*TRICKY, ["x", "not a number", ""]])
+    report = Pipe(
+        CSVInputAdapter(source), "count", error_output_adapter=CountOutputAdapter(), schema_model=Row
+    ).run()
     assert_completed(report, read=6, written=5, errors=1)
 
 

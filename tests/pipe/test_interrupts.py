@@ -101,8 +101,14 @@ def project(tmp_path: Path, source_csv: Path) -> Path:
 
 def start(project: Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(project)}
-    return subprocess.Popen([sys.executable, *args], cwd=project, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=project,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def wait_until_started(process: subprocess.Popen[str], project: Path) -> None:
@@ -122,7 +128,9 @@ def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str, float]:
         _, stderr = process.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
-        raise AssertionError(f"the process did not end within 60 s of {signal.Signals(signum).name}")
+        raise AssertionError(
+            f"the process did not end within 60 s of {signal.Signals(signum).name}"
+        ) from None
     took = time.monotonic() - sent
     status = 128 - process.returncode if process.returncode < 0 else process.returncode
     return status, stderr, took
@@ -188,8 +196,9 @@ def test_a_run_still_going_at_exit_is_stopped_and_cleaned(project: Path) -> None
 def test_a_run_that_ignores_the_stop_does_not_crash_the_interpreter_at_exit(project: Path) -> None:
     """A transform that swallows the interruption outlives the exit hook's wait: its thread
     must never take the GIL again once Python finalises (it would abort the process)."""
-    (project / "stubborn.py").write_text(textwrap.dedent(
-        """
+    (project / "stubborn.py").write_text(
+        textwrap.dedent(
+            """
         import os, time
         import zoopipe_core.pipe.pipe
         from slowpipe import make_pipe
@@ -209,7 +218,8 @@ def test_a_run_that_ignores_the_stop_does_not_crash_the_interpreter_at_exit(proj
             time.sleep(0.01)
         time.sleep(0.2)
         """
-    ))
+        )
+    )
     process = start(project, "stubborn.py")
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
@@ -238,7 +248,7 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(project: Path
         sys.path.remove(str(project))
         sys.modules.pop("slowpipe", None)
     assert [n for n in os.listdir(project) if n.endswith(".tmp")] == []
-    assert sum(1 for _ in open(project / "out.jsonl")) == ROWS
+    assert len((project / "out.jsonl").read_bytes().splitlines()) == ROWS
 
 
 @pytest.mark.parametrize("form", ["manager-run", "manager-start-wait"])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
 
 import pytest
-
 from conftest import assert_completed, assert_counts_add_up, assert_nothing_published, count_lines
+
 from zoopipe_core import (
     CSVInputAdapter,
     JSONOutputAdapter,
@@ -33,9 +34,14 @@ def slow(records):
 
 
 def slow_pipe(tmp_path, transform=slow, **kwargs) -> Pipe:
-    return Pipe(PyGeneratorInputAdapter(endless()), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
-                error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")),
-                post_validation=[transform], executor=SingleThreadExecutor(batch_size=10), **kwargs)
+    return Pipe(
+        PyGeneratorInputAdapter(endless()),
+        JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+        error_output_adapter=JSONOutputAdapter(str(tmp_path / "errors.jsonl")),
+        post_validation=[transform],
+        executor=SingleThreadExecutor(batch_size=10),
+        **kwargs,
+    )
 
 
 def wait_until(condition, timeout=10.0):
@@ -158,8 +164,12 @@ def test_live_counts_of_a_finite_run_end_exact(tmp_path):
         seen.append(pipe.report.total_processed)
         return records
 
-    pipe = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(50)), MemoryOutputAdapter(),
-                post_validation=[watch], executor=SingleThreadExecutor(batch_size=10))
+    pipe = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(50)),
+        MemoryOutputAdapter(),
+        post_validation=[watch],
+        executor=SingleThreadExecutor(batch_size=10),
+    )
     pipe.start()
     assert pipe.wait(10)
     assert_completed(pipe.report, read=50, written=50, errors=0)
@@ -176,18 +186,19 @@ def test_context_manager_waits_for_the_end(tmp_path):
 
 
 def test_context_manager_cancels_on_an_exception(tmp_path):
-    with pytest.raises(KeyboardInterrupt):
-        with slow_pipe(tmp_path) as pipe:
-            wait_until(lambda: pipe.report.total_processed > 0)
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), slow_pipe(tmp_path) as pipe:
+        wait_until(lambda: pipe.report.total_processed > 0)
+        raise KeyboardInterrupt
     assert pipe.report.status == PipeStatus.CANCELLED
     assert_counts_add_up(pipe.report)
     assert_nothing_published(tmp_path, "out.jsonl", "errors.jsonl")
 
 
 def test_a_failed_run_raises_and_never_reports_success(tmp_path):
-    pipe = Pipe(CSVInputAdapter(str(tmp_path / "missing.csv")), JSONOutputAdapter(str(tmp_path / "out.jsonl")))
-    with pytest.raises(PipelineError, match="missing.csv"):
+    pipe = Pipe(
+        CSVInputAdapter(str(tmp_path / "missing.csv")), JSONOutputAdapter(str(tmp_path / "out.jsonl"))
+    )
+    with pytest.raises(PipelineError, match=r"missing.csv"):
         pipe.run()
     report = pipe.report
     assert report.status == PipeStatus.FAILED
@@ -205,8 +216,11 @@ def test_a_failed_run_after_some_batches_reports_failed_not_partial_success(tmp_
             yield {"n": i}
         raise ConnectionError("cursor lost")
 
-    pipe = Pipe(PyGeneratorInputAdapter(rows()), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
-                executor=SingleThreadExecutor(batch_size=50))
+    pipe = Pipe(
+        PyGeneratorInputAdapter(rows()),
+        JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+        executor=SingleThreadExecutor(batch_size=50),
+    )
     with pytest.raises(PipelineError, match="cursor lost") as info:
         pipe.run()
     assert isinstance(info.value.__cause__, ConnectionError)
@@ -264,8 +278,11 @@ def test_shutdown_stops_a_slow_generator_source(tmp_path):
             time.sleep(0.005)
             yield {"n": i}
 
-    pipe = Pipe(PyGeneratorInputAdapter(trickle()), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
-                executor=SingleThreadExecutor(batch_size=100_000))
+    pipe = Pipe(
+        PyGeneratorInputAdapter(trickle()),
+        JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+        executor=SingleThreadExecutor(batch_size=100_000),
+    )
     pipe.start()
     time.sleep(0.2)
     began = time.monotonic()
@@ -296,8 +313,11 @@ def test_shutdown_stops_a_slow_python_writer(tmp_path):
             return SlowWriter()
 
     aborted: list[bool] = []
-    pipe = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(100_000)), SlowOutput(),
-                executor=SingleThreadExecutor(batch_size=50_000))
+    pipe = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(100_000)),
+        SlowOutput(),
+        executor=SingleThreadExecutor(batch_size=50_000),
+    )
     pipe.start()
     time.sleep(0.2)
     began = time.monotonic()
@@ -312,10 +332,8 @@ def test_a_transform_catching_exception_cannot_swallow_the_interruption(tmp_path
     def stubborn(records):
         entered.set()
         while True:
-            try:
+            with contextlib.suppress(Exception):
                 time.sleep(0.001)
-            except Exception:  # noqa: BLE001 - the user's code, not ours
-                pass
 
     entered = threading.Event()
     pipe = slow_pipe(tmp_path, transform=stubborn)
@@ -356,8 +374,10 @@ def test_ctrl_c_stops_run_promptly_cancels_and_publishes_nothing(tmp_path):
     import signal
 
     # No Python stage: the calling thread waits in Rust, which must still notice Ctrl-C.
-    pipe = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(5_000_000)),
-                JSONOutputAdapter(str(tmp_path / "out.jsonl")))
+    pipe = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(5_000_000)),
+        JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+    )
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
     began = time.monotonic()
     timer.start()

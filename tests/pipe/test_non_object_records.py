@@ -12,9 +12,10 @@ import duckdb
 import pyarrow.feather
 import pyarrow.parquet
 import pytest
-from pydantic import BaseModel
-
 from conftest import assert_completed, read_jsonl
+from pydantic import BaseModel
+from zoopipe_duckdb import DuckDBOutputAdapter
+
 from zoopipe_core import (
     ArrowOutputAdapter,
     CSVOutputAdapter,
@@ -25,7 +26,6 @@ from zoopipe_core import (
     PyGeneratorInputAdapter,
 )
 from zoopipe_core.adapters.base import BatchWriter, OutputAdapter
-from zoopipe_duckdb import DuckDBOutputAdapter
 
 INPUT = [{"id": str(i), "name": f"n{i}"} for i in range(1, 7)]
 # What the transform returns for each input record, and the reason the error record gives.
@@ -110,7 +110,8 @@ OUTPUTS = {
 
 
 @pytest.mark.parametrize(
-    "kind", [pytest.param(k, marks=pytest.mark.duckdb) if k == "duckdb" else k for k in OUTPUTS])
+    "kind", [pytest.param(k, marks=pytest.mark.duckdb) if k == "duckdb" else k for k in OUTPUTS]
+)
 def test_records_that_are_not_objects_are_serialize_errors_on_every_output(tmp_path, kind):
     output, path = OUTPUTS[kind](tmp_path)
     errors_path = tmp_path / "errors.jsonl"
@@ -135,7 +136,11 @@ def test_records_that_are_not_objects_are_serialize_errors_on_every_output(tmp_p
 def test_a_model_instance_returned_by_a_transform_is_still_written():
     """Not a dict, but it converts to an object: written as pydantic's JSON form."""
     out = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter(INPUT[:2]), out, schema_model=Item,
-                  post_validation=[lambda records: [Item(**r) for r in records]]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(INPUT[:2]),
+        out,
+        schema_model=Item,
+        post_validation=[lambda records: [Item(**r) for r in records]],
+    ).run()
     assert_completed(report, read=2, written=2, errors=0)
     assert out.records == [{"id": 1, "name": "n1"}, {"id": 2, "name": "n2"}]

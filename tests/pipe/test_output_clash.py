@@ -20,8 +20,8 @@ from zoopipe_core import (
     JSONOutputAdapter,
     MemoryOutputAdapter,
     Pipe,
-    PipeManager,
     PipelineError,
+    PipeManager,
     PyGeneratorInputAdapter,
 )
 from zoopipe_core.engines import MultiProcessEngine
@@ -41,8 +41,12 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _refused(main: str, errors: str) -> str:
     with pytest.raises(PipelineError) as raised:
-        Pipe(CSVInputAdapter("in.csv"), JSONOutputAdapter(main), error_output_adapter=JSONOutputAdapter(errors),
-             schema_model=M)
+        Pipe(
+            CSVInputAdapter("in.csv"),
+            JSONOutputAdapter(main),
+            error_output_adapter=JSONOutputAdapter(errors),
+            schema_model=M,
+        )
     return str(raised.value)
 
 
@@ -68,8 +72,12 @@ def test_spellings_of_one_file_are_resolved(folder: Path, monkeypatch: pytest.Mo
 
 
 def test_distinct_paths_and_outputs_without_a_file_are_accepted(folder: Path) -> None:
-    report = Pipe(CSVInputAdapter("in.csv"), JSONOutputAdapter("o.jsonl"),
-                  error_output_adapter=JSONOutputAdapter("o.errors.jsonl"), schema_model=M).run()
+    report = Pipe(
+        CSVInputAdapter("in.csv"),
+        JSONOutputAdapter("o.jsonl"),
+        error_output_adapter=JSONOutputAdapter("o.errors.jsonl"),
+        schema_model=M,
+    ).run()
     assert (report.success_count, report.error_count) == (2, 1)
     assert len((folder / "o.jsonl").read_text().splitlines()) == 2
     Pipe(CSVInputAdapter("in.csv"), CountOutputAdapter(), error_output_adapter=CountOutputAdapter()).run()
@@ -85,19 +93,27 @@ def test_an_output_on_its_own_input_is_refused(folder: Path) -> None:
     with pytest.raises(PipelineError, match="would replace the input it is read from"):
         Pipe(CSVInputAdapter("in.csv"), CSVOutputAdapter(str(folder / "in.csv")))
     with pytest.raises(PipelineError, match=r"error_output_adapter .* which input_adapter"):
-        Pipe(CSVInputAdapter("in.csv"), JSONOutputAdapter("o.jsonl"), error_output_adapter=CSVOutputAdapter("in.csv"))
+        Pipe(
+            CSVInputAdapter("in.csv"),
+            JSONOutputAdapter("o.jsonl"),
+            error_output_adapter=CSVOutputAdapter("in.csv"),
+        )
 
 
 def test_pipes_of_one_manager_writing_one_file_are_refused(folder: Path) -> None:
     (folder / "a.jsonl").write_text('{"n": 1}\n')
     (folder / "b.jsonl").write_text('{"n": 2}\n')
-    pipes = [Pipe(JSONInputAdapter("a.jsonl"), JSONOutputAdapter("out.jsonl")),
-             Pipe(JSONInputAdapter("b.jsonl"), JSONOutputAdapter(str(folder / "out.jsonl")))]
+    pipes = [
+        Pipe(JSONInputAdapter("a.jsonl"), JSONOutputAdapter("out.jsonl")),
+        Pipe(JSONInputAdapter("b.jsonl"), JSONOutputAdapter(str(folder / "out.jsonl"))),
+    ]
     with pytest.raises(PipelineError) as raised:
         PipeManager(pipes, engine=MultiProcessEngine(max_workers=1))
     assert "pipes[0].output_adapter" in str(raised.value) and "pipes[1].output_adapter" in str(raised.value)
-    chained = [Pipe(JSONInputAdapter("a.jsonl"), JSONOutputAdapter("b.jsonl")),
-               Pipe(JSONInputAdapter("b.jsonl"), JSONOutputAdapter("c.jsonl"))]
+    chained = [
+        Pipe(JSONInputAdapter("a.jsonl"), JSONOutputAdapter("b.jsonl")),
+        Pipe(JSONInputAdapter("b.jsonl"), JSONOutputAdapter("c.jsonl")),
+    ]
     with pytest.raises(PipelineError, match=r"pipes\[1\]\.input_adapter"):
         PipeManager(chained, engine=MultiProcessEngine(max_workers=1))
 
@@ -107,17 +123,26 @@ def test_shards_of_one_output_are_not_duplicates(folder: Path) -> None:
     for n in range(2):
         files.append(str(folder / f"p{n}.jsonl"))
         Path(files[-1]).write_text(f'{{"id": {n}, "name": "x"}}\n{{"id": "bad", "name": "y"}}\n')
-    pipe = Pipe(JSONInputAdapter(files), JSONOutputAdapter("all.jsonl"),
-                error_output_adapter=JSONOutputAdapter("errors.jsonl"), schema_model=M)
-    manager = PipeManager.parallelize_pipe(pipe, workers=2, should_merge=True, engine=MultiProcessEngine(max_workers=2))
+    pipe = Pipe(
+        JSONInputAdapter(files),
+        JSONOutputAdapter("all.jsonl"),
+        error_output_adapter=JSONOutputAdapter("errors.jsonl"),
+        schema_model=M,
+    )
+    manager = PipeManager.parallelize_pipe(
+        pipe, workers=2, should_merge=True, engine=MultiProcessEngine(max_workers=2)
+    )
     assert manager.run(show_progress=False).error_count == 2
     assert len((folder / "all.jsonl").read_text().splitlines()) == 2
 
 
 def test_a_toml_pipeline_with_one_path_twice_fails_in_one_line(folder: Path) -> None:
-    (folder / "models.py").write_text("from pydantic import BaseModel\nclass M(BaseModel):\n    id: int\n    name: str\n")
-    (folder / "pipe.toml").write_text(textwrap.dedent(
-        """
+    (folder / "models.py").write_text(
+        "from pydantic import BaseModel\nclass M(BaseModel):\n    id: int\n    name: str\n"
+    )
+    (folder / "pipe.toml").write_text(
+        textwrap.dedent(
+            """
         [input]
         path = "in.csv"
         [output]
@@ -126,17 +151,28 @@ def test_a_toml_pipeline_with_one_path_twice_fails_in_one_line(folder: Path) -> 
         path = "./o.jsonl"
         [schema]
         model = "models:M"
-        """))
-    result = subprocess.run([sys.executable, "-m", "zoopipe_core.cli", "run", "pipe.toml"], cwd=folder,
-                            capture_output=True, text=True, timeout=120)
+        """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "zoopipe_core.cli", "run", "pipe.toml"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "both write to the same file" in lines[0] and str(folder / "o.jsonl") in lines[0]
+    assert (
+        len(lines) == 1 and "both write to the same file" in lines[0] and str(folder / "o.jsonl") in lines[0]
+    )
     assert not (folder / "o.jsonl").exists()
 
 
-def test_tilde_paths_are_read_and_written_in_the_home_directory(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tilde_paths_are_read_and_written_in_the_home_directory(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Compared with ~ expanded, so ~ must mean the home directory when reading and writing too.
     monkeypatch.setenv("HOME", str(folder))
     report = Pipe(CSVInputAdapter("~/in.csv"), JSONOutputAdapter("~/o.jsonl"), schema_model=M).run()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import assert_completed, assert_counts_add_up, count_lines, read_jsonl
 from pydantic import BaseModel
 
-from conftest import assert_completed, assert_counts_add_up, count_lines, read_jsonl
 from zoopipe_core import (
     CSVInputAdapter,
     JSONOutputAdapter,
@@ -28,7 +28,9 @@ class Person(BaseModel):
 def test_generator_to_memory_copies_every_record_in_order():
     rows = [{"id": i, "name": f"n{i}"} for i in range(250)]
     out = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter(iter(rows)), out, executor=SingleThreadExecutor(batch_size=64)).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(iter(rows)), out, executor=SingleThreadExecutor(batch_size=64)
+    ).run()
     assert_completed(report, read=250, written=250, errors=0)
     assert out.records == rows
 
@@ -64,8 +66,11 @@ def test_plain_callable_transform_changes_records():
         return [{**r, "name": r["name"].upper()} for r in records]
 
     out = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"id": 1, "name": "ada"}, {"id": 2, "name": "bob"}]), out,
-                  post_validation=[upper]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": 1, "name": "ada"}, {"id": 2, "name": "bob"}]),
+        out,
+        post_validation=[upper],
+    ).run()
     assert_completed(report, read=2, written=2, errors=0)
     assert out.records == [{"id": 1, "name": "ADA"}, {"id": 2, "name": "BOB"}]
 
@@ -93,8 +98,13 @@ def test_pre_validation_sees_raw_records_and_post_validation_sees_validated_ones
         return records
 
     out = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"id": "7", "name": "x"}]), out, schema_model=Person,
-                  pre_validation=[pre], post_validation=[post]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": "7", "name": "x"}]),
+        out,
+        schema_model=Person,
+        pre_validation=[pre],
+        post_validation=[post],
+    ).run()
     assert_completed(report, read=1, written=1, errors=0)
     assert seen == {"pre": "7", "post": 7}
     assert out.records == [{"id": 7, "name": "x"}]
@@ -104,11 +114,17 @@ def test_transforms_run_in_the_order_given():
     def append(letter):
         def transform(records):
             return [{**r, "trail": r.get("trail", "") + letter} for r in records]
+
         return transform
 
     out = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"id": 1, "name": "a"}]), out, schema_model=Person,
-                  pre_validation=[append("a"), append("b")], post_validation=[append("c"), append("d")]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": 1, "name": "a"}]),
+        out,
+        schema_model=Person,
+        pre_validation=[append("a"), append("b")],
+        post_validation=[append("c"), append("d")],
+    ).run()
     assert_completed(report, read=1, written=1, errors=0)
     # The model drops the unknown field "trail" written before validation.
     assert out.records == [{"id": 1, "name": "a", "trail": "cd"}]
@@ -132,15 +148,21 @@ class Recorder(Transform):
 def test_transform_object_setup_and_teardown_wrap_the_run():
     recorder = Recorder()
     out = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(5)), out, post_validation=[recorder],
-                  executor=SingleThreadExecutor(batch_size=2)).run()
+    report = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(5)),
+        out,
+        post_validation=[recorder],
+        executor=SingleThreadExecutor(batch_size=2),
+    ).run()
     assert_completed(report, read=5, written=5, errors=0)
     assert recorder.calls == ["setup", "batch:2", "batch:2", "batch:1", "teardown"]
 
 
 def test_teardown_is_called_after_a_failed_run(tmp_path):
     recorder = Recorder()
-    pipe = Pipe(CSVInputAdapter(str(tmp_path / "missing.csv")), MemoryOutputAdapter(), pre_validation=[recorder])
+    pipe = Pipe(
+        CSVInputAdapter(str(tmp_path / "missing.csv")), MemoryOutputAdapter(), pre_validation=[recorder]
+    )
     with pytest.raises(PipelineError):
         pipe.run()
     assert_counts_add_up(pipe.report, read=0)
@@ -154,8 +176,12 @@ def test_teardown_is_called_when_the_input_fails_mid_run():
         raise OSError("the database went away")
 
     recorder = Recorder()
-    pipe = Pipe(PyGeneratorInputAdapter(rows()), MemoryOutputAdapter(), post_validation=[recorder],
-                executor=SingleThreadExecutor(batch_size=1))
+    pipe = Pipe(
+        PyGeneratorInputAdapter(rows()),
+        MemoryOutputAdapter(),
+        post_validation=[recorder],
+        executor=SingleThreadExecutor(batch_size=1),
+    )
     with pytest.raises(PipelineError, match="the database went away"):
         pipe.run()
     assert_counts_add_up(pipe.report)
@@ -168,7 +194,9 @@ def test_teardown_is_called_when_another_transforms_setup_fails():
             raise RuntimeError("no model file")
 
     recorder = Recorder()
-    pipe = Pipe(PyGeneratorInputAdapter([{"n": 1}]), MemoryOutputAdapter(), pre_validation=[recorder, Broken()])
+    pipe = Pipe(
+        PyGeneratorInputAdapter([{"n": 1}]), MemoryOutputAdapter(), pre_validation=[recorder, Broken()]
+    )
     with pytest.raises(PipelineError, match="no model file"):
         pipe.run()
     assert_counts_add_up(pipe.report, read=0)
@@ -200,16 +228,23 @@ def test_report_fields_after_a_successful_run():
 
 def test_a_report_counts_errors_without_being_failed():
     out, errors = MemoryOutputAdapter(), MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"id": "1", "name": "a"}, {"id": "x", "name": "b"}]), out,
-                  error_output_adapter=errors, schema_model=Person).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": "1", "name": "a"}, {"id": "x", "name": "b"}]),
+        out,
+        error_output_adapter=errors,
+        schema_model=Person,
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     assert len(out.records) == 1 and len(errors.records) == 1
 
 
 def test_errors_without_an_error_output_are_kept_as_samples():
     out = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"id": "x", "name": "a"}, {"id": "2", "name": "b"}]), out,
-                  schema_model=Person).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": "x", "name": "a"}, {"id": "2", "name": "b"}]),
+        out,
+        schema_model=Person,
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     assert out.records == [{"id": 2, "name": "b"}]
     assert [s["line"] for s in report.error_samples] == [1]
@@ -245,8 +280,11 @@ def test_a_failing_teardown_fails_the_run_and_publishes_nothing(tmp_path):
 
     recorder = Recorder()
     target = tmp_path / "out.jsonl"
-    pipe = Pipe(PyGeneratorInputAdapter([{"n": 1}]), JSONOutputAdapter(str(target)),
-                post_validation=[recorder, LeakyTeardown()])
+    pipe = Pipe(
+        PyGeneratorInputAdapter([{"n": 1}]),
+        JSONOutputAdapter(str(target)),
+        post_validation=[recorder, LeakyTeardown()],
+    )
     with pytest.raises(PipelineError, match="could not flush the cache"):
         pipe.run()
     assert pipe.report.status == PipeStatus.FAILED and pipe.report.is_finished
@@ -264,8 +302,11 @@ def test_a_failing_teardown_after_a_failed_run_keeps_the_runs_error(tmp_path):
         def __call__(self, records):
             return records
 
-    pipe = Pipe(CSVInputAdapter(str(tmp_path / "missing.csv")), MemoryOutputAdapter(),
-                post_validation=[LeakyTeardown()])
+    pipe = Pipe(
+        CSVInputAdapter(str(tmp_path / "missing.csv")),
+        MemoryOutputAdapter(),
+        post_validation=[LeakyTeardown()],
+    )
     with pytest.raises(PipelineError, match="not found"):
         pipe.run()
     assert pipe.report.status == PipeStatus.FAILED
@@ -276,8 +317,15 @@ def test_pipe_signature():
     import inspect
 
     parameters = inspect.signature(Pipe).parameters
-    assert list(parameters) == ["input_adapter", "output_adapter", "error_output_adapter", "schema_model",
-                                "pre_validation", "post_validation", "executor"]
+    assert list(parameters) == [
+        "input_adapter",
+        "output_adapter",
+        "error_output_adapter",
+        "schema_model",
+        "pre_validation",
+        "post_validation",
+        "executor",
+    ]
     assert all(parameters[name].default is None for name in list(parameters)[2:])
     for method in ("run", "start", "wait", "shutdown", "__enter__", "__exit__"):
         assert callable(getattr(Pipe, method))

@@ -31,7 +31,10 @@ def test_readme_pipe(tmp_path):
     ).run()
     assert (report.total_processed, report.success_count, report.error_count) == (2, 1, 1)
     assert json.loads((tmp_path / "users.jsonl").read_text()) == {
-        "user_id": 1, "username": "ada", "email": "ada@x.com"}
+        "user_id": 1,
+        "username": "ada",
+        "email": "ada@x.com",
+    }
     error = json.loads((tmp_path / "errors.jsonl").read_text())
     assert (error["line"], error["stage"], error["source"]) == (3, "validation", str(source))
     assert error["record"]["user_id"] == "nope"

@@ -13,8 +13,8 @@ import enum
 import uuid
 
 import pytest
-
 from conftest import assert_completed, read_jsonl
+
 from zoopipe_core import JSONOutputAdapter, Pipe, PyGeneratorInputAdapter
 
 
@@ -27,12 +27,21 @@ class Name(str):
 
 
 AWKWARD_RECORDS = [
-    {"text": "plain", "quote": 'say "hi"', "slash": "a\\b", "controls": "\n\r\t\b\f\x00\x1f", "unicode": "Ünïcödé ✓ 😀"},
+    {
+        "text": "plain",
+        "quote": 'say "hi"',
+        "slash": "a\\b",
+        "controls": "\n\r\t\b\f\x00\x1f",
+        "unicode": "Ünïcödé ✓ 😀",
+    },
     {"long": "x" * 1000 + '"' + "y" * 7, "empty": "", "eight": "12345678", "nine": "123456789\n"},
     {"ints": [0, -1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1], "bools": [True, False], "none": None},
     {"floats": [0.0, -0.0, 0.1, 1e16, 1.5e-7, 123456789.125, 2.0**70, -3.25, 5e-324]},
     {"nested": {"a": [1, {"b": (2, 3)}], "c": {}}, "empty_list": [], "tuple": (1, "two")},
-    {"date": datetime.date(2024, 2, 29), "ts": datetime.datetime(2024, 1, 1, 12, 30, tzinfo=datetime.timezone.utc)},
+    {
+        "date": datetime.date(2024, 2, 29),
+        "ts": datetime.datetime(2024, 1, 1, 12, 30, tzinfo=datetime.timezone.utc),
+    },
     {"naive": datetime.datetime(2024, 1, 1, 0, 0, 0, 5), "decimal": decimal.Decimal("-12.340")},
     {"enum": Colour.RED, "uuid": uuid.UUID(int=1), "time": datetime.time(1, 2, 3), "sub": Name("subclass")},
     {"bytes": b"raw", "set_free": [b"\xff\x00"]},

@@ -6,10 +6,11 @@ import datetime
 import decimal
 import math
 import uuid
-
-from pydantic import BaseModel, Field
+from typing import ClassVar
 
 from conftest import assert_completed, count_lines, read_jsonl
+from pydantic import BaseModel, Field
+
 from zoopipe_core import (
     CSVInputAdapter,
     CSVOutputAdapter,
@@ -83,14 +84,21 @@ def test_unknown_columns_are_dropped_by_the_model(write_csv):
 def test_invalid_records_go_to_the_error_output_with_line_and_reason(write_csv, tmp_path):
     path = write_csv("users.csv", "id,name,age\n1,Ada,30\nx,Bob,40\n3,Cy,old\n4,Di,50\n")
     target, error_target = tmp_path / "ok.jsonl", tmp_path / "errors.jsonl"
-    report = Pipe(CSVInputAdapter(path), JSONOutputAdapter(str(target)),
-                  error_output_adapter=JSONOutputAdapter(str(error_target)), schema_model=User).run()
+    report = Pipe(
+        CSVInputAdapter(path),
+        JSONOutputAdapter(str(target)),
+        error_output_adapter=JSONOutputAdapter(str(error_target)),
+        schema_model=User,
+    ).run()
     assert_completed(report, read=4, written=2, errors=2)
     assert count_lines(target) == 2 and count_lines(error_target) == 2
     assert [r["id"] for r in read_jsonl(target)] == [1, 4]
     errors = read_jsonl(error_target)
     assert [list(e) for e in errors] == [ERROR_FIELDS, ERROR_FIELDS]
-    assert [(e["source"], e["line"], e["stage"]) for e in errors] == [(path, 3, "validation"), (path, 4, "validation")]
+    assert [(e["source"], e["line"], e["stage"]) for e in errors] == [
+        (path, 3, "validation"),
+        (path, 4, "validation"),
+    ]
     assert errors[0]["record"] == {"id": "x", "name": "Bob", "age": "40"}
     assert errors[1]["record"] == {"id": "3", "name": "Cy", "age": "old"}
     assert len(errors[0]["errors"]) == 1 and errors[0]["errors"][0].startswith("id: ")
@@ -100,8 +108,12 @@ def test_invalid_records_go_to_the_error_output_with_line_and_reason(write_csv, 
 
 def test_every_message_of_a_record_is_kept():
     errors = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"id": "x", "age": "y"}]), MemoryOutputAdapter(),
-                  error_output_adapter=errors, schema_model=User).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": "x", "age": "y"}]),
+        MemoryOutputAdapter(),
+        error_output_adapter=errors,
+        schema_model=User,
+    ).run()
     assert_completed(report, read=1, written=0, errors=1)
     messages = errors.records[0]["errors"]
     assert sorted(m.split(":")[0] for m in messages) == ["age", "id", "name"]
@@ -111,8 +123,13 @@ def test_every_message_of_a_record_is_kept():
 def test_mixed_batches_keep_every_record_exactly_once():
     rows = [{"id": str(i) if i % 7 else "bad", "name": f"n{i}", "age": i} for i in range(1000)]
     out, errors = MemoryOutputAdapter(), MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter(rows), out, error_output_adapter=errors, schema_model=User,
-                  executor=SingleThreadExecutor(batch_size=100)).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(rows),
+        out,
+        error_output_adapter=errors,
+        schema_model=User,
+        executor=SingleThreadExecutor(batch_size=100),
+    ).run()
     bad = [i for i in range(1000) if i % 7 == 0]
     assert_completed(report, read=1000, written=1000 - len(bad), errors=len(bad))
     assert [r["id"] for r in out.records] == [i for i in range(1000) if i % 7]
@@ -139,8 +156,13 @@ def test_a_raising_transform_sends_its_batch_to_the_errors_and_the_run_goes_on()
         return [{**r, "double": r["n"] * 2} for r in records]
 
     out, errors = MemoryOutputAdapter(), MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(20)), out, error_output_adapter=errors,
-                  post_validation=[explode_on_seven], executor=SingleThreadExecutor(batch_size=3)).run()
+    report = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(20)),
+        out,
+        error_output_adapter=errors,
+        post_validation=[explode_on_seven],
+        executor=SingleThreadExecutor(batch_size=3),
+    ).run()
     # Batches of 3: the batch holding 7 is records 6, 7, 8 (lines 7, 8, 9).
     assert_completed(report, read=20, written=17, errors=3)
     assert [r["n"] for r in out.records] == [n for n in range(20) if n not in (6, 7, 8)]
@@ -160,8 +182,13 @@ def test_a_raising_pre_validation_transform_reports_the_original_records():
         raise KeyError("missing lookup")
 
     errors = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter([{"id": "1", "name": "a", "age": "3"}]), MemoryOutputAdapter(),
-                  error_output_adapter=errors, schema_model=User, pre_validation=[fail]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": "1", "name": "a", "age": "3"}]),
+        MemoryOutputAdapter(),
+        error_output_adapter=errors,
+        schema_model=User,
+        pre_validation=[fail],
+    ).run()
     assert_completed(report, read=1, written=0, errors=1)
     (error,) = errors.records
     assert error["stage"] == "transform" and error["record"] == {"id": "1", "name": "a", "age": "3"}
@@ -174,8 +201,13 @@ def test_a_raising_post_validation_transform_keeps_validation_failures_apart():
 
     rows = [{"id": "1", "name": "a", "age": "3"}, {"id": "x", "name": "b", "age": "4"}]
     errors = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter(rows), MemoryOutputAdapter(), error_output_adapter=errors,
-                  schema_model=User, post_validation=[fail]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(rows),
+        MemoryOutputAdapter(),
+        error_output_adapter=errors,
+        schema_model=User,
+        post_validation=[fail],
+    ).run()
     assert_completed(report, read=2, written=0, errors=2)
     assert [(e["line"], e["stage"]) for e in errors.records] == [(1, "transform"), (2, "validation")]
     assert errors.records[0]["record"] == rows[0]
@@ -183,7 +215,7 @@ def test_a_raising_post_validation_transform_keeps_validation_failures_apart():
 
 def test_a_transform_object_that_raises_is_still_torn_down():
     class Flaky(Transform):
-        calls: list[str] = []
+        calls: ClassVar[list[str]] = []
 
         def setup(self):
             self.calls.append("setup")
@@ -205,8 +237,12 @@ def test_a_transform_returning_the_wrong_number_of_records_fails_its_batch():
         return records[: len(records) // 2]
 
     errors = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(4)), MemoryOutputAdapter(),
-                  error_output_adapter=errors, post_validation=[drop_half]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(4)),
+        MemoryOutputAdapter(),
+        error_output_adapter=errors,
+        post_validation=[drop_half],
+    ).run()
     assert_completed(report, read=4, written=0, errors=4)
     assert "returned 2 records for a batch of 4" in errors.records[0]["errors"][0]
 
@@ -215,11 +251,14 @@ def test_jsonl_input_errors_carry_the_file_line(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": 1, "name": "a", "age": 2}\n{"id": "x", "name": "b", "age": 2}\nnot json\n')
     errors = MemoryOutputAdapter()
-    report = Pipe(JSONInputAdapter(str(source)), MemoryOutputAdapter(), error_output_adapter=errors,
-                  schema_model=User).run()
+    report = Pipe(
+        JSONInputAdapter(str(source)), MemoryOutputAdapter(), error_output_adapter=errors, schema_model=User
+    ).run()
     assert_completed(report, read=3, written=1, errors=2)
     assert [(e["source"], e["line"], e["stage"]) for e in errors.records] == [
-        (str(source), 2, "validation"), (str(source), 3, "parse")]
+        (str(source), 2, "validation"),
+        (str(source), 3, "parse"),
+    ]
     assert errors.records[1]["record"] == "not json"
 
 
@@ -231,8 +270,12 @@ def test_nan_written_to_json_is_an_error_record_not_a_null(tmp_path):
         return [{**r, "score": math.nan if r["n"] == 1 else r["n"] / 2} for r in records]
 
     target, error_target = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
-    report = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(3)), JSONOutputAdapter(str(target)),
-                  error_output_adapter=JSONOutputAdapter(str(error_target)), post_validation=[score]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(3)),
+        JSONOutputAdapter(str(target)),
+        error_output_adapter=JSONOutputAdapter(str(error_target)),
+        post_validation=[score],
+    ).run()
     assert_completed(report, read=3, written=2, errors=1)
     assert read_jsonl(target) == [{"n": 0, "score": 0.0}, {"n": 2, "score": 1.0}]
     assert "null" not in target.read_text() and "NaN" not in target.read_text()
@@ -250,8 +293,12 @@ def test_a_serialize_error_carries_the_original_csv_record(write_csv, tmp_path):
 
     path = write_csv("readings.csv", "id,value\n1,2.0\n2,nan\n")
     errors = MemoryOutputAdapter()
-    report = Pipe(CSVInputAdapter(path), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
-                  error_output_adapter=errors, schema_model=Reading).run()
+    report = Pipe(
+        CSVInputAdapter(path),
+        JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+        error_output_adapter=errors,
+        schema_model=Reading,
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     (error,) = errors.records
     assert (error["source"], error["line"], error["stage"]) == (path, 3, "serialize")
@@ -260,8 +307,11 @@ def test_a_serialize_error_carries_the_original_csv_record(write_csv, tmp_path):
 
 def test_nan_in_the_input_itself_reaches_a_json_error_output_as_text(tmp_path):
     error_target = tmp_path / "errors.jsonl"
-    report = Pipe(PyGeneratorInputAdapter([{"x": math.nan}]), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
-                  error_output_adapter=JSONOutputAdapter(str(error_target))).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"x": math.nan}]),
+        JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+        error_output_adapter=JSONOutputAdapter(str(error_target)),
+    ).run()
     assert_completed(report, read=1, written=0, errors=1)
     (error,) = read_jsonl(error_target)
     # JSON cannot hold NaN: the error output keeps it as text rather than losing the error.
@@ -271,13 +321,16 @@ def test_nan_in_the_input_itself_reaches_a_json_error_output_as_text(tmp_path):
 def test_infinity_refused_by_json_reaches_a_csv_error_output(tmp_path):
     target, error_target = tmp_path / "out.jsonl", tmp_path / "errors.csv"
     rows = [{"n": 0, "x": 1.5}, {"n": 1, "x": -math.inf}]
-    report = Pipe(PyGeneratorInputAdapter(rows), JSONOutputAdapter(str(target)),
-                  error_output_adapter=CSVOutputAdapter(str(error_target))).run()
+    report = Pipe(
+        PyGeneratorInputAdapter(rows),
+        JSONOutputAdapter(str(target)),
+        error_output_adapter=CSVOutputAdapter(str(error_target)),
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     assert read_jsonl(target) == [{"n": 0, "x": 1.5}]
     lines = error_target.read_text().splitlines()
     assert len(lines) == 2 and lines[0] == ",".join(ERROR_FIELDS)
-    assert lines[1].startswith("generator,2,serialize,") and '-inf' in lines[1]
+    assert lines[1].startswith("generator,2,serialize,") and "-inf" in lines[1]
 
 
 def test_a_value_of_an_unsupported_type_is_an_error_record(tmp_path):
@@ -286,8 +339,12 @@ def test_a_value_of_an_unsupported_type_is_an_error_record(tmp_path):
 
     target = tmp_path / "out.jsonl"
     errors = MemoryOutputAdapter()
-    report = Pipe(PyGeneratorInputAdapter({"n": i} for i in range(2)), JSONOutputAdapter(str(target)),
-                  error_output_adapter=errors, post_validation=[attach]).run()
+    report = Pipe(
+        PyGeneratorInputAdapter({"n": i} for i in range(2)),
+        JSONOutputAdapter(str(target)),
+        error_output_adapter=errors,
+        post_validation=[attach],
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     assert read_jsonl(target) == [{"n": 1}]
     (error,) = errors.records
@@ -304,8 +361,13 @@ def test_dates_decimals_and_uuids_are_written_as_text(tmp_path):
         "price": decimal.Decimal("12.50"),
         "id": ident,
     }
-    expected = {"day": "2024-02-29", "at": "2024-02-29T13:45:01+00:00", "time": "07:05:00",
-                "price": "12.50", "id": str(ident)}
+    expected = {
+        "day": "2024-02-29",
+        "at": "2024-02-29T13:45:01+00:00",
+        "time": "07:05:00",
+        "price": "12.50",
+        "id": str(ident),
+    }
     json_target, csv_target = tmp_path / "out.jsonl", tmp_path / "out.csv"
     report = Pipe(PyGeneratorInputAdapter([dict(row)]), JSONOutputAdapter(str(json_target))).run()
     assert_completed(report, read=1, written=1, errors=0)

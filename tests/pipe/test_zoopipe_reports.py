@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from zoopipe_core import JSONInputAdapter, JSONOutputAdapter, Pipe, PipeManager, PipelineError
-from zoopipe_core import PyGeneratorInputAdapter, MemoryOutputAdapter
+from zoopipe_core import (
+    JSONInputAdapter,
+    JSONOutputAdapter,
+    MemoryOutputAdapter,
+    Pipe,
+    PipelineError,
+    PipeManager,
+    PyGeneratorInputAdapter,
+)
 from zoopipe_core.engines import MultiProcessEngine
 
 
@@ -60,8 +67,13 @@ def _jsonl(path: Path, rows: int) -> str:
 
 
 def test_manager_report_has_start_and_end_times_and_per_pipe_times(tmp_path: Path) -> None:
-    pipes = [Pipe(JSONInputAdapter(_jsonl(tmp_path / f"in{i}.jsonl", 10)), JSONOutputAdapter(str(tmp_path / f"o{i}.jsonl")))
-             for i in range(2)]
+    pipes = [
+        Pipe(
+            JSONInputAdapter(_jsonl(tmp_path / f"in{i}.jsonl", 10)),
+            JSONOutputAdapter(str(tmp_path / f"o{i}.jsonl")),
+        )
+        for i in range(2)
+    ]
     manager = PipeManager(pipes, engine=MultiProcessEngine(max_workers=2))
     assert manager.report.start_time is None
     before = _utc_now()

@@ -138,9 +138,7 @@ def test_failing_register_hook_names_the_plugin_and_hook(fake_distribution):
     def zoopipe_register_syncers(register):
         raise KeyError("no config")
     """
-    fake_distribution(
-        "hookfail", "2.0", {"hookfail": "hookfail_module"}, {"hookfail_module": source}
-    )
+    fake_distribution("hookfail", "2.0", {"hookfail": "hookfail_module"}, {"hookfail_module": source})
     with pytest.raises(PluginError) as error:
         plugins.load_plugins()
     message = str(error.value)
@@ -250,8 +248,10 @@ def test_every_plugin_extra_names_a_plugin_that_exists():
     plugin_extras = set(extras) - {"all", "test", "bench"}
     registered = {
         component.extra
-        for plugin in plugins.list_plugins() if plugin.distribution == "zoopipe-core"
-        for component in plugin.components if component.extra
+        for plugin in plugins.list_plugins()
+        if plugin.distribution == "zoopipe-core"
+        for component in plugin.components
+        if component.extra
     }
     assert plugin_extras == registered == {p.extra for p in plugins.FIRST_PARTY_PLUGINS.values()}
     assert plugin_extras == set(plugins.FIRST_PARTY_EXTRA_IMPORTS)

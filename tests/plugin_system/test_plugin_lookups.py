@@ -97,14 +97,12 @@ def test_unknown_engine_lists_installed_engines():
 def test_unknown_adapter_lists_installed_adapters():
     with pytest.raises(PluginError) as error:
         plugins.get_adapter_class("excel", "input")
-    assert "installed adapters: " + ", ".join(plugins.component_names("adapter")) in str(
-        error.value
-    )
+    assert "installed adapters: " + ", ".join(plugins.component_names("adapter")) in str(error.value)
 
 
 def test_adapter_without_the_requested_direction():
     # "generator" has both sides now (PyGeneratorOutputAdapter); "count" is output only.
-    with pytest.raises(PluginError, match="no input side; input adapters: .*csv"):
+    with pytest.raises(PluginError, match=r"no input side; input adapters: .*csv"):
         plugins.get_adapter_class("count", "input")
     assert plugins.get_adapter_class("generator", "output").__name__ == "PyGeneratorOutputAdapter"
 
@@ -174,11 +172,9 @@ def test_resolve_adapter_rejects_wrong_specs(fake_components):
         resolve_output_adapter(FakeInput())
     with pytest.raises(TypeError, match="expected an input adapter"):
         resolve_input_adapter(42)
-    with pytest.raises(PluginError, match="'fakein' .* has no output side"):
+    with pytest.raises(PluginError, match=r"'fakein' .* has no output side"):
         resolve_output_adapter("fakein")
-    with pytest.raises(
-        PluginError, match="no input adapter named 'nosuch'|no adapter named 'nosuch'"
-    ):
+    with pytest.raises(PluginError, match=r"no input adapter named 'nosuch'|no adapter named 'nosuch'"):
         resolve_input_adapter("nosuch")
 
 

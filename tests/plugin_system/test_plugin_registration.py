@@ -30,9 +30,7 @@ def test_clash_with_a_builtin_names_core():
         register("csv", input=FakeInput)
 
     module = plugin_module("clash", zoopipe_register_adapters=zoopipe_register_adapters)
-    with pytest.raises(
-        PluginError, match="adapter 'csv' is registered by two plugins: plugin 'core'"
-    ):
+    with pytest.raises(PluginError, match="adapter 'csv' is registered by two plugins: plugin 'core'"):
         plugins.register_plugin(module, "clash")
     # Nothing of the failed plugin stays registered.
     assert "clash" not in [info.name for info in plugins.list_plugins()]
@@ -43,7 +41,7 @@ def test_suffix_clash_and_double_registration():
         register("other-csv", input=FakeInput, suffixes=(".CSV",))
 
     module = plugin_module("suffix_clash", zoopipe_register_adapters=zoopipe_register_adapters)
-    with pytest.raises(PluginError, match="input suffix '.csv' is registered by two plugins"):
+    with pytest.raises(PluginError, match=r"input suffix '.csv' is registered by two plugins"):
         plugins.register_plugin(module, "suffix-clash")
 
     def zoopipe_register_engines(register):
@@ -81,7 +79,7 @@ def test_adapter_registration_checks():
 
     for hook in (no_sides, bad_suffix):
         module = plugin_module(hook.__name__, zoopipe_register_adapters=hook)
-        with pytest.raises(PluginError, match="neither input= nor output=|start with a dot"):
+        with pytest.raises(PluginError, match=r"neither input= nor output=|start with a dot"):
             plugins.register_plugin(module, hook.__name__)
 
 

@@ -30,13 +30,25 @@ def installed_template(tmp_path_factory):
     shutil.copytree(TEMPLATE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
     site = tmp_path_factory.mktemp("site")
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def run_python(script: str, cwd: Path, env: dict[str, str]) -> dict:
@@ -202,5 +214,7 @@ def test_the_test_environment_is_left_without_the_template(installed_template):
 
     with pytest.raises(metadata.PackageNotFoundError):
         metadata.distribution("zoopipe-lines")
-    result = subprocess.run([sys.executable, "-m", "pip", "show", "zoopipe-lines"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "show", "zoopipe-lines"], capture_output=True, text=True
+    )
     assert result.returncode != 0, "the plugin template was installed into the test environment"

@@ -78,7 +78,7 @@ class ArrowOutputAdapter(OutputAdapter):
         if format is None:
             format = "stream" if self.path.endswith(".arrows") else "file"
         if format not in FORMATS:
-            raise ValueError(f"unknown Arrow format {format!r}; use \"file\" or \"stream\"")
+            raise ValueError(f'unknown Arrow format {format!r}; use "file" or "stream"')
         self.format = format
 
     @property

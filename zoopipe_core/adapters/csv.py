@@ -40,15 +40,20 @@ def _field_names(field_names: Sequence[str] | None, fieldnames: Sequence[str] | 
 
 def _null_values(values: Sequence[str]) -> list[str]:
     if isinstance(values, str) or not all(isinstance(v, str) for v in values):
-        raise TypeError(f"null_values must be a list of strings, got {values!r}; write null_values=[\"NA\"]")
+        raise TypeError(f'null_values must be a list of strings, got {values!r}; write null_values=["NA"]')
     return list(values)
 
 
 class _CsvDialect:
     """What CSV input and output share: the file, its delimiter, quote character and columns."""
 
-    def _set_dialect(self, path: str | os.PathLike[str], delimiter: str | None, quotechar: str,
-                     field_names: Sequence[str] | None) -> None:
+    def _set_dialect(
+        self,
+        path: str | os.PathLike[str],
+        delimiter: str | None,
+        quotechar: str,
+        field_names: Sequence[str] | None,
+    ) -> None:
         self.path = os.fspath(path)
         if delimiter is None:  # by suffix: a .tsv file (also .tsv.gz) is tab-separated
             delimiter = "\t" if ".tsv" in os.path.basename(self.path) else ","

@@ -29,7 +29,7 @@ def _json_format(path: str, format: str | None) -> str:
             base = base.removesuffix(suffix)
         return "array" if base.endswith(".json") else "jsonl"
     if format not in FORMATS:
-        raise ValueError(f"unknown JSON format {format!r}; use \"jsonl\" (one object per line) or \"array\"")
+        raise ValueError(f'unknown JSON format {format!r}; use "jsonl" (one object per line) or "array"')
     return format
 
 
@@ -79,7 +79,7 @@ class JSONInputAdapter(ReadOptions, FileListInput, InputAdapter):
         first = path[0] if isinstance(path, (list, tuple)) else path
         self.format = _json_format(os.fspath(first), format)
         if self.format == "array" and byte_range is not None:
-            raise ValueError("byte_range needs format=\"jsonl\": a JSON array cannot be cut into byte ranges")
+            raise ValueError('byte_range needs format="jsonl": a JSON array cannot be cut into byte ranges')
         self._set_read_options(
             columns=columns, skip_rows=skip_rows, limit=limit, byte_range=byte_range, line_offset=line_offset
         )
@@ -137,9 +137,9 @@ class JSONOutputAdapter(OutputAdapter):
                 raise ValueError(f"indent must be a number of spaces >= 0, got {indent!r}")
             if self.format != "array":
                 raise ValueError(
-                    f"indent={indent} needs format=\"array\": JSON Lines holds one record per line, "
+                    f'indent={indent} needs format="array": JSON Lines holds one record per line, '
                     "so its records cannot be spread over indented lines; write a .json file or pass "
-                    "format=\"array\""
+                    'format="array"'
                 )
         self.indent = indent
 

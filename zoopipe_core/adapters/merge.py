@@ -197,4 +197,3 @@ def all_local(target: Any, paths: list[str]) -> bool:
     """True when ``target``'s file and every part are local files (merged by moving and
     appending, not copying through Python)."""
     return is_local(target.path) and all(is_local(p) for p in paths)
-

@@ -82,4 +82,3 @@ class ReadOptions:
             byte_range=self.byte_range,
             line_offset=self.line_offset,
         )
-

@@ -104,7 +104,7 @@ def is_local(url: str) -> bool:
 
 def local_path(url: str) -> str:
     """The local path of a path or ``file://`` URL, with ``~`` expanded (as pandas does)."""
-    return os.path.expanduser(url[len("file://"):] if url.startswith("file://") else url)
+    return os.path.expanduser(url[len("file://") :] if url.startswith("file://") else url)
 
 
 def compression_for(url: str) -> str:

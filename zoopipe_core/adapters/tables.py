@@ -14,8 +14,8 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from zoopipe_core.adapters.native_spec import ArrowSource, ParquetSource
 from zoopipe_core.adapters.files import FileListInput, check_workers, refuse_skip_rows_and_limit
+from zoopipe_core.adapters.native_spec import ArrowSource, ParquetSource
 from zoopipe_core.adapters.read_options import ReadOptions
 from zoopipe_core.errors import ShardingError
 

@@ -127,8 +127,13 @@ def format_plugins_table(infos: Sequence[PluginInfo]) -> str:
         for index, (registers, extra) in enumerate(zip(cells, extras, strict=True)):
             first = index == 0
             rows.append(
-                (info.name if first else "", package if first else "", version if first else "")
-                + (registers, extra)
+                (
+                    info.name if first else "",
+                    package if first else "",
+                    version if first else "",
+                    registers,
+                    extra,
+                )
             )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
@@ -136,4 +141,3 @@ def format_plugins_table(infos: Sequence[PluginInfo]) -> str:
         for row in [header, *rows]
     ]
     return "\n".join(lines)
-

@@ -42,7 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="run a pipe (module:attribute, or a .toml/.yaml pipeline file)",
         description="Run a pipe with live progress; exit status 1 if the run fails.",
     )
-    parser.add_argument("target", help="module:attribute naming a Pipe or PipeManager (or a function returning one), or a pipeline file")
+    parser.add_argument(
+        "target",
+        help="module:attribute naming a Pipe or PipeManager (or a function returning one), or a pipeline file",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress and no summary line; only errors")
     parser.add_argument("--json", action="store_true", help="print the final report as JSON on stdout")
     parser.set_defaults(handler=run_command)
@@ -117,7 +120,9 @@ def pipe_from_file(path: str) -> Any:
     base_dir = os.path.dirname(os.path.abspath(path))
     unknown = set(config) - {"input", "output", "errors", "schema", "transforms", "executor"}
     if unknown:
-        raise PipelineError(f"{path}: unknown sections {sorted(unknown)}; expected input, output, errors, schema, transforms, executor")
+        raise PipelineError(
+            f"{path}: unknown sections {sorted(unknown)}; expected input, output, errors, schema, transforms, executor"
+        )
     schema = (config.get("schema") or {}).get("model")
     transforms = config.get("transforms") or {}
     executor_cfg = dict(config.get("executor") or {})
@@ -130,7 +135,9 @@ def pipe_from_file(path: str) -> Any:
         input_adapter=_adapter(config.get("input"), "input", base_dir, f"{path} [input]"),
         output_adapter=_adapter(config.get("output"), "output", base_dir, f"{path} [output]"),
         error_output_adapter=(
-            _adapter(config["errors"], "output", base_dir, f"{path} [errors]") if config.get("errors") else None
+            _adapter(config["errors"], "output", base_dir, f"{path} [errors]")
+            if config.get("errors")
+            else None
         ),
         schema_model=import_reference(schema, base_dir) if schema else None,
         pre_validation=[import_reference(r, base_dir) for r in transforms.get("pre_validation", [])],

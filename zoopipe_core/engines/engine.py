@@ -11,7 +11,6 @@ methods around them enforce the lifecycle rules (start twice is an error, ``subm
 See ``docs/engines.md``.
 """
 
-
 from __future__ import annotations
 
 import abc
@@ -30,7 +29,6 @@ from zoopipe_core.engines.tasks import CANCEL_GRACE
 from zoopipe_core.running import RunningSet
 
 _log = logging.getLogger(__name__)
-
 
 
 def _pipes_to_start_message(engine: Engine, args: tuple[Any, ...]) -> str:
@@ -214,9 +212,7 @@ class Engine(abc.ABC):
 
     # ------------------------------------------------------------------ tasks
 
-    def submit(
-        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
-    ) -> concurrent.futures.Future[Any]:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
         """Run ``fn(*args, **kwargs)`` on a worker; starts the engine if it is stopped.
 
         The future resolves to the return value. When ``fn`` raises, the future raises the
@@ -249,9 +245,7 @@ class Engine(abc.ABC):
     def _submit_tracked(
         self,
         method: str,
-        hook: Callable[
-            [Callable[..., Any], tuple[Any, ...], dict[str, Any]], concurrent.futures.Future[Any]
-        ],
+        hook: Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], concurrent.futures.Future[Any]],
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],

@@ -26,9 +26,6 @@ def prime_worker() -> int:
     return os.getpid()
 
 
-
-
-
 @dataclasses.dataclass(frozen=True)
 class WorkerEnvironment:
     """What workers need besides the task: dependencies, code, ignore rules, environment variables.
@@ -70,8 +67,7 @@ class WorkerEnvironment:
         for key, value in self.env_vars.items():
             if not isinstance(key, str) or not key or "=" in key:
                 raise ValueError(
-                    f"env_vars has an invalid variable name {key!r}; use a non-empty string "
-                    "without '='"
+                    f"env_vars has an invalid variable name {key!r}; use a non-empty string without '='"
                 )
             if not isinstance(value, str):
                 raise TypeError(
@@ -108,5 +104,3 @@ class WorkerEnvironment:
             root = path.parent if is_package or path.is_file() else path
             roots.append(str(root))
         return list(dict.fromkeys(roots))
-
-

@@ -45,9 +45,7 @@ class RemoteError(ZoopipeError):
         ValueError: bad row 7
     """
 
-    def __init__(
-        self, exc_type: str, message: str, remote_traceback: str = "", worker: str = ""
-    ) -> None:
+    def __init__(self, exc_type: str, message: str, remote_traceback: str = "", worker: str = "") -> None:
         super().__init__(f"{exc_type}: {message}")
         self.exc_type = exc_type
         self.message = message
@@ -149,5 +147,3 @@ class WorkerLost(RemoteError):
 
     def __str__(self) -> str:
         return self.message
-
-

@@ -110,9 +110,7 @@ def _workers_import_main(start_method: str) -> bool:
     if spec_name is not None:
         # `python -m pkg.mod`: spawn re-runs it by name, except a package's __main__.py;
         # forkserver preloads only a main given by path.
-        return start_method == "spawn" and not (
-            spec_name == "__main__" or spec_name.endswith(".__main__")
-        )
+        return start_method == "spawn" and not (spec_name == "__main__" or spec_name.endswith(".__main__"))
     path = getattr(main, "__file__", None)
     if not path:
         return False  # the interactive interpreter, `python -c`, a notebook

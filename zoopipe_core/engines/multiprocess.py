@@ -116,9 +116,9 @@ class MultiProcessEngine(Engine):
     def _start(self) -> None:
         # Spawned (and forkserver) workers import the main script again: refuse an unguarded one.
         refuse_unguarded_main(
-            f"MultiProcessEngine(mp_context={self.mp_context!r})", self.mp_context,
-            "on Linux pass mp_context='fork'" if "fork" in multiprocessing.get_all_start_methods()
-            else "",
+            f"MultiProcessEngine(mp_context={self.mp_context!r})",
+            self.mp_context,
+            "on Linux pass mp_context='fork'" if "fork" in multiprocessing.get_all_start_methods() else "",
         )
         self._supervisor = ProcessPool(
             self._context, self.max_workers, self._record_progress, self.cancel_grace

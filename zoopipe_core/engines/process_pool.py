@@ -76,8 +76,14 @@ def _worker_main(
         fn, args, kwargs = pickle.loads(work) if pickled else work
         name = callable_name(fn)
         outcome = run_call(
-            fn, args, kwargs, token=str(os.getpid()), worker=WorkerInfo.local("multiprocess"),
-            progress=TaskProgress(forward), cpus=cpus, where=worker,
+            fn,
+            args,
+            kwargs,
+            token=str(os.getpid()),
+            worker=WorkerInfo.local("multiprocess"),
+            progress=TaskProgress(forward),
+            cpus=cpus,
+            where=worker,
         )
     except StopRequested:
         return  # the driver cancelled this task; nobody waits for its outcome
@@ -185,9 +191,7 @@ class ProcessPool:
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
-        self._thread = threading.Thread(
-            target=self._run, name="zoopipe-multiprocess-supervisor", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="zoopipe-multiprocess-supervisor", daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ called from any thread
@@ -405,7 +409,6 @@ class ProcessPool:
             )
         with self._lock:
             self._running.clear()
-
 
 
 def _renew_lock_in_child() -> None:

@@ -11,7 +11,6 @@ from typing import Any
 ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
-
 # The channel of the task running in this context; the process-wide one covers threads that
 # the task starts, which begin with an empty context.
 _task_channel: contextvars.ContextVar[ProgressCallback | None] = contextvars.ContextVar(
@@ -68,4 +67,3 @@ def progress_channel(send: ProgressCallback) -> Iterator[None]:
     finally:
         _task_channel.reset(token)
         _process_channel = previous
-

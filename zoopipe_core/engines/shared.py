@@ -32,5 +32,3 @@ class SharedRef(abc.ABC):
         The first call in a process loads it; later calls in the same process return the same
         object. Raises LookupError when the engine that shared it has been shut down.
         """
-
-

@@ -130,7 +130,6 @@ def forget_attached(name: str) -> None:
         _still_exported.append(block)
 
 
-
 def _renew_lock_in_child() -> None:
     # A fork may happen while another thread holds the lock; the child has no such thread.
     global _attached_lock

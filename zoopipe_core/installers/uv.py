@@ -152,7 +152,5 @@ def _with_markers(requirement: str, conditions: set[frozenset[str]]) -> str:
     if frozenset() in conditions:
         return requirement
     alternatives = sorted(" and ".join(f"({m})" for m in sorted(c)) for c in conditions)
-    marker = (
-        alternatives[0] if len(alternatives) == 1 else " or ".join(f"({a})" for a in alternatives)
-    )
+    marker = alternatives[0] if len(alternatives) == 1 else " or ".join(f"({a})" for a in alternatives)
     return f"{requirement} ; {marker}"

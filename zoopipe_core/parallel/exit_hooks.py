@@ -30,8 +30,11 @@ def _stop_managers_at_exit() -> None:
     """Runs still going when Python exits are stopped and cleaned up (no temporary or part files)
     before the engines' own exit hooks stop their workers."""
     for manager in running_managers.snapshot():
-        _log.warning("%r was still running when Python exited: stopped it, nothing was published "
-                     "or merged. Call manager.wait() before the program ends", manager)
+        _log.warning(
+            "%r was still running when Python exited: stopped it, nothing was published "
+            "or merged. Call manager.wait() before the program ends",
+            manager,
+        )
         manager.shutdown()
 
 

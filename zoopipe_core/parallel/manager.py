@@ -192,8 +192,9 @@ class PipeManager:
             finished = self._done.is_set()
             return FlowReport.combine(
                 reports,
-                status=flow_status(reports, started=self._started, finished=finished,
-                                   merge_error=self._merge_error),
+                status=flow_status(
+                    reports, started=self._started, finished=finished, merge_error=self._merge_error
+                ),
                 duration=((end or time.monotonic()) - start) if start is not None else 0.0,
                 ram_bytes=self._peak_ram if finished else running_ram(reports),
                 merge_error=self._merge_error,
@@ -316,7 +317,9 @@ class PipeManager:
             lines.append(f"merging the shards failed: {report.merge_error}")
         error = PipelineError(
             f"{len(report.failures)} of {report.pipe_count} pipes failed"
-            + (" and nothing was merged" if self._merges else "") + ":\n  " + "\n  ".join(lines)
+            + (" and nothing was merged" if self._merges else "")
+            + ":\n  "
+            + "\n  ".join(lines)
         )
         error.__cause__ = report.merge_error or next(iter(report.failures.values()), None)
         return error
@@ -398,8 +401,10 @@ class PipeManager:
                     self._cancel_queued()
                 else:
                     self._submit_queued()
-            if not self._stopping and self._merges and all(
-                s.report.status == PipeStatus.COMPLETED for s in self._slots
+            if (
+                not self._stopping
+                and self._merges
+                and all(s.report.status == PipeStatus.COMPLETED for s in self._slots)
             ):
                 self._merge()
             else:
@@ -432,8 +437,13 @@ class PipeManager:
                 slot.done = True
                 report.mark_finished(PipeStatus.FAILED, exception=exc)
                 return
-            _log.warning("pipe %d failed (attempt %d of %d), running it again: %s",
-                         slot.index, slot.attempts, self._retries + 1, exc)
+            _log.warning(
+                "pipe %d failed (attempt %d of %d), running it again: %s",
+                slot.index,
+                slot.attempts,
+                self._retries + 1,
+                exc,
+            )
             report.reset_counts()
         with self._submit_lock:
             error: BaseException | None = exc

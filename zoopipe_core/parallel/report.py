@@ -126,8 +126,9 @@ class FlowReport:
         )
 
 
-def flow_status(reports: Sequence[PipeReport], *, started: bool, finished: bool,
-                merge_error: BaseException | None) -> PipeStatus:
+def flow_status(
+    reports: Sequence[PipeReport], *, started: bool, finished: bool, merge_error: BaseException | None
+) -> PipeStatus:
     """The status of a manager's run: pending, running, then failed when a pipe or the merge
     failed, cancelled when a pipe did not complete, completed otherwise.
 
@@ -149,9 +150,7 @@ def flow_status(reports: Sequence[PipeReport], *, started: bool, finished: bool,
 def running_ram(reports: Sequence[PipeReport]) -> int:
     """The combined resident memory of the workers running ``reports``' pipes now, as they last
     reported it."""
-    return sum(
-        r.ram_bytes for r in reports if r.status == PipeStatus.RUNNING and r.worker_ram_bytes
-    )
+    return sum(r.ram_bytes for r in reports if r.status == PipeStatus.RUNNING and r.worker_ram_bytes)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -16,8 +16,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_LAZY = {"Pipe": "zoopipe_core.pipe.pipe", "PipeReport": "zoopipe_core.pipe.report",
-         "PipeStatus": "zoopipe_core.pipe.report"}
+_LAZY = {
+    "Pipe": "zoopipe_core.pipe.pipe",
+    "PipeReport": "zoopipe_core.pipe.report",
+    "PipeStatus": "zoopipe_core.pipe.report",
+}
 
 __all__ = sorted(_LAZY)
 

@@ -58,8 +58,15 @@ class UnsupportedField(TypeError):
     """
 
 
-_SIMPLE: dict[Any, str] = {bool: "bool", int: "int64", float: "float64", str: "utf8", bytes: "binary",
-                           uuid.UUID: "utf8", datetime.date: "date32"}
+_SIMPLE: dict[Any, str] = {
+    bool: "bool",
+    int: "int64",
+    float: "float64",
+    str: "utf8",
+    bytes: "binary",
+    uuid.UUID: "utf8",
+    datetime.date: "date32",
+}
 
 
 def _strip_annotated(annotation: Any) -> tuple[Any, list[Any]]:

@@ -38,12 +38,19 @@ def _stop_runs_at_exit() -> None:
     """A run still going when Python exits is stopped, and its temporary files removed, before
     the interpreter finalises: its daemon thread must not run (or be killed) during finalisation."""
     for pipe in _running.snapshot():
-        _log.warning("%r was still running when Python exited: stopping it, nothing is published. "
-                     "Call pipe.wait() before the program ends to let it finish", pipe)
+        _log.warning(
+            "%r was still running when Python exited: stopping it, nothing is published. "
+            "Call pipe.wait() before the program ends to let it finish",
+            pipe,
+        )
         if not pipe.stop_promptly():
-            _log.warning("%r did not stop within %g s (its Python code ignores the interruption, or "
-                         "is blocked in C code): its temporary files stay until the next run of the "
-                         "same output removes them", pipe, STOP_WAIT)
+            _log.warning(
+                "%r did not stop within %g s (its Python code ignores the interruption, or "
+                "is blocked in C code): its temporary files stay until the next run of the "
+                "same output removes them",
+                pipe,
+                STOP_WAIT,
+            )
 
 
 class _RunThread(threading.Thread):
@@ -224,8 +231,12 @@ class Pipe:
         not cut that wait short. True if the run ended."""
         return self._stop(interrupt_after=INTERRUPT_AFTER, wait=STOP_WAIT, absorb=absorb)
 
-    def _stop(self, interrupt_after: float, wait: float,
-              absorb: type[BaseException] | tuple[type[BaseException], ...] = ()) -> bool:
+    def _stop(
+        self,
+        interrupt_after: float,
+        wait: float,
+        absorb: type[BaseException] | tuple[type[BaseException], ...] = (),
+    ) -> bool:
         """Ask the run to stop at its next batch; interrupt the Python code it runs once
         `interrupt_after` seconds have passed; wait at most `wait` seconds in all. True if the
         run ended (or was not running)."""

@@ -148,8 +148,12 @@ class PipeReport:
         self._started = time.monotonic()
         self.start_time = _now()
 
-    def mark_finished(self, status: PipeStatus, counts: tuple[int, int, int] | None = None,
-                      exception: BaseException | None = None) -> None:
+    def mark_finished(
+        self,
+        status: PipeStatus,
+        counts: tuple[int, int, int] | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
         """The run ended with ``status``: the counts are frozen (``counts`` as
         ``(total_processed, success_count, error_count)``, or the live counts as of now) and
         :meth:`wait` returns."""

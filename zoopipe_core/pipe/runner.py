@@ -23,10 +23,10 @@ from zoopipe_core.adapters.native_spec import (
     SinkSpec,
     SourceSpec,
 )
-from zoopipe_core.pipe.arrow_schema import with_model_schema
 from zoopipe_core.adapters.storage import PendingOutput, open_input
 from zoopipe_core.engines.resources import task_cpus
 from zoopipe_core.errors import PipelineError
+from zoopipe_core.pipe.arrow_schema import with_model_schema
 from zoopipe_core.pipe.report import PipeReport, PipeStatus
 from zoopipe_core.pipe.stage import BatchStage
 from zoopipe_core.pipe.validation import input_keys, not_null_columns
@@ -96,9 +96,11 @@ class RunControl:
 
     def python_call(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """`func`, interruptible by `interrupt()` while it runs."""
+
         def call(*args: Any) -> Any:
             with self._running_python():
                 return func(*args)
+
         return call
 
     def python_batches(self, batches: Iterator[Any]) -> Iterator[Any]:
@@ -272,7 +274,9 @@ def _execute(pipe: Pipe, report: PipeReport, control: RunControl) -> None:
         logger.warning(
             "%d of %d records failed and the pipe has no error_output_adapter; the first %d are in "
             "report.error_samples. Pass error_output_adapter=... to keep them all.",
-            summary["errors"], summary["read"], len(report.error_samples),
+            summary["errors"],
+            summary["read"],
+            len(report.error_samples),
         )
     hooks().zoopipe_after_run(pipe=pipe, report=report)
 
@@ -301,5 +305,5 @@ def _abort(opened: list[_OpenOutput]) -> None:
     for output in opened:
         try:
             output.abort()
-        except Exception:  # noqa: BLE001 - keep aborting the others; the run's error is raised
+        except Exception:
             logger.exception("could not remove the partial output %s", output.spec.name)

@@ -42,8 +42,9 @@ class BatchStage:
         self.pre = list(pre_validation)
         self.post = list(post_validation)
 
-    def _run(self, transforms: list[TransformLike], records: list[Any],
-             indices: list[int] | None) -> tuple[list[Any], list[str] | None]:
+    def _run(
+        self, transforms: list[TransformLike], records: list[Any], indices: list[int] | None
+    ) -> tuple[list[Any], list[str] | None]:
         """The records through ``transforms``, and the failure messages if one raised."""
         for transform in transforms:
             try:

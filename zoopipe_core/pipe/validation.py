@@ -140,7 +140,7 @@ class BatchValidator:
         failures: list[tuple[int, str, list[str]]] = []
         size = self._chunk_size(n)
         for start in range(0, n, size):
-            chunk = records[start:start + size]
+            chunk = records[start : start + size]
             try:
                 models.extend(adapter.validate_python(chunk))
                 indices.extend(range(start, start + len(chunk)))
@@ -161,8 +161,9 @@ class BatchValidator:
                     models.extend(adapter.validate_python([chunk[i] for i in good]))
                     indices.extend(start + i for i in good)
                 except Exception:
-                    self._validate_one_by_one([chunk[i] for i in good], [start + i for i in good],
-                                              models, indices, failures)
+                    self._validate_one_by_one(
+                        [chunk[i] for i in good], [start + i for i in good], models, indices, failures
+                    )
         if n:
             self._error_rate = 0.7 * self._error_rate + 0.3 * (len(failures) / n)
         try:
@@ -171,7 +172,10 @@ class BatchValidator:
             return self._dump_one_by_one(indices, models, failures)
 
     def _dump_one_by_one(
-        self, indices: list[int], models: list[Any], failures: list[tuple[int, str, list[str]]],
+        self,
+        indices: list[int],
+        models: list[Any],
+        failures: list[tuple[int, str, list[str]]],
     ) -> tuple[list[int], list[Any], list[tuple[int, str, list[str]]]]:
         """Dump each validated record on its own: one whose dump raises (a field_serializer, a
         model_serializer) fails alone, at stage "serialize"."""

@@ -61,9 +61,7 @@ FIRST_PARTY: tuple[FirstPartyPlugin, ...] = (
     FirstPartyPlugin(
         "dask", "engine", "zoopipe_dask", "dask", ("dask[distributed]>=2026.1",), ("dask", "distributed")
     ),
-    FirstPartyPlugin(
-        "s3", "syncer", "zoopipe_s3", "s3", ("s3fs>=2026.1",), ("s3fs",), schemes=("s3", "s3a")
-    ),
+    FirstPartyPlugin("s3", "syncer", "zoopipe_s3", "s3", ("s3fs>=2026.1",), ("s3fs",), schemes=("s3", "s3a")),
     FirstPartyPlugin(
         "duckdb", "adapter", "zoopipe_duckdb", "duckdb", ("duckdb>=1.0",), ("duckdb",), suffixes=(".duckdb",)
     ),

@@ -135,8 +135,7 @@ def adapter_name_for_path(path: str | os.PathLike[str], direction: Direction) ->
     known = sorted(s for (d, s) in owners if d == role)
     hint = next(
         (
-            f" {first_party.package} reads {suffix!r} files; install it with: "
-            f"{first_party.install_command}"
+            f" {first_party.package} reads {suffix!r} files; install it with: {first_party.install_command}"
             for first_party in FIRST_PARTY_PLUGINS.values()
             for suffix in first_party.suffixes
             if file_name.endswith(suffix)
@@ -191,8 +190,7 @@ def syncer_name_for_url(url: str | os.PathLike[str]) -> str:
         " Run `zoopipe plugins` to see every plugin and what it registers.",
     )
     raise PluginError(
-        f"no syncer serves {scheme}:// URLs like {os.fspath(url)!r}; served schemes: "
-        f"{installed}." + hint
+        f"no syncer serves {scheme}:// URLs like {os.fspath(url)!r}; served schemes: {installed}." + hint
     )
 
 

@@ -220,9 +220,7 @@ class EngineContract:
         data = bytes(range(256)) * (50 * 2**20 // 256)  # 50 MiB
         ref = self.engine.share(data)
         assert len(pickle.dumps(ref)) < 10_000, "tasks must receive a handle, not the object"
-        futures = [
-            self.engine.submit(describe_shared, ref, self.shares_memory_locally) for _ in range(2)
-        ]
+        futures = [self.engine.submit(describe_shared, ref, self.shares_memory_locally) for _ in range(2)]
         expected = hashlib.sha256(data).hexdigest()
         for description in (f.result(timeout=WAIT) for f in futures):
             assert description["key"] == ref.key
@@ -254,7 +252,6 @@ class EngineContract:
             lambda: self.engine.progress().get(key) == {"done": 2, "total": 2},
             "the final progress payload",
         )
-
 
     # ------------------------------------------------------------------ dedicated workers
 
@@ -298,7 +295,6 @@ class EngineContract:
             "the final progress payload",
         )
 
-
     # ------------------------------------------------------------------ capacity and placement
 
     def test_capacity_is_how_many_tasks_run_at_once(self) -> None:
@@ -306,8 +302,7 @@ class EngineContract:
         assert self.engine.is_running, "capacity() starts a stopped engine"
         assert isinstance(capacity, int) and capacity >= 2, capacity
         # As many tasks as the capacity all run at once: each waits until every one has started.
-        futures = [self.engine.submit(wait_for_others, str(self.tmp), i, capacity)
-                   for i in range(capacity)]
+        futures = [self.engine.submit(wait_for_others, str(self.tmp), i, capacity) for i in range(capacity)]
         assert sorted(f.result(timeout=WAIT) for f in futures) == list(range(capacity))
 
     def test_a_task_learns_which_worker_it_runs_on(self) -> None:

@@ -73,12 +73,12 @@ class PipeManagerContract:
 
     def users_files(self, count: int = 3, per_file: int = 200, bad_every: int = 0) -> list[str]:
         return [
-            write_users(self.path(f"users{i}.jsonl"), i * per_file, per_file, bad_every)
-            for i in range(count)
+            write_users(self.path(f"users{i}.jsonl"), i * per_file, per_file, bad_every) for i in range(count)
         ]
 
-    def pipe(self, source: Any, out: str, errors: str | None = None, transforms: Any = (),
-             batch_size: int = 50) -> Any:
+    def pipe(
+        self, source: Any, out: str, errors: str | None = None, transforms: Any = (), batch_size: int = 50
+    ) -> Any:
         from zoopipe_core import JSONInputAdapter, JSONOutputAdapter, Pipe, SingleThreadExecutor
 
         return Pipe(
@@ -126,12 +126,16 @@ class PipeManagerContract:
 
         files = self.users_files(count=2, per_file=300)
         release = self.path("release")
-        pipes = [self.pipe(f, self.path(f"out{i}.jsonl"), transforms=[HoldAfterFirstBatch(release)])
-                 for i, f in enumerate(files)]
+        pipes = [
+            self.pipe(f, self.path(f"out{i}.jsonl"), transforms=[HoldAfterFirstBatch(release)])
+            for i, f in enumerate(files)
+        ]
         manager = PipeManager(pipes, engine=self.new_engine())
         with manager:
-            wait_for(lambda: all(r.total_processed > 0 for r in manager.pipe_reports),
-                     "progress from both workers while their pipes run")
+            wait_for(
+                lambda: all(r.total_processed > 0 for r in manager.pipe_reports),
+                "progress from both workers while their pipes run",
+            )
             reports = manager.pipe_reports
             assert [r.pipe_index for r in reports] == [0, 1]
             assert all(r.is_alive and not r.is_finished for r in reports)
@@ -152,8 +156,9 @@ class PipeManagerContract:
         files = self.users_files(count=3, bad_every=7)
         out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
         expected, expected_errors = self.expected(files, out, errors)
-        manager = PipeManager.parallelize_pipe(self.pipe(files, out, errors), workers=2,
-                                               engine=self.new_engine())
+        manager = PipeManager.parallelize_pipe(
+            self.pipe(files, out, errors), workers=2, engine=self.new_engine()
+        )
         assert manager.pipe_count == 3
         report = manager.run(show_progress=False)
         assert report.total_processed == 600 and report.error_count == len(expected_errors)
@@ -171,8 +176,9 @@ class PipeManagerContract:
         files = self.users_files(count=3, bad_every=7)
         out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
         expected, expected_errors = self.expected(files, out, errors)
-        manager = PipeManager.parallelize_pipe(self.pipe(files, out, errors), workers=2,
-                                               should_merge=True, engine=self.new_engine())
+        manager = PipeManager.parallelize_pipe(
+            self.pipe(files, out, errors), workers=2, should_merge=True, engine=self.new_engine()
+        )
         manager.run(show_progress=False)
         assert read_lines(out) == expected
         assert read_lines(errors) == expected_errors
@@ -188,7 +194,9 @@ class PipeManagerContract:
         out = self.path("out.jsonl")
         kill = KillOnce(self.path("killed"), on_id=150)  # in the second file
         manager = PipeManager.parallelize_pipe(
-            self.pipe(files, out, transforms=[kill]), workers=2, should_merge=True,
+            self.pipe(files, out, transforms=[kill]),
+            workers=2,
+            should_merge=True,
             engine=self.new_engine(),
         )
         error = raises(PipelineError, lambda: manager.run(show_progress=False))
@@ -215,8 +223,11 @@ class PipeManagerContract:
         expected, _ = self.expected(files, out, self.path("unused-errors.jsonl"))
         kill = KillOnce(self.path("killed"), on_id=150)
         manager = PipeManager.parallelize_pipe(
-            self.pipe(files, out, transforms=[kill]), workers=2, should_merge=True,
-            engine=self.new_engine(), retries=1,
+            self.pipe(files, out, transforms=[kill]),
+            workers=2,
+            should_merge=True,
+            engine=self.new_engine(),
+            retries=1,
         )
         report = manager.run(show_progress=False)
         assert os.path.exists(self.path("killed")), "the worker was never killed"
@@ -228,8 +239,10 @@ class PipeManagerContract:
 
         files = self.users_files(count=2, per_file=20)
         started = [self.path(f"started{i}") for i in range(2)]
-        pipes = [self.pipe(f, self.path(f"out{i}.jsonl"), transforms=[NeverEnds(started[i])])
-                 for i, f in enumerate(files)]
+        pipes = [
+            self.pipe(f, self.path(f"out{i}.jsonl"), transforms=[NeverEnds(started[i])])
+            for i, f in enumerate(files)
+        ]
         manager = PipeManager(pipes, engine=self.new_engine())
         manager.start()
         wait_for(lambda: all(os.path.exists(s) for s in started), "both pipes to start")
@@ -253,16 +266,24 @@ class PipeManagerContract:
         ]
         out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
         hold = HoldAfterFirstBatch(self.path("never-released"))
-        manager = PipeManager.parallelize_pipe(self.pipe(files, out, errors, transforms=[hold]), workers=2,
-                                               should_merge=True, engine=self.make_engine())
+        manager = PipeManager.parallelize_pipe(
+            self.pipe(files, out, errors, transforms=[hold]),
+            workers=2,
+            should_merge=True,
+            engine=self.make_engine(),
+        )
         records = LogRecords()
         logger = logging.getLogger("zoopipe")
         logger.addHandler(records)
         try:
             manager.start()
-            wait_for(lambda: manager.pipe_reports[0].status.value == "completed"
-                     and all(r.total_processed > 0 for r in manager.pipe_reports[1:]),
-                     "shard 0 to complete and shards 1 and 2 to run")
+            wait_for(
+                lambda: (
+                    manager.pipe_reports[0].status.value == "completed"
+                    and all(r.total_processed > 0 for r in manager.pipe_reports[1:])
+                ),
+                "shard 0 to complete and shards 1 and 2 to run",
+            )
             began = time.monotonic()
             manager.shutdown(timeout=5.0)
             elapsed = time.monotonic() - began
@@ -289,11 +310,15 @@ class PipeManagerContract:
             files.append(self.path(f"users{i}.csv"))
             Path(files[-1]).write_text("user_id,username,email\n" + rows)
         out, errors = self.path("out.csv"), self.path("errors.jsonl")
-        pipe = Pipe(CSVInputAdapter(files), CSVOutputAdapter(out),
-                    error_output_adapter=JSONOutputAdapter(errors),
-                    schema_model=UserSchema)
-        report = PipeManager.parallelize_pipe(pipe, workers=2, should_merge=True,
-                                              engine=self.new_engine()).run(show_progress=False)
+        pipe = Pipe(
+            CSVInputAdapter(files),
+            CSVOutputAdapter(out),
+            error_output_adapter=JSONOutputAdapter(errors),
+            schema_model=UserSchema,
+        )
+        report = PipeManager.parallelize_pipe(
+            pipe, workers=2, should_merge=True, engine=self.new_engine()
+        ).run(show_progress=False)
         assert (report.success_count, report.error_count) == (48, 12)
         lines = read_lines(out)
         assert lines[0] == "user_id,username,email" and len(lines) == 49
@@ -310,17 +335,20 @@ class PipeManagerContract:
         out, errors = self.path("out.jsonl"), self.path("errors.jsonl")
         expected, expected_errors = self.expected([source], out, errors)
         for should_merge in (False, True):
-            manager = PipeManager.parallelize_pipe(self.pipe(source, out, errors), workers=2,
-                                                   should_merge=should_merge, engine=self.new_engine())
+            manager = PipeManager.parallelize_pipe(
+                self.pipe(source, out, errors), workers=2, should_merge=should_merge, engine=self.new_engine()
+            )
             assert manager.pipe_count == 2
             manager.run(show_progress=False)
             if should_merge:
                 lines, error_lines = read_lines(out), read_lines(errors)
             else:
-                lines = (read_lines(self.path("out.part-00000.jsonl"))
-                         + read_lines(self.path("out.part-00001.jsonl")))
-                error_lines = (read_lines(self.path("errors.part-00000.jsonl"))
-                               + read_lines(self.path("errors.part-00001.jsonl")))
+                lines = read_lines(self.path("out.part-00000.jsonl")) + read_lines(
+                    self.path("out.part-00001.jsonl")
+                )
+                error_lines = read_lines(self.path("errors.part-00000.jsonl")) + read_lines(
+                    self.path("errors.part-00001.jsonl")
+                )
             assert lines == expected and error_lines == expected_errors
         assert [json.loads(e)["line"] for e in error_lines] == [n + 1 for n in range(0, 500, 9)]
 
@@ -330,22 +358,25 @@ class PipeManagerContract:
         from zoopipe_core import CSVInputAdapter, CSVOutputAdapter, JSONOutputAdapter, Pipe, PipeManager
 
         source = self.path("users.csv")
-        rows = "".join(
-            f'{"x" if n % 11 == 0 else n},"user\n{n}",u{n}@x.io\n' for n in range(400)
-        )
+        rows = "".join(f'{"x" if n % 11 == 0 else n},"user\n{n}",u{n}@x.io\n' for n in range(400))
         Path(source).write_text("user_id,username,email\n" + rows)
         out, errors = self.path("out.csv"), self.path("errors.jsonl")
 
         def pipe() -> Any:
-            return Pipe(CSVInputAdapter(source), CSVOutputAdapter(out),
-                        error_output_adapter=JSONOutputAdapter(errors), schema_model=UserSchema)
+            return Pipe(
+                CSVInputAdapter(source),
+                CSVOutputAdapter(out),
+                error_output_adapter=JSONOutputAdapter(errors),
+                schema_model=UserSchema,
+            )
 
         pipe().run()
         expected, expected_errors = read_lines(out), read_lines(errors)
         os.remove(out)
         os.remove(errors)
-        report = PipeManager.parallelize_pipe(pipe(), workers=2, should_merge=True,
-                                              engine=self.new_engine()).run(show_progress=False)
+        report = PipeManager.parallelize_pipe(
+            pipe(), workers=2, should_merge=True, engine=self.new_engine()
+        ).run(show_progress=False)
         assert (report.success_count, report.error_count) == (400 - 37, 37)
         assert read_lines(out) == expected and read_lines(errors) == expected_errors
         assert [json.loads(e)["line"] for e in expected_errors] == [2 + 2 * n for n in range(0, 400, 11)]
@@ -357,13 +388,20 @@ class PipeManagerContract:
         from zoopipe_core import ParquetInputAdapter, ParquetOutputAdapter, Pipe, PipeManager
 
         source, out = self.path("users.parquet"), self.path("out.parquet")
-        table = pa.table({"user_id": list(range(300)), "username": [f"u{n}" for n in range(300)],
-                          "email": [f"u{n}@x.io" for n in range(300)]})
+        table = pa.table(
+            {
+                "user_id": list(range(300)),
+                "username": [f"u{n}" for n in range(300)],
+                "email": [f"u{n}@x.io" for n in range(300)],
+            }
+        )
         for groups, workers in ((100, 2), (300, 3)):  # 3 groups over 2 workers; 1 group over 3
             pq.write_table(table, source, row_group_size=groups)
             manager = PipeManager.parallelize_pipe(
                 Pipe(ParquetInputAdapter(source), ParquetOutputAdapter(out), schema_model=UserSchema),
-                workers=workers, should_merge=True, engine=self.new_engine(),
+                workers=workers,
+                should_merge=True,
+                engine=self.new_engine(),
             )
             assert manager.pipe_count == workers
             manager.run(show_progress=False)

@@ -122,4 +122,3 @@ def write_users(path: str | os.PathLike[str], first: int, count: int, bad_every:
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
     with open(path) as file:
         return file.read().splitlines()
-

@@ -91,7 +91,6 @@ def import_attribute(module: str, attribute: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
-
 def where_am_i() -> tuple[WorkerInfo | None, WorkerInfo | None]:
     """The task's :func:`current_worker`, as the task sees it and as a thread it starts does."""
     seen: list[WorkerInfo | None] = []

@@ -105,14 +105,16 @@ class DuckDBOutputAdapter(OutputAdapter):
                 f"DuckDBOutputAdapter writes a local database file, not {text!r}: give a local "
                 "path, and sync the file to remote storage afterwards if needed"
             )
-        self.path = os.path.abspath(text[len("file://"):] if text.startswith("file://") else text)
+        self.path = os.path.abspath(text[len("file://") :] if text.startswith("file://") else text)
         self.table_name = table_name or Path(self.path).name.split(".")[0]
         if not self.table_name:
             raise ValueError(f"cannot derive a table name from {text!r}; pass table_name=...")
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.mode = mode
-        if schema_model is not None and not (isinstance(schema_model, type) and issubclass(schema_model, BaseModel)):
+        if schema_model is not None and not (
+            isinstance(schema_model, type) and issubclass(schema_model, BaseModel)
+        ):
             raise TypeError(f"schema_model must be a pydantic BaseModel subclass, got {schema_model!r}")
         self.schema_model = schema_model
         self._pipe_model: type[BaseModel] | None = None
@@ -198,10 +200,13 @@ class DuckDBTableWriter(BatchWriter):
     def _load(self, con: Any, types: dict[str, str]) -> None:
         adapter = self.adapter
         table = quote_identifier(adapter.table_name)
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()",
-            [adapter.table_name],
-        ).fetchone()[0] > 0
+        exists = (
+            con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()",
+                [adapter.table_name],
+            ).fetchone()[0]
+            > 0
+        )
         if adapter.mode == "create" and exists:
             raise PipelineError(
                 f"table {adapter.table_name!r} already exists in {adapter.path}; nothing was written. "
@@ -212,7 +217,9 @@ class DuckDBTableWriter(BatchWriter):
                 con.execute(f"DELETE FROM {table}")
             elif not exists:
                 logger.warning(
-                    "no rows and no schema_model: table %r was not created in %s", adapter.table_name, adapter.path
+                    "no rows and no schema_model: table %r was not created in %s",
+                    adapter.table_name,
+                    adapter.path,
                 )
             return
         definition = ", ".join(f"{quote_identifier(c)} {t}" for c, t in types.items())
@@ -221,9 +228,15 @@ class DuckDBTableWriter(BatchWriter):
         if self.rows:
             # BLOB values are staged as base64 text (JSON has no bytes).
             read_types = {c: ("VARCHAR" if t == "BLOB" else t) for c, t in types.items()}
-            struct = "{" + ", ".join(f"{_quote_literal(c)}: {_quote_literal(t)}" for c, t in read_types.items()) + "}"
+            struct = (
+                "{"
+                + ", ".join(f"{_quote_literal(c)}: {_quote_literal(t)}" for c, t in read_types.items())
+                + "}"
+            )
             select = ", ".join(
-                f"from_base64({quote_identifier(c)}) AS {quote_identifier(c)}" if t == "BLOB" else quote_identifier(c)
+                f"from_base64({quote_identifier(c)}) AS {quote_identifier(c)}"
+                if t == "BLOB"
+                else quote_identifier(c)
                 for c, t in types.items()
             )
             con.execute(

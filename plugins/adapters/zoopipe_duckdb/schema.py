@@ -113,7 +113,9 @@ def annotation_type(annotation: Any, field: Any = None) -> str | None:
 
 def _decimal_constraints(metadata: list[Any]) -> tuple[int, int] | None:
     max_digits = next((m.max_digits for m in metadata if getattr(m, "max_digits", None)), None)
-    places = next((m.decimal_places for m in metadata if getattr(m, "decimal_places", None) is not None), None)
+    places = next(
+        (m.decimal_places for m in metadata if getattr(m, "decimal_places", None) is not None), None
+    )
     if max_digits is None or max_digits > 38:
         return None
     return max_digits, places or 0
@@ -164,9 +166,7 @@ def fits(declared: str, seen: set[type]) -> bool:
     return kinds == {declared}
 
 
-def column_types(
-    columns: list[str], seen: dict[str, set[type]], declared: dict[str, str]
-) -> dict[str, str]:
+def column_types(columns: list[str], seen: dict[str, set[type]], declared: dict[str, str]) -> dict[str, str]:
     """The type of every column: the declared one where the values fit it, else inferred from
     the values (VARCHAR for a column that held only None).
 

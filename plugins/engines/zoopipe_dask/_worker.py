@@ -88,13 +88,19 @@ def run_task(
         return RefusedRerun(worker.address)
 
     def forward(sequence: int, key: str, payload: dict[str, Any]) -> None:
-        message = {"token": token, "sequence": sequence, "key": key,
-                   "payload": pickle.dumps(payload)}
+        message = {"token": token, "sequence": sequence, "key": key, "payload": pickle.dumps(payload)}
         worker.log_event(topic, message)
 
-    return run_call(fn, args, kwargs, token=token, worker=this_worker(worker),
-                    progress=TaskProgress(forward), cpus=TASK_CPUS,
-                    where=f"pid {os.getpid()} ({worker.address})")
+    return run_call(
+        fn,
+        args,
+        kwargs,
+        token=token,
+        worker=this_worker(worker),
+        progress=TaskProgress(forward),
+        cpus=TASK_CPUS,
+        where=f"pid {os.getpid()} ({worker.address})",
+    )
 
 
 def stop_task(token: str, force: bool) -> bool:
@@ -169,8 +175,7 @@ class DaskRef(SharedRef):
 
     def _gone(self, why: str) -> LookupError:
         return LookupError(
-            f"shared object {self._key!r} is gone ({why}). Share it again with engine.share() "
-            "after start()"
+            f"shared object {self._key!r} is gone ({why}). Share it again with engine.share() after start()"
         )
 
     def release(self) -> None:

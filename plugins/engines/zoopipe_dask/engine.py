@@ -64,8 +64,6 @@ def _import_distributed() -> Any:
     return distributed
 
 
-
-
 # --------------------------------------------------------------------------- addresses
 
 
@@ -77,7 +75,10 @@ def _check_reachable(address: str, timeout: float) -> None:
             "LocalCluster"
         )
     check_reachable(
-        "DaskEngine", "a Dask scheduler", address, timeout,
+        "DaskEngine",
+        "a Dask scheduler",
+        address,
+        timeout,
         "Check that the scheduler is running and that this machine can reach that host and port; "
         "pass address=None to start a LocalCluster instead",
     )
@@ -248,8 +249,9 @@ class DaskEngine(Engine):
             return
         method = dask.config.get("distributed.worker.multiprocessing-method", "spawn")
         refuse_unguarded_main(
-            "DaskEngine", method,
-            "connect to a running scheduler instead: DaskEngine(address=\"tcp://host:8786\") "
+            "DaskEngine",
+            method,
+            'connect to a running scheduler instead: DaskEngine(address="tcp://host:8786") '
             "(`dask scheduler` and `dask worker tcp://host:8786` start one)",
         )
 
@@ -322,8 +324,7 @@ class DaskEngine(Engine):
         archives = code_archives(environment)
         name = f"zoopipe-environment-{id(self):x}"
         if archives or environment.env_vars:
-            self._client.register_plugin(EnvironmentPlugin(archives, environment.env_vars),
-                                         name=name)
+            self._client.register_plugin(EnvironmentPlugin(archives, environment.env_vars), name=name)
             if name not in self._plugin_names:
                 self._plugin_names.append(name)
         elif name in self._plugin_names:
@@ -341,9 +342,17 @@ class DaskEngine(Engine):
         name = callable_name(fn)
         token = uuid.uuid4().hex
         dask_future = self._client.submit(
-            run_task, fn, args, kwargs, self._topic, token, self._guard_reruns,
+            run_task,
+            fn,
+            args,
+            kwargs,
+            self._topic,
+            token,
+            self._guard_reruns,
             self._shared_dependencies(args, kwargs),
-            key=f"zoopipe-{name}-{token}", pure=False, retries=0,
+            key=f"zoopipe-{name}-{token}",
+            pure=False,
+            retries=0,
         )
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         task = _DaskTask(future, name, token, dask_future)

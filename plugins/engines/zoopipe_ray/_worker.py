@@ -40,8 +40,9 @@ def this_worker() -> WorkerInfo:
     import ray.util
 
     context = ray.get_runtime_context()
-    return WorkerInfo("ray", context.get_worker_id(), context.get_node_id(),
-                      ray.util.get_node_ip_address(), os.getpid())
+    return WorkerInfo(
+        "ray", context.get_worker_id(), context.get_node_id(), ray.util.get_node_ip_address(), os.getpid()
+    )
 
 
 def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Outcome:
@@ -53,8 +54,15 @@ def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, 
     def forward(sequence: int, key: str, payload: dict[str, Any]) -> None:
         sink.report.remote(token, sequence, key, payload)
 
-    return run_call(fn, args, kwargs, token=token, worker=this_worker(),
-                    progress=TaskProgress(forward), cpus=assigned_cpus())
+    return run_call(
+        fn,
+        args,
+        kwargs,
+        token=token,
+        worker=this_worker(),
+        progress=TaskProgress(forward),
+        cpus=assigned_cpus(),
+    )
 
 
 class RayPipeWorker:
@@ -71,8 +79,7 @@ class RayPipeWorker:
         False
     """
 
-    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any,
-            token: str) -> Outcome:
+    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Outcome:
         """:func:`run_task` in this actor."""
         return run_task(fn, args, kwargs, sink, token)
 

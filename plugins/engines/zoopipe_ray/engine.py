@@ -73,8 +73,6 @@ def _import_ray() -> Any:
     return ray
 
 
-
-
 # --------------------------------------------------------------------------- the engine
 
 
@@ -178,8 +176,11 @@ class RayEngine(Engine):
             check_address(self.address, self.connect_timeout)
         if ray.is_initialized():
             connected = ray.get_runtime_context().gcs_address
-            if self.address not in (None, "auto") and not self.address.startswith("ray://") \
-                    and self.address.split("://")[-1] != connected:
+            if (
+                self.address not in (None, "auto")
+                and not self.address.startswith("ray://")
+                and self.address.split("://")[-1] != connected
+            ):
                 raise RuntimeError(
                     f"RayEngine(address={self.address!r}): this process is already connected to "
                     f"the Ray cluster at {connected!r}, and Ray allows one cluster per process. "
@@ -206,10 +207,12 @@ class RayEngine(Engine):
         self._remote_run = ray.remote(max_retries=0)(run_task)
         self._sink = ray.remote(num_cpus=0, max_restarts=0)(ProgressSink).remote()
         self._threads = [
-            threading.Thread(target=self._poll_progress, args=(self._sink,), daemon=True,
-                             name="zoopipe-ray-progress"),
-            threading.Thread(target=self._resolve_loop, args=(self._done,), daemon=True,
-                             name="zoopipe-ray-results"),
+            threading.Thread(
+                target=self._poll_progress, args=(self._sink,), daemon=True, name="zoopipe-ray-progress"
+            ),
+            threading.Thread(
+                target=self._resolve_loop, args=(self._done,), daemon=True, name="zoopipe-ray-results"
+            ),
         ]
         for thread in self._threads:
             thread.start()
@@ -342,21 +345,16 @@ class RayEngine(Engine):
         options = self._task_options(callable_name(fn))
         token = uuid.uuid4().hex
         object_ref = self._remote_run.options(**options).remote(fn, args, kwargs, self._sink, token)
-        return self._track(_RayTask(concurrent.futures.Future(), callable_name(fn), token,
-                                    object_ref))
+        return self._track(_RayTask(concurrent.futures.Future(), callable_name(fn), token, object_ref))
 
     def _track(self, task: _RayTask) -> concurrent.futures.Future[Any]:
         """Resolve ``task.future`` when its Ray call ends (on the results thread)."""
         with self._tasks_lock:
             self._tasks[task.future] = task
         done = self._done
-        task.object_ref.future().add_done_callback(
-            lambda ray_future: done.put((task, ray_future))
-        )
+        task.object_ref.future().add_done_callback(lambda ray_future: done.put((task, ray_future)))
         # future.cancel() stops the task too, whoever calls it.
-        task.future.add_done_callback(
-            lambda f: self._stop_cancelled(task) if f.cancelled() else None
-        )
+        task.future.add_done_callback(lambda f: self._stop_cancelled(task) if f.cancelled() else None)
         return task.future
 
     def _submit_dedicated(
@@ -372,8 +370,9 @@ class RayEngine(Engine):
         except BaseException:
             self._kill_actors([actor_name])
             raise
-        return self._track(_RayTask(concurrent.futures.Future(), name, token, object_ref,
-                                    actor=actor, actor_name=actor_name))
+        return self._track(
+            _RayTask(concurrent.futures.Future(), name, token, object_ref, actor=actor, actor_name=actor_name)
+        )
 
     def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:
         future.cancel()
@@ -450,8 +449,9 @@ class RayEngine(Engine):
     def _kill_overdue(self) -> None:
         now = time.monotonic()
         with self._tasks_lock:
-            overdue = [t for t in self._tasks.values()
-                       if t.kill_at is not None and t.kill_at <= now and not t.killed]
+            overdue = [
+                t for t in self._tasks.values() if t.kill_at is not None and t.kill_at <= now and not t.killed
+            ]
         for task in overdue:
             self._ray_cancel(task, force=True)
 
@@ -472,9 +472,15 @@ class RayEngine(Engine):
 
         lost = tuple(
             getattr(rex, name)
-            for name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError",
-                         "ActorDiedError", "ActorUnavailableError", "LocalRayletDiedError",
-                         "ObjectLostError")
+            for name in (
+                "WorkerCrashedError",
+                "NodeDiedError",
+                "OutOfMemoryError",
+                "ActorDiedError",
+                "ActorUnavailableError",
+                "LocalRayletDiedError",
+                "ObjectLostError",
+            )
             if hasattr(rex, name)
         )
         if isinstance(error, lost):

@@ -62,7 +62,6 @@ def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
     return runtime_env
 
 
-
 def upload_code(runtime_env: dict[str, Any], log: logging.Logger) -> dict[str, Any]:
     """``runtime_env`` with its local code paths uploaded to the cluster (gcs:// URIs).
 
@@ -110,7 +109,10 @@ def check_address(address: str, timeout: float) -> None:
     if parse_address(address) is None:
         return
     check_reachable(
-        "RayEngine", "a Ray cluster", address, timeout,
+        "RayEngine",
+        "a Ray cluster",
+        address,
+        timeout,
         "Check that the cluster is running (`ray status` on its head node) and that this machine "
         "can reach that host and port; pass address=None to start a local Ray instead",
     )

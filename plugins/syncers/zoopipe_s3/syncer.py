@@ -216,7 +216,7 @@ class S3Syncer(Syncer):
 
     def _relative_objects(self, path: str) -> set[str]:
         prefix = path + "/"
-        return {key[len(prefix):] for key in self.fs.find(prefix) if key.startswith(prefix)}
+        return {key[len(prefix) :] for key in self.fs.find(prefix) if key.startswith(prefix)}
 
     def _delete_prefix(self, path: str, keep: set[str]) -> None:
         stale = [f"{path}/{relative}" for relative in self._relative_objects(path) if relative not in keep]

@@ -84,9 +84,7 @@ def test_its_own_local_cluster_never_reruns_a_lost_task(tmp_path):
     with DaskEngine(n_workers=2) as engine:
         cluster = engine._cluster
         assert len(engine.client.scheduler_info(n_workers=-1)["workers"]) == 2
-        assert engine.client.run_on_scheduler(
-            lambda dask_scheduler: dask_scheduler.allowed_failures
-        ) == 0
+        assert engine.client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures) == 0
         victim = engine.submit(kill_own_process, str(tmp_path / "pid"))
         with pytest.raises(WorkerLost, match="Dask did not run it again"):
             victim.result(timeout=WAIT)
@@ -133,8 +131,9 @@ def test_requirements_register_a_pip_install_plugin(dask_address, monkeypatch):
     with DaskEngine(dask_address) as engine:
         registered = []
         # Record the registration instead of letting workers run pip (no network in tests).
-        monkeypatch.setattr(engine.client, "register_plugin",
-                            lambda plugin, name=None: registered.append(plugin))
+        monkeypatch.setattr(
+            engine.client, "register_plugin", lambda plugin, name=None: registered.append(plugin)
+        )
         engine.prepare(WorkerEnvironment(requirements=["attrs==24.2.0"]))
         [pip] = registered
         assert isinstance(pip, PipInstall) and pip._install_fn.packages == ["attrs==24.2.0"]
@@ -197,8 +196,11 @@ def test_dask_by_name_runs_on_the_current_client_and_leaves_it_open(dask_cluster
     source.write_text('{"n": 1}\n{"n": 2}\n')
     where = tmp_path / "worker"
     with Client(dask_cluster) as client:
-        pipe = Pipe(JSONInputAdapter(str(source)), JSONOutputAdapter(str(tmp_path / "out.jsonl")),
-                    post_validation=[RecordWorker(str(where))])
+        pipe = Pipe(
+            JSONInputAdapter(str(source)),
+            JSONOutputAdapter(str(tmp_path / "out.jsonl")),
+            post_validation=[RecordWorker(str(where))],
+        )
         manager = PipeManager([pipe], engine="dask")
         assert manager.run(show_progress=False).success_count == 2
         assert where.read_text() in client.scheduler_info(n_workers=-1)["workers"]

@@ -14,17 +14,21 @@ import sys
 import textwrap
 import time
 import uuid
-from typing import Optional
 
 import duckdb
 import pytest
-from pydantic import BaseModel, Field
-
 from conftest import assert_completed
-from zoopipe_core import (
-    MemoryOutputAdapter, Pipe, PipelineError, PyGeneratorInputAdapter, SingleThreadExecutor, plugins,
-)
+from pydantic import BaseModel, Field
 from zoopipe_duckdb import DuckDBOutputAdapter
+
+from zoopipe_core import (
+    MemoryOutputAdapter,
+    Pipe,
+    PipelineError,
+    PyGeneratorInputAdapter,
+    SingleThreadExecutor,
+    plugins,
+)
 
 
 def query(path, sql):
@@ -33,11 +37,13 @@ def query(path, sql):
 
 
 def column_types(path, table):
-    return dict(query(
-        path,
-        f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}' "
-        "ORDER BY ordinal_position",
-    ))
+    return dict(
+        query(
+            path,
+            f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}' "
+            "ORDER BY ordinal_position",
+        )
+    )
 
 
 def tables(path):
@@ -66,7 +72,7 @@ class Order(BaseModel):
     paid: bool
     day: datetime.date
     at: datetime.datetime
-    note: Optional[str] = None
+    note: str | None = None
     tags: list[str] = []
     counts: list[int] = []
     price: decimal.Decimal = Field(max_digits=10, decimal_places=2)
@@ -78,27 +84,70 @@ class Order(BaseModel):
 
 def order(i):
     return {
-        "id": str(i), "customer": f"c{i}", "total": f"{i}.5", "paid": "true" if i % 2 else "false",
-        "day": "2024-01-02", "at": "2024-01-02T03:04:05", "note": None if i % 3 else "n",
-        "tags": ["a", "b"], "counts": [i, i + 1], "price": "12.34", "key": str(uuid.UUID(int=i)),
-        "color": "red", "address": {"city": "Oslo"}, "extra": {"k": [i]},
+        "id": str(i),
+        "customer": f"c{i}",
+        "total": f"{i}.5",
+        "paid": "true" if i % 2 else "false",
+        "day": "2024-01-02",
+        "at": "2024-01-02T03:04:05",
+        "note": None if i % 3 else "n",
+        "tags": ["a", "b"],
+        "counts": [i, i + 1],
+        "price": "12.34",
+        "key": str(uuid.UUID(int=i)),
+        "color": "red",
+        "address": {"city": "Oslo"},
+        "extra": {"k": [i]},
     }
 
 
 def test_types_follow_the_schema_model(tmp_path):
     db = tmp_path / "shop.duckdb"
-    report = Pipe(PyGeneratorInputAdapter([order(i) for i in range(1, 101)]),
-                  DuckDBOutputAdapter(db, table_name="orders"), schema_model=Order).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([order(i) for i in range(1, 101)]),
+        DuckDBOutputAdapter(db, table_name="orders"),
+        schema_model=Order,
+    ).run()
     assert_completed(report, read=100, written=100, errors=0)
     assert column_types(db, "orders") == {
-        "id": "BIGINT", "customer": "VARCHAR", "total": "DOUBLE", "paid": "BOOLEAN", "day": "DATE",
-        "at": "TIMESTAMP", "note": "VARCHAR", "tags": "VARCHAR[]", "counts": "BIGINT[]",
-        "price": "DECIMAL(10,2)", "key": "UUID", "color": "VARCHAR", "address": "JSON", "extra": "JSON",
+        "id": "BIGINT",
+        "customer": "VARCHAR",
+        "total": "DOUBLE",
+        "paid": "BOOLEAN",
+        "day": "DATE",
+        "at": "TIMESTAMP",
+        "note": "VARCHAR",
+        "tags": "VARCHAR[]",
+        "counts": "BIGINT[]",
+        "price": "DECIMAL(10,2)",
+        "key": "UUID",
+        "color": "VARCHAR",
+        "address": "JSON",
+        "extra": "JSON",
     }
-    first = query(db, "SELECT id, customer, total, paid, day, \"at\", note, tags, counts, price, \"key\", color, "
-                      "address->>'city', extra FROM orders WHERE id = 3")
-    assert first == [(3, "c3", 3.5, True, datetime.date(2024, 1, 2), datetime.datetime(2024, 1, 2, 3, 4, 5), "n",
-                      ["a", "b"], [3, 4], decimal.Decimal("12.34"), uuid.UUID(int=3), "red", "Oslo", '{"k":[3]}')]
+    first = query(
+        db,
+        'SELECT id, customer, total, paid, day, "at", note, tags, counts, price, "key", color, '
+        "address->>'city', extra FROM orders WHERE id = 3",
+    )
+    assert first == [
+        (
+            3,
+            "c3",
+            3.5,
+            True,
+            datetime.date(2024, 1, 2),
+            datetime.datetime(2024, 1, 2, 3, 4, 5),
+            "n",
+            ["a", "b"],
+            [3, 4],
+            decimal.Decimal("12.34"),
+            uuid.UUID(int=3),
+            "red",
+            "Oslo",
+            '{"k":[3]}',
+        )
+    ]
     assert query(db, "SELECT count(*), sum(id) FROM orders") == [(100, 5050)]
     assert leftovers(tmp_path) == []
 
@@ -111,8 +160,14 @@ def test_types_from_the_data_without_a_model(tmp_path):
     ]
     Pipe(PyGeneratorInputAdapter(records), DuckDBOutputAdapter(db, table_name="raw")).run()
     assert column_types(db, "raw") == {
-        "n": "BIGINT", "x": "DOUBLE", "s": "VARCHAR", "b": "BOOLEAN", "mixed": "JSON", "blob": "BLOB",
-        "nothing": "VARCHAR", "late": "BIGINT",
+        "n": "BIGINT",
+        "x": "DOUBLE",
+        "s": "VARCHAR",
+        "b": "BOOLEAN",
+        "mixed": "JSON",
+        "blob": "BLOB",
+        "nothing": "VARCHAR",
+        "late": "BIGINT",
     }
     assert query(db, "SELECT n, x, s, b, mixed, blob, nothing, late FROM raw ORDER BY n") == [
         (1, 1.5, "a", True, "1", b"\x00\x01", None, None),
@@ -122,13 +177,18 @@ def test_types_from_the_data_without_a_model(tmp_path):
 
 def test_a_transform_that_changes_a_column_keeps_its_values(tmp_path):
     """The model says `id: int`, but the transform writes strings: the column follows the data."""
+
     class Item(BaseModel):
         id: int
 
     db = tmp_path / "t.duckdb"
     relabel = lambda rs: [{"id": f"ID-{r['id']}", "added": r["id"] * 2} for r in rs]  # noqa: E731
-    Pipe(PyGeneratorInputAdapter([{"id": "1"}, {"id": "2"}]), DuckDBOutputAdapter(db, table_name="items"),
-         schema_model=Item, post_validation=[relabel]).run()
+    Pipe(
+        PyGeneratorInputAdapter([{"id": "1"}, {"id": "2"}]),
+        DuckDBOutputAdapter(db, table_name="items"),
+        schema_model=Item,
+        post_validation=[relabel],
+    ).run()
     assert column_types(db, "items") == {"id": "VARCHAR", "added": "BIGINT"}
     assert query(db, "SELECT * FROM items ORDER BY added") == [("ID-1", 2), ("ID-2", 4)]
 
@@ -137,11 +197,13 @@ def test_modes_create_append_replace(tmp_path):
     db = tmp_path / "modes.duckdb"
 
     def run(values, mode):
-        return Pipe(PyGeneratorInputAdapter([{"v": v} for v in values]),
-                    DuckDBOutputAdapter(db, table_name="t", mode=mode)).run()
+        return Pipe(
+            PyGeneratorInputAdapter([{"v": v} for v in values]),
+            DuckDBOutputAdapter(db, table_name="t", mode=mode),
+        ).run()
 
     run([1, 2], "create")
-    with pytest.raises(PipelineError, match="table 't' already exists .* mode='append'"):
+    with pytest.raises(PipelineError, match=r"table 't' already exists .* mode='append'"):
         run([3], "create")
     assert query(db, "SELECT v FROM t ORDER BY v") == [(1,), (2,)]
     run([3], "append")
@@ -189,8 +251,12 @@ def crash_after(n):
 
 def test_a_failed_run_creates_no_table(tmp_path):
     db = tmp_path / "f.duckdb"
-    pipe = Pipe(PyGeneratorInputAdapter({"i": i} for i in range(10_000)), DuckDBOutputAdapter(db, table_name="t"),
-                post_validation=[crash_after(3)], executor=SMALL_BATCHES)
+    pipe = Pipe(
+        PyGeneratorInputAdapter({"i": i} for i in range(10_000)),
+        DuckDBOutputAdapter(db, table_name="t"),
+        post_validation=[crash_after(3)],
+        executor=SMALL_BATCHES,
+    )
     with pytest.raises(PipelineError, match="Crash"):
         pipe.run()
     assert tables(db) == []
@@ -201,8 +267,12 @@ def test_a_failed_run_leaves_an_existing_table_unchanged(tmp_path):
     db = tmp_path / "f.duckdb"
     Pipe(PyGeneratorInputAdapter([{"i": -1}]), DuckDBOutputAdapter(db, table_name="t")).run()
     for mode in ("append", "replace"):
-        pipe = Pipe(PyGeneratorInputAdapter({"i": i} for i in range(10_000)),
-                    DuckDBOutputAdapter(db, table_name="t", mode=mode), post_validation=[crash_after(3)], executor=SMALL_BATCHES)
+        pipe = Pipe(
+            PyGeneratorInputAdapter({"i": i} for i in range(10_000)),
+            DuckDBOutputAdapter(db, table_name="t", mode=mode),
+            post_validation=[crash_after(3)],
+            executor=SMALL_BATCHES,
+        )
         with pytest.raises(PipelineError):
             pipe.run()
         assert query(db, "SELECT i FROM t") == [(-1,)]
@@ -213,8 +283,11 @@ def test_a_failed_load_rolls_back(tmp_path):
     """Appending a column the table does not have fails inside the transaction: nothing changes."""
     db = tmp_path / "f.duckdb"
     Pipe(PyGeneratorInputAdapter([{"i": 1}]), DuckDBOutputAdapter(db, table_name="t")).run()
-    with pytest.raises(PipelineError, match="(?s)could not load the rows into table 't'.*left as it was"):
-        Pipe(PyGeneratorInputAdapter([{"i": 2, "other": 3}]), DuckDBOutputAdapter(db, table_name="t", mode="append")).run()
+    with pytest.raises(PipelineError, match=r"(?s)could not load the rows into table 't'.*left as it was"):
+        Pipe(
+            PyGeneratorInputAdapter([{"i": 2, "other": 3}]),
+            DuckDBOutputAdapter(db, table_name="t", mode="append"),
+        ).run()
     assert query(db, "SELECT * FROM t") == [(1,)]
     assert leftovers(tmp_path) == []
 
@@ -224,8 +297,12 @@ def test_by_suffix_and_as_the_error_output(tmp_path):
         id: int
 
     db = tmp_path / "events.duckdb"
-    report = Pipe(PyGeneratorInputAdapter([{"id": "1"}, {"id": "x"}]), str(db),
-                  error_output_adapter=DuckDBOutputAdapter(db, table_name="rejects"), schema_model=Item).run()
+    report = Pipe(
+        PyGeneratorInputAdapter([{"id": "1"}, {"id": "x"}]),
+        str(db),
+        error_output_adapter=DuckDBOutputAdapter(db, table_name="rejects"),
+        schema_model=Item,
+    ).run()
     assert_completed(report, read=2, written=1, errors=1)
     assert tables(db) == ["events", "rejects"]
     assert query(db, "SELECT id FROM events") == [(1,)]
@@ -242,18 +319,28 @@ def test_remote_urls_and_bad_modes_are_rejected():
 def test_waits_for_another_program_holding_the_database(tmp_path):
     """A process that keeps the database open blocks writers; the pipe retries until it is free."""
     db = tmp_path / "busy.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import duckdb, sys, time
         con = duckdb.connect({str(db)!r})
         con.execute("CREATE TABLE other (x INTEGER)")
         print("holding", flush=True)
         time.sleep(1.5)
         con.close()
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         started = time.monotonic()
-        Pipe(PyGeneratorInputAdapter([{"v": 1}]), DuckDBOutputAdapter(db, table_name="t", lock_timeout=60)).run()
+        Pipe(
+            PyGeneratorInputAdapter([{"v": 1}]), DuckDBOutputAdapter(db, table_name="t", lock_timeout=60)
+        ).run()
         assert time.monotonic() - started > 0.5
     finally:
         holder.wait(30)
@@ -267,7 +354,11 @@ def test_lock_timeout_is_a_clear_error(tmp_path):
     adapter = DuckDBOutputAdapter(db, table_name="t", lock_timeout=0.3)
     with open(adapter.lock_path, "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        child = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
             from zoopipe_core import Pipe, PyGeneratorInputAdapter
             from zoopipe_duckdb import DuckDBOutputAdapter
             try:
@@ -275,7 +366,12 @@ def test_lock_timeout_is_a_clear_error(tmp_path):
                      DuckDBOutputAdapter({str(db)!r}, table_name="t", lock_timeout=0.3)).run()
             except Exception as exc:
                 print(exc)
-        """)], capture_output=True, text=True, timeout=120)
+        """),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert "timed out after 0s waiting for" in child.stdout and "nothing was written" in child.stdout, child
     assert tables(db) == []
 
@@ -291,8 +387,13 @@ def _write_table(db, table, start, count, mode):
 
 def test_pipes_in_separate_processes_share_one_database_file(tmp_path):
     db = str(tmp_path / "shared.duckdb")
-    jobs = [("users", 0, 20_000, "create"), ("orders", 0, 15_000, "create"), ("products", 0, 5_000, "create"),
-            ("events", 0, 10_000, "append"), ("events", 10_000, 10_000, "append")]
+    jobs = [
+        ("users", 0, 20_000, "create"),
+        ("orders", 0, 15_000, "create"),
+        ("products", 0, 5_000, "create"),
+        ("events", 0, 10_000, "append"),
+        ("events", 10_000, 10_000, "append"),
+    ]
     fork = multiprocessing.get_context("fork")
     processes = [fork.Process(target=_write_table, args=(db, *job)) for job in jobs]
     for process in processes:
@@ -302,9 +403,9 @@ def test_pipes_in_separate_processes_share_one_database_file(tmp_path):
     assert [p.exitcode for p in processes] == [0] * len(jobs)
     assert tables(db) == ["events", "orders", "products", "users"]
     for table, count in [("users", 20_000), ("orders", 15_000), ("products", 5_000), ("events", 20_000)]:
-        assert query(db, f"SELECT count(*), count(DISTINCT id), min(id), max(id), sum(value) FROM {table}") == [
-            (count, count, 0, count - 1, sum(i * 0.5 for i in range(count)))
-        ]
+        assert query(
+            db, f"SELECT count(*), count(DISTINCT id), min(id), max(id), sum(value) FROM {table}"
+        ) == [(count, count, 0, count - 1, sum(i * 0.5 for i in range(count)))]
         assert query(db, f"SELECT count(*) FROM {table} WHERE label <> '{table}-' || id") == [(0,)]
     assert leftovers(tmp_path) == []
 
@@ -321,7 +422,9 @@ def test_a_failing_process_does_not_disturb_the_others(tmp_path):
     bad.start()
     bad.join(120)
     assert [p.exitcode for p in good] == [0, 0] and bad.exitcode != 0
-    assert query(db, "SELECT count(*) FROM a") == [(3_000,)] and query(db, "SELECT count(*) FROM b") == [(3_000,)]
+    assert query(db, "SELECT count(*) FROM a") == [(3_000,)] and query(db, "SELECT count(*) FROM b") == [
+        (3_000,)
+    ]
 
 
 def test_pipe_manager_runs_pipes_into_tables_of_one_database(tmp_path):
@@ -331,15 +434,19 @@ def test_pipe_manager_runs_pipes_into_tables_of_one_database(tmp_path):
     db = str(tmp_path / "analytics.duckdb")
     sizes = {"users": 4_000, "orders": 6_000, "products": 2_000}
     pipes = [
-        Pipe(PyGeneratorInputAdapter([{"id": i, "name": f"{table}-{i}"} for i in range(n)]),
-             DuckDBOutputAdapter(db, table_name=table))
+        Pipe(
+            PyGeneratorInputAdapter([{"id": i, "name": f"{table}-{i}"} for i in range(n)]),
+            DuckDBOutputAdapter(db, table_name=table),
+        )
         for table, n in sizes.items()
     ]
     with PipeManager(pipes, engine=MultiProcessEngine(max_workers=3)) as manager:
         assert manager.wait(120)
     assert manager.report.total_processed == sum(sizes.values())
     for table, n in sizes.items():
-        assert query(db, f"SELECT count(*), count(DISTINCT id), sum(id) FROM {table}") == [(n, n, n * (n - 1) // 2)]
+        assert query(db, f"SELECT count(*), count(DISTINCT id), sum(id) FROM {table}") == [
+            (n, n, n * (n - 1) // 2)
+        ]
     assert leftovers(tmp_path) == []
 
 
@@ -358,7 +465,9 @@ def test_without_duckdb_the_error_gives_the_install_command():
 
 
 def test_loading_plugins_does_not_import_duckdb():
-    script = "from zoopipe_core import plugins; plugins.load_plugins(); import sys; print('duckdb' in sys.modules)"
+    script = (
+        "from zoopipe_core import plugins; plugins.load_plugins(); import sys; print('duckdb' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out
 

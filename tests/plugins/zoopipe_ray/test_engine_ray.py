@@ -173,8 +173,10 @@ def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray
         # They run the previous environment: a new one releases them.
         engine.prepare(WorkerEnvironment(env_vars={"ZOOPIPE_TEST": "1"}))
         assert not _pipe_actors()
-        assert engine.submit_dedicated(lambda: __import__("os").environ["ZOOPIPE_TEST"]).result(
-            timeout=WAIT) == "1"
+        assert (
+            engine.submit_dedicated(lambda: __import__("os").environ["ZOOPIPE_TEST"]).result(timeout=WAIT)
+            == "1"
+        )
 
     monkeypatch.setattr("zoopipe_ray.engine.WARM_ACTOR_IDLE", 0.2)
     with RayEngine(warm_workers=1):
@@ -205,8 +207,13 @@ def _csv_pipe(source: str, out: str, transforms: list) -> Any:
     from zoopipe_core import CSVInputAdapter, CSVOutputAdapter, Pipe, SingleThreadExecutor
     from zoopipe_core.testing import UserSchema
 
-    return Pipe(CSVInputAdapter(source), CSVOutputAdapter(out), schema_model=UserSchema,
-                post_validation=transforms, executor=SingleThreadExecutor(batch_size=50))
+    return Pipe(
+        CSVInputAdapter(source),
+        CSVOutputAdapter(out),
+        schema_model=UserSchema,
+        post_validation=transforms,
+        executor=SingleThreadExecutor(batch_size=50),
+    )
 
 
 def test_a_pipe_runs_in_its_own_ray_pipe_worker_actor_which_ends_with_it(ray_cluster, tmp_path):
@@ -225,16 +232,21 @@ def test_a_pipe_runs_in_its_own_ray_pipe_worker_actor_which_ends_with_it(ray_clu
             import ray
 
             context = ray.get_runtime_context()
-            Path(self.path).write_text(json.dumps({
-                "actor_id": context.get_actor_id(),
-                "actor_name": context.get_actor_name(),
-                "resources": dict(context.get_assigned_resources()),
-            }))
+            Path(self.path).write_text(
+                json.dumps(
+                    {
+                        "actor_id": context.get_actor_id(),
+                        "actor_name": context.get_actor_name(),
+                        "resources": dict(context.get_assigned_resources()),
+                    }
+                )
+            )
             return records
 
     where = tmp_path / "where.json"
-    pipe = _csv_pipe(_users_csv(tmp_path / "users.csv", 20), str(tmp_path / "out.csv"),
-                     [RecordWhere(str(where))])
+    pipe = _csv_pipe(
+        _users_csv(tmp_path / "users.csv", 20), str(tmp_path / "out.csv"), [RecordWhere(str(where))]
+    )
     with RayEngine(num_cpus=1, memory=300 * 1024**2) as engine:
         report = PipeManager([pipe], engine=engine).run(show_progress=False)
         assert report.success_count == 20 and not report.has_error
@@ -245,16 +257,15 @@ def test_a_pipe_runs_in_its_own_ray_pipe_worker_actor_which_ends_with_it(ray_clu
         actor = state.actors(seen["actor_id"])
         assert actor["ActorClassName"] == "RayPipeWorker"
         # Killed once the pipe finished, while the engine still runs: its resources are free.
-        wait_for(lambda: state.actors(seen["actor_id"])["State"] == "DEAD",
-                 "the pipe's actor to be killed")
+        wait_for(lambda: state.actors(seen["actor_id"])["State"] == "DEAD", "the pipe's actor to be killed")
         assert seen["actor_name"] not in ray.util.list_named_actors()
         # Plain submit stays a Ray task.
-        assert engine.submit(lambda: ray.get_runtime_context().get_actor_id()).result(
-            timeout=WAIT) is None
+        assert engine.submit(lambda: ray.get_runtime_context().get_actor_id()).result(timeout=WAIT) is None
 
 
 def test_killing_a_shards_actor_reruns_that_shard_and_every_record_arrives_once(
-        ray_cluster, tmp_path, caplog):
+    ray_cluster, tmp_path, caplog
+):
     import logging
 
     import ray
@@ -284,17 +295,18 @@ def test_killing_a_shards_actor_reruns_that_shard_and_every_record_arrives_once(
     name_file = tmp_path / "shard0-actor"
     engine = RayEngine()
     manager = PipeManager.parallelize_pipe(
-        _csv_pipe(source, out, [SlowAndNamed(str(name_file))]), workers=2, should_merge=True,
-        engine=engine, retries=1,
+        _csv_pipe(source, out, [SlowAndNamed(str(name_file))]),
+        workers=2,
+        should_merge=True,
+        engine=engine,
+        retries=1,
     )
     assert manager.pipe_count == 2
     caplog.set_level(logging.WARNING, logger="zoopipe")
     manager.start()
     try:
-        name = wait_for(lambda: name_file.exists() and name_file.read_text(),
-                        "shard 0 to start in its actor")
-        wait_for(lambda: manager.get_pipe_report(0).total_processed > 0,
-                 "progress from shard 0")
+        name = wait_for(lambda: name_file.exists() and name_file.read_text(), "shard 0 to start in its actor")
+        wait_for(lambda: manager.get_pipe_report(0).total_processed > 0, "progress from shard 0")
         assert not manager.get_pipe_report(0).is_finished
         ray.kill(ray.get_actor(name))
         assert manager.wait(WAIT)
@@ -315,8 +327,7 @@ def test_killing_a_shards_actor_reruns_that_shard_and_every_record_arrives_once(
     assert sorted(int(line.split(",")[0]) for line in lines[1:]) == list(range(2000))
 
 
-def test_one_engine_object_serves_several_managers_and_starts_once(
-        ray_cluster, tmp_path, monkeypatch):
+def test_one_engine_object_serves_several_managers_and_starts_once(ray_cluster, tmp_path, monkeypatch):
     # Before: each manager started the engine it was given and shut it down after its run, so
     # every manager paid for a new start (17-24 s each for a local Ray on this machine).
     import ray
@@ -330,8 +341,7 @@ def test_one_engine_object_serves_several_managers_and_starts_once(
     engine = RayEngine(warm_workers=0)
     try:
         for n in range(2):
-            manager = PipeManager([_csv_pipe(source, str(tmp_path / f"out{n}.csv"), [])],
-                                  engine=engine)
+            manager = PipeManager([_csv_pipe(source, str(tmp_path / f"out{n}.csv"), [])], engine=engine)
             assert manager.run(show_progress=False).success_count == 20
             assert engine.is_running, "a manager shut down an engine it was given"
         assert len(starts) == 1, f"the engine started {len(starts)} times for 2 managers"
@@ -357,8 +367,9 @@ def test_ray_by_name_joins_the_initialised_ray_and_leaves_it_up(ray_cluster, tmp
 
     where = tmp_path / "gcs"
     source = _users_csv(tmp_path / "users.csv", 20)
-    manager = PipeManager([_csv_pipe(source, str(tmp_path / "out.csv"),
-                                     [RecordCluster(str(where))])], engine="ray")
+    manager = PipeManager(
+        [_csv_pipe(source, str(tmp_path / "out.csv"), [RecordCluster(str(where))])], engine="ray"
+    )
     assert manager.run(show_progress=False).success_count == 20
     assert where.read_text() == ray_cluster, "the pipe ran on another Ray cluster"
     assert not manager.engine.is_running, "the manager shuts down the engine it created"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from pydantic import BaseModel
-
 from conftest import assert_completed
+from pydantic import BaseModel
 from s3_server import s3_keys, s3_pending_uploads
+
 from zoopipe_core import (
     CSVInputAdapter,
     JSONOutputAdapter,
@@ -46,8 +46,19 @@ def _formats() -> list[str]:
     """Every file suffix with both an input and an output adapter, checked when the tests run:
     CSV and JSON Lines (plain, gzip, zstd), and Parquet, Arrow and JSON arrays once registered."""
     candidates = [
-        ".csv", ".csv.gz", ".csv.zst", ".tsv", ".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson",
-        ".parquet", ".arrow", ".feather", ".ipc", ".json",
+        ".csv",
+        ".csv.gz",
+        ".csv.zst",
+        ".tsv",
+        ".jsonl",
+        ".jsonl.gz",
+        ".jsonl.zst",
+        ".ndjson",
+        ".parquet",
+        ".arrow",
+        ".feather",
+        ".ipc",
+        ".json",
     ]
     found = []
     for suffix in candidates:
@@ -139,8 +150,13 @@ def _failing_after(n_records: int, on_failure=lambda: None):
 @pytest.mark.parametrize("suffix", FORMATS)
 def test_a_failed_small_run_leaves_nothing_on_s3(s3_server, s3_bucket, suffix):
     url = f"s3://{s3_bucket}/small{suffix}"
-    pipe = Pipe(PyGeneratorInputAdapter(rows(5000)), url, post_validation=[_failing_after(2_000)],
-                schema_model=Row, executor=SingleThreadExecutor(batch_size=500))
+    pipe = Pipe(
+        PyGeneratorInputAdapter(rows(5000)),
+        url,
+        post_validation=[_failing_after(2_000)],
+        schema_model=Row,
+        executor=SingleThreadExecutor(batch_size=500),
+    )
     with pytest.raises(PipelineError, match="Boom"):
         pipe.run()
     assert s3_keys(s3_server, s3_bucket) == []
@@ -161,8 +177,12 @@ def test_a_failed_multipart_run_aborts_its_upload(s3_server, s3_bucket, monkeypa
     )
     wide = ({"id": i, "name": "x" * 200, "score": 0.0} for i in range(200_000))
     with pytest.raises(PipelineError, match="Boom"):
-        Pipe(PyGeneratorInputAdapter(wide), f"s3://{s3_bucket}/big.jsonl", post_validation=[transform],
-             executor=SingleThreadExecutor(batch_size=1000)).run()
+        Pipe(
+            PyGeneratorInputAdapter(wide),
+            f"s3://{s3_bucket}/big.jsonl",
+            post_validation=[transform],
+            executor=SingleThreadExecutor(batch_size=1000),
+        ).run()
     assert uploads_at_failure == ["big.jsonl"], "the output should have been a multipart upload in flight"
     assert s3_pending_uploads(s3_server, s3_bucket) == []
     assert s3_keys(s3_server, s3_bucket) == ["big.jsonl"]
@@ -301,7 +321,10 @@ def test_push_and_pull_a_directory_file_by_file(syncer, s3_server, s3_bucket, tm
     digest = syncer.push(source, url)
     assert digest == content_hash(source) and uploads.count == 3
     assert s3_keys(s3_server, s3_bucket) == [
-        "runs/data/.zoopipe-manifest.json", "runs/data/a.csv", "runs/data/sub/b.jsonl", "runs/data/sub/c.txt",
+        "runs/data/.zoopipe-manifest.json",
+        "runs/data/a.csv",
+        "runs/data/sub/b.jsonl",
+        "runs/data/sub/c.txt",
     ]
     assert syncer.push(source, url) == digest and uploads.count == 3
 
@@ -311,7 +334,9 @@ def test_push_and_pull_a_directory_file_by_file(syncer, s3_server, s3_bucket, tm
     digest = syncer.push(source, url)
     assert uploads.count == 4
     assert s3_keys(s3_server, s3_bucket) == [
-        "runs/data/.zoopipe-manifest.json", "runs/data/a.csv", "runs/data/sub/b.jsonl",
+        "runs/data/.zoopipe-manifest.json",
+        "runs/data/a.csv",
+        "runs/data/sub/b.jsonl",
     ]
     assert syncer.remote_hash(url) == digest
 
