@@ -1,4 +1,4 @@
-"""Type stub of the Rust extension. Imported only by zoopipe_core.pipe.runner."""
+"""Type stub of the Rust extension. Imported by zoopipe_core.pipe.runner (runs) and zoopipe_core.adapters.files (split points)."""
 
 from collections.abc import Callable
 from typing import Any
