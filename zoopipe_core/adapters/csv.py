@@ -61,6 +61,17 @@ class _CsvDialect:
         self.quotechar = _single_char("quotechar", quotechar)
         self.field_names = list(field_names) if field_names is not None else None
 
+    def _dialect_fields(self) -> dict[str, Any]:
+        """The native spec's fields an input and an output of this dialect share."""
+        return {
+            "url": self.path,
+            "name": self.path,
+            "compression": compression_for(self.path),
+            "delimiter": self.delimiter,
+            "quotechar": self.quotechar,
+            "field_names": self.field_names,
+        }
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
 
@@ -140,12 +151,7 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
     def native_spec(self) -> CsvSource:
         self._check_single_file()
         return CsvSource(
-            url=self.path,
-            name=self.path,
-            compression=compression_for(self.path),
-            delimiter=self.delimiter,
-            quotechar=self.quotechar,
-            field_names=self.field_names,
+            **self._dialect_fields(),
             has_header=self.has_header,
             null_values=self.null_values,
             read=self._read_spec(),
@@ -190,15 +196,7 @@ class CSVOutputAdapter(_CsvDialect, OutputAdapter):
         return self.path
 
     def native_spec(self) -> CsvSink:
-        return CsvSink(
-            url=self.path,
-            name=self.path,
-            compression=compression_for(self.path),
-            delimiter=self.delimiter,
-            quotechar=self.quotechar,
-            field_names=self.field_names,
-            header=self.header,
-        )
+        return CsvSink(**self._dialect_fields(), header=self.header)
 
 
 # --------------------------------------------------------------------------- merging shard outputs

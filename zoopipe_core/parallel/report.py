@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from zoopipe_core.engines import RemoteError
-from zoopipe_core.pipe.report import PipeReport, PipeStatus
+from zoopipe_core.pipe.report import PipeReport, PipeStatus, run_summary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,17 +101,11 @@ class FlowReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values (``zoopipe run --json``)."""
+        summary = run_summary(self)
         return {
-            "status": self.status.value,
+            "status": summary.pop("status"),
             "pipe_count": self.pipe_count,
-            "total_processed": self.total_processed,
-            "success_count": self.success_count,
-            "error_count": self.error_count,
-            "items_per_second": round(self.items_per_second, 1),
-            "ram_bytes": self.ram_bytes,
-            "duration": round(self.duration, 3),
-            "start_time": self.start_time.isoformat() if self.start_time else None,
-            "end_time": self.end_time.isoformat() if self.end_time else None,
+            **summary,
             "failures": {str(i): reason for i, reason in sorted(self.failure_reasons.items())},
             "merge_error": str(self.merge_error) if self.merge_error else None,
         }

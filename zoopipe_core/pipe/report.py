@@ -195,15 +195,7 @@ class PipeReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "pipe_index": self.pipe_index,
-            "status": self.status.value,
-            "total_processed": self.total_processed,
-            "success_count": self.success_count,
-            "error_count": self.error_count,
-            "items_per_second": round(self.items_per_second, 1),
-            "ram_bytes": self.ram_bytes,
-            "duration": round(self.duration, 3),
-            "start_time": self.start_time.isoformat() if self.start_time else None,
-            "end_time": self.end_time.isoformat() if self.end_time else None,
+            **run_summary(self),
             "exception": repr(self.exception) if self.exception else None,
         }
 
@@ -213,3 +205,19 @@ class PipeReport:
             f"success_count={self.success_count}, error_count={self.error_count}, "
             f"items_per_second={self.items_per_second:.0f}, duration={self.duration:.2f}s)"
         )
+
+
+def run_summary(report: PipeReport | Any) -> dict[str, Any]:
+    """The status, counts, speed and times of a run, as JSON-ready values: what a pipe's report and
+    a manager's (``FlowReport``) both say in ``to_dict``."""
+    return {
+        "status": report.status.value,
+        "total_processed": report.total_processed,
+        "success_count": report.success_count,
+        "error_count": report.error_count,
+        "items_per_second": round(report.items_per_second, 1),
+        "ram_bytes": report.ram_bytes,
+        "duration": round(report.duration, 3),
+        "start_time": report.start_time.isoformat() if report.start_time else None,
+        "end_time": report.end_time.isoformat() if report.end_time else None,
+    }
