@@ -11,8 +11,8 @@ local-process engine; every public name of the package is importable from here.
 - ``resources``: :func:`task_cpus`. ``main_guard``: :class:`UnguardedMainError`.
 - ``multiprocess`` (with ``process_pool`` and ``shared_memory``): :class:`MultiProcessEngine`.
 
-Tasks import :func:`report_progress` from here; importing this package stays cheap, and
-:class:`MultiProcessEngine` is loaded on first use.
+Names are loaded on first use: a task importing :func:`report_progress`, or a pipe reading
+:func:`task_cpus`, loads only the module that defines it.
 
 Example:
     >>> from zoopipe_core.engines import Engine, MultiProcessEngine, report_progress
@@ -23,43 +23,84 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from zoopipe_core.engines.engine import Engine, running_engines
-from zoopipe_core.engines.environment import WorkerEnvironment, prime_worker
-from zoopipe_core.engines.errors import (
-    RemoteError,
-    WorkerLost,
-    callable_name,
-    exception_type_name,
-    rebuild_failure,
-    signal_name,
-    worker_import_error,
-)
-from zoopipe_core.engines.main_guard import UnguardedMainError, inside_main_guard, refuse_unguarded_main
-from zoopipe_core.engines.network import check_reachable, host_port
-from zoopipe_core.engines.progress import ProgressCallback, progress_channel, report_progress
-from zoopipe_core.engines.resources import granted_cpus, task_cpus, usable_cpus
-from zoopipe_core.engines.shared import SharedRef
-from zoopipe_core.engines.tasks import (
-    CANCEL_GRACE,
-    LatestProgress,
-    Outcome,
-    StopRequested,
-    TaskProgress,
-    WorkerInfo,
-    current_worker,
-    interrupt_call,
-    interrupt_thread,
-    run_call,
-    running_calls,
-    running_on,
-    settle_future,
-)
+if TYPE_CHECKING:
+    from zoopipe_core.engines.engine import Engine, running_engines
+    from zoopipe_core.engines.environment import WorkerEnvironment, prime_worker
+    from zoopipe_core.engines.errors import (
+        RemoteError,
+        WorkerLost,
+        callable_name,
+        exception_type_name,
+        rebuild_failure,
+        signal_name,
+        worker_import_error,
+    )
+    from zoopipe_core.engines.main_guard import UnguardedMainError, inside_main_guard, refuse_unguarded_main
+    from zoopipe_core.engines.multiprocess import MultiProcessEngine
+    from zoopipe_core.engines.network import check_reachable, host_port
+    from zoopipe_core.engines.progress import ProgressCallback, progress_channel, report_progress
+    from zoopipe_core.engines.resources import granted_cpus, task_cpus, usable_cpus
+    from zoopipe_core.engines.shared import SharedRef
+    from zoopipe_core.engines.shared_memory import SharedMemoryRef
+    from zoopipe_core.engines.tasks import (
+        CANCEL_GRACE,
+        LatestProgress,
+        Outcome,
+        StopRequested,
+        TaskProgress,
+        WorkerInfo,
+        current_worker,
+        interrupt_call,
+        interrupt_thread,
+        run_call,
+        running_calls,
+        running_on,
+        settle_future,
+    )
 
-_LAZY = {
+# Every public name, and the module that defines it: loaded on first use, so importing one module
+# of the package (a task importing report_progress, a pipe reading task_cpus) loads only that one.
+_EXPORTS = {
+    "CANCEL_GRACE": "zoopipe_core.engines.tasks",
+    "Engine": "zoopipe_core.engines.engine",
+    "LatestProgress": "zoopipe_core.engines.tasks",
     "MultiProcessEngine": "zoopipe_core.engines.multiprocess",
+    "Outcome": "zoopipe_core.engines.tasks",
+    "ProgressCallback": "zoopipe_core.engines.progress",
+    "RemoteError": "zoopipe_core.engines.errors",
     "SharedMemoryRef": "zoopipe_core.engines.shared_memory",
+    "SharedRef": "zoopipe_core.engines.shared",
+    "StopRequested": "zoopipe_core.engines.tasks",
+    "TaskProgress": "zoopipe_core.engines.tasks",
+    "UnguardedMainError": "zoopipe_core.engines.main_guard",
+    "WorkerEnvironment": "zoopipe_core.engines.environment",
+    "WorkerInfo": "zoopipe_core.engines.tasks",
+    "WorkerLost": "zoopipe_core.engines.errors",
+    "callable_name": "zoopipe_core.engines.errors",
+    "check_reachable": "zoopipe_core.engines.network",
+    "current_worker": "zoopipe_core.engines.tasks",
+    "exception_type_name": "zoopipe_core.engines.errors",
+    "granted_cpus": "zoopipe_core.engines.resources",
+    "host_port": "zoopipe_core.engines.network",
+    "inside_main_guard": "zoopipe_core.engines.main_guard",
+    "interrupt_call": "zoopipe_core.engines.tasks",
+    "interrupt_thread": "zoopipe_core.engines.tasks",
+    "prime_worker": "zoopipe_core.engines.environment",
+    "progress_channel": "zoopipe_core.engines.progress",
+    "rebuild_failure": "zoopipe_core.engines.errors",
+    "refuse_unguarded_main": "zoopipe_core.engines.main_guard",
+    "report_progress": "zoopipe_core.engines.progress",
+    "run_call": "zoopipe_core.engines.tasks",
+    "running_calls": "zoopipe_core.engines.tasks",
+    "running_engines": "zoopipe_core.engines.engine",
+    "running_on": "zoopipe_core.engines.tasks",
+    "settle_future": "zoopipe_core.engines.tasks",
+    "signal_name": "zoopipe_core.engines.errors",
+    "task_cpus": "zoopipe_core.engines.resources",
+    "usable_cpus": "zoopipe_core.engines.resources",
+    "worker_import_error": "zoopipe_core.engines.errors",
 }
 
 __all__ = [
@@ -105,7 +146,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'zoopipe_core.engines' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
