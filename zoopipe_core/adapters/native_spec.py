@@ -20,11 +20,48 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+try:
+    from typing import dataclass_transform
+except ImportError:  # Python 3.10
+    from typing_extensions import dataclass_transform
+
 _Spec = TypeVar("_Spec", bound="NativeSpec")
+_T = TypeVar("_T")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Location:
+# Every spec is created per run and per process start, so its class is cheap to define: the
+# decorator generates only __init__ and the frozen __setattr__/__delattr__, and the value
+# methods (repr, equality, hash, by fields) are written once in _Value.
+@dataclass_transform(frozen_default=True, kw_only_default=True)
+def _spec(cls: type[_T]) -> type[_T]:
+    return dataclass(frozen=True, kw_only=True, repr=False, eq=False)(cls)
+
+
+class _Value:
+    """repr, ==, and hash by dataclass fields, for the frozen spec classes below."""
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))  # type: ignore[arg-type]
+        return f"{type(self).__name__}({shown})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), *map(_hashable, self._values())))
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+@_spec
+class Location(_Value):
     """Where a file is read or written: a local ``path`` (opened in Rust) or an open binary
     ``file`` object (an fsspec file, read or written through Python).
 
@@ -44,8 +81,8 @@ class Location:
         return {"path": self.path} if self.path is not None else {"file": self.file}
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReadSpec:
+@_spec
+class ReadSpec(_Value):
     """What part of an input to read (see :mod:`zoopipe_core.adapters.read_options`). Parquet,
     Arrow and JSON array readers take no ``byte_range`` or ``line_offset``.
 
@@ -61,8 +98,8 @@ class ReadSpec:
     line_offset: int = 0
 
 
-@dataclass(frozen=True, kw_only=True)
-class NativeSpec:
+@_spec
+class NativeSpec(_Value):
     """A source or sink of a native kind: ``name`` (what messages and error records call it)
     and the options of its kind, each a key of the native dict.
 
@@ -91,7 +128,7 @@ class NativeSpec:
         return {"kind": self.kind, **self._native_fields()}
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class FileSpec(NativeSpec):
     """A spec of a file: its ``url`` as the user gave it, and where the runner opened it.
 
@@ -120,7 +157,7 @@ class FileSpec(NativeSpec):
 # Sources ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class CsvSource(FileSpec):
     """A CSV file. ``not_null_columns``: columns whose empty fields stay text (the model's
     fields that do not accept None).
@@ -143,7 +180,7 @@ class CsvSource(FileSpec):
         return dataclasses.replace(self, not_null_columns=columns)
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class JsonlSource(FileSpec):
     """A JSON Lines file.
 
@@ -156,7 +193,7 @@ class JsonlSource(FileSpec):
     read: ReadSpec = ReadSpec()
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class JsonArraySource(FileSpec):
     """A file holding one JSON array of records.
 
@@ -169,7 +206,7 @@ class JsonArraySource(FileSpec):
     read: ReadSpec = ReadSpec()
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class ParquetSource(FileSpec):
     """A Parquet file (read with random access: a remote one is read into memory first).
 
@@ -182,7 +219,7 @@ class ParquetSource(FileSpec):
     read: ReadSpec = ReadSpec()
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class ArrowSource(FileSpec):
     """An Arrow IPC file or stream.
 
@@ -195,7 +232,7 @@ class ArrowSource(FileSpec):
     read: ReadSpec = ReadSpec()
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class PythonSource(NativeSpec):
     """The batches (lists of record dicts) of an input adapter read through Python.
 
@@ -215,7 +252,7 @@ SourceSpec = CsvSource | JsonlSource | JsonArraySource | ParquetSource | ArrowSo
 # Sinks --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class CountSink(NativeSpec):
     """Writes nothing; the run counts the records.
 
@@ -228,7 +265,7 @@ class CountSink(NativeSpec):
     name: str = "count"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class JsonlSink(FileSpec):
     """JSON Lines.
 
@@ -240,7 +277,7 @@ class JsonlSink(FileSpec):
     kind: ClassVar[str] = "jsonl"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class CsvSink(FileSpec):
     """CSV with a header row (unless ``header=False``); ``field_names``: the columns, when fixed.
 
@@ -256,7 +293,7 @@ class CsvSink(FileSpec):
     field_names: list[str] | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class JsonArraySink(FileSpec):
     """One JSON array; ``indent`` lays it out as ``json.dumps(records, indent=...)`` does.
 
@@ -269,7 +306,7 @@ class JsonArraySink(FileSpec):
     indent: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class TableSink(FileSpec):
     """A table output (Parquet, Arrow). ``schema``: the Arrow schema as JSON (see
     :mod:`zoopipe_core.pipe.arrow_schema`); None: the input table's, or inferred from records.
@@ -288,7 +325,7 @@ class TableSink(FileSpec):
 _Table = TypeVar("_Table", bound=TableSink)
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class ParquetSink(TableSink):
     """Parquet, with ``codec`` (snappy, zstd, gzip, lz4, none) and rows per row group.
 
@@ -302,7 +339,7 @@ class ParquetSink(TableSink):
     row_group_size: int = 122_880
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class ArrowSink(TableSink):
     """Arrow IPC, ``format`` "file" or "stream".
 
@@ -315,7 +352,7 @@ class ArrowSink(TableSink):
     format: str = "file"
 
 
-@dataclass(frozen=True, kw_only=True)
+@_spec
 class PythonSink(NativeSpec):
     """An output adapter's writer, given each batch of records (``writer.write_batch(records)``).
 
