@@ -11,6 +11,7 @@ import abc
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.native_spec import SinkSpec, SourceSpec
 
 
@@ -128,14 +129,15 @@ class OutputAdapter(abc.ABC):  # noqa: B024 - an ABC for isinstance; either meth
     def shard(self, index: int) -> OutputAdapter:
         """Where shard ``index`` of a parallel run writes: by default the same output with
         ``.part-NNNNN`` in its file name. Raises ShardingError for an output with no file."""
-        from zoopipe_core.adapters.merge import shard_output  # here: merge imports this module
-
-        return shard_output(self, index)
+        return merge.shard_output(self, index)
 
     def merge_parts(self, parts: list[OutputAdapter]) -> None:
         """Merge the outputs of ``parts`` (from :meth:`shard`) into this output, publish it
         atomically, and remove the parts. By default for the formats that register a merger
         (csv, jsonl, json, parquet, arrow: :func:`zoopipe_core.adapters.merge.register_merger`)."""
-        from zoopipe_core.adapters.merge import merge_outputs  # here: merge imports this module
+        merge.merge_outputs(self, parts)
 
-        merge_outputs(self, parts)
+    def check_mergeable(self) -> None:
+        """Raise ShardingError now, before any shard runs, when the parts of this output could not
+        be merged: no merger for its format and no ``merge_parts`` of its own."""
+        merge.check_mergeable(self, own_merge=type(self).merge_parts is not OutputAdapter.merge_parts)

@@ -23,15 +23,17 @@ import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import fsspec
 
 from zoopipe_core import plugins
-from zoopipe_core.adapters.base import OutputAdapter
 from zoopipe_core.adapters.files import part_path
 from zoopipe_core.adapters.storage import PendingOutput, is_local, local_path
 from zoopipe_core.errors import PluginError, ShardingError
+
+if TYPE_CHECKING:
+    from zoopipe_core.adapters.base import OutputAdapter
 
 #: Bytes a merger reads and writes at a time.
 CHUNK = 1 << 20
@@ -108,11 +110,12 @@ def shard_output(adapter: OutputAdapter, index: int) -> OutputAdapter:
     return shard
 
 
-def check_mergeable(adapter: OutputAdapter) -> None:
-    """ShardingError now, before any shard runs, when the parts could not be merged."""
+def check_mergeable(adapter: OutputAdapter, own_merge: bool = False) -> None:
+    """ShardingError now, before any shard runs, when the parts could not be merged: no merger
+    for the output's format, and (``own_merge=False``) no ``merge_parts`` of the adapter's own."""
     merger = format_merger(merge_kind(adapter))
     if merger is None:
-        if type(adapter).merge_parts is OutputAdapter.merge_parts:
+        if not own_merge:
             raise ShardingError(
                 f"{type(adapter).__name__} cannot merge its shards: the format is not one zoopipe "
                 "merges (csv, jsonl, json, parquet, arrow); use should_merge=False, or implement "

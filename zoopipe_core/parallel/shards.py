@@ -13,7 +13,6 @@ from typing import Any
 
 from zoopipe_core.adapters.base import OutputAdapter
 from zoopipe_core.adapters.files import check_workers
-from zoopipe_core.adapters.merge import check_mergeable
 from zoopipe_core.errors import ShardingError
 from zoopipe_core.pipe.pipe import Pipe
 
@@ -40,7 +39,7 @@ def plan_shards(pipe: Pipe, workers: int, should_merge: bool, executor: Any = No
     outputs = [a for a in (pipe.output_adapter, pipe.error_output_adapter) if a is not None]
     if should_merge:
         for adapter in outputs:
-            check_mergeable(adapter)
+            adapter.check_mergeable()
     inputs = pipe.input_adapter.split(workers)
     if not inputs:
         raise ShardingError(f"{pipe.input_adapter!r}.split({workers}) returned no shards")
