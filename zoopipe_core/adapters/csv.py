@@ -214,11 +214,17 @@ def check_csv_mergeable(target: Any) -> None:
 
 
 def merge_csv(target: Any, paths: list[str]) -> None:
-    """CSV: the first non-empty part whole; the others without their header (checked equal)."""
+    """CSV: the first non-empty part whole; the others without their header (checked equal).
+    Uncompressed parts on a store with its own merge (S3) are merged there, copied server-side
+    from after their header; gzip parts are decompressed and recompressed here."""
     header_on = getattr(target, "header", True)
     gz = compression_for(target.path) == "gzip"
     if not gz and merge.all_local(target, paths):
         _append_csv_parts(target, [local_path(p) for p in paths], header_on)
+        return
+    on_store = None if gz else merge.store_merger(target, paths)
+    if on_store is not None:
+        on_store(target.path, _csv_part_starts(target, paths, header_on))
         return
 
     def write(raw: IO[bytes]) -> None:
@@ -249,6 +255,26 @@ def _check_csv_header(target: Any, path: str, first: bytes, header: bytes) -> No
             f"{first!r}, the first part {header!r}. Give CSVOutputAdapter field_names=[...] "
             "so every shard writes the same columns"
         )
+
+
+def _csv_part_starts(target: Any, paths: list[str], header_on: bool) -> list[tuple[str, int]]:
+    """Each non-empty part with the offset its bytes are kept from: 0 for the first (its header
+    is the merged file's), past the header line for the others. Only header lines are read."""
+    if not header_on:
+        return [(path, 0) for path in paths]
+    starts: list[tuple[str, int]] = []
+    header: bytes | None = None
+    for path in paths:
+        first = merge.first_line(path)
+        if not first:
+            continue  # a shard that wrote no records wrote no header either
+        if header is None:
+            header = first
+            starts.append((path, 0))
+        else:
+            _check_csv_header(target, path, first, header)
+            starts.append((path, len(first)))
+    return starts
 
 
 def _append_csv_parts(target: Any, paths: list[str], header_on: bool) -> None:

@@ -161,9 +161,14 @@ class JSONOutputAdapter(OutputAdapter):
 
 
 def merge_json_lines(target: Any, paths: list[str]) -> None:
-    """JSON Lines: the parts one after another (gzip members and zstd frames concatenate too)."""
+    """JSON Lines: the parts one after another (gzip members and zstd frames concatenate too),
+    appended in the kernel for local files, copied server-side on a store that merges (S3)."""
     if merge.all_local(target, paths):
         append_parts(target.path, [local_path(p) for p in paths], [0] * len(paths))
+        return
+    on_store = merge.store_merger(target, paths)
+    if on_store is not None:
+        on_store(target.path, [(path, 0) for path in paths])
         return
 
     def write(out: IO[bytes]) -> None:

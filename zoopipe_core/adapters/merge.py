@@ -29,7 +29,7 @@ import fsspec
 
 from zoopipe_core import plugins
 from zoopipe_core.adapters.files import part_path
-from zoopipe_core.adapters.storage import PendingOutput, is_local, local_path
+from zoopipe_core.adapters.storage import PendingOutput, filesystem_for, is_local, local_path, object_merger
 from zoopipe_core.errors import PluginError, ShardingError
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: Bytes a merger reads and writes at a time.
 CHUNK = 1 << 20
+#: Bytes of a part read at a time, from its start, to find its first line on a store.
+HEAD_WINDOW = 64 << 10
 
 
 def _accept_any(target: Any) -> None:
@@ -200,3 +202,39 @@ def all_local(target: Any, paths: list[str]) -> bool:
     """True when ``target``'s file and every part are local files (merged by moving and
     appending, not copying through Python)."""
     return is_local(target.path) and all(is_local(p) for p in paths)
+
+
+def store_merger(target: Any, paths: list[str]) -> Callable[[str, list[tuple[str, int]]], None] | None:
+    """The store's own merge for ``target``'s file and the parts at ``paths``
+    (:func:`~zoopipe_core.adapters.storage.object_merger`: ``merge(target_url, [(part, start)])``
+    copies the parts from ``start`` on into the target on the store, publishing it atomically),
+    or None when they are not all on a store that offers one: merge through Python then."""
+    merger = object_merger(target.path, paths)
+    return merger if callable(merger) else None
+
+
+def first_line(url: str) -> bytes:
+    """The first line of the part at ``url``, newline included (b"" for an empty part), found by
+    ranged reads of :data:`HEAD_WINDOW` bytes, then 4x larger windows: the rest of a part on a
+    store is never read.
+
+    Example:
+        >>> import fsspec
+        >>> fsspec.filesystem("memory").pipe("/first-line/part.csv", b"a,b\\n1,2\\n")
+        >>> first_line("memory:///first-line/part.csv")
+        b'a,b\\n'
+    """
+    if is_local(url):
+        with open(local_path(url), "rb") as part:
+            return part.readline()
+    fs, path = filesystem_for(url)
+    size = fs.size(path)
+    window = HEAD_WINDOW
+    while True:
+        head = fs.cat_file(path, start=0, end=min(window, size)) if size else b""
+        newline = head.find(b"\n")
+        if newline >= 0:
+            return head[: newline + 1]
+        if len(head) >= size:
+            return head
+        window *= 4

@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import fsspec
@@ -164,6 +165,19 @@ def filesystem_for(url: str) -> tuple[Any, str]:
         raise
 
 
+def _syncer_method(url: str, name: str) -> Any:
+    """Class method ``name`` of the syncer serving the URL's scheme, or None if it has none (or no
+    syncer serves the scheme); a syncer whose extra is missing raises its ``PluginError``."""
+    from zoopipe_core import plugins
+    from zoopipe_core.errors import PluginError
+
+    try:
+        plugins.syncer_name_for_url(url)
+    except PluginError:
+        return None
+    return getattr(plugins.get_syncer_class_for_url(url), name, None)
+
+
 def uncommitted_opener(url: str) -> Any:
     """``open_uncommitted`` of the syncer serving the URL's scheme, or None if it has none.
 
@@ -174,14 +188,34 @@ def uncommitted_opener(url: str) -> Any:
         >>> uncommitted_opener("memory://bucket/out.csv") is None
         True
     """
+    return _syncer_method(url, "open_uncommitted")
+
+
+def object_merger(target: str, parts: Sequence[str]) -> Any:
+    """``merge_objects`` of the syncer serving ``target``'s scheme when every part is on a URL of
+    the same syncer, else None (local files, ``memory://``, parts on another store).
+
+    ``merge_objects(target, [(part, start), ...])`` publishes at ``target``, atomically, the bytes
+    of each part from offset ``start`` on, in order, copied on the store itself (no byte through
+    this process); it raises, publishing nothing, if any part cannot be copied. The S3 plugin
+    offers it (a multipart upload of server-side part copies).
+
+    Example:
+        >>> object_merger("memory://bucket/out.csv", ["memory://bucket/out.part-00001.csv"]) is None
+        True
+    """
+    if is_local(target) or any(is_local(p) for p in parts):
+        return None
     from zoopipe_core import plugins
     from zoopipe_core.errors import PluginError
 
     try:
-        plugins.syncer_name_for_url(url)
+        name = plugins.syncer_name_for_url(target)
+        if any(plugins.syncer_name_for_url(p) != name for p in parts):
+            return None
     except PluginError:
         return None
-    return getattr(plugins.get_syncer_class_for_url(url), "open_uncommitted", None)
+    return _syncer_method(target, "merge_objects")
 
 
 class PendingOutput:

@@ -134,6 +134,15 @@ class S3Syncer(Syncer):
         fs, path = url_to_fs(url)
         return S3Upload(fs, path)
 
+    @classmethod
+    def merge_objects(cls, target: str, parts: list[tuple[str, int]]) -> None:
+        """Publish at ``target`` the bytes of each ``(part URL, start offset)`` from its offset on,
+        copied server-side into a multipart upload completed last (see :mod:`zoopipe_s3.merge`).
+        zoopipe's CSV and JSON Lines mergers use it when the parts and the target are on S3."""
+        from zoopipe_s3.merge import merge_objects
+
+        merge_objects(target, parts)
+
     # ------------------------------------------------------------------ hashes
 
     def _path(self, url: str) -> str:
