@@ -27,13 +27,20 @@ from fsspec.core import url_to_fs
 MIN_PART = 5 << 20
 #: The most bytes S3 copies into one part (``UploadPartCopy``).
 MAX_PART = 5 << 30
+#: The most parts S3 takes in one multipart upload.
+MAX_PARTS = 10_000
 #: Parts sent at the same time.
 CONCURRENCY = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class Range:
-    """Bytes ``start`` to ``end`` (excluded) of the object at ``path`` (bucket/key)."""
+    """Bytes ``start`` to ``end`` (excluded) of the object at ``path`` (bucket/key).
+
+    Example:
+        >>> Range("bucket/out.part-00001.csv", 6, 1030).size
+        1024
+    """
 
     path: str
     start: int
@@ -47,7 +54,12 @@ class Range:
 @dataclasses.dataclass(frozen=True)
 class Part:
     """One part of the merged object: ``copy`` is copied by S3 itself; ``read`` ranges are read
-    here and sent concatenated (small ranges, which S3 cannot take as parts of their own)."""
+    here and sent concatenated (small ranges, which S3 cannot take as parts of their own).
+
+    Example:
+        >>> Part(read=(Range("b/a", 0, 300), Range("b/c", 0, 5))).size
+        305
+    """
 
     copy: Range | None = None
     read: tuple[Range, ...] = ()
@@ -118,6 +130,11 @@ def merge_objects(target: str, parts: Sequence[tuple[str, int]]) -> None:
             for path, (_, start), info in zip(paths, parts, infos, strict=True)
         ]
         plan = plan_parts(ranges, MIN_PART, MAX_PART)
+        if len(plan) > MAX_PARTS:
+            raise OSError(
+                f"cannot merge {len(parts)} parts into {target}: S3 takes at most {MAX_PARTS} parts in "
+                f"one upload and this merge needs {len(plan)}; run fewer shards"
+            )
         bucket, key, _ = fs.split_path(target_path)
         if not plan:
             fs.pipe_file(target_path, b"")

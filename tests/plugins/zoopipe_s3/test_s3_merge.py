@@ -151,6 +151,17 @@ def test_a_part_over_the_copy_limit_is_copied_in_slices(
     ]
 
 
+@pytest.mark.parametrize("kind", ["jsonl", "csv"])
+def test_parts_all_empty_merge_into_an_empty_object(s3_server, s3_bucket, tmp_path, kind):
+    """Shards that wrote no records: an empty merged object, as a local merge gives."""
+    adapter = JSONOutputAdapter if kind == "jsonl" else CSVOutputAdapter
+    target, local = adapter(f"s3://{s3_bucket}/all.{kind}"), adapter(str(tmp_path / f"all.{kind}"))
+    parts, _ = write_parts(s3_server, tmp_path, target, local, [b"", b""])
+    merge.merge_outputs(target, parts)
+    assert s3_server.filesystem().cat(target.path) == b""
+    assert s3_keys(s3_server, s3_bucket) == [f"all.{kind}"]
+
+
 def test_a_csv_header_mismatch_publishes_nothing_and_keeps_the_parts(
     s3_server, s3_bucket, tmp_path, s3_calls
 ):
