@@ -59,6 +59,14 @@ def test_csv_parts_are_merged_by_the_store_from_after_their_header(merging_store
     assert not memfs.exists("/bucket/out.part-00000.csv")
 
 
+def test_csv_parts_without_a_header_are_merged_whole(merging_store, memfs):
+    target = CSVOutputAdapter("memory://bucket/out.csv", header=False)
+    parts = write_parts(memfs, target, [b"1,2\n", b"3,4\n"])
+    merge.merge_outputs(target, parts)
+    assert memfs.cat("/bucket/out.csv") == b"1,2\n3,4\n"
+    assert merging_store.merges == [("memory://bucket/out.csv", [(parts[0].path, 0), (parts[1].path, 0)])]
+
+
 def test_a_header_mismatch_is_found_before_the_store_merges(merging_store, memfs):
     target = CSVOutputAdapter("memory://bucket/out.csv")
     parts = write_parts(memfs, target, [b"a,b\n1,2\n", b"a,c\n3,4\n"])

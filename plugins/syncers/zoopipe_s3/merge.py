@@ -17,11 +17,14 @@ or not at all; any failure aborts the upload, which deletes the parts already co
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 from fsspec.core import url_to_fs
+
+_log = logging.getLogger(__name__)
 
 #: The least bytes S3 accepts in a part of a multipart upload, but the last.
 MIN_PART = 5 << 20
@@ -151,9 +154,18 @@ def merge_objects(target: str, parts: Sequence[tuple[str, int]]) -> None:
             for send in sends:
                 send.cancel()
             wait(sends)
-            fs.call_s3("abort_multipart_upload", **ids)
+            _abort(fs, ids, target)
             raise
     fs.invalidate_cache(target_path)
+
+
+def _abort(fs: Any, ids: dict[str, Any], target: str) -> None:
+    """Abort the upload, which deletes the parts sent; a failure to abort is logged, so that the
+    error that made the merge fail is the one raised."""
+    try:
+        fs.call_s3("abort_multipart_upload", **ids)
+    except Exception as exc:
+        _log.error("could not abort the multipart upload %s of %s: %s", ids["UploadId"], target, exc)
 
 
 def _send(fs: Any, ids: dict[str, Any], number: int, part: Part, etags: dict[str, Any], target: str) -> str:
