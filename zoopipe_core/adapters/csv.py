@@ -144,6 +144,7 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
         return self.path
 
     split_kind = "csv"
+    file_suffixes = (".csv", ".tsv")
 
     def split_options(self) -> dict[str, Any]:
         return {"delimiter": self.delimiter, "quotechar": self.quotechar, "has_header": self.has_header}
