@@ -94,6 +94,14 @@ def test_a_directory_gives_its_files_of_the_format_sorted_without_hidden_ones(tm
     assert CSVInputAdapter(f"{data}/*.txt").resolve_files() == [str(data / "notes.txt")]
 
 
+def test_a_pattern_under_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_csv_files(tmp_path / "data", [1, 1])
+    assert CSVInputAdapter("~/data/*.csv").resolve_files() == [
+        str(tmp_path / "data" / f"part-{i}.csv") for i in range(2)
+    ]
+
+
 def test_json_directories_take_json_lines_or_arrays_by_format(tmp_path: Path) -> None:
     for name in ["a.jsonl", "b.ndjson", "c.json", "d.jsonl.gz"]:
         (tmp_path / name).write_text("")

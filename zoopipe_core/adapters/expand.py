@@ -79,7 +79,7 @@ def expand(pattern: str, suffixes: Sequence[str]) -> list[FoundFile]:
         >>> [f.path for f in expand("memory://expand-doc/*.txt", [".csv"])]
         ['memory:///expand-doc/notes.txt']
     """
-    fs, fs_path = filesystem_for(pattern)
+    fs, fs_path = filesystem_for(local_path(pattern) if is_local(pattern) else pattern)  # ~ expanded
     globbing = any(char in fs_path for char in GLOB_CHARS)
     try:
         if globbing:
