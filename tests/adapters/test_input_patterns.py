@@ -102,6 +102,17 @@ def test_a_pattern_under_the_home_directory(tmp_path: Path, monkeypatch: pytest.
     ]
 
 
+def test_a_directory_of_tsv_files_is_tab_separated(tmp_path: Path) -> None:
+    (tmp_path / "a.tsv").write_text("id\tname\n1\ta,b\n")
+    (tmp_path / "b.csv").write_text("id,name\n2,b\n")
+    out = MemoryOutputAdapter()
+    assert Pipe(CSVInputAdapter(f"{tmp_path}/*.tsv"), out).run().success_count == 1
+    assert out.records == [{"id": "1", "name": "a,b"}]
+    shards = CSVInputAdapter(tmp_path).split(2)
+    assert [s.delimiter for s in shards] == ["\t", ","]
+    assert CSVInputAdapter(tmp_path, delimiter=";").split(2)[0].delimiter == ";"
+
+
 def test_json_directories_take_json_lines_or_arrays_by_format(tmp_path: Path) -> None:
     for name in ["a.jsonl", "b.ndjson", "c.json", "d.jsonl.gz"]:
         (tmp_path / name).write_text("")
