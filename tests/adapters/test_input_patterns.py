@@ -92,6 +92,8 @@ def test_a_directory_gives_its_files_of_the_format_sorted_without_hidden_ones(tm
         assert CSVInputAdapter(given).resolve_files() == expected
     assert CSVInputAdapter(f"{data}/part-[12].csv").resolve_files() == expected[1:3]
     assert CSVInputAdapter(f"{data}/*.txt").resolve_files() == [str(data / "notes.txt")]
+    assert CSVInputAdapter(f"{data}/*/*.csv").resolve_files() == [str(data / "sub" / "z.csv")]
+    assert CSVInputAdapter(f"{data}/_temporary/*.csv").resolve_files() == [str(data / "_temporary/x.csv")]
 
 
 def test_a_pattern_under_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

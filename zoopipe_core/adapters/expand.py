@@ -60,9 +60,16 @@ def _root(fs_path: str) -> str:
     return fs_path[: fs_path.rfind("/", 0, first) + 1]
 
 
-def _hidden(fs_path: str, root: str) -> bool:
+def _hidden(fs_path: str, root: str, asked: str) -> bool:
+    """Whether a name below ``root`` starts with ``.`` or ``_`` where the pattern's own part
+    (``asked``, relative to ``root``) does not: ``data/_tmp*.csv`` asks for such files."""
     relative = fs_path[len(root) :] if fs_path.startswith(root) else fs_path.rsplit("/", 1)[-1]
-    return any(part.startswith((".", "_")) for part in relative.split("/") if part)
+    asked_parts = asked.split("/")
+    for index, part in enumerate(relative.split("/")):
+        wanted = asked_parts[index] if index < len(asked_parts) else ""
+        if part.startswith((".", "_")) and not wanted.startswith(part[0]):
+            return True
+    return False
 
 
 def expand(pattern: str, suffixes: Sequence[str]) -> list[FoundFile]:
@@ -92,7 +99,8 @@ def expand(pattern: str, suffixes: Sequence[str]) -> list[FoundFile]:
         found, root = {}, fs_path
     files = []
     for path, info in sorted(found.items()):
-        if info.get("type") != "file" or _hidden(path, root):
+        asked = fs_path[len(root) :] if globbing else ""
+        if info.get("type") != "file" or _hidden(path, root, asked):
             continue
         if not globbing and not has_suffix(path, suffixes):
             continue
