@@ -50,8 +50,9 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
     name = "arrow"
 
     spec_class = ArrowSource
+    file_suffixes = (".arrow", ".feather", ".ipc", ".arrows")
 
-    def _split_file(self, workers: int) -> list[InputAdapter]:
+    def split_one_file(self, workers: int) -> list[InputAdapter]:
         """Shards by record batches, or rows within batches when there are fewer batches than
         workers (PipeManager.parallelize_pipe; see :func:`split_arrow`)."""
         return split_arrow(self, workers)

@@ -44,6 +44,16 @@ def _null_values(values: Sequence[str]) -> list[str]:
     return list(values)
 
 
+def suffix_delimiter(path: str) -> str:
+    """The delimiter a file's name implies: tab for ``.tsv`` (also ``.tsv.gz``), comma otherwise.
+
+    Example:
+        >>> suffix_delimiter("data/a.tsv.gz"), suffix_delimiter("data/a.csv")
+        ('\\t', ',')
+    """
+    return "\t" if ".tsv" in os.path.basename(path) else ","
+
+
 class _CsvDialect:
     """What CSV input and output share: the file, its delimiter, quote character and columns."""
 
@@ -55,9 +65,10 @@ class _CsvDialect:
         field_names: Sequence[str] | None,
     ) -> None:
         self.path = os.fspath(path)
-        if delimiter is None:  # by suffix: a .tsv file (also .tsv.gz) is tab-separated
-            delimiter = "\t" if ".tsv" in os.path.basename(self.path) else ","
-        self.delimiter = _single_char("delimiter", delimiter)
+        self.delimiter_by_suffix = delimiter is None
+        self.delimiter = _single_char(
+            "delimiter", suffix_delimiter(self.path) if delimiter is None else delimiter
+        )
         self.quotechar = _single_char("quotechar", quotechar)
         self.field_names = list(field_names) if field_names is not None else None
 
@@ -144,6 +155,21 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
         return self.path
 
     split_kind = "csv"
+    file_suffixes = (".csv", ".tsv")
+
+    def resolve_files(self) -> list[str]:
+        """As for any file input; without an explicit delimiter, the first file's suffix then
+        chooses it (a directory of ``.tsv`` files is tab-separated)."""
+        paths = super().resolve_files()
+        if self.delimiter_by_suffix:
+            self.delimiter = suffix_delimiter(self.path)
+        return paths
+
+    def _for_file(self, path: str) -> Any:
+        shard = super()._for_file(path)
+        if self.delimiter_by_suffix:
+            shard.delimiter = suffix_delimiter(path)
+        return shard
 
     def split_options(self) -> dict[str, Any]:
         return {"delimiter": self.delimiter, "quotechar": self.quotechar, "has_header": self.has_header}

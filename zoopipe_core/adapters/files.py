@@ -19,6 +19,8 @@ import copy
 import os
 from typing import Any
 
+from zoopipe_core.adapters.balance import pieces_per_file
+from zoopipe_core.adapters.expand import expand, is_pattern
 from zoopipe_core.adapters.storage import compression_for, is_local, local_path
 from zoopipe_core.errors import ShardingError
 
@@ -57,12 +59,18 @@ def check_workers(workers: int) -> int:
 
 
 class FileListInput:
-    """Mixin for file inputs that take one path or a list of paths.
+    """Mixin for file inputs that take one path, a list of paths, or a pattern: a directory, a
+    prefix ending in ``/`` or a glob, local or any fsspec URL (``s3://bucket/data/*.csv``).
+    A pattern is expanded once (:meth:`resolve_files`, :mod:`zoopipe_core.adapters.expand`; a
+    directory or prefix keeps the files with one of ``input_suffixes()``), when the input is
+    split or run, so a pattern that matches nothing fails the run as a missing file does.
 
-    A list is read by ``PipeManager.parallelize_pipe``, one shard per file; a single pipe reads
-    one file. ``split(workers)`` gives one shard per file of a list, or ``_split_file(workers)``
-    for one file: byte ranges at exact record boundaries (found by the Rust scanner) here, row
-    ranges for the Parquet and Arrow inputs (:class:`~zoopipe_core.adapters.tables.TableFileInput`).
+    Several files are read by ``PipeManager.parallelize_pipe``; a single pipe reads one file.
+    ``split(workers)`` balances several files by bytes (:func:`~zoopipe_core.adapters.balance.
+    pieces_per_file`): each file is at least one shard, and a file larger than its share is cut
+    further with ``split_one_file(n)``: byte ranges at exact record boundaries (found by the Rust
+    scanner) here, row ranges for the Parquet and Arrow inputs
+    (:class:`~zoopipe_core.adapters.tables.TableFileInput`).
 
     Example:
         >>> from zoopipe_core import JSONInputAdapter
@@ -73,24 +81,63 @@ class FileListInput:
     paths: list[str]
     path: str
     split_kind = ""  # "csv" or "jsonl": what zoopipe_core._native.split_points scans for
+    file_suffixes: tuple[str, ...] = ()  # the files of a directory or prefix this input reads
+
+    def input_suffixes(self) -> tuple[str, ...]:
+        """The suffixes (before any ``.gz``/``.zst``) of the files a directory or prefix gives."""
+        return self.file_suffixes
 
     def _take_paths(self, path: Any) -> str:
-        """Record ``path`` (one, or a list) in ``self.paths``; return the first."""
+        """Record ``path`` (one, or a list; patterns expanded later by :meth:`resolve_files`) in
+        ``self.paths``; return the first."""
         if isinstance(path, (list, tuple)):
             if not path:
                 raise ValueError(f"{type(self).__name__} got an empty list of paths; give at least one")
             self.paths = [os.fspath(p) for p in path]
         else:
             self.paths = [os.fspath(path)]
+        self.patterns = [p for p in self.paths if is_pattern(p)]
+        self.sizes: dict[str, int] = {}  # bytes per file, as the expansion of patterns listed them
         return self.paths[0]
 
+    def resolve_files(self) -> list[str]:
+        """``self.paths`` with every pattern replaced by its files (sorted), expanded once: the
+        first call sets ``paths``, ``path`` (the first file) and ``sizes``; later calls, and the
+        shards' copies, reuse them.
+
+        Example:
+            >>> import fsspec
+            >>> from zoopipe_core import CSVInputAdapter
+            >>> for name in ["b.csv", "a.csv", "_SUCCESS"]:
+            ...     fsspec.filesystem("memory").pipe(f"/resolve-doc/{name}", b"id\\n1\\n")
+            >>> files = CSVInputAdapter("memory://resolve-doc/")
+            >>> files.path, files.resolve_files(), files.path
+            ('memory://resolve-doc/', ['memory:///resolve-doc/a.csv', 'memory:///resolve-doc/b.csv'], 'memory:///resolve-doc/a.csv')
+        """
+        patterns = getattr(self, "patterns", [])
+        if not patterns:
+            return self.paths
+        paths: list[str] = []
+        for entry in self.paths:
+            if entry not in patterns:
+                paths.append(entry)
+                continue
+            for found in expand(entry, self.input_suffixes()):
+                paths.append(found.path)
+                self.sizes[found.path] = found.size
+        self.paths, self.path = paths, paths[0]
+        self.given_patterns, self.patterns = patterns, []
+        return paths
+
     def _check_single_file(self) -> None:
-        paths = getattr(self, "paths", None)
+        paths = self.resolve_files() if hasattr(self, "paths") else None
         if paths is not None and len(paths) > 1:
+            given = getattr(self, "given_patterns", [])
+            source = f" (from {', '.join(map(repr, given))})" if given else ""
             raise ShardingError(
-                f"{type(self).__name__} got {len(paths)} files; one pipe reads one file. Read the "
-                "list with PipeManager.parallelize_pipe(pipe, workers=N) (one shard per file), or "
-                "build one pipe per file"
+                f"{type(self).__name__} got {len(paths)} files{source}; one pipe reads one file. Read "
+                "them with PipeManager.parallelize_pipe(pipe, workers=N) (one shard per file or more), "
+                "or build one pipe per file"
             )
 
     def split_options(self) -> dict[str, Any]:
@@ -101,17 +148,44 @@ class FileListInput:
     def _for_file(self, path: str) -> Any:
         shard = copy.copy(self)
         shard.path, shard.paths = path, [path]
+        sizes = getattr(self, "sizes", {})
+        shard.sizes = {path: sizes[path]} if path in sizes else {}
         return shard
 
+    def can_split_file(self, path: str) -> bool:
+        """Whether ``split_one_file`` can cut ``path`` of a multi-file input: local, uncompressed
+        CSV or JSON Lines. Others stay one shard each.
+
+        TODO(issue 16): URLs, once CSV and JSON Lines split by ranged reads."""
+        return is_local(path) and compression_for(path) == "none" and getattr(self, "format", None) != "array"
+
+    def file_size(self, path: str) -> int:
+        """Bytes of ``path``: as listed by the pattern's expansion, else a local file's size, else
+        0 (a URL of a list, or a missing file: the shard reports it when it runs)."""
+        sizes = getattr(self, "sizes", {})
+        if path in sizes:
+            return int(sizes[path])
+        if is_local(path) and os.path.isfile(local_path(path)):
+            return os.path.getsize(local_path(path))
+        return 0
+
     def split(self, workers: int) -> list[Any]:
-        """Shards of this input: one per file of a list; ``_split_file(workers)`` of one file."""
+        """Shards of this input. Several files are balanced by bytes: each file is one shard or,
+        when larger than ``total / workers`` and splittable, ``pieces_per_file`` pieces of it.
+        One file is ``split_one_file(workers)``."""
         check_workers(workers)
         refuse_skip_rows_and_limit(self)
-        if len(self.paths) > 1:
-            return [self._for_file(p) for p in self.paths]
-        return self._split_file(workers)
+        if len(self.resolve_files()) == 1:
+            return self.split_one_file(workers)
+        sizes = [self.file_size(p) for p in self.paths]
+        pieces = pieces_per_file(sizes, workers, [self.can_split_file(p) for p in self.paths])
+        shards: list[Any] = []
+        for path, count in zip(self.paths, pieces, strict=True):
+            whole = self._for_file(path)
+            shards.extend(whole.split_one_file(count) if count > 1 else [whole])
+        return shards
 
-    def _split_file(self, workers: int) -> list[Any]:
+    def split_one_file(self, workers: int) -> list[Any]:
         """Shards of one file: byte ranges (CSV, JSON Lines). Table inputs override it."""
         return split_file(self, workers)
 

@@ -65,6 +65,11 @@ class JSONInputAdapter(ReadOptions, FileListInput, InputAdapter):
     name = "jsonl"
     split_kind = "jsonl"
 
+    def input_suffixes(self) -> tuple[str, ...]:
+        """A directory or prefix gives its JSON Lines files, or its ``.json`` files for
+        ``format="array"``."""
+        return (".json",) if self.format == "array" else (".jsonl", ".ndjson")
+
     def __init__(
         self,
         path: str | os.PathLike[str],

@@ -53,8 +53,9 @@ class ParquetInputAdapter(TableFileInput, InputAdapter):
     name = "parquet"
 
     spec_class = ParquetSource
+    file_suffixes = (".parquet",)
 
-    def _split_file(self, workers: int) -> list[InputAdapter]:
+    def split_one_file(self, workers: int) -> list[InputAdapter]:
         """Shards by row groups, or rows within groups when there are fewer groups than workers
         (PipeManager.parallelize_pipe; see :func:`split_parquet`)."""
         return split_parquet(self, workers)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from zoopipe_core.adapters.files import FileListInput, check_workers, refuse_skip_rows_and_limit
 from zoopipe_core.adapters.native_spec import ArrowSource, ParquetSource
 from zoopipe_core.adapters.read_options import ReadOptions
+from zoopipe_core.adapters.storage import is_local
 from zoopipe_core.errors import ShardingError
 
 
@@ -26,7 +27,7 @@ class TableFileInput(ReadOptions, FileListInput):
 
     As for CSV and JSON Lines (:class:`~zoopipe_core.adapters.files.FileListInput`), a list is read by
     ``PipeManager.parallelize_pipe``, one shard per file, and a single pipe given several files
-    fails saying so. One file is split by rows: subclasses implement ``_split_file(workers)``,
+    fails saying so. One file is split by rows: subclasses implement ``split_one_file(workers)``,
     usually with :func:`split_rows`.
 
     Example:
@@ -54,6 +55,13 @@ class TableFileInput(ReadOptions, FileListInput):
     @property
     def source_name(self) -> str:
         return self.path
+
+    def can_split_file(self, path: str) -> bool:
+        """A local file of a multi-file input is cut into row ranges when larger than its share.
+
+        TODO(issue 16): URLs, once a worker reads only its row groups' byte ranges (today a
+        URL is read whole into memory by each shard)."""
+        return is_local(path)
 
     def native_spec(self) -> ParquetSource | ArrowSource:
         self._check_single_file()

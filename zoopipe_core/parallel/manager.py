@@ -120,7 +120,8 @@ class PipeManager:
         retries: int = 0,
     ) -> PipeManager:
         """A manager running ``pipe`` as shards: its input split in up to ``workers`` parts
-        (byte ranges of a CSV or JSON Lines file, the files of a list), each shard writing
+        (byte ranges of a CSV or JSON Lines file; the files of a list, directory, prefix or glob,
+        balanced by bytes; see docs/parallel.md), each shard writing
         ``<output>.part-NNNNN.<ext>`` (and the same for the error output). With
         ``should_merge=True`` the parts become one file per output once every shard succeeded.
 
