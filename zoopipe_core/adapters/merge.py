@@ -157,7 +157,7 @@ def exists(url: str) -> bool:
     """True if the local path or fsspec URL ``url`` exists."""
     if is_local(url):
         return os.path.exists(local_path(url))
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = filesystem_for(url)
     return bool(fs.exists(path))
 
 
@@ -166,7 +166,7 @@ def remove(url: str) -> None:
     if is_local(url):
         os.remove(local_path(url))
     else:
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = filesystem_for(url)
         fs.rm(path)
 
 

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import fsspec
 from fsspec.core import url_to_fs
 
 from zoopipe_core.adapters.native_spec import Location
@@ -263,10 +262,6 @@ class PendingOutput:
             self._file = self._fs.open(self.temp_path, "wb")
         return Location(file=self._file)
 
-    def spec(self) -> dict[str, Any]:
-        """The `path` or `file` entry of a native output spec (``location()`` as a dict)."""
-        return self.location().to_native()
-
     def commit(self) -> None:
         try:
             if self._fs is not None and self.temp_path is None:
@@ -299,8 +294,3 @@ class PendingOutput:
                 os.remove(self.temp_path)
         elif self._fs.exists(self.temp_path):
             self._fs.rm(self.temp_path)
-
-
-def open_url(url: str, mode: str = "rb") -> Any:
-    """An fsspec file object for any URL or path (used by Python-side adapters)."""
-    return fsspec.open(url, mode).open()

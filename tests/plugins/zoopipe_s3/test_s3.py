@@ -123,7 +123,7 @@ def test_a_successful_run_publishes_exactly_one_object(s3_server, s3_bucket):
 def test_s3_outputs_are_written_in_place_not_under_a_temporary_key(s3_server, s3_bucket):
     pending = PendingOutput(f"s3://{s3_bucket}/direct.jsonl")
     assert pending.temp_path is None
-    pending.spec()["file"].write(b'{"a":1}\n')
+    pending.location().file.write(b'{"a":1}\n')
     assert s3_keys(s3_server, s3_bucket) == []
     pending.commit()
     assert s3_keys(s3_server, s3_bucket) == ["direct.jsonl"]
