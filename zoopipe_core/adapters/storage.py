@@ -116,9 +116,10 @@ def compression_for(url: str) -> str:
     return "none"
 
 
-def open_input(url: str) -> Location:
-    """Where the executor reads `url`: its local path, or an open fsspec file. Raises if the
-    input is missing."""
+def open_input(url: str, byte_range: tuple[int, int] | None = None) -> Location:
+    """Where the executor reads `url`: its local path, or an open fsspec file; with a
+    ``byte_range`` (a shard), a URL is a :class:`~zoopipe_core.adapters.ranged.RangeReader` of
+    that range only (a local file's range is read by Rust). Raises if the input is missing."""
     if is_local(url):
         path = local_path(url)
         if not os.path.exists(path):
@@ -136,6 +137,10 @@ def open_input(url: str) -> Location:
         )
     if fs.isdir(path):
         raise PipelineError(f"input {url} is a directory (a prefix); give the URL of one file")
+    if byte_range is not None:
+        from zoopipe_core.adapters.ranged import RangeReader  # ranged imports this module
+
+        return Location(file=RangeReader(url, *byte_range))
     return Location(file=fs.open(path, "rb"))
 
 

@@ -158,7 +158,8 @@ def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) ->
         batches = control.python_batches(adapter.iter_batches(batch_size))
         return PythonSource(name=adapter.source_name, batches=batches)
     if isinstance(spec, FileSpec):
-        return spec.located(open_input(spec.url))
+        read = getattr(spec, "read", None)  # a shard of a text file reads only its byte range
+        return spec.located(open_input(spec.url, getattr(read, "byte_range", None)))
     return spec
 
 
