@@ -5,6 +5,7 @@ few KiB per cut, each worker reads only its range, and a wrong cut fails its sha
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from pydantic import BaseModel
@@ -64,7 +65,9 @@ def test_headerless_csv_and_column_projection_on_url_shards(memfs) -> None:
     names = ["id", "text", "n"]
     shards = CSVInputAdapter("memory://data/headless.csv", has_header=False, field_names=names).split(6)
     assert len(shards) == 6 and read_shards(shards) == records
-    shards = CSVInputAdapter("memory://data/headless.csv", has_header=False, field_names=names, columns=["n"]).split(4)
+    shards = CSVInputAdapter(
+        "memory://data/headless.csv", has_header=False, field_names=names, columns=["n"]
+    ).split(4)
     assert read_shards(shards) == [{"n": r["n"]} for r in records]
 
 
@@ -83,7 +86,7 @@ def test_the_driver_reads_a_few_kib_per_cut(memfs) -> None:
     plan = plan_ranges("memory://data/big.csv", "csv", 10)
     assert len(plan.ranges) == 10
     assert DRIVER_READS.bytes <= 4096 + 9 * 8192, DRIVER_READS
-    assert DRIVER_READS.requests == 10, "the header's window and one window per cut" 
+    assert DRIVER_READS.requests == 10, "the header's window and one window per cut"
 
 
 class Counting:
@@ -129,7 +132,9 @@ def test_url_shards_read_through_range_readers_name_their_range(memfs) -> None:
         Pipe(shard, MemoryOutputAdapter(), error_output_adapter=sink, schema_model=Number).run()
         errors += [(e["source"], e["line"]) for e in sink.records]
     [(source, line)] = errors
-    start, end = next(s.byte_range for s in shards if s.byte_range[0] <= text.index("150,x") < s.byte_range[1])
+    start, end = next(
+        s.byte_range for s in shards if s.byte_range[0] <= text.index("150,x") < s.byte_range[1]
+    )
     assert source == f"memory://data/lines.csv [bytes {start}..{end}]"
     assert text[start:].splitlines()[line - 1] == "150,x", "lines count from the start of the range"
     first = MemoryOutputAdapter()
@@ -158,12 +163,14 @@ def test_what_cannot_be_split_on_a_url(memfs) -> None:
     with pytest.raises(ShardingError, match="compressed"):
         JSONInputAdapter("memory://data/rows.jsonl.gz").split(2)
     memfs.pipe("/data/hidden-gzip.csv", b"\x1f\x8b\x08\x00" + b"x" * 100)
-    with pytest.raises(ShardingError, match="gzip-compressed .by its first bytes"):
+    with pytest.raises(ShardingError, match=r"gzip-compressed \(by its first bytes\)"):
         CSVInputAdapter("memory://data/hidden-gzip.csv").split(2)
     memfs.pipe("/data/rows.json", b'[{"a": 1}]')
     with pytest.raises(ShardingError, match="one JSON array"):
         JSONInputAdapter("memory://data/rows.json").split(2)
-    with pytest.raises(ShardingError, match="cannot split memory://data/missing.csv: no such file"):
+    with pytest.raises(
+        ShardingError, match=re.escape("cannot split memory://data/missing.csv: no such file")
+    ):
         CSVInputAdapter("memory://data/missing.csv").split(2)
 
 
@@ -174,5 +181,5 @@ def test_a_glob_of_url_files_splits_its_large_files(memfs) -> None:
     shards = CSVInputAdapter("memory://glob/*.csv").split(4)
     names = [s.path.rsplit("/", 1)[1] for s in shards]
     assert names[-1] == "b-small.csv" and names.count("a-big.csv") >= 3, names
-    assert all(s.byte_range is not None for s in shards[:-1]), "the big URL file is cut into ranges" 
-    assert read_shards(shards) == big_records + [{"id": "9999", "text": "tiny", "n": "0"}]
+    assert all(s.byte_range is not None for s in shards[:-1]), "the big URL file is cut into ranges"
+    assert read_shards(shards) == [*big_records, {"id": "9999", "text": "tiny", "n": "0"}]

@@ -94,7 +94,9 @@ class RangeReader(io.RawIOBase):
         (b'{"a', b'":2}\\n')
     """
 
-    def __init__(self, url: str, start: int, end: int, *, block_size: int = 8 << 20, prefetch: int = 2) -> None:
+    def __init__(
+        self, url: str, start: int, end: int, *, block_size: int = 8 << 20, prefetch: int = 2
+    ) -> None:
         super().__init__()
         if start < 0 or end < start:
             raise ValueError(f"a byte range is 0 <= start <= end, got {start}..{end}")

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,7 +133,7 @@ def plan_ranges(
             if cut is not None and data_start < cut < size:
                 cuts.add(cut)
     edges = [data_start, *sorted(cuts), size]
-    return RangePlan(list(zip(edges, edges[1:], strict=False)), line_offset, fields)
+    return RangePlan(list(itertools.pairwise(edges)), line_offset, fields)
 
 
 def split_url_file(adapter: Any, workers: int) -> list[Any]:

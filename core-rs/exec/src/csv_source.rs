@@ -96,7 +96,12 @@ impl CsvSource {
         Ok(this)
     }
 
-    fn with_start(input: ByteReader, options: CsvOptions, source: &str, at_start: bool) -> Result<CsvSource, ExecError> {
+    fn with_start(
+        input: ByteReader,
+        options: CsvOptions,
+        source: &str,
+        at_start: bool,
+    ) -> Result<CsvSource, ExecError> {
         let mut reader = RecordReader::new(input, options.delimiter, options.quote, at_start);
         reader.set_null_markers(&options.null_values);
         let mut this = CsvSource {

@@ -119,8 +119,7 @@ pub fn record_start(
     // field longer than the window: the others are judged by their records.
     let found: Vec<&Reading> = readings.iter().filter(|r| !r.boundaries.is_empty()).collect();
     let first = found.first()?;
-    let evidence =
-        |r: &Reading, from: usize| r.evidence(window, from, expected_fields, at_eof, delimiter, quote);
+    let evidence = |r: &Reading, from: usize| r.evidence(window, from, expected_fields, at_eof, delimiter, quote);
     // Once two hypotheses reach the same record start they read alike: a start every one of
     // them reaches is a record start whatever the stream's state before the window.
     if let Some(&(shared, _)) = first.boundaries.iter().find(|b| found.iter().all(|r| r.has(b.0))) {
@@ -164,7 +163,13 @@ pub struct Head {
 
 /// The head of the CSV file whose first bytes are `window` (see [`Head`]); None when the first
 /// record does not end in the window (read more). An empty file has no fields.
-pub fn csv_head(window: &[u8], at_eof: bool, delimiter: u8, quote: u8, has_header: bool) -> Result<Option<Head>, String> {
+pub fn csv_head(
+    window: &[u8],
+    at_eof: bool,
+    delimiter: u8,
+    quote: u8,
+    has_header: bool,
+) -> Result<Option<Head>, String> {
     // A byte-order mark is not content (the reader drops it).
     let bom = if window.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     let mut scanner = Scanner::new(SplitKind::Csv, delimiter, quote, QuoteState::FieldStart, false);
@@ -179,8 +184,12 @@ pub fn csv_head(window: &[u8], at_eof: bool, delimiter: u8, quote: u8, has_heade
         None if at_eof => (window.len() as u64, scanner.lines()),
         None => return Ok(None),
     };
-    let mut reader =
-        RecordReader::new(Box::new(std::io::Cursor::new(window[..first_end as usize].to_vec())), delimiter, quote, true);
+    let mut reader = RecordReader::new(
+        Box::new(std::io::Cursor::new(window[..first_end as usize].to_vec())),
+        delimiter,
+        quote,
+        true,
+    );
     let mut record = RawRecord::default();
     let has_record = reader.read(&mut record).map_err(|e| e.to_string())?;
     let fields = if has_record {
@@ -188,8 +197,9 @@ pub fn csv_head(window: &[u8], at_eof: bool, delimiter: u8, quote: u8, has_heade
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                String::from_utf8(f.to_vec())
-                    .map_err(|_| format!("field {} of the first record is not valid UTF-8; the file must be UTF-8", i + 1))
+                String::from_utf8(f.to_vec()).map_err(|_| {
+                    format!("field {} of the first record is not valid UTF-8; the file must be UTF-8", i + 1)
+                })
             })
             .collect::<Result<Vec<_>, _>>()?
     } else {
@@ -280,7 +290,8 @@ mod tests {
     fn a_range_ending_inside_a_quoted_field_fails_only_at_a_cut() {
         use crate::csv_source::{CsvOptions, CsvSource};
         use crate::source::BatchSource;
-        let options = CsvOptions { has_header: false, field_names: Some(vec!["a".into(), "b".into()]), ..Default::default() };
+        let options =
+            CsvOptions { has_header: false, field_names: Some(vec!["a".into(), "b".into()]), ..Default::default() };
         let range = || Box::new(std::io::Cursor::new(b"1,x\n2,\"open\n".to_vec())) as crate::codec::ByteReader;
         let mut cut = CsvSource::from_range(range(), options.clone(), "s3://b/f.csv [bytes 10..24]", Some(24)).unwrap();
         let err = cut.next_batch(0, 10).unwrap_err().to_string();

@@ -116,7 +116,9 @@ fn a_shard_needs_an_uncompressed_file_and_an_ordered_range() {
     ])
     .unwrap();
     let shard = Shard { start: 4, end: 9, line_offset: 0 };
-    assert!(matches!(csv.kind, SourceKind::Csv { input: TextInput::Range { file: 1, shard: s, ends_at_cut: true }, .. } if s == shard));
+    assert!(
+        matches!(csv.kind, SourceKind::Csv { input: TextInput::Range { file: 1, shard: s, ends_at_cut: true }, .. } if s == shard)
+    );
     let err =
         source(vec![("kind", s("jsonl")), ("path", s("f")), ("compression", s("zstd")), ("byte_range", range(0, 5))])
             .unwrap_err();
