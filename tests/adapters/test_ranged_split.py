@@ -8,10 +8,12 @@ import json
 import re
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from zoopipe_core import CSVInputAdapter, JSONInputAdapter, MemoryOutputAdapter, Pipe
-from zoopipe_core.adapters import ranged
+from zoopipe_core.adapters import ranged, ranged_split
 from zoopipe_core.adapters.ranged import DRIVER_READS, RangeReader
 from zoopipe_core.adapters.ranged_split import plan_ranges
 from zoopipe_core.errors import PipelineError, ShardingError
@@ -183,3 +185,41 @@ def test_a_glob_of_url_files_splits_its_large_files(memfs) -> None:
     assert names[-1] == "b-small.csv" and names.count("a-big.csv") >= 3, names
     assert all(s.byte_range is not None for s in shards[:-1]), "the big URL file is cut into ranges"
     assert read_shards(shards) == [*big_records, {"id": "9999", "text": "tiny", "n": "0"}]
+
+
+QUOTED = st.text(alphabet=st.sampled_from(list('ab,"\n\r x')), max_size=8)
+
+
+@st.composite
+def quoted_csv(draw) -> tuple[str, list[dict]]:
+    """A CSV of two columns whose fields are often quoted and hold line ends and quotes."""
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    text, records = "a,b" + newline, []
+    for a, b in draw(st.lists(st.tuples(QUOTED, QUOTED), min_size=1, max_size=30)):
+        cells = ['"' + f.replace('"', '""') + '"' if f == "" or set(f) & set(',"\n\r') else f for f in (a, b)]
+        text += ",".join(cells) + newline
+        records.append({"a": a, "b": b})
+    return text, records
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=quoted_csv(), workers=st.integers(2, 8))
+def test_tiny_windows_give_exact_shards_or_a_clear_failure_never_wrong_records(
+    memfs, monkeypatch, data, workers: int
+) -> None:
+    """With windows of a few bytes most cuts are guesses or given up: every shard set either reads
+    the file's records exactly, or a shard fails naming its wrong cut."""
+    monkeypatch.setattr(ranged_split, "WINDOW", 4)
+    monkeypatch.setattr(ranged_split, "MAX_WINDOW", 32)
+    text, records = data
+    memfs.pipe("/prop/f.csv", text.encode())
+    got = []
+    try:
+        for shard in CSVInputAdapter("memory://prop/f.csv").split(workers):
+            out = MemoryOutputAdapter()
+            Pipe(shard, out).run()
+            got += out.records
+    except PipelineError as failed:
+        assert "inside a quoted field" in str(failed) and "fewer workers" in str(failed)
+        return
+    assert got == records
