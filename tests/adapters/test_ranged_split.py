@@ -89,6 +89,10 @@ def test_the_driver_reads_a_few_kib_per_cut(memfs) -> None:
     assert len(plan.ranges) == 10
     assert DRIVER_READS.bytes <= 4096 + 9 * 8192, DRIVER_READS
     assert DRIVER_READS.requests == 10, "the header's window and one window per cut"
+    memfs.pipe("/data/big.jsonl", "".join(json.dumps({"i": i}) + "\n" for i in range(50_000)).encode())
+    DRIVER_READS.reset()
+    assert len(plan_ranges("memory://data/big.jsonl", "jsonl", 10).ranges) == 10
+    assert DRIVER_READS.bytes <= 4 + 9 * 4096, DRIVER_READS
 
 
 class Counting:

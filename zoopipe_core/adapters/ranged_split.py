@@ -69,10 +69,10 @@ def _head(url: str, size: int, kind: str, options: dict[str, Any]) -> tuple[int,
     """(data start, lines before it, the CSV's first record) from the first window."""
     from zoopipe_core import _native
 
-    window: bytes | None = read_range(url, 0, min(WINDOW, size))
-    assert window is not None
+    # JSON Lines needs only the first bytes, to refuse a compressed object
+    first = read_range(url, 0, min(WINDOW if kind == "csv" else 4, size))
     for magic, name in _COMPRESSED_MAGIC.items():
-        if window.startswith(magic):
+        if first.startswith(magic):
             raise ShardingError(
                 f"{url} is {name}-compressed (by its first bytes): a compressed stream can only be read "
                 "from its start, so it cannot be split between workers. Decompress it, or pass a list "
@@ -80,6 +80,7 @@ def _head(url: str, size: int, kind: str, options: dict[str, Any]) -> tuple[int,
             )
     if kind != "csv":
         return 0, 0, None
+    window: bytes | None = first
     while window is not None:
         head = _native.csv_head(window, len(window) >= size, **options)
         if head is not None:
