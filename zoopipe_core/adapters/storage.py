@@ -118,8 +118,9 @@ def compression_for(url: str) -> str:
 
 def open_input(url: str, byte_range: tuple[int, int] | None = None) -> Location:
     """Where the executor reads `url`: its local path, or an open fsspec file; with a
-    ``byte_range`` (a shard), a URL is a :class:`~zoopipe_core.adapters.ranged.RangeReader` of
-    that range only (a local file's range is read by Rust). Raises if the input is missing."""
+    ``byte_range`` (a shard), a URL is a file object of that range only: the ``open_range`` of
+    the syncer serving its scheme (:func:`range_opener`), else a
+    :class:`~zoopipe_core.adapters.ranged.RangeReader` (a local file's range is read by Rust). Raises if the input is missing."""
     if is_local(url):
         path = local_path(url)
         if not os.path.exists(path):
@@ -140,7 +141,8 @@ def open_input(url: str, byte_range: tuple[int, int] | None = None) -> Location:
     if byte_range is not None:
         from zoopipe_core.adapters.ranged import RangeReader  # ranged imports this module
 
-        return Location(file=RangeReader(url, *byte_range))
+        opener = range_opener(url) or RangeReader
+        return Location(file=opener(url, *byte_range))
     return Location(file=fs.open(path, "rb"))
 
 
@@ -193,6 +195,20 @@ def uncommitted_opener(url: str) -> Any:
         True
     """
     return _syncer_method(url, "open_uncommitted")
+
+
+def range_opener(url: str) -> Any:
+    """``open_range`` of the syncer serving the URL's scheme, or None if it has none.
+
+    ``open_range(url, start, end)`` returns a binary file object of bytes ``start..end`` of the
+    file at ``url`` only, read as the store serves ranges best (the S3 plugin streams one ranged
+    GET); without one, a shard reads its range by :class:`~zoopipe_core.adapters.ranged.RangeReader`.
+
+    Example:
+        >>> range_opener("memory://bucket/data.csv") is None
+        True
+    """
+    return _syncer_method(url, "open_range")
 
 
 def object_merger(target: str, parts: Sequence[str]) -> Any:
