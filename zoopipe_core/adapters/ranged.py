@@ -155,6 +155,9 @@ class RangeReader(io.RawIOBase):
             return self.readall()
         if not self._unread():
             return b""
+        if self._at == 0 and size >= len(self._block):  # the whole block: no copy
+            self._at = len(self._block)
+            return bytes(self._block.obj)  # the fetched bytes object itself
         chunk = self._block[self._at : self._at + size]  # one copy, straight from the fetched block
         self._at += len(chunk)
         return bytes(chunk)

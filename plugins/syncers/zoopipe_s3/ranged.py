@@ -42,7 +42,7 @@ class S3RangeStream(io.RawIOBase):
     """
 
     def __init__(
-        self, url: str, start: int, end: int, *, chunk_size: int = 1 << 20, ahead: int = 16, fs: Any = None
+        self, url: str, start: int, end: int, *, chunk_size: int = 4 << 20, ahead: int = 8, fs: Any = None
     ) -> None:
         super().__init__()
         if start < 0 or end < start:
@@ -126,6 +126,9 @@ class S3RangeStream(io.RawIOBase):
             return self.readall()
         if not self._unread():
             return b""
+        if self._at == 0 and size >= len(self._block):  # the whole block: no copy
+            self._at = len(self._block)
+            return bytes(self._block.obj)  # the fetched bytes object itself
         chunk = self._block[self._at : self._at + size]
         self._at += len(chunk)
         return bytes(chunk)
