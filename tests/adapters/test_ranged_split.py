@@ -121,6 +121,9 @@ def test_a_range_reader_requests_only_its_range(memfs, monkeypatch) -> None:
     assert bytes(got) == data[1010:9000]
     assert counting.ranges == [(1000, 4000), (4000, 7000), (7000, 9000)]
     assert DRIVER_READS.bytes == 0, "a worker's reads are not the driver's"
+    past_the_end = RangeReader("memory://data/blob", 25_000, 26_000)
+    with pytest.raises(OSError, match="shorter than when the run was planned"), past_the_end:
+        past_the_end.read()
 
 
 def test_url_shards_read_through_range_readers_name_their_range(memfs) -> None:

@@ -103,3 +103,27 @@ def test_a_missing_or_compressed_object_is_a_sharding_error(s3_server, s3_bucket
     s3_server.filesystem().pipe(f"{s3_bucket}/rows.csv.gz", b"\x1f\x8b\x08\x00")
     with pytest.raises(ShardingError, match="compressed"):
         CSVInputAdapter(f"s3://{s3_bucket}/rows.csv.gz").split(3)
+
+
+def test_an_s3_shard_streams_its_range_by_one_get_and_stops_when_closed(s3_server, s3_bucket, gets) -> None:
+    from zoopipe_s3.ranged import S3RangeStream
+
+    from zoopipe_core.adapters.storage import open_input
+
+    data = bytes(range(256)) * 40_000  # 10 MB
+    s3_server.filesystem().pipe(f"{s3_bucket}/blob", data)
+    url = f"s3://{s3_bucket}/blob"
+    stream = open_input(url, (1000, 9_000_000)).file
+    assert isinstance(stream, S3RangeStream), "the S3 plugin's open_range reads a shard"
+    got = bytearray()
+    while chunk := stream.read(1 << 20):
+        got += chunk
+    stream.close()
+    assert bytes(got) == data[1000:9_000_000]
+    assert gets == [("blob", "bytes=1000-8999999")]
+    early = S3RangeStream(url, 0, len(data), chunk_size=1 << 16, ahead=2)
+    assert early.read(10) == data[:10]
+    early.close()  # the pump stops at its next chunk instead of reading the rest
+    past_the_end = S3RangeStream(url, len(data) - 10, len(data) + 100)
+    with pytest.raises(OSError, match="shorter than when the run was planned"), past_the_end:
+        past_the_end.read()
