@@ -117,10 +117,11 @@ def compression_for(url: str) -> str:
 
 
 def open_input(url: str, byte_range: tuple[int, int] | None = None) -> Location:
-    """Where the executor reads `url`: its local path, or an open fsspec file; with a
-    ``byte_range`` (a shard), a URL is a file object of that range only: the ``open_range`` of
-    the syncer serving its scheme (:func:`range_opener`), else a
-    :class:`~zoopipe_core.adapters.ranged.RangeReader` (a local file's range is read by Rust). Raises if the input is missing."""
+    """Where the executor reads `url`: its local path, or an open fsspec file. With a
+    ``byte_range`` (a shard of a text file), a URL is a file object of that range only: the
+    ``open_range`` of the syncer serving its scheme (:func:`range_opener`), else a
+    :class:`~zoopipe_core.adapters.ranged.RangeReader`; a local file's range is read by Rust.
+    Raises if the input is missing."""
     if is_local(url):
         path = local_path(url)
         if not os.path.exists(path):
