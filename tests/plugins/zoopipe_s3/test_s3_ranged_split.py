@@ -127,3 +127,19 @@ def test_an_s3_shard_streams_its_range_by_one_get_and_stops_when_closed(s3_serve
     past_the_end = S3RangeStream(url, len(data) - 10, len(data) + 100)
     with pytest.raises(OSError, match="shorter than when the run was planned"), past_the_end:
         past_the_end.read()
+
+
+def test_a_quoted_csv_object_to_an_s3_output_with_the_multiprocess_engine(s3_server, s3_bucket) -> None:
+    fs = s3_server.filesystem()
+    data, records = tricky_csv(2000)
+    fs.pipe(f"{s3_bucket}/in/tricky.csv", data)
+    out = f"s3://{s3_bucket}/out/tricky.jsonl"
+    pipe = Pipe(CSVInputAdapter(f"s3://{s3_bucket}/in/tricky.csv"), JSONOutputAdapter(out))
+    manager = PipeManager.parallelize_pipe(
+        pipe, workers=5, should_merge=True, engine=MultiProcessEngine(max_workers=2)
+    )
+    assert len(manager.pipes) == 5
+    assert manager.run(show_progress=False).success_count == len(records)
+    assert [
+        json.loads(line) for line in fs.cat(f"{s3_bucket}/out/tricky.jsonl").decode().splitlines()
+    ] == records
