@@ -43,3 +43,18 @@ def split_points(
     quotechar: str = '"',
     has_header: bool = True,
 ) -> list[tuple[int, int, int]]: ...
+def record_start(
+    window: bytes,
+    kind: str,
+    expected_fields: int = 0,
+    at_eof: bool = False,
+    delimiter: str = ",",
+    quotechar: str = '"',
+) -> int | None: ...
+def csv_head(
+    window: bytes,
+    at_eof: bool = False,
+    delimiter: str = ",",
+    quotechar: str = '"',
+    has_header: bool = True,
+) -> tuple[int, int, list[str]] | None: ...

@@ -148,7 +148,10 @@ def test_a_memory_prefix_is_an_input(memfs) -> None:
     memfs.pipe("/prefix/a.jsonl", b'{"id": 1}\n')
     memfs.pipe("/prefix/b.jsonl", b'{"id": 2}\n{"id": 3}\n')
     shards = JSONInputAdapter("memory://prefix/").split(4)
-    assert [s.path for s in shards] == ["memory:///prefix/a.jsonl", "memory:///prefix/b.jsonl"]
+    paths = [s.path for s in shards]
+    # b.jsonl, over its share of the bytes, is cut into ranges as a local file would be
+    assert paths == ["memory:///prefix/a.jsonl"] + ["memory:///prefix/b.jsonl"] * (len(paths) - 1)
+    assert len(paths) == 3
     got = []
     for shard in shards:
         out = MemoryOutputAdapter()

@@ -61,6 +61,7 @@ def test_every_native_adapter_describes_itself_with_a_typed_spec() -> None:
         "not_null_columns": [],
         **READ,
         "skip_rows": 2,
+        "ends_at_cut": False,
         "path": "at",
     }
     assert native(CSVOutputAdapter("o.csv", header=False, field_names=["a"])) == {

@@ -177,10 +177,11 @@ class CSVInputAdapter(ReadOptions, FileListInput, _CsvDialect, InputAdapter):
     def native_spec(self) -> CsvSource:
         self._check_single_file()
         return CsvSource(
-            **self._dialect_fields(),
+            **{**self._dialect_fields(), "name": self._source_label(self.path)},
             has_header=self.has_header,
             null_values=self.null_values,
             read=self._read_spec(),
+            ends_at_cut=self.ends_at_cut,
         )
 
 

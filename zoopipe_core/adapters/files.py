@@ -21,6 +21,8 @@ from typing import Any
 
 from zoopipe_core.adapters.balance import pieces_per_file
 from zoopipe_core.adapters.expand import expand, is_pattern
+from zoopipe_core.adapters.ranged import object_size
+from zoopipe_core.adapters.ranged_split import split_url_file
 from zoopipe_core.adapters.storage import compression_for, is_local, local_path
 from zoopipe_core.errors import ShardingError
 
@@ -69,7 +71,7 @@ class FileListInput:
     ``split(workers)`` balances several files by bytes (:func:`~zoopipe_core.adapters.balance.
     pieces_per_file`): each file is at least one shard, and a file larger than its share is cut
     further with ``split_one_file(n)``: byte ranges at exact record boundaries (found by the Rust
-    scanner) here, row ranges for the Parquet and Arrow inputs
+    scanner; for a file on a URL from small windows around each cut) here, row ranges for the Parquet and Arrow inputs
     (:class:`~zoopipe_core.adapters.tables.TableFileInput`).
 
     Example:
@@ -153,21 +155,22 @@ class FileListInput:
         return shard
 
     def can_split_file(self, path: str) -> bool:
-        """Whether ``split_one_file`` can cut ``path`` of a multi-file input: local, uncompressed
-        CSV or JSON Lines. Others stay one shard each.
-
-        TODO(issue 16): URLs, once CSV and JSON Lines split by ranged reads."""
-        return is_local(path) and compression_for(path) == "none" and getattr(self, "format", None) != "array"
+        """Whether ``split_one_file`` can cut ``path`` of a multi-file input: uncompressed CSV or
+        JSON Lines, local or on a URL. Others stay one shard each."""
+        return compression_for(path) == "none" and getattr(self, "format", None) != "array"
 
     def file_size(self, path: str) -> int:
-        """Bytes of ``path``: as listed by the pattern's expansion, else a local file's size, else
-        0 (a URL of a list, or a missing file: the shard reports it when it runs)."""
+        """Bytes of ``path``: as listed by the pattern's expansion, else the file's size (a URL's
+        from its metadata), else 0 (a missing file: the shard reports it when it runs)."""
         sizes = getattr(self, "sizes", {})
         if path in sizes:
             return int(sizes[path])
-        if is_local(path) and os.path.isfile(local_path(path)):
-            return os.path.getsize(local_path(path))
-        return 0
+        if is_local(path):
+            return os.path.getsize(local_path(path)) if os.path.isfile(local_path(path)) else 0
+        try:
+            return object_size(path)
+        except FileNotFoundError:
+            return 0
 
     def split(self, workers: int) -> list[Any]:
         """Shards of this input. Several files are balanced by bytes: each file is one shard or,
@@ -201,7 +204,9 @@ def refuse_skip_rows_and_limit(adapter: Any) -> None:
 
 
 def split_file(adapter: Any, workers: int) -> list[Any]:
-    """Byte ranges of one local, uncompressed CSV or JSON Lines file, cut at record boundaries."""
+    """Byte ranges of one uncompressed CSV or JSON Lines file, cut at record boundaries: a local
+    file by scanning it, a file on a URL from small windows around each cut
+    (:func:`~zoopipe_core.adapters.ranged_split.split_url_file`)."""
     path, name = adapter.path, type(adapter).__name__
     if getattr(adapter, "format", None) == "array":
         raise ShardingError(
@@ -217,10 +222,7 @@ def split_file(adapter: Any, workers: int) -> list[Any]:
             "each) or an uncompressed file"
         )
     if not is_local(path):
-        raise ShardingError(
-            f"{path} is not a local file; byte-range splitting reads local files. Pass a list of "
-            "files (one shard each)"
-        )
+        return split_url_file(adapter, workers)
     # Imported here, not at the top: reading an adapter's options needs no native module.
     from zoopipe_core import _native
 

@@ -98,7 +98,8 @@ class JSONInputAdapter(ReadOptions, FileListInput, InputAdapter):
         self._check_single_file()
         spec_class = JsonArraySource if self.format == "array" else JsonlSource
         compression = compression_for(self.path)
-        return spec_class(url=self.path, name=self.path, compression=compression, read=self._read_spec())
+        name = self._source_label(self.path)
+        return spec_class(url=self.path, name=name, compression=compression, read=self._read_spec())
 
     def __repr__(self) -> str:
         return f"JSONInputAdapter({self.path!r})"

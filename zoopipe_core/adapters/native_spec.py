@@ -160,7 +160,8 @@ class FileSpec(NativeSpec):
 @_spec
 class CsvSource(FileSpec):
     """A CSV file. ``not_null_columns``: columns whose empty fields stay text (the model's
-    fields that do not accept None).
+    fields that do not accept None). A ``read.byte_range`` of a file object (a shard of a file on
+    a URL) holds no header: ``has_header=False`` with ``field_names``.
 
     Example:
         >>> CsvSource(url="a.csv", name="a.csv").with_not_null_columns(["id"]).not_null_columns
@@ -175,6 +176,9 @@ class CsvSource(FileSpec):
     null_values: list[str] = field(default_factory=list)
     not_null_columns: list[str] = field(default_factory=list)
     read: ReadSpec = ReadSpec()
+    #: The ``read.byte_range`` ends at a cut chosen from a small window (a shard of a file on a
+    #: URL): a record open there fails the run instead of becoming an error record.
+    ends_at_cut: bool = False
 
     def with_not_null_columns(self, columns: list[str]) -> CsvSource:
         return dataclasses.replace(self, not_null_columns=columns)

@@ -19,6 +19,11 @@ The Parquet and Arrow inputs take ``columns``, ``skip_rows`` and ``limit``
   has_header=True) -> [(start, end, line_offset), ...]``. A CSV header is still read from the
   start of the file; error records keep the true line numbers of the file. ``split(n)`` returns
   the shards as adapters. ``skip_rows`` and ``limit`` apply within a shard.
+- A shard of a file on a URL (:mod:`zoopipe_core.adapters.ranged_split`) streams only its range.
+  The splitter sets ``ends_at_cut`` (the range ends at a cut chosen from a small window: a record
+  open there fails the shard) and, on every shard but the first, ``lines_from_range_start``:
+  lines count from the range's start and error records name the range
+  (``s3://b/data.csv [bytes 1048576..2097152]``).
 """
 
 from __future__ import annotations
@@ -43,6 +48,22 @@ class ReadOptions:
     limit: int | None = None
     byte_range: tuple[int, int] | None = None
     line_offset: int = 0
+    ends_at_cut: bool = False
+    lines_from_range_start: bool = False
+
+    def _source_label(self, path: str) -> str:
+        """What error records call the source: ``path``, with the byte range of a shard whose
+        lines count from its range's start.
+
+        Example:
+            >>> options = ReadOptions()
+            >>> options.byte_range, options.lines_from_range_start = (10, 20), True
+            >>> options._source_label("s3://b/data.csv")
+            's3://b/data.csv [bytes 10..20]'
+        """
+        if self.lines_from_range_start and self.byte_range is not None:
+            return f"{path} [bytes {self.byte_range[0]}..{self.byte_range[1]}]"
+        return path
 
     def _set_read_options(
         self,

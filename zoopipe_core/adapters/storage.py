@@ -116,9 +116,12 @@ def compression_for(url: str) -> str:
     return "none"
 
 
-def open_input(url: str) -> Location:
-    """Where the executor reads `url`: its local path, or an open fsspec file. Raises if the
-    input is missing."""
+def open_input(url: str, byte_range: tuple[int, int] | None = None) -> Location:
+    """Where the executor reads `url`: its local path, or an open fsspec file. With a
+    ``byte_range`` (a shard of a text file), a URL is a file object of that range only: the
+    ``open_range`` of the syncer serving its scheme (:func:`range_opener`), else a
+    :class:`~zoopipe_core.adapters.ranged.RangeReader`; a local file's range is read by Rust.
+    Raises if the input is missing."""
     if is_local(url):
         path = local_path(url)
         if not os.path.exists(path):
@@ -136,6 +139,11 @@ def open_input(url: str) -> Location:
         )
     if fs.isdir(path):
         raise PipelineError(f"input {url} is a directory (a prefix); give the URL of one file")
+    if byte_range is not None:
+        from zoopipe_core.adapters.ranged import RangeReader  # ranged imports this module
+
+        opener = range_opener(url) or RangeReader
+        return Location(file=opener(url, *byte_range))
     return Location(file=fs.open(path, "rb"))
 
 
@@ -188,6 +196,20 @@ def uncommitted_opener(url: str) -> Any:
         True
     """
     return _syncer_method(url, "open_uncommitted")
+
+
+def range_opener(url: str) -> Any:
+    """``open_range`` of the syncer serving the URL's scheme, or None if it has none.
+
+    ``open_range(url, start, end)`` returns a binary file object of bytes ``start..end`` of the
+    file at ``url`` only, read as the store serves ranges best (the S3 plugin streams one ranged
+    GET); without one, a shard reads its range by :class:`~zoopipe_core.adapters.ranged.RangeReader`.
+
+    Example:
+        >>> range_opener("memory://bucket/data.csv") is None
+        True
+    """
+    return _syncer_method(url, "open_range")
 
 
 def object_merger(target: str, parts: Sequence[str]) -> Any:

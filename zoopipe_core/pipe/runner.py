@@ -17,6 +17,7 @@ from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.native_spec import (
     CsvSource,
     FileSpec,
+    JsonlSource,
     NativeSpec,
     PythonSink,
     PythonSource,
@@ -158,7 +159,9 @@ def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) ->
         batches = control.python_batches(adapter.iter_batches(batch_size))
         return PythonSource(name=adapter.source_name, batches=batches)
     if isinstance(spec, FileSpec):
-        return spec.located(open_input(spec.url))
+        # a shard of a CSV or JSON Lines file on a URL streams only its byte range
+        byte_range = spec.read.byte_range if isinstance(spec, (CsvSource, JsonlSource)) else None
+        return spec.located(open_input(spec.url, byte_range))
     return spec
 
 

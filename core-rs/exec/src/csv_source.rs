@@ -66,6 +66,9 @@ pub struct CsvSource {
     null_values: Vec<String>,
     /// Text bytes of each column in the last batch: the next one's block starts that large.
     block_bytes: Vec<usize>,
+    /// The input is a byte range of a file ending at this offset, where a planner cut it
+    /// without reading what came before (`crate::cut`): a record open there is a wrong cut.
+    cut_end: Option<u64>,
 }
 
 /// The most text a batch's column takes before the batch ends early: its Arrow string array
@@ -75,6 +78,30 @@ const BLOCK_LIMIT: usize = 1 << 30;
 impl CsvSource {
     pub fn new(input: ByteReader, options: CsvOptions, source: &str) -> Result<CsvSource, ExecError> {
         let at_start = options.line_offset == 0;
+        CsvSource::with_start(input, options, source, at_start)
+    }
+
+    /// Read a byte range of a file that starts at a record boundary mid-file (so a byte-order
+    /// mark there is data), given its columns (`has_header` false, `field_names`). When the range
+    /// ends at a planner's cut, `cut_end` is that offset: a record still open there (inside a
+    /// quoted field) fails the read instead of becoming an error record.
+    pub fn from_range(
+        input: ByteReader,
+        options: CsvOptions,
+        source: &str,
+        cut_end: Option<u64>,
+    ) -> Result<CsvSource, ExecError> {
+        let mut this = CsvSource::with_start(input, options, source, false)?;
+        this.cut_end = cut_end;
+        Ok(this)
+    }
+
+    fn with_start(
+        input: ByteReader,
+        options: CsvOptions,
+        source: &str,
+        at_start: bool,
+    ) -> Result<CsvSource, ExecError> {
         let mut reader = RecordReader::new(input, options.delimiter, options.quote, at_start);
         reader.set_null_markers(&options.null_values);
         let mut this = CsvSource {
@@ -90,6 +117,7 @@ impl CsvSource {
             nullable: Vec::new(),
             null_values: options.null_values.clone(),
             block_bytes: Vec::new(),
+            cut_end: None,
         };
         let first = this.read_record()?;
         let columns = match (options.has_header, options.field_names) {
@@ -323,6 +351,17 @@ impl BatchSource for CsvSource {
                 },
             };
             let (line, next_line) = (record.line + self.line_offset, record.next_line + self.line_offset);
+            if let (true, Some(end)) = (record.unclosed_quote, self.cut_end) {
+                return Err(self.input_error(
+                    Some(line),
+                    format!(
+                        "the byte range ends at byte {end} of the file inside a quoted field opened on line {line}: \
+                         the file was cut at a wrong record boundary, because the planner \
+                         guessed the quote state there from a small window; run with fewer workers, or split the \
+                         file into several files and read them as a list"
+                    ),
+                ));
+            }
             let result = if record.unclosed_quote {
                 Err(self.unclosed_quote(&record, line, next_line))
             } else {

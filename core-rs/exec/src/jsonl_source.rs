@@ -52,6 +52,12 @@ impl JsonlSource {
         self.at_file_start = lines == 0;
     }
 
+    /// Whether the stream starts at the start of the file (where a byte-order mark is dropped),
+    /// rather than at a record boundary mid-file.
+    pub fn set_at_file_start(&mut self, at_start: bool) {
+        self.at_file_start = at_start;
+    }
+
     /// Keep only the keys `columns` of every record (a record may lack some: validation
     /// reports those, or fills in defaults).
     pub fn project(&mut self, columns: &[String]) {

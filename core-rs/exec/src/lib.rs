@@ -9,6 +9,7 @@ pub mod arrow_sink;
 pub mod codec;
 pub mod csv_records;
 pub mod csv_source;
+pub mod cut;
 pub mod encode;
 pub mod error;
 pub mod ipc_io;

@@ -78,6 +78,11 @@ impl<H> SourceSpec<H> {
                 let mut source = match input {
                     TextInput::Shard { path, shard } => CsvSource::open_range(&path, options, shard)?,
                     TextInput::Whole(file) => CsvSource::new(open_stream(file, name, handles)?, options, name)?,
+                    TextInput::Range { file, shard, ends_at_cut } => {
+                        let input = codec::decoder(handles.reader(file), codec::Compression::None)
+                            .map_err(|e| input_error(name, e))?;
+                        CsvSource::from_range(input, options, name, ends_at_cut.then_some(shard.end))?
+                    }
                 };
                 if let Some(columns) = &read.columns {
                     source.project(columns)?;
@@ -90,6 +95,15 @@ impl<H> SourceSpec<H> {
                     TextInput::Whole(file) => {
                         let mut source = JsonlSource::new(open_stream(file, name, handles)?, name);
                         source.set_line_offset(line_offset);
+                        source
+                    }
+                    // A cut of JSON Lines is always after a newline: no range ends mid-record.
+                    TextInput::Range { file, shard, .. } => {
+                        let input = codec::decoder(handles.reader(file), codec::Compression::None)
+                            .map_err(|e| input_error(name, e))?;
+                        let mut source = JsonlSource::new(input, name);
+                        source.set_line_offset(shard.line_offset);
+                        source.set_at_file_start(shard.start == 0);
                         source
                     }
                 };

@@ -45,7 +45,7 @@ impl SplitKind {
 }
 
 /// Record boundaries of a CSV or JSONL byte stream, found chunk by chunk.
-struct Scanner {
+pub(crate) struct Scanner {
     kind: SplitKind,
     delimiter: u8,
     quote: u8,
@@ -58,9 +58,25 @@ struct Scanner {
 }
 
 impl Scanner {
+    /// A scanner of a stream whose CSV quote state before its first byte is `state`
+    /// (`FieldStart` at the start of a file; a guess mid-file, see `crate::cut`).
+    pub(crate) fn new(kind: SplitKind, delimiter: u8, quote: u8, state: State, has_content: bool) -> Scanner {
+        Scanner { kind, delimiter, quote, state, pending_cr: None, has_content, lines: 0 }
+    }
+
+    /// The quote state after the bytes fed so far.
+    pub(crate) fn state(&self) -> State {
+        self.state
+    }
+
+    /// Lines (`\n`) fed so far.
+    pub(crate) fn lines(&self) -> u64 {
+        self.lines
+    }
+
     /// Feed `chunk`, which starts at stream offset `at`; call `boundary(offset, lines_before,
     /// after_content)` at every offset where a record may begin.
-    fn feed(&mut self, chunk: &[u8], at: u64, boundary: &mut dyn FnMut(u64, u64, bool)) {
+    pub(crate) fn feed(&mut self, chunk: &[u8], at: u64, boundary: &mut dyn FnMut(u64, u64, bool)) {
         let mut i = 0;
         while i < chunk.len() {
             if let Some(next) = self.plain_line(chunk, i, at, boundary) {

@@ -183,9 +183,48 @@ fn split_points(
     Ok(shards.into_iter().map(|s| (s.start, s.end, s.line_offset)).collect())
 }
 
+/// The first record start in `window` after its first byte, or None when the window does not
+/// decide it (see `zoopipe_exec::cut`): the planner of a file in an object store reads a window
+/// starting one byte before each cut target.
+#[pyfunction]
+#[pyo3(signature = (window, kind, expected_fields = 0, at_eof = false, delimiter = ",", quotechar = "\""))]
+fn record_start(
+    window: &[u8],
+    kind: &str,
+    expected_fields: usize,
+    at_eof: bool,
+    delimiter: &str,
+    quotechar: &str,
+) -> PyResult<Option<usize>> {
+    let kind = SplitKind::from_name(kind).map_err(pyo3::exceptions::PyValueError::new_err)?;
+    let delimiter = single_byte("delimiter", delimiter).map_err(spec_error)?;
+    let quote = single_byte("quotechar", quotechar).map_err(spec_error)?;
+    Ok(zoopipe_exec::cut::record_start(window, kind, expected_fields, at_eof, delimiter, quote))
+}
+
+/// The head of the CSV file starting with `window`: `(data_start, lines_before, fields)` (the
+/// header's names, or the first row's values without a header), or None to read more.
+#[pyfunction]
+#[pyo3(signature = (window, at_eof = false, delimiter = ",", quotechar = "\"", has_header = true))]
+fn csv_head(
+    window: &[u8],
+    at_eof: bool,
+    delimiter: &str,
+    quotechar: &str,
+    has_header: bool,
+) -> PyResult<Option<(u64, u64, Vec<String>)>> {
+    let delimiter = single_byte("delimiter", delimiter).map_err(spec_error)?;
+    let quote = single_byte("quotechar", quotechar).map_err(spec_error)?;
+    let head = zoopipe_exec::cut::csv_head(window, at_eof, delimiter, quote, has_header)
+        .map_err(pyo3::exceptions::PyValueError::new_err)?;
+    Ok(head.map(|h| (h.data_start, h.lines_before, h.fields)))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_points, m)?)?;
+    m.add_function(wrap_pyfunction!(record_start, m)?)?;
+    m.add_function(wrap_pyfunction!(csv_head, m)?)?;
     m.add_class::<NativeProgress>()?;
     m.add_class::<StopToken>()?;
     m.add_function(wrap_pyfunction!(run_pipe, m)?)?;

@@ -135,6 +135,15 @@ class S3Syncer(Syncer):
         return S3Upload(fs, path)
 
     @classmethod
+    def open_range(cls, url: str, start: int, end: int) -> Any:
+        """A binary file object of bytes ``start..end`` of the object at ``url``, streamed by
+        one ranged GET (:class:`zoopipe_s3.ranged.S3RangeStream`): how a worker reads its shard
+        of a CSV or JSON Lines object."""
+        from zoopipe_s3.ranged import S3RangeStream
+
+        return S3RangeStream(url, start, end)
+
+    @classmethod
     def merge_objects(cls, target: str, parts: list[tuple[str, int]]) -> None:
         """Publish at ``target`` the bytes of each ``(part URL, start offset)`` from its offset on,
         copied server-side into a multipart upload completed last (see :mod:`zoopipe_s3.merge`).

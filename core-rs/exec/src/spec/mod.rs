@@ -17,6 +17,9 @@
 //!
 //! A file is `path` (a local file, opened in Rust) or `file` (a host file object), with
 //! `compression` (none, gzip, zstd). Read options are `columns`, `skip_rows` and `limit`.
+//! A text source with a `byte_range` reads one shard: of the local file at `path`, or, from a
+//! `file` that holds only that range (CSV: `has_header` false and `field_names`), with
+//! `ends_at_cut` when the range ends at a cut made from a small window.
 
 mod fields;
 #[cfg(test)]
@@ -46,11 +49,22 @@ pub struct StreamFile<H> {
     pub compression: Compression,
 }
 
-/// A text input (CSV, JSON Lines): the whole stream, or one shard of a local uncompressed file.
+/// A text input (CSV, JSON Lines): the whole stream, one shard of a local uncompressed file, or
+/// a host file object streaming one byte range of a file (a shard of a file in an object store).
 #[derive(Debug, Clone, PartialEq)]
 pub enum TextInput<H> {
     Whole(StreamFile<H>),
-    Shard { path: String, shard: Shard },
+    Shard {
+        path: String,
+        shard: Shard,
+    },
+    /// `file` holds the bytes `shard.start..shard.end` only. `ends_at_cut`: the range ends at a
+    /// cut the planner chose from a small window, not at the end of the file (see `crate::cut`).
+    Range {
+        file: H,
+        shard: Shard,
+        ends_at_cut: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -185,14 +199,10 @@ fn read_options<H>(fields: &mut Fields<H>) -> Result<ReadOptions, SpecError> {
 /// The input of a text source: a shard when the spec has a `byte_range`, else the whole file.
 fn text_input<H>(fields: &mut Fields<H>, name: &str, line_offset: u64) -> Result<TextInput<H>, SpecError> {
     let byte_range = fields.pair("byte_range")?;
+    let ends_at_cut = fields.boolean("ends_at_cut")?.unwrap_or(false);
     let file = stream_file(fields)?;
     let Some((start, end)) = byte_range else {
         return Ok(TextInput::Whole(file));
-    };
-    let Location::Path(path) = file.location else {
-        return Err(SpecError(format!(
-            "{name}: byte_range needs a local file (remote files are read as a whole); drop byte_range or copy the file locally"
-        )));
     };
     if file.compression != Compression::None {
         return Err(SpecError(format!(
@@ -204,7 +214,11 @@ fn text_input<H>(fields: &mut Fields<H>, name: &str, line_offset: u64) -> Result
             "{name}: byte_range ({start}, {end}) ends before it starts; give (start, end) with start <= end"
         )));
     }
-    Ok(TextInput::Shard { path, shard: Shard { start, end, line_offset } })
+    let shard = Shard { start, end, line_offset };
+    Ok(match file.location {
+        Location::Path(path) => TextInput::Shard { path, shard },
+        Location::File(file) => TextInput::Range { file, shard, ends_at_cut },
+    })
 }
 
 fn table_options<H>(fields: &mut Fields<H>) -> Result<TableOptions, SpecError> {
@@ -233,6 +247,12 @@ impl<H> SourceSpec<H> {
                     not_null_columns: fields.strings("not_null_columns")?.unwrap_or_default(),
                 };
                 let input = text_input(fields, &name, options.line_offset)?;
+                if matches!(input, TextInput::Range { .. }) && (options.has_header || options.field_names.is_none()) {
+                    return Err(SpecError(format!(
+                        "{name}: a byte range of a file object holds no header: give has_header=false and field_names \
+                         (the planner reads them from the start of the file)"
+                    )));
+                }
                 SourceKind::Csv { input, options, read: read_options(fields)? }
             }
             "jsonl" => {

@@ -100,12 +100,25 @@ fn text_sources_read_a_shard_of_a_local_file() {
 }
 
 #[test]
-fn a_shard_needs_a_local_uncompressed_file_and_an_ordered_range() {
+fn a_shard_needs_an_uncompressed_file_and_an_ordered_range() {
     let range = |a, b| SpecValue::List(vec![n(a), n(b)]);
     let err =
         source(vec![("kind", s("csv")), ("name", s("x")), ("file", SpecValue::Handle(1)), ("byte_range", range(0, 5))])
             .unwrap_err();
-    assert!(err.starts_with("x: byte_range needs a local file"), "{err}");
+    assert!(err.starts_with("x: a byte range of a file object holds no header"), "{err}");
+    let csv = source(vec![
+        ("kind", s("csv")),
+        ("file", SpecValue::Handle(1)),
+        ("byte_range", range(4, 9)),
+        ("ends_at_cut", SpecValue::Bool(true)),
+        ("has_header", SpecValue::Bool(false)),
+        ("field_names", SpecValue::List(vec![s("a")])),
+    ])
+    .unwrap();
+    let shard = Shard { start: 4, end: 9, line_offset: 0 };
+    assert!(
+        matches!(csv.kind, SourceKind::Csv { input: TextInput::Range { file: 1, shard: s, ends_at_cut: true }, .. } if s == shard)
+    );
     let err =
         source(vec![("kind", s("jsonl")), ("path", s("f")), ("compression", s("zstd")), ("byte_range", range(0, 5))])
             .unwrap_err();
