@@ -116,9 +116,10 @@ def compression_for(url: str) -> str:
     return "none"
 
 
-def open_input(url: str) -> Location:
-    """Where the executor reads `url`: its local path, or an open fsspec file. Raises if the
-    input is missing."""
+def open_input(url: str, *, random_access: bool = False) -> Location:
+    """Where the executor reads `url`: its local path, or an open fsspec file; with
+    ``random_access`` (Parquet, Arrow), a :class:`~zoopipe_core.adapters.ranged.RangedFile`
+    that fetches only the byte ranges read. Raises if the input is missing."""
     if is_local(url):
         path = local_path(url)
         if not os.path.exists(path):
@@ -136,6 +137,10 @@ def open_input(url: str) -> Location:
         )
     if fs.isdir(path):
         raise PipelineError(f"input {url} is a directory (a prefix); give the URL of one file")
+    if random_access:
+        from zoopipe_core.adapters.ranged import RangedFile  # ranged.py imports this module
+
+        return Location(file=RangedFile(url))
     return Location(file=fs.open(path, "rb"))
 
 

@@ -158,7 +158,7 @@ def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) ->
         batches = control.python_batches(adapter.iter_batches(batch_size))
         return PythonSource(name=adapter.source_name, batches=batches)
     if isinstance(spec, FileSpec):
-        return spec.located(open_input(spec.url))
+        return spec.located(open_input(spec.url, random_access=spec.random_access))
     return spec
 
 
