@@ -294,3 +294,15 @@ def test_a_list_of_table_files_names_its_files(tmp_path: Path) -> None:
     assert [(s.path, s.paths, s.columns, repr(s)) for s in shards] == [
         (f, [f], ["id"], f"ArrowInputAdapter({f!r})") for f in files
     ]
+
+
+def test_arrow_batch_rows_are_read_from_the_footer_and_headers_of_any_binary_file(tmp_path: Path) -> None:
+    """The native batch counter reads a RangedFile or, as here, any seekable binary file object."""
+    import io
+
+    from zoopipe_core import _native
+
+    write_arrow(tmp_path / "t.arrow", BATCH_SIZES, "file")
+    assert _native.ipc_file_batch_rows(io.BytesIO((tmp_path / "t.arrow").read_bytes())) == BATCH_SIZES
+    with pytest.raises(ValueError, match="truncated"):
+        _native.ipc_file_batch_rows(io.BytesIO((tmp_path / "t.arrow").read_bytes()[:-4]))

@@ -64,7 +64,12 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
     def can_split_file(self, path: str) -> bool:
         """A file of a multi-file input is cut by record batches unless it is a stream on a URL
         (it has no index of its batches; it is one shard)."""
-        return is_local(path) or is_ipc_file(path)
+        if is_local(path):
+            return True
+        try:
+            return is_ipc_file(path)
+        except OSError:
+            return False  # missing: its shard reports it when it runs
 
 
 class ArrowOutputAdapter(OutputAdapter):
