@@ -107,14 +107,10 @@ class RangedFile:
             if start < 0 or end < start:
                 raise ValueError(f"a byte range is 0 <= start <= end, got {start}..{end}")
         wanted = [(start, min(end, self.size)) for start, end in ranges]
-        fetch = [(start, end) for start, end in wanted if end > start]
-        if fetch:
-            count = len(fetch)
-            data = self._fs.cat_ranges(
-                [self._path] * count, [s for s, _ in fetch], [e for _, e in fetch], on_error="raise"
-            )
-            got = iter(bytes(chunk) for chunk in data)
-        out = [next(got) if end > start else b"" for start, end in wanted]
+        fetch = [(start, end) for start, end in wanted if end > start]  # an empty range costs no request
+        paths, starts, ends = [self._path] * len(fetch), [s for s, _ in fetch], [e for _, e in fetch]
+        data = iter(self._fs.cat_ranges(paths, starts, ends, on_error="raise") if fetch else [])
+        out = [bytes(next(data)) if end > start else b"" for start, end in wanted]
         if self._counter is not None:
             for chunk in out:
                 if chunk:
