@@ -175,12 +175,27 @@ def test_an_arrow_input_that_cannot_be_read_is_not_split(tmp_path: Path) -> None
         ArrowInputAdapter(tmp_path / "missing.arrow").split(2)
 
 
-@pytest.mark.parametrize("format", ["file", "stream"])
-def test_an_arrow_input_on_an_fsspec_url_splits(memfs, tmp_path: Path, format: str) -> None:
-    expected = write_arrow(tmp_path / "local.arrow", BATCH_SIZES, format)
+def test_an_arrow_file_on_an_fsspec_url_splits(memfs, tmp_path: Path) -> None:
+    expected = write_arrow(tmp_path / "local.arrow", BATCH_SIZES, "file")
     memfs.pipe("/data.arrow", (tmp_path / "local.arrow").read_bytes())
     shards = ArrowInputAdapter("memory://data.arrow").split(3)
     assert len(shards) == 3 and read_shards(shards) == expected
+
+
+def test_an_arrow_stream_on_an_fsspec_url_is_not_split_but_is_one_shard_of_a_list(
+    memfs, tmp_path: Path
+) -> None:
+    """A stream has no index of its batches: splitting one on a URL would read it whole."""
+    expected = write_arrow(tmp_path / "local.arrows", BATCH_SIZES, "stream")
+    memfs.pipe("/tables/a.arrows", (tmp_path / "local.arrows").read_bytes())
+    with pytest.raises(ShardingError, match=r"a.arrows is an Arrow IPC stream on a URL.*format='file'"):
+        ArrowInputAdapter("memory://tables/a.arrows").split(3)
+    # In a prefix, the stream (the larger file) is one shard; the small file is another.
+    other = write_arrow(tmp_path / "other.arrow", [1], "file", first=ROWS)
+    memfs.pipe("/tables/b.arrow", (tmp_path / "other.arrow").read_bytes())
+    shards = ArrowInputAdapter("memory://tables/").split(4)
+    assert [shard.path for shard in shards] == ["memory:///tables/a.arrows", "memory:///tables/b.arrow"]
+    assert read_shards(shards) == expected + other
 
 
 @pytest.mark.parametrize("options", [{"skip_rows": 1}, {"limit": 5}, {"limit": 0}])
@@ -279,3 +294,15 @@ def test_a_list_of_table_files_names_its_files(tmp_path: Path) -> None:
     assert [(s.path, s.paths, s.columns, repr(s)) for s in shards] == [
         (f, [f], ["id"], f"ArrowInputAdapter({f!r})") for f in files
     ]
+
+
+def test_arrow_batch_rows_are_read_from_the_footer_and_headers_of_any_binary_file(tmp_path: Path) -> None:
+    """The native batch counter reads a RangedFile or, as here, any seekable binary file object."""
+    import io
+
+    from zoopipe_core import _native
+
+    write_arrow(tmp_path / "t.arrow", BATCH_SIZES, "file")
+    assert _native.ipc_file_batch_rows(io.BytesIO((tmp_path / "t.arrow").read_bytes())) == BATCH_SIZES
+    with pytest.raises(ValueError, match="truncated"):
+        _native.ipc_file_batch_rows(io.BytesIO((tmp_path / "t.arrow").read_bytes()[:-4]))

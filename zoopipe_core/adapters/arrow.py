@@ -1,10 +1,12 @@
 """Arrow IPC input and output, read and written in Rust (arrow-rs): the file format
 (``.arrow``, ``.feather``, ``.ipc``) and the stream format (``.arrows``).
 
-An input's format is detected from its first bytes. Local paths are read in place; fsspec URLs
-are read into memory first. An input is split into shards by record batches (see
-:func:`split_arrow`), or given as a list of files, one shard each; the shards' outputs merge one
-record batch at a time (:func:`merge_arrow`). Both need pyarrow.
+An input's format is detected from its first bytes. Local paths are read in place; of an fsspec
+URL, only what is read is fetched, by ranged reads (a file's footer and the record batches read;
+a stream from its start). An input is split into shards by record batches (see
+:func:`split_arrow`): a file from its footer and the batches' message headers alone, a local
+stream by reading it through; a stream on a URL is not split. A list of files is one shard per
+file. The shards' outputs merge one record batch at a time (:func:`merge_arrow`, with pyarrow).
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import os
 from collections.abc import Iterator
 from typing import IO, Any
 
-import fsspec
-
 from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.native_spec import ArrowSink, ArrowSource
+from zoopipe_core.adapters.ranged import DRIVER_READS, RangedFile, read_range
 from zoopipe_core.adapters.storage import is_local, local_path
 from zoopipe_core.adapters.tables import TableFileInput, import_pyarrow, split_rows
+from zoopipe_core.errors import ShardingError
 
 FORMATS = ("file", "stream")
 
@@ -31,9 +33,11 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
 
     ``split(n)`` (``PipeManager.parallelize_pipe``) cuts one file into row ranges: whole record
     batches, balanced by rows, or rows within batches when there are fewer batches than ``n``.
-    It needs pyarrow to count the rows of each batch, and reads a stream through to do so (a
-    local file is memory-mapped, not copied). A list of files is one shard per file; a single
-    pipe reads one file.
+    The rows of each batch of an IPC file come from its footer and the batches' message
+    headers (no batch body is read, and a shard fetches only its own batches); a local stream
+    is read through with pyarrow (memory-mapped, not copied) to count them, and a stream on a
+    URL cannot be split (``ShardingError``; in a list it is one shard). A list of files is one
+    shard per file; a single pipe reads one file.
 
     Example:
         >>> import tempfile, os
@@ -56,6 +60,16 @@ class ArrowInputAdapter(TableFileInput, InputAdapter):
         """Shards by record batches, or rows within batches when there are fewer batches than
         workers (PipeManager.parallelize_pipe; see :func:`split_arrow`)."""
         return split_arrow(self, workers)
+
+    def can_split_file(self, path: str) -> bool:
+        """A file of a multi-file input is cut by record batches unless it is a stream on a URL
+        (it has no index of its batches; it is one shard)."""
+        if is_local(path):
+            return True
+        try:
+            return is_ipc_file(path)
+        except OSError:
+            return False  # missing: its shard reports it when it runs
 
 
 class ArrowOutputAdapter(OutputAdapter):
@@ -98,26 +112,56 @@ class ArrowOutputAdapter(OutputAdapter):
 _ARROW_FILE_MAGIC = b"ARROW1"  # starts the IPC file format; anything else is read as a stream
 
 
+def is_ipc_file(url: str) -> bool:
+    """Whether ``url`` starts as the Arrow IPC file format does (else it is read as a stream),
+    by one 6-byte ranged read."""
+    return read_range(url, 0, len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC
+
+
 def arrow_batch_rows(path: str) -> list[int]:
     """Rows per non-empty record batch of an Arrow IPC file or stream, the format told by the
-    first bytes as the Rust reader tells it. A stream has no index, so it is read through; a
-    local file is memory-mapped, so its batches are counted without being copied."""
+    first bytes as the Rust reader tells it.
+
+    A file's rows come from its footer and each batch's message header (read by Rust, counted
+    in :data:`~zoopipe_core.adapters.ranged.DRIVER_READS`), never a batch body. A stream has no
+    index: a local one is read through (memory-mapped, not copied); one on a URL cannot be
+    split without reading it whole, so it is a ShardingError.
+
+    Example:
+        >>> import io, fsspec, pyarrow as pa, pyarrow.ipc as ipc
+        >>> buffer = io.BytesIO()
+        >>> with ipc.new_file(buffer, pa.schema([("n", pa.int64())])) as writer:
+        ...     for size in (2, 0, 3):
+        ...         writer.write_batch(pa.record_batch([pa.array(range(size), pa.int64())], names=["n"]))
+        >>> fsspec.filesystem("memory").pipe("/arrow-doc/t.arrow", buffer.getvalue())
+        >>> arrow_batch_rows("memory://arrow-doc/t.arrow")
+        [2, 3]
+    """
+    if is_ipc_file(path):
+        from zoopipe_core import _native
+
+        rows = _native.ipc_file_batch_rows(RangedFile(path, counter=DRIVER_READS))
+    elif is_local(path):
+        rows = _local_stream_batch_rows(path)
+    else:
+        raise ShardingError(
+            f"{path} is an Arrow IPC stream on a URL, which cannot be split: a stream has no index "
+            "of its record batches, so finding them means reading it whole. Give a list of files "
+            "(one shard each), or write the IPC file format (ArrowOutputAdapter(..., format='file'))"
+        )
+    # An empty batch holds no row to give a shard; dropping it keeps shards from being empty.
+    return [count for count in rows if count]
+
+
+def _local_stream_batch_rows(path: str) -> list[int]:
+    """Rows per record batch of a local IPC stream, read through memory-mapped."""
     ipc = import_pyarrow(
-        "splitting an Arrow IPC input into shards (it counts the rows of each record batch)", "pyarrow.ipc"
+        "splitting an Arrow IPC stream into shards (it counts the rows of each record batch)", "pyarrow.ipc"
     )
     import pyarrow as pa
 
-    opened = pa.memory_map(local_path(path)) if is_local(path) else fsspec.open(path, "rb")
-    with opened as source:
-        is_file = source.read(len(_ARROW_FILE_MAGIC)) == _ARROW_FILE_MAGIC
-        source.seek(0)
-        if is_file:
-            reader = ipc.open_file(source)
-            rows = [reader.get_batch(i).num_rows for i in range(reader.num_record_batches)]
-        else:
-            rows = [batch.num_rows for batch in ipc.open_stream(source)]
-    # An empty batch holds no row to give a shard; dropping it keeps shards from being empty.
-    return [count for count in rows if count]
+    with pa.memory_map(local_path(path)) as source:
+        return [batch.num_rows for batch in ipc.open_stream(source)]
 
 
 def split_arrow(adapter: Any, workers: int) -> list[Any]:

@@ -138,6 +138,10 @@ class FileSpec(NativeSpec):
         {'kind': 'jsonl', 'name': 'out.jsonl', 'compression': 'none', 'path': '.out.jsonl.tmp'}
     """
 
+    #: Read with random access: a URL is opened as a ranged file
+    #: (:class:`~zoopipe_core.adapters.ranged.RangedFile`), fetched only where it is read.
+    random_access: ClassVar[bool] = False
+
     url: str
     compression: str = "none"
     location: Location | None = None
@@ -212,7 +216,8 @@ class JsonArraySource(FileSpec):
 
 @_spec
 class ParquetSource(FileSpec):
-    """A Parquet file (read with random access: a remote one is read into memory first).
+    """A Parquet file, read with random access: of a URL, only the footer and the row groups
+    read are fetched.
 
     Example:
         >>> ParquetSource(url="t.parquet", name="t.parquet").kind
@@ -220,12 +225,14 @@ class ParquetSource(FileSpec):
     """
 
     kind: ClassVar[str] = "parquet"
+    random_access: ClassVar[bool] = True
     read: ReadSpec = ReadSpec()
 
 
 @_spec
 class ArrowSource(FileSpec):
-    """An Arrow IPC file or stream.
+    """An Arrow IPC file or stream, read with random access: of a URL, only the footer and the
+    record batches read are fetched (a stream is read from its start).
 
     Example:
         >>> ArrowSource(url="t.arrow", name="t.arrow").kind
@@ -233,6 +240,7 @@ class ArrowSource(FileSpec):
     """
 
     kind: ClassVar[str] = "arrow"
+    random_access: ClassVar[bool] = True
     read: ReadSpec = ReadSpec()
 
 

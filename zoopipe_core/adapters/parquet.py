@@ -4,11 +4,12 @@ Reading pushes ``columns`` into the Parquet reader, so other columns are never d
 schema model does not narrow what is read: error records carry whole rows); ``skip_rows`` and
 ``limit`` are applied there too. Writing builds Arrow record batches in the encoder threads and
 writes row groups in the writer thread.
-Local paths are read in place; fsspec URLs are read into memory first (Parquet needs random
-access).
+Local paths are read in place; of an fsspec URL (``s3://``, ``memory://``), only the footer and
+the row groups read are fetched, by ranged reads.
 
-A parallel run splits one file by row groups (:func:`split_parquet`) and merges the shards'
-outputs one row group at a time (:func:`merge_parquet`); both need pyarrow.
+A parallel run splits one file by row groups from its footer alone (:func:`split_parquet`: the
+driver reads the footer, each shard then fetches only its own row groups) and merges the
+shards' outputs one row group at a time (:func:`merge_parquet`); both need pyarrow.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from __future__ import annotations
 import os
 from typing import IO, Any
 
-import fsspec
-
 from zoopipe_core.adapters import merge
 from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.native_spec import ParquetSink, ParquetSource
+from zoopipe_core.adapters.ranged import object_size, read_range
 from zoopipe_core.adapters.tables import TableFileInput, import_pyarrow, split_rows
 
 CODECS = ("snappy", "zstd", "gzip", "lz4", "none")
@@ -35,6 +35,7 @@ class ParquetInputAdapter(TableFileInput, InputAdapter):
 
     ``split(n)`` (``PipeManager.parallelize_pipe``) cuts one file into row ranges: whole row
     groups, balanced by rows, or rows within groups when there are fewer groups than ``n``.
+    The driver reads only the footer; a shard of a URL fetches only its row groups.
     A list of files is one shard per file; a single pipe reads one file.
 
     Example:
@@ -115,12 +116,49 @@ class ParquetOutputAdapter(OutputAdapter):
 # --------------------------------------------------------------------------- shards
 
 
+_MAGIC = b"PAR1"
+
+
+def parquet_footer(url: str) -> bytes:
+    """The footer of the Parquet file at ``url`` (its metadata, length and magic), by two ranged
+    reads counted in :data:`~zoopipe_core.adapters.ranged.DRIVER_READS`; no other byte is read.
+
+    Example:
+        >>> import io, fsspec, pyarrow as pa, pyarrow.parquet as pq
+        >>> buffer = io.BytesIO(); pq.write_table(pa.table({"id": [1, 2, 3]}), buffer)
+        >>> fsspec.filesystem("memory").pipe("/parquet-doc/t.parquet", buffer.getvalue())
+        >>> footer = parquet_footer("memory://parquet-doc/t.parquet")
+        >>> footer[-4:], len(footer) < len(buffer.getvalue())
+        (b'PAR1', True)
+    """
+    size = object_size(url)
+    if size < 2 * len(_MAGIC) + 4:
+        raise ValueError(f"{size} bytes is too short for a Parquet file")
+    tail = read_range(url, size - 8, size)
+    if tail[4:] != _MAGIC:
+        raise ValueError("its last bytes are not the Parquet footer's (PAR1): it is truncated or not Parquet")
+    length = int.from_bytes(tail[:4], "little")
+    if length + 8 > size:
+        raise ValueError(f"its footer claims {length} bytes, more than the file holds: it is truncated")
+    return read_range(url, size - 8 - length, size - 8) + tail
+
+
 def parquet_group_rows(path: str) -> list[int]:
-    """Rows per row group of a Parquet file, from its footer alone."""
+    """Rows per row group of a Parquet file, from its footer alone (:func:`parquet_footer`).
+
+    Example:
+        >>> import io, fsspec, pyarrow as pa, pyarrow.parquet as pq
+        >>> buffer = io.BytesIO(); pq.write_table(pa.table({"id": range(5)}), buffer, row_group_size=2)
+        >>> fsspec.filesystem("memory").pipe("/parquet-doc/groups.parquet", buffer.getvalue())
+        >>> parquet_group_rows("memory://parquet-doc/groups.parquet")
+        [2, 2, 1]
+    """
     pq = import_pyarrow("splitting a Parquet file into shards (it reads the row group sizes)")
-    with fsspec.open(path, "rb") as file:
-        metadata = pq.ParquetFile(file).metadata
-        return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    import pyarrow as pa
+
+    # pyarrow reads a footer from the end of what it is given, so the footer alone will do.
+    metadata = pq.read_metadata(pa.BufferReader(parquet_footer(path)))
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
 def split_parquet(adapter: Any, workers: int) -> list[Any]:

@@ -116,11 +116,13 @@ def compression_for(url: str) -> str:
     return "none"
 
 
-def open_input(url: str, byte_range: tuple[int, int] | None = None) -> Location:
+def open_input(url: str, byte_range: tuple[int, int] | None = None, *, random_access: bool = False) -> Location:
     """Where the executor reads `url`: its local path, or an open fsspec file. With a
     ``byte_range`` (a shard of a text file), a URL is a file object of that range only: the
     ``open_range`` of the syncer serving its scheme (:func:`range_opener`), else a
     :class:`~zoopipe_core.adapters.ranged.RangeReader`; a local file's range is read by Rust.
+    With ``random_access`` (Parquet, Arrow), a URL is a
+    :class:`~zoopipe_core.adapters.ranged.RangedFile` that fetches only the byte ranges read.
     Raises if the input is missing."""
     if is_local(url):
         path = local_path(url)
@@ -144,6 +146,10 @@ def open_input(url: str, byte_range: tuple[int, int] | None = None) -> Location:
 
         opener = range_opener(url) or RangeReader
         return Location(file=opener(url, *byte_range))
+    if random_access:
+        from zoopipe_core.adapters.ranged import RangedFile  # ranged.py imports this module
+
+        return Location(file=RangedFile(url))
     return Location(file=fs.open(path, "rb"))
 
 

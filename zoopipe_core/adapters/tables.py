@@ -1,5 +1,7 @@
 """What the table inputs (Parquet, Arrow IPC) share: their read options and splitting one file
-into row ranges, each read as ``skip_rows``/``limit`` of the file.
+into row ranges, each read as ``skip_rows``/``limit`` of the file. The readers (Rust) turn those
+into the row groups or record batches to read, so a shard of a file on an object store fetches
+only its own byte ranges and the footer.
 
 Each format counts its own rows (:func:`zoopipe_core.adapters.parquet.parquet_group_rows`,
 :func:`zoopipe_core.adapters.arrow.arrow_batch_rows`); :func:`row_ranges` cuts them into shards.
@@ -17,7 +19,6 @@ from typing import Any, ClassVar
 from zoopipe_core.adapters.files import FileListInput, check_workers, refuse_skip_rows_and_limit
 from zoopipe_core.adapters.native_spec import ArrowSource, ParquetSource
 from zoopipe_core.adapters.read_options import ReadOptions
-from zoopipe_core.adapters.storage import is_local
 from zoopipe_core.errors import ShardingError
 
 
@@ -57,11 +58,10 @@ class TableFileInput(ReadOptions, FileListInput):
         return self.path
 
     def can_split_file(self, path: str) -> bool:
-        """A local file of a multi-file input is cut into row ranges when larger than its share.
-
-        TODO(issue 16): URLs, once a worker reads only its row groups' byte ranges (today a
-        URL is read whole into memory by each shard)."""
-        return is_local(path)
+        """A file of a multi-file input, local or on a URL, is cut into row ranges when larger
+        than its share: the driver reads only its footer, and a shard of a URL fetches only its
+        own row groups or record batches."""
+        return True
 
     def native_spec(self) -> ParquetSource | ArrowSource:
         self._check_single_file()

@@ -161,7 +161,7 @@ def _open_source(adapter: InputAdapter, batch_size: int, control: RunControl) ->
     if isinstance(spec, FileSpec):
         # a shard of a CSV or JSON Lines file on a URL streams only its byte range
         byte_range = spec.read.byte_range if isinstance(spec, (CsvSource, JsonlSource)) else None
-        return spec.located(open_input(spec.url, byte_range))
+        return spec.located(open_input(spec.url, byte_range, random_access=spec.random_access))
     return spec
 
 

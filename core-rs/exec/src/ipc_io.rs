@@ -1,30 +1,98 @@
 //! Arrow IPC in and out: the file format (`.arrow`, `.feather` v2) and the stream format
 //! (`.arrows`). Which one an input is comes from its first bytes (`ARROW1` starts a file).
+//!
+//! Inputs are read through [`RangeRead`], so a file on an object store is fetched only where it
+//! is read. A file's footer indexes its record batches: a reader skipping rows finds its first
+//! batch from the batches' message headers (a few hundred bytes each; see [`file_batch_rows`])
+//! and reads no body before it. A stream has no index and is read from its start.
 
 use crate::arrow_rows::{batch_to_rows, reorder};
 use crate::arrow_sink::TableWriter;
 use crate::codec::OutputStream;
 use crate::error::ExecError;
+use crate::ranged_io::{LocalRanges, RangeRead, RangedReader, MIN_FETCH};
 use crate::record::Batch;
 use crate::source::{BatchSource, ReadOptions};
 use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, DictionaryArray, PrimitiveArray, RecordBatch};
 use arrow_buffer::ArrowNativeType;
-use arrow_ipc::reader::{FileReader, StreamReader};
+use arrow_ipc::reader::{read_footer_length, FileReader, StreamReader};
 use arrow_ipc::writer::{FileWriter, StreamWriter};
 use arrow_schema::{ArrowError, DataType, Schema, SchemaRef};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Cursor, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::sync::Arc;
 
 const FILE_MAGIC: &[u8; 6] = b"ARROW1";
 
-/// Where an Arrow input is read from: a local file, or the bytes of a remote one.
+/// The most a stream read through fetches at once (fetches grow to it while reads stay
+/// sequential); a file's batches are read one block each, exactly.
+const STREAM_FETCH: u64 = 8 * 1024 * 1024;
+
+/// Where an Arrow input is read from: a local file, or a file read by ranged reads (an fsspec
+/// URL), of which only what is read is fetched.
 pub enum IpcInput {
     File(File),
-    Bytes(Vec<u8>),
+    Ranged(Arc<dyn RangeRead>),
+}
+
+/// Whether a file starts as the IPC file format does (else it is read as a stream).
+fn is_ipc_file(file: &dyn RangeRead) -> std::io::Result<bool> {
+    Ok(file.read_range(0..FILE_MAGIC.len() as u64)?.as_ref() == FILE_MAGIC)
+}
+
+/// The rows of each record batch of an Arrow IPC file, from its footer and each batch's
+/// message header (fetched together, in one call); no batch body is read.
+pub fn file_batch_rows(file: &dyn RangeRead) -> Result<Vec<u64>, String> {
+    let size = file.size();
+    let read =
+        |range: Range<u64>| file.read_range(range.clone()).map_err(|e| format!("cannot read bytes {range:?}: {e}"));
+    if size < 2 * FILE_MAGIC.len() as u64 + 4 {
+        return Err(format!("{size} bytes is too short for an Arrow IPC file"));
+    }
+    let tail: [u8; 10] = read(size - 10..size)?.as_ref().try_into().map_err(|_| "the file ended early".to_string())?;
+    let footer_len = read_footer_length(tail).map_err(|e| format!("{e}; the file may be truncated"))? as u64;
+    let footer_start =
+        size.checked_sub(10 + footer_len).ok_or("the footer is longer than the file; it may be truncated")?;
+    let footer = read(footer_start..size - 10)?;
+    let footer = arrow_ipc::root_as_footer(&footer).map_err(|e| format!("unreadable footer ({e})"))?;
+    let blocks = footer.recordBatches().map(|b| b.iter().copied().collect::<Vec<_>>()).unwrap_or_default();
+    let headers: Vec<Range<u64>> =
+        blocks.iter().map(|b| b.offset() as u64..b.offset() as u64 + b.metaDataLength() as u64).collect();
+    let fetched = file.read_ranges(&headers).map_err(|e| format!("cannot read the record batch headers: {e}"))?;
+    fetched
+        .iter()
+        .enumerate()
+        .map(|(i, header)| message_rows(header).map_err(|e| format!("record batch {i}: {e}")))
+        .collect()
+}
+
+/// The rows of a record batch, from its encapsulated message header (with or without the
+/// continuation marker older writers leave out).
+fn message_rows(header: &[u8]) -> Result<u64, String> {
+    let flatbuffer = match header {
+        [0xff, 0xff, 0xff, 0xff, _, _, _, _, rest @ ..] => rest,
+        [_, _, _, _, rest @ ..] => rest,
+        _ => return Err("the message header is cut short".into()),
+    };
+    let message = arrow_ipc::root_as_message(flatbuffer).map_err(|e| format!("unreadable message header ({e})"))?;
+    let batch = message.header_as_record_batch().ok_or("the block is not a record batch")?;
+    u64::try_from(batch.length()).map_err(|_| "negative row count".into())
+}
+
+/// The batch holding row `row` (0-based) of a file whose batches hold `rows`, and the rows
+/// before that batch; past the end: the batch count and every row.
+fn batch_of_row(rows: &[u64], row: u64) -> (usize, u64) {
+    let mut before = 0;
+    for (i, n) in rows.iter().enumerate() {
+        if before + n > row {
+            return (i, before);
+        }
+        before += n;
+    }
+    (rows.len(), before)
 }
 
 type Batches = Box<dyn Iterator<Item = Result<RecordBatch, ArrowError>> + Send>;
@@ -41,45 +109,56 @@ pub struct IpcSource {
     wanted: Option<Vec<String>>,
 }
 
-fn open_reader<R: Read + Seek + Send + 'static>(
-    mut reader: R,
-    projection: Option<Vec<usize>>,
-) -> Result<(Batches, SchemaRef, bool), String> {
-    let mut magic = [0u8; 6];
-    let is_file = reader.read_exact(&mut magic).is_ok() && &magic == FILE_MAGIC;
-    reader.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
-    if is_file {
-        let r = FileReader::try_new(reader, projection)
-            .map_err(|e| format!("not a readable Arrow IPC file ({e}); the file may be truncated"))?;
-        let schema = r.schema();
-        Ok((Box::new(r), schema, true))
-    } else {
-        let r = StreamReader::try_new(BufReader::new(reader), projection)
-            .map_err(|e| format!("not a readable Arrow IPC file or stream ({e})"))?;
-        let schema = r.schema();
-        Ok((Box::new(r), schema, false))
-    }
+/// An open IPC file (which can skip to a batch) or stream.
+enum Opened {
+    File(FileReader<RangedReader>),
+    Stream(StreamReader<RangedReader>),
 }
 
-fn file_schema<R: Read + Seek + Send + 'static>(reader: R) -> Result<SchemaRef, String> {
-    open_reader(reader, None).map(|(_, schema, _)| schema)
+impl Opened {
+    fn open(file: Arc<dyn RangeRead>, projection: Option<Vec<usize>>) -> Result<Opened, String> {
+        if is_ipc_file(file.as_ref()).map_err(|e| format!("cannot read the start of the file: {e}"))? {
+            // Blocks are read whole and exactly; fetching ahead would fetch the next batch too.
+            FileReader::try_new(RangedReader::new(file, MIN_FETCH), projection)
+                .map(Opened::File)
+                .map_err(|e| format!("not a readable Arrow IPC file ({e}); the file may be truncated"))
+        } else {
+            StreamReader::try_new(RangedReader::new(file, STREAM_FETCH), projection)
+                .map(Opened::Stream)
+                .map_err(|e| format!("not a readable Arrow IPC file or stream ({e})"))
+        }
+    }
+
+    fn schema(&self) -> SchemaRef {
+        match self {
+            Opened::File(r) => r.schema(),
+            Opened::Stream(r) => r.schema(),
+        }
+    }
+
+    /// The batches from batch `first` on (a file skips to it without reading the ones before).
+    fn batches_from(self, first: usize) -> Result<Batches, String> {
+        Ok(match self {
+            Opened::File(r) if first >= r.num_batches() => Box::new(std::iter::empty()),
+            Opened::File(mut r) => {
+                r.set_index(first).map_err(|e| e.to_string())?;
+                Box::new(r)
+            }
+            Opened::Stream(r) => Box::new(r),
+        })
+    }
 }
 
 impl IpcSource {
     /// Open the input; `options.columns` must all be in its schema.
     pub fn new(input: IpcInput, options: ReadOptions, source: &str) -> Result<IpcSource, ExecError> {
         let fail = |message: String| ExecError::Input { source: source.to_owned(), line: None, message };
-        let (input, schema) = match input {
-            IpcInput::File(mut file) => {
-                let schema = file_schema(file.try_clone().map_err(|e| fail(e.to_string()))?).map_err(fail)?;
-                file.seek(SeekFrom::Start(0)).map_err(|e| fail(e.to_string()))?;
-                (IpcInput::File(file), schema)
-            }
-            IpcInput::Bytes(bytes) => {
-                let schema = file_schema(Cursor::new(bytes.clone())).map_err(fail)?;
-                (IpcInput::Bytes(bytes), schema)
-            }
+        let file: Arc<dyn RangeRead> = match input {
+            IpcInput::File(file) => Arc::new(LocalRanges::new(file).map_err(|e| fail(e.to_string()))?),
+            IpcInput::Ranged(file) => file,
         };
+        let opened = Opened::open(file.clone(), None).map_err(fail)?;
+        let (schema, is_file) = (opened.schema(), matches!(opened, Opened::File(_)));
         let projection = match &options.columns {
             None => None,
             Some(wanted) => {
@@ -100,11 +179,18 @@ impl IpcSource {
                 Some(indices)
             }
         };
-        let (batches, mut schema, _) = match input {
-            IpcInput::File(file) => open_reader(file, projection),
-            IpcInput::Bytes(bytes) => open_reader(Cursor::new(bytes), projection),
-        }
-        .map_err(fail)?;
+        // A file skipping rows starts at the batch holding its first row.
+        let (first, rows_before) = match is_file && options.skip_rows > 0 {
+            true => batch_of_row(&file_batch_rows(file.as_ref()).map_err(fail)?, options.skip_rows),
+            false => (0, 0),
+        };
+        // Opened again only to read fewer columns.
+        let opened = match projection {
+            None => opened,
+            Some(projection) => Opened::open(file, Some(projection)).map_err(fail)?,
+        };
+        let mut schema = opened.schema();
+        let batches = opened.batches_from(first).map_err(fail)?;
         if let Some(wanted) = &options.columns {
             schema = reorder(&RecordBatch::new_empty(schema), wanted).schema();
         }
@@ -114,9 +200,9 @@ impl IpcSource {
             columns: schema.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>().into(),
             schema,
             batches,
-            to_skip: options.skip_rows,
+            to_skip: options.skip_rows - rows_before,
             remaining: options.limit,
-            batch_index: 0,
+            batch_index: first,
             next_line: options.skip_rows + 1,
         })
     }
@@ -330,5 +416,88 @@ fn rekey(key: &DataType, keys: Vec<Option<usize>>, values: ArrayRef) -> Result<A
         DataType::UInt32 => rekey_as::<UInt32Type>(keys, values),
         DataType::UInt64 => rekey_as::<UInt64Type>(keys, values),
         other => Err(format!("dictionary keys of type {other} are not supported")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ranged_io::tests::Recorded;
+    use crate::record::RowData;
+    use crate::value::Value;
+    use arrow_array::{Int64Array, StringArray};
+
+    /// An IPC file (or stream) of batches of `sizes` rows: `id` and a 200-byte `text`.
+    fn ipc_bytes(sizes: &[usize], stream: bool) -> Vec<u8> {
+        let schema = Arc::new(Schema::new(vec![
+            arrow_schema::Field::new("id", DataType::Int64, false),
+            arrow_schema::Field::new("text", DataType::Utf8, false),
+        ]));
+        let mut out = Vec::new();
+        let mut first = 0i64;
+        let batches: Vec<RecordBatch> = sizes
+            .iter()
+            .map(|&n| {
+                let ids = Int64Array::from_iter_values(first..first + n as i64);
+                let texts = StringArray::from_iter_values((first..first + n as i64).map(|i| format!("{i:0>200}")));
+                first += n as i64;
+                RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(texts)]).unwrap()
+            })
+            .collect();
+        if stream {
+            let mut w = StreamWriter::try_new(&mut out, &schema).unwrap();
+            batches.iter().for_each(|b| w.write(b).unwrap());
+            w.finish().unwrap();
+        } else {
+            let mut w = FileWriter::try_new(&mut out, &schema).unwrap();
+            batches.iter().for_each(|b| w.write(b).unwrap());
+            w.finish().unwrap();
+        }
+        out
+    }
+
+    fn ids(source: &mut IpcSource) -> Vec<i64> {
+        let mut ids = Vec::new();
+        while let Some(batch) = source.next_batch(0, 1000).unwrap() {
+            for row in &batch.rows {
+                let RowData::Value(Value::Map(items)) = &row.data else { panic!("a map") };
+                let Value::Int(id) = items[0].1 else { panic!("an int id") };
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn batch_rows_come_from_the_footer_and_message_headers_alone() {
+        let data = ipc_bytes(&[30, 0, 50, 20], false);
+        let file = Recorded::new(data.clone());
+        assert_eq!(file_batch_rows(file.as_ref()).unwrap(), vec![30, 0, 50, 20]);
+        assert!(file.bytes_fetched() < 2000, "{} of {} bytes fetched", file.bytes_fetched(), data.len());
+        let cut = Recorded::new(data[..data.len() - 3].to_vec());
+        assert!(file_batch_rows(cut.as_ref()).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn a_ranged_file_skipping_rows_reads_no_batch_body_before_its_first() {
+        let sizes = [100; 8];
+        let data = ipc_bytes(&sizes, false);
+        let file = Recorded::new(data.clone());
+        let options = ReadOptions { columns: Some(vec!["id".into()]), skip_rows: 450, limit: Some(200) };
+        let mut source = IpcSource::new(IpcInput::Ranged(file.clone()), options, "t.arrow").unwrap();
+        assert_eq!(ids(&mut source), (450..650).collect::<Vec<_>>());
+        // Batches 4..=6 hold rows 400..700: about 3/8 of the file, plus headers, footer and one
+        // read-ahead.
+        let fetched = file.bytes_fetched() as usize;
+        assert!(fetched < data.len() * 3 / 8 + MIN_FETCH as usize + 4000, "{fetched} of {} bytes fetched", data.len());
+    }
+
+    #[test]
+    fn a_stream_reads_from_its_start() {
+        let data = ipc_bytes(&[10, 10, 10], true);
+        let file = Recorded::new(data);
+        let options = ReadOptions { columns: None, skip_rows: 15, limit: None };
+        let mut source = IpcSource::new(IpcInput::Ranged(file), options, "t.arrows").unwrap();
+        assert_eq!(ids(&mut source), (15..30).collect::<Vec<_>>());
     }
 }

@@ -18,6 +18,7 @@ pub mod jsonl_source;
 pub mod open;
 pub mod parquet_io;
 pub mod pipeline;
+pub mod ranged_io;
 pub mod record;
 pub mod sink;
 pub mod source;

@@ -13,6 +13,7 @@ use crate::json_array::{JsonArrayEncoder, JsonArraySink, JsonArraySource};
 use crate::jsonl_source::JsonlSource;
 use crate::parquet_io::{ParquetInput, ParquetSource, ParquetWriter};
 use crate::pipeline::Output;
+use crate::ranged_io::RangeRead;
 use crate::sink::{DiscardSink, Sink, StreamSink};
 use crate::source::{BatchSource, SkipLimit};
 use crate::spec::{Location, SinkKind, SinkSpec, SourceKind, SourceSpec, StreamFile, TableOptions, TextInput};
@@ -24,8 +25,9 @@ pub trait Handles {
     type Handle;
     /// A stream of the bytes of a file object.
     fn reader(&self, file: Self::Handle) -> ByteReader;
-    /// Every byte of a file object (Parquet and Arrow need random access). `source` names it.
-    fn read_all(&self, file: Self::Handle, source: &str) -> Result<Vec<u8>, ExecError>;
+    /// Random access to a file object by ranged reads (Parquet and Arrow read only the parts
+    /// they need: a footer, some row groups). `source` names it.
+    fn ranged(&self, file: Self::Handle, source: &str) -> Result<Arc<dyn RangeRead>, ExecError>;
     /// A writer into a file object.
     fn writer(&self, file: Self::Handle) -> Box<dyn Write + Send>;
     /// The batches of a host iterator.
@@ -52,10 +54,10 @@ fn open_stream<G: Handles>(file: StreamFile<G::Handle>, name: &str, handles: &G)
     codec::decoder(raw, file.compression).map_err(|e| input_error(name, e))
 }
 
-/// A local file in place, or the bytes of a file object.
+/// A local file in place, or a file object read by ranged reads.
 enum RandomAccess {
     File(std::fs::File),
-    Bytes(Vec<u8>),
+    Ranged(Arc<dyn RangeRead>),
 }
 
 fn open_random_access<G: Handles>(
@@ -65,7 +67,7 @@ fn open_random_access<G: Handles>(
 ) -> Result<RandomAccess, ExecError> {
     match input {
         Location::Path(path) => std::fs::File::open(path).map(RandomAccess::File).map_err(|e| input_error(name, e)),
-        Location::File(file) => handles.read_all(file, name).map(RandomAccess::Bytes),
+        Location::File(file) => handles.ranged(file, name).map(RandomAccess::Ranged),
     }
 }
 
@@ -119,7 +121,7 @@ impl<H> SourceSpec<H> {
             SourceKind::Parquet { input, read } => {
                 let input = match open_random_access(input, name, handles)? {
                     RandomAccess::File(f) => ParquetInput::File(f),
-                    RandomAccess::Bytes(b) => ParquetInput::Bytes(b),
+                    RandomAccess::Ranged(r) => ParquetInput::Ranged(r),
                 };
                 let source = ParquetSource::new(input, read, name)?;
                 let schema = source.schema();
@@ -128,7 +130,7 @@ impl<H> SourceSpec<H> {
             SourceKind::Arrow { input, read } => {
                 let input = match open_random_access(input, name, handles)? {
                     RandomAccess::File(f) => IpcInput::File(f),
-                    RandomAccess::Bytes(b) => IpcInput::Bytes(b),
+                    RandomAccess::Ranged(r) => IpcInput::Ranged(r),
                 };
                 let source = IpcSource::new(input, read, name)?;
                 let schema = source.schema();
@@ -265,8 +267,8 @@ mod tests {
         fn reader(&self, file: usize) -> ByteReader {
             Box::new(self.inputs[file])
         }
-        fn read_all(&self, file: usize, _source: &str) -> Result<Vec<u8>, ExecError> {
-            Ok(self.inputs[file].to_vec())
+        fn ranged(&self, file: usize, _source: &str) -> Result<Arc<dyn RangeRead>, ExecError> {
+            Ok(crate::ranged_io::tests::Recorded::new(self.inputs[file].to_vec()))
         }
         fn writer(&self, _file: usize) -> Box<dyn Write + Send> {
             Box::new(Shared(self.written.clone()))

@@ -1,39 +1,143 @@
 //! Parquet in and out, on arrow-rs. Reading prunes columns in the Parquet reader (projection),
-//! and skips and limits rows there too; writing takes record batches from the Arrow encoders
-//! and writes row groups in the writer thread.
+//! and skips and limits rows there too, reading only the row groups that hold the rows wanted;
+//! writing takes record batches from the Arrow encoders and writes row groups in the writer
+//! thread.
+//!
+//! A local file is read in place. A file read by ranged reads (an fsspec URL) is decoded by
+//! arrow-rs's push decoder: it names the byte ranges it needs (the footer, then the projected
+//! column chunks of one row group at a time) and only those are fetched, so a shard of a file
+//! on an object store reads its own row groups and the footer, nothing else.
 
 use crate::arrow_rows::{batch_to_rows, reorder};
 use crate::arrow_sink::TableWriter;
 use crate::codec::OutputStream;
 use crate::error::ExecError;
+use crate::ranged_io::RangeRead;
 use crate::record::Batch;
 use crate::source::{BatchSource, ReadOptions};
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch, RecordBatchReader};
 use arrow_schema::{DataType, SchemaRef};
-use bytes::Bytes;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderBuilder, ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReader,
+    ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::push_decoder::{ParquetPushDecoder, ParquetPushDecoderBuilder};
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use parquet::file::metadata::{PageIndexPolicy, ParquetMetaDataPushDecoder};
 use parquet::file::properties::WriterProperties;
-use parquet::file::reader::ChunkReader;
 use parquet::schema::types::ColumnPath;
+use parquet::DecodeResult;
 use std::collections::HashMap;
 use std::fs::File;
 use std::sync::Arc;
 
-/// Where a Parquet file is read from: a local file (read in place), or the bytes of a remote
-/// one (fsspec URLs are read into memory first: Parquet needs random access).
+/// Where a Parquet file is read from: a local file (read in place), or a file read by ranged
+/// reads (an fsspec URL), of which only the footer and the row groups read are fetched.
 pub enum ParquetInput {
     File(File),
-    Bytes(Vec<u8>),
+    Ranged(Arc<dyn RangeRead>),
+}
+
+/// How much of the end of a ranged file is fetched first: the footer of most files fits, so
+/// it costs one round trip instead of two (the 8-byte tail, then the footer).
+const FOOTER_FETCH: u64 = 16 * 1024;
+
+/// What decodes the row groups read: arrow-rs's reader over a local file, or its push decoder
+/// fed by ranged reads.
+enum Decoder {
+    Local(ParquetRecordBatchReader),
+    Ranged { decoder: Box<ParquetPushDecoder>, file: Arc<dyn RangeRead> },
+}
+
+/// Why a batch could not be had: the bytes could not be fetched, or not decoded.
+enum NextError {
+    Fetch(String),
+    Decode(String),
+}
+
+impl Decoder {
+    fn next(&mut self) -> Option<Result<RecordBatch, NextError>> {
+        match self {
+            Decoder::Local(reader) => reader.next().map(|r| r.map_err(|e| NextError::Decode(e.to_string()))),
+            Decoder::Ranged { decoder, file } => loop {
+                match decoder.try_decode() {
+                    Err(e) => return Some(Err(NextError::Decode(e.to_string()))),
+                    Ok(DecodeResult::Data(batch)) => return Some(Ok(batch)),
+                    Ok(DecodeResult::Finished) => return None,
+                    Ok(DecodeResult::NeedsData(ranges)) => {
+                        let fetched = file.read_ranges(&ranges).map_err(|e| {
+                            let (start, end) = (ranges[0].start, ranges[ranges.len() - 1].end);
+                            NextError::Fetch(format!("cannot read bytes {start}..{end}: {e}"))
+                        });
+                        if let Err(e) = fetched.and_then(|data| {
+                            decoder.push_ranges(ranges, data).map_err(|e| NextError::Decode(e.to_string()))
+                        }) {
+                            return Some(Err(e));
+                        }
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Not Parquet, or damaged: what a reader says when the footer cannot be decoded.
+fn not_parquet(e: impl std::fmt::Display) -> String {
+    format!("not a readable Parquet file ({e}); check that the file is complete and really Parquet")
+}
+
+/// The footer of a ranged file, fetched as arrow-rs's metadata decoder asks (the page index is
+/// not read: nothing here uses it).
+fn ranged_metadata(file: &dyn RangeRead) -> Result<ArrowReaderMetadata, String> {
+    let size = file.size();
+    let fetch = |ranges: &[std::ops::Range<u64>]| {
+        file.read_ranges(ranges).map_err(|e| format!("cannot read the footer (bytes {:?}): {e}", ranges))
+    };
+    let mut decoder =
+        ParquetMetaDataPushDecoder::try_new(size).map_err(not_parquet)?.with_page_index_policy(PageIndexPolicy::Skip);
+    let tail = size.saturating_sub(FOOTER_FETCH)..size;
+    decoder.push_ranges(vec![tail.clone()], fetch(&[tail])?).map_err(not_parquet)?;
+    let metadata = loop {
+        match decoder.try_decode().map_err(not_parquet)? {
+            DecodeResult::Data(metadata) => break metadata,
+            DecodeResult::Finished => return Err(not_parquet("no footer")),
+            DecodeResult::NeedsData(ranges) => {
+                let data = fetch(&ranges)?;
+                decoder.push_ranges(ranges, data).map_err(not_parquet)?;
+            }
+        }
+    };
+    ArrowReaderMetadata::try_new(Arc::new(metadata), ArrowReaderOptions::new()).map_err(not_parquet)
+}
+
+/// The row groups holding rows `skip..skip + limit` of the file, and the rows of the first of
+/// them to skip: a shard reads (and, from a ranged file, fetches) only those groups.
+fn row_groups_for(group_rows: &[i64], skip: u64, limit: Option<u64>) -> (Vec<usize>, u64) {
+    let end = limit.map_or(u64::MAX, |limit| skip.saturating_add(limit));
+    if end == skip {
+        return (Vec::new(), 0);
+    }
+    let (mut groups, mut offset, mut start) = (Vec::new(), 0, 0u64);
+    for (i, rows) in group_rows.iter().enumerate() {
+        let group_end = start + *rows as u64;
+        if group_end > skip && start < end {
+            if groups.is_empty() {
+                offset = skip - start;
+            }
+            groups.push(i);
+        }
+        start = group_end;
+    }
+    (groups, offset)
 }
 
 pub struct ParquetSource {
     source: Arc<str>,
     input: Option<ParquetInput>,
     options: ReadOptions,
-    reader: Option<ParquetRecordBatchReader>,
+    reader: Option<Decoder>,
     columns: Arc<[String]>,
     /// Rows in each row group, to say where a decoding error happened.
     row_groups: Vec<i64>,
@@ -72,21 +176,24 @@ impl ParquetSource {
 
     fn open(&mut self, batch_size: usize) -> Result<(), ExecError> {
         let Some(input) = self.input.take() else { return Ok(()) };
-        let not_parquet = |e: parquet::errors::ParquetError| {
-            format!("not a readable Parquet file ({e}); check that the file is complete and really Parquet")
-        };
         let opened = match input {
             ParquetInput::File(file) => ParquetRecordBatchReaderBuilder::try_new(file)
                 .map_err(not_parquet)
-                .and_then(|b| configure(b, batch_size, &self.options)),
-            ParquetInput::Bytes(bytes) => ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes))
-                .map_err(not_parquet)
-                .and_then(|b| configure(b, batch_size, &self.options)),
+                .and_then(|b| configure(b, batch_size, &self.options))
+                .and_then(|(b, groups, _)| {
+                    let reader = b.build().map_err(|e| format!("cannot start reading: {e}"))?;
+                    Ok((reader.schema(), Decoder::Local(reader), groups))
+                }),
+            ParquetInput::Ranged(file) => ranged_metadata(file.as_ref())
+                .and_then(|m| configure(ParquetPushDecoderBuilder::new_with_metadata(m), batch_size, &self.options))
+                .and_then(|(b, groups, schema)| {
+                    let decoder = b.build().map_err(|e| format!("cannot start reading: {e}"))?;
+                    Ok((schema, Decoder::Ranged { decoder: Box::new(decoder), file }, groups))
+                }),
         };
-        let (reader, row_groups) = opened.map_err(|e| self.fail(e))?;
+        let (mut schema, reader, row_groups) = opened.map_err(|e| self.fail(e))?;
         self.row_groups = row_groups;
         self.next_line = self.options.skip_rows + 1;
-        let mut schema = reader.schema();
         if let Some(wanted) = &self.options.columns {
             schema = reorder(&RecordBatch::new_empty(schema), wanted).schema();
         }
@@ -121,11 +228,11 @@ impl BatchSource for ParquetSource {
             Some(Ok(batch)) => batch,
             Some(Err(e)) => {
                 let at = self.row_group_of(self.next_line - 1);
-                return Err(ExecError::Input {
-                    source: self.source.to_string(),
-                    line: Some(self.next_line),
-                    message: format!("cannot decode {at}: {e}; the file is damaged"),
-                });
+                let message = match e {
+                    NextError::Decode(e) => format!("cannot decode {at}: {e}; the file is damaged"),
+                    NextError::Fetch(e) => format!("{e} ({at}); check that the file is still there, unchanged"),
+                };
+                return Err(ExecError::Input { source: self.source.to_string(), line: Some(self.next_line), message });
             }
         };
         let max_rows = max_rows.max(1);
@@ -143,15 +250,21 @@ impl BatchSource for ParquetSource {
     }
 }
 
-/// Apply the read options to a reader builder: projection, offset, limit.
-fn configure<T: ChunkReader + 'static>(
-    builder: ParquetRecordBatchReaderBuilder<T>,
+/// A builder with the read options applied, the rows of every row group of the file, and the
+/// Arrow schema of the columns read (in the file's order).
+type Configured<T> = (ArrowReaderBuilder<T>, Vec<i64>, SchemaRef);
+
+/// Apply the read options to a reader builder: projection, the row groups that hold the rows
+/// wanted, the offset into the first of them, limit. Also returns the rows of every group.
+fn configure<T>(
+    builder: ArrowReaderBuilder<T>,
     batch_size: usize,
     options: &ReadOptions,
-) -> Result<(ParquetRecordBatchReader, Vec<i64>), String> {
-    let row_groups = builder.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
+) -> Result<Configured<T>, String> {
+    let row_groups: Vec<i64> = builder.metadata().row_groups().iter().map(|g| g.num_rows()).collect();
     let file_schema = builder.schema().clone();
     let mut builder = builder.with_batch_size(batch_size.max(1));
+    let mut schema = file_schema.clone();
     if let Some(wanted) = &options.columns {
         let mut indices = Vec::new();
         for name in wanted {
@@ -167,17 +280,19 @@ fn configure<T: ChunkReader + 'static>(
         }
         indices.sort_unstable();
         indices.dedup();
+        schema = Arc::new(file_schema.project(&indices).map_err(|e| e.to_string())?);
         let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
         builder = builder.with_projection(mask);
     }
-    if options.skip_rows > 0 {
-        builder = builder.with_offset(options.skip_rows as usize);
+    let (groups, offset) = row_groups_for(&row_groups, options.skip_rows, options.limit);
+    builder = builder.with_row_groups(groups);
+    if offset > 0 {
+        builder = builder.with_offset(offset as usize);
     }
     if let Some(limit) = options.limit {
         builder = builder.with_limit(limit as usize);
     }
-    let reader = builder.build().map_err(|e| format!("cannot start reading: {e}"))?;
-    Ok((reader, row_groups))
+    Ok((builder, row_groups, schema))
 }
 
 /// The Parquet codec by name: snappy, zstd, gzip, lz4 (LZ4_RAW) or none.
@@ -296,6 +411,7 @@ mod tests {
     use super::*;
     use crate::codec::{create_file, Compression as FileCompression};
     use arrow_array::StringArray;
+    use bytes::Bytes;
 
     fn strings(values: impl Iterator<Item = String>) -> Arc<StringArray> {
         Arc::new(StringArray::from(values.collect::<Vec<_>>()))
@@ -320,6 +436,101 @@ mod tests {
         assert!(chunk.column(1).dictionary_page_offset().is_none(), "email has none");
         let read: Vec<RecordBatch> = builder.with_batch_size(4096).build().unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(read, vec![batch]);
+    }
+
+    /// A Parquet file of `groups` row groups of 1,000 rows (`id`, a padded `text`), its bytes.
+    fn parquet_bytes(groups: usize) -> Vec<u8> {
+        let rows = groups * 1000;
+        let ids = Arc::new(arrow_array::Int64Array::from_iter_values(0..rows as i64));
+        let texts = strings((0..rows).map(|i| format!("{i:0>40}")));
+        let batch = RecordBatch::try_from_iter(vec![("id", ids as _), ("text", texts as _)]).unwrap();
+        let props = WriterProperties::builder().set_max_row_group_row_count(Some(1000)).build();
+        let mut out = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut out, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        out
+    }
+
+    fn ids(source: &mut ParquetSource) -> Vec<i64> {
+        let mut ids = Vec::new();
+        while let Some(batch) = source.next_batch(0, 700).unwrap() {
+            for row in &batch.rows {
+                let crate::record::RowData::Value(crate::value::Value::Map(items)) = &row.data else { panic!("a map") };
+                let crate::value::Value::Int(id) = items[0].1 else { panic!("an int id") };
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn a_ranged_shard_fetches_the_footer_and_its_row_groups_only() {
+        let data = parquet_bytes(8);
+        let metadata = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data.clone())).unwrap().metadata().clone();
+        let file = crate::ranged_io::tests::Recorded::new(data.clone());
+        // Rows 2500..4500: the second half of group 2, all of group 3, the first half of group 4.
+        let options = ReadOptions { columns: None, skip_rows: 2500, limit: Some(2000) };
+        let mut source = ParquetSource::new(ParquetInput::Ranged(file.clone()), options, "t.parquet").unwrap();
+        assert_eq!(ids(&mut source), (2500..4500).collect::<Vec<_>>());
+
+        let group = |g: usize| {
+            let chunks = metadata.row_group(g).columns().iter().map(|c| c.byte_range());
+            let (starts, ends): (Vec<u64>, Vec<u64>) = chunks.map(|(start, len)| (start, start + len)).unzip();
+            *starts.iter().min().unwrap()..*ends.iter().max().unwrap()
+        };
+        let footer = data.len() as u64 - FOOTER_FETCH..data.len() as u64;
+        for range in file.fetched.lock().unwrap().iter() {
+            let inside = |r: &std::ops::Range<u64>| r.start <= range.start && range.end <= r.end;
+            assert!(inside(&footer) || (2..=4).any(|g| inside(&group(g))), "fetched {range:?} outside groups 2-4");
+        }
+        let wanted: u64 = (2..=4).map(|g| group(g).end - group(g).start).sum();
+        assert!(file.bytes_fetched() <= wanted + FOOTER_FETCH, "{} fetched", file.bytes_fetched());
+    }
+
+    #[test]
+    fn a_ranged_read_projects_columns_and_names_a_damaged_row_group() {
+        let mut data = parquet_bytes(3);
+        let builder = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(data.clone())).unwrap();
+        let (start, len) = builder.metadata().row_group(1).column(1).byte_range();
+        data[start as usize..(start + len) as usize].fill(0xab);
+        let columns = Some(vec!["id".to_string()]);
+        let file = crate::ranged_io::tests::Recorded::new(data.clone());
+        let mut source =
+            ParquetSource::new(ParquetInput::Ranged(file), ReadOptions { columns, ..Default::default() }, "t.parquet")
+                .unwrap();
+        assert_eq!(ids(&mut source).len(), 3000, "the damaged column is not read");
+
+        let file = crate::ranged_io::tests::Recorded::new(data);
+        let mut source = ParquetSource::new(ParquetInput::Ranged(file), ReadOptions::default(), "t.parquet").unwrap();
+        let err = loop {
+            match source.next_batch(0, 700) {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("read a damaged file"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(err.contains("t.parquet") && err.contains("row group 1 (rows 1001..2000)"), "{err}");
+    }
+
+    #[test]
+    fn a_truncated_ranged_file_fails_naming_it() {
+        let data = parquet_bytes(2);
+        let file = crate::ranged_io::tests::Recorded::new(data[..data.len() - 100].to_vec());
+        let Err(err) = ParquetSource::new(ParquetInput::Ranged(file), ReadOptions::default(), "cut.parquet") else {
+            panic!("opened a truncated file")
+        };
+        let err = err.to_string();
+        assert!(err.contains("cut.parquet") && err.contains("not a readable Parquet file"), "{err}");
+    }
+
+    #[test]
+    fn row_groups_for_a_row_range() {
+        assert_eq!(row_groups_for(&[10, 10, 10], 0, None), (vec![0, 1, 2], 0));
+        assert_eq!(row_groups_for(&[10, 10, 10], 15, Some(10)), (vec![1, 2], 5));
+        assert_eq!(row_groups_for(&[10, 10, 10], 10, Some(10)), (vec![1], 0));
+        assert_eq!(row_groups_for(&[10, 10, 10], 5, Some(0)), (vec![], 0));
+        assert_eq!(row_groups_for(&[10, 0, 10], 10, None), (vec![2], 0));
     }
 
     #[test]

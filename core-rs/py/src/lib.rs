@@ -220,11 +220,27 @@ fn csv_head(
     Ok(head.map(|h| (h.data_start, h.lines_before, h.fields)))
 }
 
+/// The rows of each record batch of an Arrow IPC file read through `file` (an object with
+/// `size` and `read_range`/`read_ranges`, or a seekable binary file): its footer and each
+/// batch's message header only, no batch body (see `zoopipe_exec::ipc_io::file_batch_rows`).
+/// ValueError if it is not a readable IPC file; a Python exception of `file` as raised.
+#[pyfunction]
+fn ipc_file_batch_rows(py: Python<'_>, file: Py<PyAny>) -> PyResult<Vec<u64>> {
+    let slot = PyErrSlot::default();
+    let ranges = pyio::PyRanges::new(py, file, slot.clone())?;
+    let rows = py.allow_threads(|| zoopipe_exec::ipc_io::file_batch_rows(&ranges));
+    if let Some(original) = slot.take() {
+        return Err(original);
+    }
+    rows.map_err(pyo3::exceptions::PyValueError::new_err)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_points, m)?)?;
     m.add_function(wrap_pyfunction!(record_start, m)?)?;
     m.add_function(wrap_pyfunction!(csv_head, m)?)?;
+    m.add_function(wrap_pyfunction!(ipc_file_batch_rows, m)?)?;
     m.add_class::<NativeProgress>()?;
     m.add_class::<StopToken>()?;
     m.add_function(wrap_pyfunction!(run_pipe, m)?)?;

@@ -1,10 +1,13 @@
-//! Python file objects (fsspec files for URLs) as Rust byte streams. The GIL is taken once
-//! per chunk, and chunks are large (the codec layer buffers 1 MiB).
+//! Python file objects (fsspec files for URLs) as Rust byte streams, and as files read by
+//! ranged reads (Parquet, Arrow). The GIL is taken once per chunk or range, and chunks are
+//! large (the codec layer buffers 1 MiB).
 
 use crate::pyerr::PyErrSlot;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use std::io::{self, Read, Write};
+use std::ops::Range;
+use zoopipe_exec::ranged_io::{Bytes, RangeRead};
 
 pub struct PyFileReader {
     file: Py<PyAny>,
@@ -62,6 +65,66 @@ impl Write for PyFileWriter {
             crate::pygil::call_method(self.file.bind(py), "flush", &PyTuple::empty(py))
                 .map_err(|e| io::Error::other(self.errors.keep(e, "flushing the output file object").to_string()))?;
             Ok(())
+        })
+    }
+}
+
+/// A Python object read by byte ranges: `zoopipe_core.adapters.ranged.RangedFile` (its
+/// `size`, `read_range(start, end)` and `read_ranges([(start, end), ...])`, fetched
+/// concurrently), or any seekable binary file object (`seek` and `read`).
+pub struct PyRanges {
+    file: Py<PyAny>,
+    size: u64,
+    ranged: bool,
+    errors: PyErrSlot,
+}
+
+impl PyRanges {
+    pub fn new(py: Python<'_>, file: Py<PyAny>, errors: PyErrSlot) -> PyResult<PyRanges> {
+        let bound = file.bind(py);
+        let ranged = bound.hasattr("read_ranges")?;
+        let size = match bound.getattr("size").ok().and_then(|s| s.extract::<u64>().ok()) {
+            Some(size) => size,
+            None => bound.call_method1("seek", (0, 2))?.extract()?,
+        };
+        Ok(PyRanges { file, size, ranged, errors })
+    }
+
+    fn fetch(&self, py: Python<'_>, ranges: &[Range<u64>]) -> PyResult<Vec<Bytes>> {
+        let file = self.file.bind(py);
+        let copy = |data: Bound<'_, PyAny>| -> PyResult<Bytes> {
+            let bytes = data.downcast::<PyBytes>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(
+                    "the input file object must return bytes; open it in binary mode",
+                )
+            })?;
+            Ok(Bytes::copy_from_slice(bytes.as_bytes()))
+        };
+        if self.ranged {
+            let pairs: Vec<(u64, u64)> = ranges.iter().map(|r| (r.start, r.end)).collect();
+            let args = PyTuple::new(py, [PyList::new(py, pairs)?])?;
+            let fetched = crate::pygil::call_method(file, "read_ranges", &args)?;
+            return fetched.try_iter()?.map(|data| copy(data?)).collect();
+        }
+        let mut out = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            crate::pygil::call_method(file, "seek", &PyTuple::new(py, [range.start])?)?;
+            let length = range.end.saturating_sub(range.start);
+            out.push(copy(crate::pygil::call_method(file, "read", &PyTuple::new(py, [length])?)?)?);
+        }
+        Ok(out)
+    }
+}
+
+impl RangeRead for PyRanges {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_ranges(&self, ranges: &[Range<u64>]) -> io::Result<Vec<Bytes>> {
+        crate::pygil::with_gil(|py| {
+            self.fetch(py, ranges)
+                .map_err(|e| io::Error::other(self.errors.keep(e, "reading the input file object").to_string()))
         })
     }
 }

@@ -6,10 +6,12 @@ use crate::pyerr::PyErrSlot;
 use crate::{pyio, pysink, pysource};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use std::io::Write;
+use std::sync::Arc;
 use zoopipe_exec::codec::ByteReader;
 use zoopipe_exec::open::Handles;
+use zoopipe_exec::ranged_io::RangeRead;
 use zoopipe_exec::spec::{SpecError, SpecMap, SpecValue};
 use zoopipe_exec::{BatchSource, ExecError, Sink};
 
@@ -54,16 +56,11 @@ impl Handles for PyHandles {
         Box::new(pyio::PyFileReader::new(file, self.errors.clone()))
     }
 
-    fn read_all(&self, file: Py<PyAny>, source: &str) -> Result<Vec<u8>, ExecError> {
+    fn ranged(&self, file: Py<PyAny>, _source: &str) -> Result<Arc<dyn RangeRead>, ExecError> {
         Python::with_gil(|py| {
-            let data =
-                file.bind(py).call_method0("read").map_err(|e| self.errors.keep(e, "reading the input file object"))?;
-            let bytes = data.downcast::<PyBytes>().map_err(|_| ExecError::Input {
-                source: source.to_owned(),
-                line: None,
-                message: "the file object must be opened in binary mode".into(),
-            })?;
-            Ok(bytes.as_bytes().to_vec())
+            let ranges = pyio::PyRanges::new(py, file, self.errors.clone())
+                .map_err(|e| self.errors.keep(e, "opening the input file object"))?;
+            Ok(Arc::new(ranges) as Arc<dyn RangeRead>)
         })
     }
 
