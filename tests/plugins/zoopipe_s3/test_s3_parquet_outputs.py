@@ -20,6 +20,7 @@ import pytest
 from s3_server import s3_keys, s3_pending_uploads, worker_environment
 
 from zoopipe_core import (
+    ArrowOutputAdapter,
     JSONInputAdapter,
     ParquetInputAdapter,
     ParquetOutputAdapter,
@@ -219,3 +220,24 @@ def test_unmerged_parquet_on_s3_is_one_dataset_and_a_rerun_leaves_no_stale_part(
     assert read_ids(s3_server, url) == list(range(ROWS))
     assert "get_object" not in driver and "upload_part" not in driver, driver
     assert {"delete_object", "delete_objects"} & set(driver), driver  # the stale parts, by the driver
+
+
+def test_an_arrow_output_on_s3_is_merged_by_a_worker_too(s3_server, s3_bucket, tmp_path, s3_calls):
+    """Arrow IPC streams batch by batch through the same S3 upload (pyarrow needs a complete file
+    object: merge.WriteSink gives it one)."""
+    import pyarrow.ipc as ipc
+
+    source = write_input(tmp_path / "in.parquet")
+    url = f"s3://{s3_bucket}/all.arrow"
+    pipe = Pipe(ParquetInputAdapter(source), ArrowOutputAdapter(url))
+    manager = PipeManager.parallelize_pipe(
+        pipe, workers=3, should_merge=True, engine=MultiProcessEngine(max_workers=2)
+    )
+    s3_calls.clear()
+    assert manager.run(show_progress=False).success_count == ROWS
+    driver = [method for method, _, _ in s3_calls]
+    assert not DATA_CALLS & set(driver), driver
+    assert s3_keys(s3_server, s3_bucket) == ["all.arrow"]
+    with s3_server.filesystem().open(url.removeprefix("s3://")) as file:
+        table = ipc.open_file(file).read_all()
+    assert sorted(table["id"].to_pylist()) == list(range(ROWS))
