@@ -268,7 +268,8 @@ class PipeManager:
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every pipe: each is asked to stop (it publishes nothing) and is stopped forcefully
-        after ``timeout`` seconds. Nothing is merged, and the run's files are removed: the
+        after ``timeout`` seconds. Nothing is merged (a merge task running on the engine is
+        cancelled; a merge in this process finishes), and the run's files are removed: the
         temporary files of stopped pipes, and the parts of shards that already finished when
         they were to be merged. A no-op when not running."""
         if not self.is_running:

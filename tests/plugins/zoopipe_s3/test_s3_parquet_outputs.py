@@ -161,7 +161,10 @@ def slow_merge(target: Any, paths: list[str]) -> None:
     merge_parquet(target, paths)
 
 
-def test_stopping_the_run_during_the_merge_cancels_it(s3_server, s3_bucket, tmp_path, monkeypatch):
+@pytest.mark.parametrize("owned", [False, True], ids=["passed-engine", "managers-engine"])
+def test_stopping_the_run_during_the_merge_cancels_it(s3_server, s3_bucket, tmp_path, monkeypatch, owned):
+    """A passed engine: the manager cancels the merge task and the engine stays up. An engine the
+    manager made: its shutdown cancels the task. Either way nothing is published."""
     started = tmp_path / "merge-started"
     monkeypatch.setenv("ZOOPIPE_TEST_MERGE_STARTED", str(started))
     # The engine forks each task from here, so its workers merge with slow_merge.
@@ -171,7 +174,9 @@ def test_stopping_the_run_during_the_merge_cancels_it(s3_server, s3_bucket, tmp_
     engine = MultiProcessEngine(max_workers=2)
     try:
         pipe = Pipe(ParquetInputAdapter(source), ParquetOutputAdapter(url))
-        manager = PipeManager.parallelize_pipe(pipe, workers=2, should_merge=True, engine=engine)
+        manager = PipeManager.parallelize_pipe(
+            pipe, workers=2, should_merge=True, engine="multiprocess" if owned else engine
+        )
         manager.start()
         deadline = time.monotonic() + 60
         while not started.exists():
@@ -182,7 +187,7 @@ def test_stopping_the_run_during_the_merge_cancels_it(s3_server, s3_bucket, tmp_
         stopping.start()
         stopping.join(60)
         assert not stopping.is_alive() and not manager.is_running
-        assert engine.is_running  # a passed engine stays up: the merge task alone was cancelled
+        assert manager.engine.is_running != owned  # a passed engine stays up
     finally:
         engine.shutdown()
     report = manager.report
