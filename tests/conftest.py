@@ -119,7 +119,7 @@ def memfs():
 # plugin-system tests (tests/plugin_fakes.py); the S3 server (moto, on 127.0.0.1) for the s3://
 # tests (tests/s3_server.py).
 from plugin_fakes import fake_distribution, fresh_plugins  # noqa: E402, F401
-from s3_server import s3_bucket, s3_server  # noqa: E402, F401
+from s3_server import s3_bucket, s3_calls, s3_server  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)

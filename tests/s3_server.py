@@ -94,3 +94,36 @@ def s3_pending_uploads(server: S3Server, bucket: str) -> list[str]:
 
     client = boto3.client("s3", endpoint_url=server.endpoint_url)
     return sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+
+
+@pytest.fixture
+def s3_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, Any], Any]]:
+    """Every S3 call this process makes through s3fs, with its arguments and response (every
+    s3fs instance and thread of this process; a worker process of an engine records its own
+    calls in its own copy, which the test never sees: what is here is the driver's)."""
+    import s3fs
+    from fsspec.asyn import sync_wrapper
+
+    calls: list[tuple[str, dict[str, Any], Any]] = []
+    original = s3fs.S3FileSystem._call_s3
+
+    async def recording(self: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        response = await original(self, method, *args, **kwargs)
+        calls.append((method, kwargs, response))
+        return response
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", recording)
+    monkeypatch.setattr(s3fs.S3FileSystem, "call_s3", sync_wrapper(recording))  # binds the original
+    return calls
+
+
+def bytes_read(calls: list[tuple[str, dict[str, Any], Any]]) -> list[tuple[str | None, int]]:
+    """The range and byte count of each GET."""
+    return [(kw.get("Range"), resp["ContentLength"]) for method, kw, resp in calls if method == "get_object"]
+
+
+def worker_environment(server: S3Server) -> dict[str, str]:
+    """The environment variables that point a cluster's worker processes (Ray, Dask, started
+    before the server) at the test server: pass them with
+    ``engine.prepare(WorkerEnvironment(env_vars=...))``."""
+    return {**_AWS_ENV, "AWS_ENDPOINT_URL_S3": server.endpoint_url}

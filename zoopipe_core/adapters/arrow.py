@@ -192,7 +192,7 @@ def merge_arrow(target: Any, paths: list[str]) -> None:
                     schema, parts, file_format = batches(part)
                     if writer is None:
                         new = ipc.new_file if file_format else ipc.new_stream
-                        writer = new(out, schema)
+                        writer = new(merge.WriteSink(out), schema)
                     for batch in parts:
                         writer.write_batch(batch)
         finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -67,6 +68,9 @@ class FormatMerger:
 
     merge: Callable[[Any, list[str]], None]
     check: Callable[[Any], None] = _accept_any
+    #: With should_merge=False, the parts form a directory dataset at the output's path
+    #: (:mod:`zoopipe_core.adapters.dataset`) instead of ``part_path`` files beside it.
+    dataset: bool = False
 
 
 _MERGERS: dict[str, FormatMerger] = {}
@@ -143,6 +147,26 @@ def merge_outputs(target: OutputAdapter, parts: Sequence[OutputAdapter]) -> None
             remove(path)
 
 
+def merges_in_place(target: OutputAdapter, parts: Sequence[OutputAdapter]) -> bool:
+    """True when ``target``'s merge belongs in the process that ran the shards' driver: its file
+    and every part are local files (the driver's filesystem; they are moved and appended), or in
+    this process's memory (``memory://``), or the output has no path (its own ``merge_parts``).
+    Otherwise the parts live on a store, and the merge runs on a worker of the run's engine, so
+    no byte of them passes through the driver.
+
+    Example:
+        >>> from zoopipe_core import ParquetOutputAdapter
+        >>> target = ParquetOutputAdapter("s3://bucket/out.parquet")
+        >>> merges_in_place(target, [target.shard(0)]), merges_in_place(ParquetOutputAdapter("o.parquet"), [])
+        (False, True)
+    """
+    urls = [getattr(a, "path", None) for a in (target, *parts)]
+    paths = [url for url in urls if isinstance(url, str)]
+    if len(paths) < len(urls):
+        return True
+    return all(is_local(url) or url.startswith("memory://") for url in paths)
+
+
 def remove_output(adapter: OutputAdapter) -> None:
     """Remove the file an output wrote, if any: the part of a shard whose run was stopped."""
     path = getattr(adapter, "path", None)
@@ -185,6 +209,38 @@ def publish(url: str, write: Callable[[IO[bytes]], Any]) -> None:
     except BaseException:
         pending.abort()
         raise
+
+
+class WriteSink(io.RawIOBase):
+    """``out`` as a complete binary file object, for writers that want one (pyarrow asks
+    ``closed``, which a store's uncommitted upload need not have). Closing it leaves ``out``
+    open: :func:`publish` commits or discards it.
+
+    Example:
+        >>> import pyarrow as pa, pyarrow.parquet as pq
+        >>> class Upload:  # has write() and flush() only, like an uncommitted S3 upload
+        ...     data = b""
+        ...     def write(self, chunk): self.data += bytes(chunk); return len(chunk)
+        ...     def flush(self): pass
+        >>> upload = Upload()
+        >>> pq.write_table(pa.table({"a": [1]}), WriteSink(upload)); upload.data[:4]
+        b'PAR1'
+    """
+
+    def __init__(self, out: Any) -> None:
+        super().__init__()
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._out.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.closed:
+            self._out.flush()
 
 
 def open_read(url: str) -> IO[bytes]:

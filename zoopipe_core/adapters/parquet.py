@@ -22,6 +22,7 @@ from zoopipe_core.adapters.base import InputAdapter, OutputAdapter
 from zoopipe_core.adapters.native_spec import ParquetSink, ParquetSource
 from zoopipe_core.adapters.ranged import object_size, read_range
 from zoopipe_core.adapters.tables import TableFileInput, import_pyarrow, split_rows
+from zoopipe_core.errors import ShardingError
 
 CODECS = ("snappy", "zstd", "gzip", "lz4", "none")
 
@@ -168,8 +169,17 @@ def split_parquet(adapter: Any, workers: int) -> list[Any]:
 
 
 def merge_parquet(target: Any, paths: list[str]) -> None:
-    """Parquet: every row group of every part, one at a time, into one file."""
+    """Parquet: every row group of every part, one at a time, into one file.
+
+    The parts' row groups are kept as they are: one is read, written and dropped before the
+    next, and ``ParquetWriter`` sends each to the output as it is written (a local file, or S3's
+    multipart upload, which holds at most one upload part), so memory stays near one row group
+    whatever the size of the parts. A part that cannot be read (damaged, or of another schema)
+    fails the merge naming it and the row group; nothing is published.
+    """
     pq = import_pyarrow("merging Parquet parts")
+    import pyarrow as pa
+
     compression = getattr(target, "compression", None) or "snappy"
 
     def write(out: IO[bytes]) -> None:
@@ -177,11 +187,23 @@ def merge_parquet(target: Any, paths: list[str]) -> None:
         try:
             for path in paths:
                 with merge.open_read(path) as part:
-                    reader = pq.ParquetFile(part)
-                    if writer is None:
-                        writer = pq.ParquetWriter(out, reader.schema_arrow, compression=compression)
-                    for group in range(reader.num_row_groups):
-                        writer.write_table(reader.read_row_group(group))
+                    group = None
+                    try:
+                        reader = pq.ParquetFile(part)
+                        if writer is None:
+                            writer = pq.ParquetWriter(
+                                merge.WriteSink(out), reader.schema_arrow, compression=compression
+                            )
+                        for group in range(reader.num_row_groups):
+                            writer.write_table(reader.read_row_group(group))
+                    except (pa.ArrowException, ValueError, OSError) as exc:
+                        where = "" if group is None else f" (row group {group})"
+                        raise ShardingError(
+                            f"cannot merge the Parquet part {path}{where} into {target.path}: {exc}. "
+                            "Nothing was published and the parts are kept. Parts of different "
+                            "schemas: give the pipe a schema_model, so every shard writes the same "
+                            "columns and types; a damaged part: run again"
+                        ) from exc
         finally:
             if writer is not None:
                 writer.close()
@@ -189,4 +211,4 @@ def merge_parquet(target: Any, paths: list[str]) -> None:
     merge.publish(target.path, write)
 
 
-merge.register_merger("parquet", merge.FormatMerger(merge_parquet))
+merge.register_merger("parquet", merge.FormatMerger(merge_parquet, dataset=True))

@@ -278,7 +278,10 @@ class PendingOutput:
             self._open_uncommitted = uncommitted_opener(url)
             self._fs, path = filesystem_for(url)
             self.final_path = path
-            self.temp_path = None if self._open_uncommitted is not None else path + suffix
+            # Hidden (".name..."), as locally: dataset readers listing the directory skip it.
+            directory, _, name = path.rpartition("/")
+            hidden = f"{directory}/.{name}{suffix}" if directory else f".{name}{suffix}"
+            self.temp_path = None if self._open_uncommitted is not None else hidden
 
     def location(self) -> Location:
         """Where to write: the local temporary path, or a file object opened now."""

@@ -20,10 +20,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from zoopipe_core.adapters.dataset import begin_dataset, finish_dataset
 from zoopipe_core.engines import Engine
 from zoopipe_core.errors import PipelineError
 from zoopipe_core.parallel.cleanup import SETTLE_GRACE, remove_leftovers
 from zoopipe_core.parallel.exit_hooks import Terminated, handle_sigterm, running_managers
+from zoopipe_core.parallel.merging import MergeStopped, run_merge
 from zoopipe_core.parallel.report import FlowReport, describe_failure, flow_status, running_ram
 from zoopipe_core.parallel.shards import ShardPlan, plan_shards
 from zoopipe_core.parallel.worker import check_pipes, run_pipe_task
@@ -89,6 +91,8 @@ class PipeManager:
         self._retries = retries
         self._max_running: int | None = None
         self._merges: list[tuple[Any, list[Any]]] = []
+        self._datasets: list[tuple[Any, list[Any]]] = []
+        self._merge_stopped = False
         self._slots = [_Slot(i, pipe, PipeReport(i)) for i, pipe in enumerate(pipes)]
         self._lock = threading.RLock()
         # Held while deciding to submit and submitting, and while shutdown() sets _stopping, so
@@ -151,6 +155,7 @@ class PipeManager:
         manager = cls(plan.pipes, engine=engine, retries=retries)
         manager._max_running = workers
         manager._merges = plan.merges
+        manager._datasets = plan.datasets
         return manager
 
     # ------------------------------------------------------------------ properties
@@ -194,7 +199,11 @@ class PipeManager:
             return FlowReport.combine(
                 reports,
                 status=flow_status(
-                    reports, started=self._started, finished=finished, merge_error=self._merge_error
+                    reports,
+                    started=self._started,
+                    finished=finished,
+                    merge_error=self._merge_error,
+                    merge_stopped=self._merge_stopped,
                 ),
                 duration=((end or time.monotonic()) - start) if start is not None else 0.0,
                 ram_bytes=self._peak_ram if finished else running_ram(reports),
@@ -218,6 +227,7 @@ class PipeManager:
                 self._stopping = False
                 self._abandoned = False
                 self._merge_error = None
+                self._merge_stopped = False
                 self._peak_ram = 0
                 self._done = threading.Event()
                 for slot in self._slots:
@@ -232,6 +242,8 @@ class PipeManager:
                 running_managers.add(self)
                 handle_sigterm()
             try:
+                for target, _ in self._datasets:
+                    begin_dataset(target)  # the directory is not whole while its parts are replaced
                 self._submit_queued()
             except BaseException:
                 self._stopping = True
@@ -256,7 +268,8 @@ class PipeManager:
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every pipe: each is asked to stop (it publishes nothing) and is stopped forcefully
-        after ``timeout`` seconds. Nothing is merged, and the run's files are removed: the
+        after ``timeout`` seconds. Nothing is merged (a merge task running on the engine is
+        cancelled; a merge in this process finishes), and the run's files are removed: the
         temporary files of stopped pipes, and the parts of shards that already finished when
         they were to be merged. A no-op when not running."""
         if not self.is_running:
@@ -402,11 +415,8 @@ class PipeManager:
                     self._cancel_queued()
                 else:
                     self._submit_queued()
-            if (
-                not self._stopping
-                and self._merges
-                and all(s.report.status == PipeStatus.COMPLETED for s in self._slots)
-            ):
+            completed = all(s.report.status == PipeStatus.COMPLETED for s in self._slots)
+            if not self._stopping and completed and (self._merges or self._datasets):
                 self._merge()
             else:
                 self._remove_leftovers()
@@ -473,13 +483,35 @@ class PipeManager:
                     slot.report.mark_finished(PipeStatus.CANCELLED)
 
     def _merge(self) -> None:
+        """Every shard succeeded: merge each output's parts (on a worker when they are on a
+        store, see :mod:`zoopipe_core.parallel.merging`), or mark its dataset directory whole."""
         for target, parts in self._merges:
             try:
-                target.merge_parts(parts)
+                run_merge(self._engine, target, parts, self._submit_merge, lambda: self._stopping)
+            except MergeStopped:
+                _log.warning("%r: stopped while merging; nothing was merged, the parts are removed", self)
+                self._merge_stopped = True
+                self._remove_leftovers()
+                return
             except Exception as exc:
                 _log.error("merging the shards into %s failed: %s", getattr(target, "path", target), exc)
                 self._merge_error = exc
                 return
+        for target, parts in self._datasets:
+            try:
+                finish_dataset(target, parts)
+            except Exception as exc:
+                _log.error("finishing the dataset %s failed: %s", getattr(target, "path", target), exc)
+                self._merge_error = exc
+                return
+
+    def _submit_merge(self, fn: Any, *args: Any) -> concurrent.futures.Future[Any] | None:
+        """Submit a merge task, or None once the run is stopping (shutdown() may be stopping
+        the engine: a submit would start it again)."""
+        with self._submit_lock:
+            if self._stopping:
+                return None
+            return self._engine.submit(fn, *args)
 
     def _remove_leftovers(self) -> None:
         """What a run that did not complete leaves (see :func:`remove_leftovers`)."""

@@ -121,10 +121,16 @@ class FlowReport:
 
 
 def flow_status(
-    reports: Sequence[PipeReport], *, started: bool, finished: bool, merge_error: BaseException | None
+    reports: Sequence[PipeReport],
+    *,
+    started: bool,
+    finished: bool,
+    merge_error: BaseException | None,
+    merge_stopped: bool = False,
 ) -> PipeStatus:
     """The status of a manager's run: pending, running, then failed when a pipe or the merge
-    failed, cancelled when a pipe did not complete, completed otherwise.
+    failed, cancelled when a pipe did not complete or the run was stopped while merging,
+    completed otherwise.
 
     Example:
         >>> flow_status([PipeReport()], started=True, finished=False, merge_error=None).value
@@ -136,7 +142,7 @@ def flow_status(
         return PipeStatus.RUNNING
     if merge_error is not None or any(r.status == PipeStatus.FAILED for r in reports):
         return PipeStatus.FAILED
-    if any(r.status != PipeStatus.COMPLETED for r in reports):
+    if merge_stopped or any(r.status != PipeStatus.COMPLETED for r in reports):
         return PipeStatus.CANCELLED
     return PipeStatus.COMPLETED
 
