@@ -109,12 +109,16 @@ def _object_size(fs, url: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size-mb", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--engines", default="multiprocess")
-    parser.add_argument("--child", nargs=4, metavar=("MODE", "ENGINE", "SOURCE", "TARGET"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", nargs=4, metavar=("MODE", "ENGINE", "SOURCE", "TARGET"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -154,15 +158,27 @@ def main() -> None:
                 else:
                     source, target = f"s3://{BUCKET}/users.csv", f"s3://{BUCKET}/out-{engine}-{repeat}.jsonl"
                 result_path = work / f"{name}-{repeat}.json"
-                command = [sys.executable, __file__, "--workers", str(args.workers), "--result", str(result_path)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--workers",
+                    str(args.workers),
+                    "--result",
+                    str(result_path),
+                ]
                 subprocess.run([*command, "--child", mode, engine, source, target], check=True)
                 result = json.loads(result_path.read_text())
                 if result["rows"] + result["errors"] != dataset.rows:
-                    raise SystemExit(f"{name}: {result['rows']} + {result['errors']} records, expected {dataset.rows}")
+                    raise SystemExit(
+                        f"{name}: {result['rows']} + {result['errors']} records, expected {dataset.rows}"
+                    )
                 result["mb_per_s"] = size / 1e6 / result["seconds"]
                 runs[name].append(result)
-                print(f"  {name} #{repeat + 1}: {result['seconds']:.2f} s, {result['mb_per_s']:.0f} MB/s, "
-                      f"driver read {result['driver_bytes']:,} B, merge {result['merge_seconds']:.2f} s", flush=True)
+                print(
+                    f"  {name} #{repeat + 1}: {result['seconds']:.2f} s, {result['mb_per_s']:.0f} MB/s, "
+                    f"driver read {result['driver_bytes']:,} B, merge {result['merge_seconds']:.2f} s",
+                    flush=True,
+                )
                 if mode == "local":
                     os.remove(target)
                 else:
@@ -175,8 +191,10 @@ def main() -> None:
 
     print(f"\n{'contender':<20}{'median s':>10}{'MB/s':>8}{'driver read':>14}{'merge s':>9}")
     for name in runs:
-        print(f"{name:<20}{median(name, 'seconds'):>10.2f}{median(name, 'mb_per_s'):>8.0f}"
-              f"{median(name, 'driver_bytes') / size:>13.4%}{median(name, 'merge_seconds'):>9.2f}")
+        print(
+            f"{name:<20}{median(name, 'seconds'):>10.2f}{median(name, 'mb_per_s'):>8.0f}"
+            f"{median(name, 'driver_bytes') / size:>13.4%}{median(name, 'merge_seconds'):>9.2f}"
+        )
     targets = []
     for engine in engines:
         ratio = median(f"s3-{engine}", "mb_per_s") / median(f"local-{engine}", "mb_per_s")
@@ -192,10 +210,19 @@ def main() -> None:
         print(f"{'met ' if met else 'MISSED'} {label}: {value:.4g}")
     RESULTS_DIR.mkdir(exist_ok=True)
     out = RESULTS_DIR / f"{datetime.date.today().isoformat()}-issue16-object-store.json"
-    out.write_text(json.dumps({
-        "machine": machine_info(), "size_bytes": size, "rows": dataset.rows, "workers": args.workers,
-        "runs": runs, "targets": [{"label": t[0], "value": t[1], "met": t[2]} for t in targets],
-    }, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "machine": machine_info(),
+                "size_bytes": size,
+                "rows": dataset.rows,
+                "workers": args.workers,
+                "runs": runs,
+                "targets": [{"label": t[0], "value": t[1], "met": t[2]} for t in targets],
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {out}")
 
 

@@ -116,7 +116,9 @@ def compression_for(url: str) -> str:
     return "none"
 
 
-def open_input(url: str, byte_range: tuple[int, int] | None = None, *, random_access: bool = False) -> Location:
+def open_input(
+    url: str, byte_range: tuple[int, int] | None = None, *, random_access: bool = False
+) -> Location:
     """Where the executor reads `url`: its local path, or an open fsspec file. With a
     ``byte_range`` (a shard of a text file), a URL is a file object of that range only: the
     ``open_range`` of the syncer serving its scheme (:func:`range_opener`), else a
