@@ -1,7 +1,8 @@
 """Input and output adapters shipped with the core.
 
 The typed specs a native adapter's ``native_spec()`` returns are public here (see
-:mod:`zoopipe_core.adapters.native_spec`), for adapters outside the core.
+:mod:`zoopipe_core.adapters.native_spec`), for adapters outside the core, and :class:`~zoopipe_core.adapters.ranged.BlockStream`, the
+block-by-block reader a plugin's ranged stream builds on.
 """
 
 from zoopipe_core.adapters.native_spec import (
@@ -24,10 +25,12 @@ from zoopipe_core.adapters.native_spec import (
     SinkSpec,
     SourceSpec,
 )
+from zoopipe_core.adapters.ranged import BlockStream
 
 __all__ = [
     "ArrowSink",
     "ArrowSource",
+    "BlockStream",
     "CountSink",
     "CsvSink",
     "CsvSource",

@@ -80,7 +80,80 @@ def object_size(url: str) -> int:
 # Workers' streams of their own byte range (text shards) ---------------------------------------
 
 
-class RangeReader(io.RawIOBase):
+class BlockStream(io.RawIOBase):
+    """A binary file object read block by block: a subclass gives :meth:`next_block` (the next
+    block of bytes, or None at the end) and reads take from the current block, handing a whole
+    block over without copying it. :class:`RangeReader` and the S3 plugin's range stream are
+    block streams.
+
+    Example:
+        >>> class Blocks(BlockStream):
+        ...     def __init__(self, blocks):
+        ...         super().__init__()
+        ...         self.blocks = list(blocks)
+        ...     def next_block(self):
+        ...         return self.blocks.pop(0) if self.blocks else None
+        >>> stream = Blocks([b"abc", b"de"])
+        >>> stream.read(2), stream.read(5), stream.read(10), stream.read(10)
+        (b'ab', b'c', b'de', b'')
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._block = memoryview(b"")
+        self._at = 0  # next unread byte of _block
+        self._ended = False
+
+    def next_block(self) -> bytes | None:
+        """The next block of the stream (waiting for it), or None at its end."""
+        raise NotImplementedError
+
+    def readable(self) -> bool:
+        return True
+
+    def _unread(self) -> bool:
+        """Make the current block hold an unread byte; False at the end of the stream."""
+        while self._at >= len(self._block):
+            if self._ended:
+                return False
+            try:
+                block = self.next_block()
+            except BaseException:
+                self._ended = True
+                raise
+            if block is None:
+                self._ended = True
+                return False
+            self._block, self._at = memoryview(block), 0
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        if not self._unread():
+            return 0
+        count = min(len(target), len(self._block) - self._at)
+        target[:count] = self._block[self._at : self._at + count]
+        self._at += count
+        return count
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            return self.readall()
+        if not self._unread():
+            return b""
+        if self._at == 0 and size >= len(self._block):  # the whole block: no copy
+            self._at = len(self._block)
+            return bytes(self._block.obj)  # the fetched bytes object itself
+        chunk = self._block[self._at : self._at + size]  # one copy, straight from the fetched block
+        self._at += len(chunk)
+        return bytes(chunk)
+
+    def close(self) -> None:
+        self._block, self._ended = memoryview(b""), True
+        super().close()
+
+
+class RangeReader(BlockStream):
     """A binary file object of bytes ``start..end`` of the file at ``url``: what a worker reads
     of a shard of a CSV or JSON Lines file in an object store. Blocks of ``block_size`` bytes are
     fetched by ranged requests (``fs.cat_file(path, start=, end=)``) on ``prefetch`` background
@@ -109,8 +182,6 @@ class RangeReader(io.RawIOBase):
         self._next = start  # where the next block to request starts
         self._pool = ThreadPoolExecutor(max_workers=prefetch, thread_name_prefix="zoopipe-range")
         self._pending: deque[Future[bytes]] = deque()
-        self._block = memoryview(b"")
-        self._at = 0  # next unread byte of _block
         for _ in range(prefetch):
             self._request()
 
@@ -129,45 +200,17 @@ class RangeReader(io.RawIOBase):
             )
         return bytes(data)
 
-    def readable(self) -> bool:
-        return True
-
-    def _unread(self) -> bool:
-        """Make the current block hold an unread byte (waiting for its fetch, and requesting
-        the next block); False at the end of the range."""
-        while self._at >= len(self._block):
-            if not self._pending:
-                return False
-            self._block, self._at = memoryview(self._pending.popleft().result()), 0
-            self._request()
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        target = memoryview(buffer).cast("B")
-        if not self._unread():
-            return 0
-        count = min(len(target), len(self._block) - self._at)
-        target[:count] = self._block[self._at : self._at + count]
-        self._at += count
-        return count
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        if not self._unread():
-            return b""
-        if self._at == 0 and size >= len(self._block):  # the whole block: no copy
-            self._at = len(self._block)
-            return bytes(self._block.obj)  # the fetched bytes object itself
-        chunk = self._block[self._at : self._at + size]  # one copy, straight from the fetched block
-        self._at += len(chunk)
-        return bytes(chunk)
+    def next_block(self) -> bytes | None:
+        if not self._pending:
+            return None
+        block = self._pending.popleft().result()
+        self._request()
+        return block
 
     def close(self) -> None:
         if not self.closed:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pending.clear()
-            self._block = memoryview(b"")
         super().close()
 
 

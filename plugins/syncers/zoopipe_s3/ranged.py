@@ -9,7 +9,6 @@ ahead of the parser (``ahead`` chunks at most), so fetching and parsing overlap.
 
 from __future__ import annotations
 
-import io
 import queue
 import threading
 from typing import Any
@@ -17,10 +16,12 @@ from typing import Any
 from fsspec.asyn import sync
 from fsspec.core import url_to_fs
 
+from zoopipe_core.adapters import BlockStream
+
 _END = object()
 
 
-class S3RangeStream(io.RawIOBase):
+class S3RangeStream(BlockStream):
     """A binary file object of bytes ``start..end`` of the S3 object at ``url``, read by one
     ranged GetObject whose body a background thread streams in ``chunk_size`` pieces, at most
     ``ahead`` of them ahead of the reader. No byte outside the range is requested. ``fs``: the
@@ -51,8 +52,9 @@ class S3RangeStream(io.RawIOBase):
         self._chunk_size = chunk_size
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(ahead, 1))
         self._stop = threading.Event()
-        self._block, self._at, self._done = memoryview(b""), 0, start == end
-        if not self._done:
+        if start == end:
+            self._ended = True
+        else:
             # s3fs's split_path takes the URL itself as well as fsspec's path
             fs, path = url_to_fs(url) if fs is None else (fs, url)
             thread = threading.Thread(
@@ -95,43 +97,13 @@ class S3RangeStream(io.RawIOBase):
             except queue.Full:
                 continue
 
-    def readable(self) -> bool:
-        return True
-
-    def _unread(self) -> bool:
-        while self._at >= len(self._block):
-            if self._done:
-                return False
-            item = self._queue.get()
-            if item is _END:
-                self._done = True
-                return False
-            if isinstance(item, BaseException):
-                self._done = True
-                raise item
-            self._block, self._at = memoryview(item), 0
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        target = memoryview(buffer).cast("B")
-        if not self._unread():
-            return 0
-        count = min(len(target), len(self._block) - self._at)
-        target[:count] = self._block[self._at : self._at + count]
-        self._at += count
-        return count
-
-    def read(self, size: int | None = -1) -> bytes:
-        if size is None or size < 0:
-            return self.readall()
-        if not self._unread():
-            return b""
-        if self._at == 0 and size >= len(self._block):  # the whole block: no copy
-            self._at = len(self._block)
-            return bytes(self._block.obj)  # the fetched bytes object itself
-        chunk = self._block[self._at : self._at + size]
-        self._at += len(chunk)
-        return bytes(chunk)
+    def next_block(self) -> bytes | None:
+        item = self._queue.get()
+        if item is _END:
+            return None
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     def close(self) -> None:
         self._stop.set()  # the pump stops at its next chunk and closes the response
