@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {"S3Syncer": "zoopipe_s3.syncer", "S3Upload": "zoopipe_s3.syncer"}
+_EXPORTS = {"S3Syncer": "zoopipe_s3.syncer", "S3Upload": "zoopipe_s3.upload"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -1,4 +1,4 @@
-"""The ``s3`` syncer, and uncommitted S3 uploads for atomic pipe outputs.
+"""The ``s3`` syncer (outputs written to S3 go through :class:`zoopipe_s3.upload.S3Upload`).
 
 Every object a push writes carries its sha256 in the user metadata ``zoopipe-sha256``, so later
 pushes and pulls skip unchanged files without downloading them. A pushed directory also gets a
@@ -26,63 +26,12 @@ from zoopipe_core.syncers import (
     temporary_beside,
     url_path,
 )
+from zoopipe_s3.upload import S3Upload
 
 #: User-metadata key (``x-amz-meta-zoopipe-sha256``) holding an object's sha256.
 HASH_METADATA = "zoopipe-sha256"
 #: Name of the manifest object inside a pushed directory's prefix.
 MANIFEST_NAME = ".zoopipe-manifest.json"
-
-
-class S3Upload:
-    """An object being written to S3 under its final key, invisible until ``commit()``.
-
-    Small outputs stay in memory and are stored with one PUT on commit; larger ones become a
-    multipart upload whose parts are sent as they fill, completed by ``commit()`` and aborted by
-    ``discard()``. Either way no reader ever sees a partial object, and no temporary key exists.
-    Obtained from :meth:`S3Syncer.open_uncommitted`; zoopipe's outputs use it for ``s3://`` URLs.
-
-    Example (against moto's S3 server, as in the test suite):
-        >>> import s3fs
-        >>> from moto.server import ThreadedMotoServer
-        >>> server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        >>> server.start()
-        >>> endpoint = "http://%s:%d" % server.get_host_and_port()
-        >>> options = {"client_kwargs": {"endpoint_url": endpoint}, "key": "k", "secret": "s"}
-        >>> fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
-        >>> fs.mkdir("upload-demo")
-        >>> upload = S3Upload(fs, "upload-demo/out.txt")
-        >>> _ = upload.write(b"hello")
-        >>> fs.exists("upload-demo/out.txt")
-        False
-        >>> upload.commit(); fs.cat("upload-demo/out.txt")
-        b'hello'
-        >>> _ = fs.rm("upload-demo", recursive=True)  # moto's buckets outlive its server in this process
-        >>> server.stop()
-    """
-
-    def __init__(self, fs: Any, path: str) -> None:
-        self.path = path
-        self._file = fs.open(path, "wb")
-
-    def write(self, data: bytes) -> int:
-        return self._file.write(data)
-
-    def flush(self) -> None:
-        """Send full parts; nothing becomes visible before ``commit()``."""
-        self._file.flush()
-
-    def commit(self) -> None:
-        """Publish the object: one PUT, or complete the multipart upload."""
-        self._file.close()
-
-    def discard(self) -> None:
-        """Drop everything written: abort the multipart upload, if one was started."""
-        try:
-            self._file.discard()
-        finally:
-            # A closed file never flushes again (not even when garbage-collected), so a discarded
-            # upload cannot start a new multipart upload behind our back.
-            self._file.closed = True
 
 
 class S3Syncer(Syncer):

@@ -12,7 +12,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import fsspec
 import pytest
 from conftest import assert_completed
 from pydantic import BaseModel
@@ -163,12 +162,10 @@ def test_a_failed_small_run_leaves_nothing_on_s3(s3_server, s3_bucket, suffix):
     assert s3_pending_uploads(s3_server, s3_bucket) == []
 
 
-def test_a_failed_multipart_run_aborts_its_upload(s3_server, s3_bucket, monkeypatch):
-    """Big enough for parts to be uploaded before the failure: they are aborted, never completed,
-    and the object that was there before is untouched."""
-    monkeypatch.setitem(
-        fsspec.config.conf, "s3", {**fsspec.config.conf["s3"], "default_block_size": 5 * 2**20}
-    )
+def test_a_failed_multipart_run_aborts_its_upload(s3_server, s3_bucket):
+    """Big enough (about 23 MB before the failure, S3Upload's parts are 8 MiB) for parts to be
+    uploaded before the failure: they are aborted, never completed, and the object that was
+    there before is untouched."""
     fs = s3_server.filesystem()
     fs.pipe_file(f"{s3_bucket}/big.jsonl", b'{"old": true}\n')
     uploads_at_failure = []
@@ -189,10 +186,7 @@ def test_a_failed_multipart_run_aborts_its_upload(s3_server, s3_bucket, monkeypa
     assert s3_server.filesystem().cat_file(f"{s3_bucket}/big.jsonl") == b'{"old": true}\n'
 
 
-def test_a_large_successful_run_completes_its_multipart_upload(s3_server, s3_bucket, monkeypatch):
-    monkeypatch.setitem(
-        fsspec.config.conf, "s3", {**fsspec.config.conf["s3"], "default_block_size": 5 * 2**20}
-    )
+def test_a_large_successful_run_completes_its_multipart_upload(s3_server, s3_bucket):
     wide = [{"id": i, "name": "y" * 200, "score": 1.0} for i in range(60_000)]
     report = Pipe(PyGeneratorInputAdapter(wide), f"s3://{s3_bucket}/big.jsonl").run()
     assert_completed(report, written=60_000)
@@ -406,8 +400,9 @@ def test_a_directory_push_replaces_a_file_and_back(syncer, s3_server, s3_bucket,
 def test_the_syncer_docstring_examples_run():
     import zoopipe_s3
     import zoopipe_s3.syncer
+    import zoopipe_s3.upload
 
-    for module in (zoopipe_s3, zoopipe_s3.syncer):
+    for module in (zoopipe_s3, zoopipe_s3.syncer, zoopipe_s3.upload):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module
 
