@@ -104,8 +104,31 @@ def run_child(mode: str, engine_name: str, source: str, target: str, workers: in
         engine.shutdown()
 
 
-def _object_size(fs, url: str) -> int:
-    return int(fs.size(url))
+def moto_merge_floor(endpoint: str, part_mib: int = 256) -> dict[str, float]:
+    """What moto itself takes to merge 2 objects of ``part_mib`` MiB on the server: the
+    ``UploadPartCopy`` of each, then ``CompleteMultipartUpload`` (no client work to speak of)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    body = os.urandom(1 << 20) * part_mib
+    for name in ("floor-1", "floor-2"):
+        client.put_object(Bucket=BUCKET, Key=name, Body=body)
+    upload = client.create_multipart_upload(Bucket=BUCKET, Key="floor-out")["UploadId"]
+    started, parts = time.perf_counter(), []
+    for number, name in enumerate(("floor-1", "floor-2"), start=1):
+        copied = client.upload_part_copy(
+            Bucket=BUCKET, Key="floor-out", UploadId=upload, PartNumber=number,
+            CopySource={"Bucket": BUCKET, "Key": name},
+        )  # fmt: skip
+        parts.append({"PartNumber": number, "ETag": copied["CopyPartResult"]["ETag"]})
+    copies = time.perf_counter() - started
+    client.complete_multipart_upload(
+        Bucket=BUCKET, Key="floor-out", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    complete = time.perf_counter() - started - copies
+    for name in ("floor-1", "floor-2", "floor-out"):
+        client.delete_object(Bucket=BUCKET, Key=name)
+    return {"part_mib": part_mib, "copy_seconds": copies, "complete_seconds": complete}
 
 
 def main() -> None:
@@ -187,6 +210,12 @@ def main() -> None:
                     os.remove(target)
                 else:
                     fs.rm(target)
+        floor = moto_merge_floor(endpoint)
+        print(
+            f"moto alone merging 2 x {floor['part_mib']} MiB: UploadPartCopy {floor['copy_seconds']:.2f} s, "
+            f"complete {floor['complete_seconds']:.2f} s",
+            flush=True,
+        )
     finally:
         server.kill()
 
