@@ -230,3 +230,15 @@ def test_tiny_windows_give_exact_shards_or_a_clear_failure_never_wrong_records(
         assert "inside a quoted field" in str(failed) and "fewer workers" in str(failed)
         return
     assert got == records
+
+
+def test_a_filesystem_without_sizes_is_a_clear_error(memfs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP server sending no Content-Length gives fsspec no size: byte ranges need one."""
+    import fsspec.implementations.memory
+
+    fsspec.filesystem("memory").pipe("/no-size/data.parquet", b"PAR1")
+    monkeypatch.setattr(fsspec.implementations.memory.MemoryFileSystem, "size", lambda self, path: None)
+    with pytest.raises(OSError, match="does not report the file's size"):
+        ranged.RangedFile("memory://no-size/data.parquet")
+    with pytest.raises(OSError, match=re.escape("memory://no-size/data.parquet")):
+        ranged.object_size("memory://no-size/data.parquet")

@@ -74,7 +74,27 @@ def read_range(url: str, start: int, end: int) -> bytes:
 def object_size(url: str) -> int:
     """Size in bytes of the file at ``url``, from its metadata (no byte of it is read)."""
     fs, path = filesystem_for(url)
-    return int(fs.size(path))
+    return known_size(fs, path, url)
+
+
+def known_size(fs: Any, path: str, url: str) -> int:
+    """``fs.size(path)``, or OSError naming ``url`` when the filesystem does not know it (an HTTP
+    server that sends no Content-Length): reading a file by byte ranges needs its size.
+
+    Example:
+        >>> import fsspec
+        >>> fs = fsspec.filesystem("memory")
+        >>> fs.pipe("/known-size-doc/a.bin", b"12345")
+        >>> known_size(fs, "/known-size-doc/a.bin", "memory://known-size-doc/a.bin")
+        5
+    """
+    size = fs.size(path)
+    if size is None:
+        raise OSError(
+            f"{url}: {type(fs).__name__} does not report the file's size, which reading it by byte "
+            "ranges (shards, Parquet and Arrow) needs; copy the file to local disk or an object store first"
+        )
+    return int(size)
 
 
 # Workers' streams of their own byte range (text shards) ---------------------------------------
@@ -234,7 +254,7 @@ class RangedFile:
     def __init__(self, url: str, *, counter: ReadCounter | None = None) -> None:
         self.url = url
         self._fs, self._path = filesystem_for(url)
-        self.size = int(self._fs.size(self._path))
+        self.size = known_size(self._fs, self._path, url)
         self._counter = counter
 
     def read_range(self, start: int, end: int) -> bytes:
