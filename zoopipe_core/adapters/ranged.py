@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -101,32 +101,24 @@ def known_size(fs: Any, path: str, url: str) -> int:
 
 
 class BlockStream(io.RawIOBase):
-    """A binary file object read block by block: a subclass gives :meth:`next_block` (the next
-    block of bytes, or None at the end) and reads take from the current block, handing a whole
-    block over without copying it. :class:`RangeReader` and the S3 plugin's range stream are
-    block streams.
+    """A binary file object read block by block: ``next_block()`` gives the next block of bytes
+    (waiting for it), or None at the end; reads take from the current block, handing a whole block
+    over without copying it. :class:`RangeReader` and the S3 plugin's range stream are block
+    streams, each passing its own fetcher.
 
     Example:
-        >>> class Blocks(BlockStream):
-        ...     def __init__(self, blocks):
-        ...         super().__init__()
-        ...         self.blocks = list(blocks)
-        ...     def next_block(self):
-        ...         return self.blocks.pop(0) if self.blocks else None
-        >>> stream = Blocks([b"abc", b"de"])
+        >>> blocks = [b"abc", b"de"]
+        >>> stream = BlockStream(lambda: blocks.pop(0) if blocks else None)
         >>> stream.read(2), stream.read(5), stream.read(10), stream.read(10)
         (b'ab', b'c', b'de', b'')
     """
 
-    def __init__(self) -> None:
+    def __init__(self, next_block: Callable[[], bytes | None]) -> None:
         super().__init__()
+        self._next_block = next_block
         self._block = memoryview(b"")
         self._at = 0  # next unread byte of _block
         self._ended = False
-
-    def next_block(self) -> bytes | None:
-        """The next block of the stream (waiting for it), or None at its end."""
-        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -137,7 +129,7 @@ class BlockStream(io.RawIOBase):
             if self._ended:
                 return False
             try:
-                block = self.next_block()
+                block = self._next_block()
             except BaseException:
                 self._ended = True
                 raise
@@ -191,7 +183,7 @@ class RangeReader(BlockStream):
     def __init__(
         self, url: str, start: int, end: int, *, block_size: int = 8 << 20, prefetch: int = 2
     ) -> None:
-        super().__init__()
+        super().__init__(self._take_block)
         if start < 0 or end < start:
             raise ValueError(f"a byte range is 0 <= start <= end, got {start}..{end}")
         if block_size < 1 or prefetch < 1:
@@ -220,7 +212,7 @@ class RangeReader(BlockStream):
             )
         return bytes(data)
 
-    def next_block(self) -> bytes | None:
+    def _take_block(self) -> bytes | None:
         if not self._pending:
             return None
         block = self._pending.popleft().result()

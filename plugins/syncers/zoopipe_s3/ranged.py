@@ -45,7 +45,7 @@ class S3RangeStream(BlockStream):
     def __init__(
         self, url: str, start: int, end: int, *, chunk_size: int = 4 << 20, ahead: int = 8, fs: Any = None
     ) -> None:
-        super().__init__()
+        super().__init__(self._take_block)
         if start < 0 or end < start:
             raise ValueError(f"a byte range is 0 <= start <= end, got {start}..{end}")
         self.url, self.start, self.end = url, start, end
@@ -97,7 +97,7 @@ class S3RangeStream(BlockStream):
             except queue.Full:
                 continue
 
-    def next_block(self) -> bytes | None:
+    def _take_block(self) -> bytes | None:
         item = self._queue.get()
         if item is _END:
             return None
