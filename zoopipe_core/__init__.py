@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "PipeReport": "zoopipe_core.pipe.report",
     "PipeManager": "zoopipe_core.parallel.manager",
     "FlowReport": "zoopipe_core.parallel.report",
+    "ParallelMap": "zoopipe_core.parallel.map.api",
     "ShardingError": "zoopipe_core.errors",
     "PipeStatus": "zoopipe_core.pipe.report",
     "Transform": "zoopipe_core.pipe.transforms",

@@ -7,3 +7,7 @@ is the checkpoint journal; ``progress`` the progress display.
 """
 
 from __future__ import annotations
+
+from zoopipe_core.parallel.map.api import ParallelMap
+
+__all__ = ["ParallelMap"]

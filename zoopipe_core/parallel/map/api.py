@@ -1,0 +1,288 @@
+"""ParallelMap: ``imap``/``map`` of any Python function over any engine.
+
+The API is ray-map's (``RayMap``), which users arrive with, on every engine: local processes,
+Ray and Dask. Where the work goes: the driver pulls items from the input as it submits batches;
+each batch is one engine task running :func:`~zoopipe_core.parallel.map.worker.run_batch`; the
+function travels once per worker (``Engine.share``), not once per batch. See docs/map.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any
+
+from zoopipe_core.engines import Engine, SharedRef, callable_name
+from zoopipe_core.parallel.map.scheduler import MapOptions, MapRun
+from zoopipe_core.parallel.map.worker import MapJob
+
+
+class ParallelMap:
+    """Map a function over items in parallel on an engine, with bounded memory, per-item
+    timeouts, retries, failures as data and a checkpoint to resume from.
+
+    - ``engine``: an :class:`~zoopipe_core.engines.Engine`, a registered name (``"multiprocess"``,
+      ``"ray"``, ``"dask"``) or None for the default (local processes). An engine made here from
+      a name or None is started on first use and shut down by :meth:`close` (or at exit); an
+      engine passed in is left running.
+    - ``batch_size``: items per engine task; None adapts it to the measured time per item, so
+      the engine's overhead per task stays small and the last batches keep every core busy.
+    - ``max_pending``: most batches in flight at once; -1 is twice what the engine runs at once.
+    - ``checkpoint_path``: a journal of completed items; a run interrupted and started again
+      yields the recorded results and computes only the rest (``key`` names an item in it:
+      ``key(arg)``; by default a stable digest of the argument).
+    - ``retries`` / ``retry_on``: retry an item whose exception is one of ``retry_on``, with
+      exponential backoff from ``backoff`` seconds; a lost worker's item counts as WorkerLost.
+    - ``progress``: a progress bar on a terminal, periodic log lines elsewhere.
+
+    An item that is a tuple is spread as positional arguments, a dict as keyword arguments.
+
+    Example:
+        >>> from zoopipe_core import ParallelMap
+        >>> def square(x):
+        ...     return x * x
+        >>> with ParallelMap(square, engine="multiprocess") as pm:
+        ...     pm.map(range(5))
+        ...     list(pm.imap([(2,), {"x": 3}], ret_args=True))
+        [0, 1, 4, 9, 16]
+        [((2,), 4), ({'x': 3}, 9)]
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        engine: Engine | str | None = None,
+        batch_size: int | None = None,
+        max_pending: int = -1,
+        checkpoint_path: str | os.PathLike[str] | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (Exception,),
+        key: Callable[[Any], Any] | None = None,
+        progress: bool = False,
+        *,
+        backoff: float = 0.1,
+        replay_failures: bool = False,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"ParallelMap needs a callable, got {type(fn).__name__} {fn!r}")
+        if batch_size is not None and (not _is_int(batch_size) or batch_size < 1):
+            raise ValueError(f"batch_size must be None (adaptive) or an int >= 1, got {batch_size!r}")
+        if not _is_int(max_pending) or (max_pending < 1 and max_pending != -1):
+            raise ValueError(
+                f"max_pending must be -1 (twice the engine's parallelism) or an int >= 1, got {max_pending!r}"
+            )
+        if not _is_int(retries) or retries < 0:
+            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+        if isinstance(retry_on, type):
+            retry_on = (retry_on,)
+        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in retry_on):
+            raise TypeError(f"retry_on must be an exception class or a tuple of them, got {retry_on!r}")
+        if key is not None and not callable(key):
+            raise TypeError(f"key must be None or a callable of one argument, got {key!r}")
+        if backoff < 0:
+            raise ValueError(f"backoff must be >= 0 seconds, got {backoff!r}")
+        self.fn = fn
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.retries = retries
+        self.retry_on = tuple(retry_on)
+        self.key = key
+        self.progress = progress
+        self.backoff = backoff
+        self.replay_failures = replay_failures
+        self._engine_spec = engine
+        self._engine: Engine | None = engine if isinstance(engine, Engine) else None
+        self._owns_engine = not isinstance(engine, Engine)
+
+    def __repr__(self) -> str:
+        return f"<ParallelMap {callable_name(self.fn)} engine={self._engine or self._engine_spec!r}>"
+
+    # ------------------------------------------------------------------ the engine
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the map runs on (made from the name given, on first use)."""
+        if self._engine is None:
+            from zoopipe_core.plugins import resolve_engine
+
+            self._engine = resolve_engine(self._engine_spec)
+        return self._engine
+
+    def close(self) -> None:
+        """Shut down the engine this map made (from a name or None); an engine passed in is
+        left running."""
+        if self._owns_engine and self._engine is not None:
+            self._engine.shutdown()
+
+    def __enter__(self) -> ParallelMap:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ mapping
+
+    def imap(
+        self,
+        iterable: Iterable[Any],
+        *,
+        timeout: float | None = None,
+        safe_exceptions: bool = False,
+        keep_order: bool = True,
+        ret_args: bool = False,
+    ) -> Iterator[Any]:
+        """Results as they may be yielded: in input order (``keep_order=True``) or as they
+        complete; ``(arg, result)`` pairs with ``ret_args=True``.
+
+        The input is consumed only as work is submitted (an infinite generator works) and a
+        result is not kept once yielded. ``timeout``: seconds an item may run, from its start;
+        an item over it gets a TimeoutError and the rest go on. ``safe_exceptions=True``: a
+        failed item yields its exception (of the original type, with the remote traceback as
+        ``__cause__``); False: it is raised at that item and the work in flight is cancelled.
+        Leaving the loop early cancels the work in flight too.
+        """
+        return iter(self._run(iterable, _options(timeout, safe_exceptions, keep_order, ret_args)))
+
+    def map(
+        self,
+        iterable: Iterable[Any],
+        *,
+        timeout: float | None = None,
+        safe_exceptions: bool = False,
+        keep_order: bool = True,
+        ret_args: bool = False,
+    ) -> list[Any]:
+        """:meth:`imap` as a list."""
+        return list(
+            self.imap(
+                iterable,
+                timeout=timeout,
+                safe_exceptions=safe_exceptions,
+                keep_order=keep_order,
+                ret_args=ret_args,
+            )
+        )
+
+    def imap_async(
+        self,
+        iterable: Iterable[Any] | Any,
+        *,
+        timeout: float | None = None,
+        safe_exceptions: bool = False,
+        keep_order: bool = True,
+        ret_args: bool = False,
+    ) -> AsyncIterator[Any]:
+        """:meth:`imap` as an async iterator (``async for``); the input may be an async
+        iterable too. Closing the iterator (``aclose()``, leaving the loop) cancels the work
+        in flight.
+
+        Example:
+            >>> import asyncio
+            >>> async def main():
+            ...     with ParallelMap(abs, engine="multiprocess") as pm:
+            ...         return [y async for y in pm.imap_async([-1, -2, 3])]
+            >>> asyncio.run(main())
+            [1, 2, 3]
+        """
+        run = self._run(iterable, _options(timeout, safe_exceptions, keep_order, ret_args))
+        return run.__aiter__()
+
+    async def map_async(
+        self,
+        iterable: Iterable[Any] | Any,
+        *,
+        timeout: float | None = None,
+        safe_exceptions: bool = False,
+        keep_order: bool = True,
+        ret_args: bool = False,
+    ) -> list[Any]:
+        """:meth:`imap_async` as an awaitable list."""
+        iterator = self.imap_async(
+            iterable,
+            timeout=timeout,
+            safe_exceptions=safe_exceptions,
+            keep_order=keep_order,
+            ret_args=ret_args,
+        )
+        return [result async for result in iterator]
+
+    # ------------------------------------------------------------------ one run
+
+    def _run(self, iterable: Any, options: MapOptions) -> MapRun:
+        if hasattr(iterable, "__aiter__"):
+            items: Any = iterable.__aiter__()
+        else:
+            items = iter(iterable)
+        total = len(iterable) if hasattr(iterable, "__len__") else None
+        engine = self.engine
+        if self._owns_engine and not engine.is_running:
+            engine.start()
+        workers = engine.capacity()
+        max_pending = 2 * workers if self.max_pending == -1 else self.max_pending
+        journal, recorded = self._open_journal()
+        job = MapJob(
+            self.fn,
+            timeout=options.timeout,
+            retries=self.retries,
+            retry_on=self.retry_on,
+            backoff=self.backoff,
+            journal=journal is not None,
+            key=self.key,
+        )
+        progress = None
+        if self.progress:
+            from zoopipe_core.parallel.map.progress import MapProgress
+
+            progress = MapProgress(callable_name(self.fn), total)
+        return MapRun(
+            engine,
+            _ship(engine, job),
+            items,
+            options,
+            workers=workers,
+            max_pending=max_pending,
+            batch_size=self.batch_size,
+            total=total,
+            retries=self.retries,
+            retry_on=self.retry_on,
+            recorded=recorded,
+            replay_failures=self.replay_failures,
+            key=self.key,
+            journal=journal,
+            progress=progress,
+        )
+
+    def _open_journal(self) -> tuple[Any, dict[str, tuple[bool, Any]]]:
+        if self.checkpoint_path is None:
+            return None, {}
+        from zoopipe_core.parallel.map.journal import Journal, function_fingerprint, function_label
+
+        journal = Journal.open(self.checkpoint_path, function_fingerprint(self.fn), function_label(self.fn))
+        return journal, journal.recorded
+
+
+def _ship(engine: Engine, job: MapJob) -> MapJob | SharedRef:
+    """The job shared with the engine's workers once; the job itself when the engine cannot
+    share it (a lambda on local processes, whose forked workers inherit it anyway)."""
+    try:
+        return engine.share(job)
+    except TypeError:
+        return job
+
+
+def _options(timeout: float | None, safe_exceptions: bool, keep_order: bool, ret_args: bool) -> MapOptions:
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+    ):
+        raise ValueError(f"timeout must be None or a number of seconds > 0, got {timeout!r}")
+    return MapOptions(
+        timeout=None if timeout is None else float(timeout),
+        safe_exceptions=safe_exceptions,
+        keep_order=keep_order,
+        ret_args=ret_args,
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

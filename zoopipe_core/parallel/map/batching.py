@@ -1,0 +1,79 @@
+"""How many items go into each batch of a parallel map.
+
+A fixed ``batch_size`` is used as given. With ``batch_size=None`` the size follows what the run
+measures: the seconds an item takes on a worker, and the engine's overhead per batch (the
+shortest round trip minus the worker's own time: the least a batch costs beyond its items).
+Each batch then lasts long enough that the overhead stays under about 5% of it, and no longer
+than needed (results keep streaming, a checkpoint loses little). The first batches, before any
+measurement, hold one item each, so a slow function is found out at once. Near the end of an
+input of known length, batches shrink to about half of the remaining items per worker, so every
+core stays busy until the last item, as long as that keeps the overhead small.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Most items in one batch: bounds the driver's memory for the items and results in flight.
+MAX_BATCH = 65536
+
+#: A batch lasts at least this many times the engine's overhead per batch (overhead <= 5%).
+OVERHEAD_FACTOR = 20.0
+
+#: Seconds a batch aims for when the overhead alone would allow shorter ones.
+TARGET_SECONDS = 0.1
+
+
+class BatchSizer:
+    """Chooses the size of the next batch from the measured time per item and per batch.
+
+    Example:
+        >>> sizer = BatchSizer(fixed=None, workers=2)
+        >>> sizer.next_size(remaining=None), sizer.measured
+        (1, False)
+        >>> sizer.observe(items=1, worker_seconds=0.005, round_trip=0.015)  # 5 ms items, 10 ms overhead
+        >>> sizer.next_size(remaining=None)  # 20 x 10 ms of 5 ms items
+        40
+        >>> sizer.next_size(remaining=30)  # the tail: never below the overhead's floor
+        40
+        >>> BatchSizer(fixed=8, workers=2).next_size(remaining=3)
+        8
+    """
+
+    def __init__(self, fixed: int | None, workers: int) -> None:
+        self._fixed = fixed
+        self._workers = max(1, workers)
+        self._item_seconds: float | None = None
+        self._overhead: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        """True once a batch has come back, so sizes rest on measurements."""
+        return self._fixed is not None or self._item_seconds is not None
+
+    def observe(self, items: int, worker_seconds: float, round_trip: float) -> None:
+        """Learn from one finished batch: its item count, the seconds its items took on the
+        worker, and the seconds from its submission to its result on the driver."""
+        if self._fixed is not None or items <= 0:
+            return
+        per_item = max(worker_seconds / items, 1e-8)
+        if self._item_seconds is None:
+            self._item_seconds = per_item
+        else:  # a moving average: items may get slower or faster as the input goes on
+            self._item_seconds = 0.7 * self._item_seconds + 0.3 * per_item
+        overhead = max(round_trip - worker_seconds, 1e-4)
+        self._overhead = overhead if self._overhead is None else min(self._overhead, overhead)
+
+    def next_size(self, remaining: int | None) -> int:
+        """The size of the next batch; ``remaining`` is how many items are left to submit, when
+        the input's length is known."""
+        if self._fixed is not None:
+            return self._fixed
+        if self._item_seconds is None or self._overhead is None:
+            return 1
+        floor_seconds = OVERHEAD_FACTOR * self._overhead
+        efficient = math.ceil(floor_seconds / self._item_seconds)
+        size = math.ceil(max(floor_seconds, TARGET_SECONDS) / self._item_seconds)
+        if remaining is not None:
+            size = min(size, max(efficient, math.ceil(remaining / (2 * self._workers))))
+        return max(1, min(size, MAX_BATCH))
