@@ -56,11 +56,12 @@ def hang_on(x: int, hang: tuple[int, ...] = (), seconds: float = 30.0) -> int:
     return x
 
 
-def record_call(directory: str, x: int) -> int:
-    """Leave a file per call (``call-<x>-<pid>-<n>``), then return ``x * x``."""
+def record_call(directory: str, x: int, seconds: float = 0.0) -> int:
+    """Leave a file per call (``call-<x>-<pid>-<n>``), sleep ``seconds``, return ``x * x``."""
     folder = Path(directory)
     name = f"call-{x}-{os.getpid()}-{time.monotonic_ns()}"
     touch(folder / name)
+    time.sleep(seconds)
     return x * x
 
 

@@ -3,7 +3,7 @@
 A fixed ``batch_size`` is used as given. With ``batch_size=None`` the size follows what the run
 measures: the seconds an item takes on a worker, and the engine's overhead per batch (the
 shortest round trip minus the worker's own time: the least a batch costs beyond its items).
-Each batch then lasts long enough that the overhead stays under about 5% of it, and no longer
+Each batch then lasts long enough that the overhead stays a few percent of it, and no longer
 than needed (results keep streaming, a checkpoint loses little). The first batches, before any
 measurement, hold one item each, so a slow function is found out at once. Near the end of an
 input of known length, batches shrink to about half of the remaining items per worker, so every
@@ -17,8 +17,14 @@ import math
 #: Most items in one batch: bounds the driver's memory for the items and results in flight.
 MAX_BATCH = 65536
 
-#: A batch lasts at least this many times the engine's overhead per batch (overhead <= 5%).
-OVERHEAD_FACTOR = 20.0
+#: A batch lasts this many times the engine's overhead per batch (overhead about 2%) when the
+#: input's length is known, so the tail can shrink; else 20 times (5%), as the end comes unseen.
+OVERHEAD_FACTOR = 50.0
+OVERHEAD_FACTOR_UNKNOWN_LENGTH = 20.0
+
+#: The tail's batches shrink down to this many times the overhead (overhead about 20% for those
+#: few batches, which beats a core waiting idle for the last long one).
+TAIL_FACTOR = 5.0
 
 #: Seconds a batch aims for when the overhead alone would allow shorter ones.
 TARGET_SECONDS = 0.1
@@ -34,8 +40,10 @@ class BatchSizer:
         >>> sizer.observe(items=1, worker_seconds=0.005, round_trip=0.015)  # 5 ms items, 10 ms overhead
         >>> sizer.next_size(remaining=None)  # 20 x 10 ms of 5 ms items
         40
-        >>> sizer.next_size(remaining=30)  # the tail: never below the overhead's floor
-        40
+        >>> sizer.next_size(remaining=10_000)  # 50 x 10 ms
+        100
+        >>> sizer.next_size(remaining=60), sizer.next_size(remaining=8)  # the tail shrinks, to 5 x 10 ms
+        (15, 10)
         >>> BatchSizer(fixed=8, workers=2).next_size(remaining=3)
         8
     """
@@ -71,9 +79,10 @@ class BatchSizer:
             return self._fixed
         if self._item_seconds is None or self._overhead is None:
             return 1
-        floor_seconds = OVERHEAD_FACTOR * self._overhead
-        efficient = math.ceil(floor_seconds / self._item_seconds)
-        size = math.ceil(max(floor_seconds, TARGET_SECONDS) / self._item_seconds)
+        item, overhead = self._item_seconds, self._overhead
+        factor = OVERHEAD_FACTOR_UNKNOWN_LENGTH if remaining is None else OVERHEAD_FACTOR
+        size = math.ceil(max(factor * overhead, TARGET_SECONDS) / item)
         if remaining is not None:
-            size = min(size, max(efficient, math.ceil(remaining / (2 * self._workers))))
+            tail = max(math.ceil(TAIL_FACTOR * overhead / item), math.ceil(remaining / (2 * self._workers)))
+            size = min(size, tail)
         return max(1, min(size, MAX_BATCH))

@@ -174,6 +174,8 @@ class MapRun:
                 yield from self._take_ready()
                 if self._is_over():
                     return
+                if not self._in_flight:
+                    continue  # only replayed results were waiting: make room for more input
                 future = self._completions.take(block=True)
                 while future is not None:
                     self._complete(future)
@@ -190,6 +192,8 @@ class MapRun:
                     yield output
                 if self._is_over():
                     return
+                if not self._in_flight:
+                    continue
                 future: concurrent.futures.Future[Any] | None = await self._completions.take_async()
                 while future is not None:
                     self._complete(future)
