@@ -9,7 +9,7 @@ function travels once per worker (``Engine.share``), not once per batch. See doc
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from typing import Any
 
 from zoopipe_core.engines import Engine, SharedRef, callable_name
@@ -131,7 +131,7 @@ class ParallelMap:
         safe_exceptions: bool = False,
         keep_order: bool = True,
         ret_args: bool = False,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """Results as they may be yielded: in input order (``keep_order=True``) or as they
         complete; ``(arg, result)`` pairs with ``ret_args=True``.
 
@@ -142,7 +142,7 @@ class ParallelMap:
         ``__cause__``); False: it is raised at that item and the work in flight is cancelled.
         Leaving the loop early cancels the work in flight too.
         """
-        return iter(self._run(iterable, _options(timeout, safe_exceptions, keep_order, ret_args)))
+        return self._run(iterable, _options(timeout, safe_exceptions, keep_order, ret_args)).__iter__()
 
     def map(
         self,

@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any
 
 from zoopipe_core.engines import Engine, SharedRef, WorkerLost
@@ -167,7 +167,7 @@ class MapRun:
 
     # ------------------------------------------------------------------ iteration
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Generator[Any, None, None]:
         try:
             while True:
                 self._fill()
@@ -183,7 +183,7 @@ class MapRun:
         finally:
             self.close()
 
-    async def __aiter__(self) -> AsyncIterator[Any]:
+    async def __aiter__(self) -> AsyncGenerator[Any, None]:
         self._completions.bind(asyncio.get_running_loop())
         try:
             while True:
