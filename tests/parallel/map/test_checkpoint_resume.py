@@ -27,18 +27,15 @@ from zoopipe_core.testing.map_tasks import fail_on, flaky, record_call
 
 ITEMS = 400
 
-_RUN = (
-    """
+_RUN = f"""
 import functools, sys
 from zoopipe_core import ParallelMap
-from zoopipe_core.testing.map_tasks import fail_on, flaky, record_call
+from zoopipe_core.testing.map_tasks import record_call
 fn = functools.partial(record_call, sys.argv[1], seconds=0.01)
-for _ in ParallelMap(fn, engine="multiprocess", checkpoint_path=sys.argv[2]).imap(range(%d)):
+for _ in ParallelMap(fn, engine="multiprocess", checkpoint_path=sys.argv[2]).imap(range({ITEMS})):
     pass
 print("finished")
 """
-    % ITEMS
-)
 
 
 def _calls(directory: Path) -> int:
