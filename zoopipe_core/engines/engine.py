@@ -117,8 +117,25 @@ class Engine(abc.ABC):
         self._progress_callbacks: list[ProgressCallback] = []
         self._outstanding_lock = threading.Lock()
         self._outstanding: set[concurrent.futures.Future[Any]] = set()
+        self._run_count = 0
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def run_count(self) -> int:
+        """How many times this engine has been started. What :meth:`share` returned belongs to
+        one run: a caller that keeps shared refs across calls shares again when this changed.
+
+        Example:
+            >>> from zoopipe_core.engines import MultiProcessEngine
+            >>> engine = MultiProcessEngine(max_workers=1)
+            >>> engine.run_count
+            0
+            >>> with engine:
+            ...     engine.run_count
+            1
+        """
+        return self._run_count
 
     @property
     def is_running(self) -> bool:
@@ -145,6 +162,7 @@ class Engine(abc.ABC):
                 self._progress.clear()
                 self._progress_seen.clear()
             self._start()
+            self._run_count += 1
             self._state = "running"
             _track_running(self, True)
 

@@ -94,6 +94,8 @@ class ParallelMap:
         self._engine_spec = engine
         self._engine: Engine | None = engine if isinstance(engine, Engine) else None
         self._owns_engine = not isinstance(engine, Engine)
+        # (timeout, journal) -> (engine, its run, the shared job): shared once per engine run.
+        self._shipped: dict[tuple[float | None, bool], tuple[Engine, int, MapJob | SharedRef]] = {}
 
     def __repr__(self) -> str:
         return f"<ParallelMap {callable_name(self.fn)} engine={self._engine or self._engine_spec!r}>"
@@ -237,7 +239,7 @@ class ParallelMap:
             progress = MapProgress(callable_name(self.fn), total)
         return MapRun(
             engine,
-            _ship(engine, job),
+            self._ship(engine, job),
             items,
             options,
             workers=workers,
@@ -261,14 +263,20 @@ class ParallelMap:
         journal = Journal.open(self.checkpoint_path, function_fingerprint(self.fn), function_label(self.fn))
         return journal, journal.recorded
 
-
-def _ship(engine: Engine, job: MapJob) -> MapJob | SharedRef:
-    """The job shared with the engine's workers once; the job itself when the engine cannot
-    share it (a lambda on local processes, whose forked workers inherit it anyway)."""
-    try:
-        return engine.share(job)
-    except TypeError:
-        return job
+    def _ship(self, engine: Engine, job: MapJob) -> MapJob | SharedRef:
+        """The job shared with the engine's workers once per engine run (and kept for the next
+        calls with the same options); the job itself when the engine cannot share it (a lambda
+        on local processes, whose forked workers inherit it anyway)."""
+        options = (job.timeout, job.journal)
+        kept = self._shipped.get(options)
+        if kept is not None and kept[0] is engine and kept[1] == engine.run_count and engine.is_running:
+            return kept[2]
+        try:
+            shipped: MapJob | SharedRef = engine.share(job)
+        except TypeError:
+            shipped = job
+        self._shipped[options] = (engine, engine.run_count, shipped)
+        return shipped
 
 
 def _options(timeout: float | None, safe_exceptions: bool, keep_order: bool, ret_args: bool) -> MapOptions:

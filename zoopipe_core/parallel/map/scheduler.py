@@ -291,6 +291,8 @@ class MapRun:
                 segment = _Segment([arg], [value if ok else None], {} if ok else {0: value}, done=True)
                 self._add_segment(segment)
                 self._segment_done(segment)
+                if self._progress is not None:
+                    self._progress.update(done=1, errors=0 if ok else 1)
                 continue
             segment = _Segment(piece, [None] * len(piece), {})
             self._add_segment(segment)
