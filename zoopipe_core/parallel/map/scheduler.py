@@ -229,7 +229,7 @@ class MapRun:
             return False
         # Until a batch has been measured, one single-item batch per worker finds the pace.
         limit = self._max_pending if self._sizer.measured else self._workers
-        return len(self._in_flight) < limit and self._unyielded < 2 * self._max_pending + self._workers
+        return len(self._in_flight) < limit and self._unyielded < self._max_pending + self._workers
 
     def _fill(self) -> None:
         while self._room():
