@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import math
 
-#: Most items in one batch: bounds the driver's memory for the items and results in flight.
-MAX_BATCH = 16384
+#: Most items in one batch (the scheduler also bounds the items the driver holds in all).
+MAX_BATCH = 65536
 
 #: A batch lasts this many times the engine's overhead per batch (overhead about 2%) when the
 #: input's length is known, so the tail can shrink; else 20 times (5%), as the end comes unseen.

@@ -20,17 +20,20 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import itertools
 import threading
 import time
 from collections.abc import AsyncGenerator, Generator, Iterator
 from typing import Any
 
 from zoopipe_core.engines import Engine, SharedRef, WorkerLost
-from zoopipe_core.parallel.map.batching import BatchSizer
+from zoopipe_core.parallel.map.batching import MAX_BATCH, BatchSizer
 from zoopipe_core.parallel.map.failures import Failure
 from zoopipe_core.parallel.map.worker import BatchResult, MapJob, run_batch
 
-_NOTHING = object()
+#: Most input items the driver holds at once (in flight, or done and not yielded yet): with
+#: MAX_BATCH, what bounds the driver's memory whatever ``max_pending`` says.
+MAX_ITEMS_HELD = 3 * MAX_BATCH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +164,8 @@ class MapRun:
         self._in_flight: dict[concurrent.futures.Future[Any], _Part] = {}
         self._ordered: collections.deque[_Segment] = collections.deque()  # keep_order: all, in input order
         self._finished: collections.deque[_Segment] = collections.deque()  # as-ready: the done ones
-        self._unyielded = 0  # segments made and not yielded yet: bounds the driver's memory
+        self._unyielded = 0  # segments made and not yielded yet
+        self._held = 0  # their items: bounds the driver's memory
         self._completions = _Completions()
         self._closed = False
 
@@ -171,7 +175,11 @@ class MapRun:
         try:
             while True:
                 self._fill()
-                yield from self._take_ready()
+                for segment in self._ready_segments():
+                    if segment.failures or self._options.ret_args:
+                        yield from self._outputs(segment)
+                    else:
+                        yield from segment.values  # the common case: one generator level, at C speed
                 if self._is_over():
                     return
                 if not self._in_flight:
@@ -188,8 +196,9 @@ class MapRun:
         try:
             while True:
                 await self._fill_async()
-                for output in self._take_ready():
-                    yield output
+                for segment in self._ready_segments():
+                    for output in self._outputs(segment):
+                        yield output
                 if self._is_over():
                     return
                 if not self._in_flight:
@@ -229,7 +238,11 @@ class MapRun:
             return False
         # Until a batch has been measured, one single-item batch per worker finds the pace.
         limit = self._max_pending if self._sizer.measured else self._workers
-        return len(self._in_flight) < limit and self._unyielded < self._max_pending + self._workers
+        return (
+            len(self._in_flight) < limit
+            and self._unyielded < self._max_pending + self._workers
+            and self._held < MAX_ITEMS_HELD
+        )
 
     def _fill(self) -> None:
         while self._room():
@@ -251,12 +264,8 @@ class MapRun:
             self._submit_items(self._split_recorded(batch))
 
     def _pull(self, count: int) -> list[Any]:
-        batch: list[Any] = []
-        append, items = batch.append, self._items
-        try:
-            for _ in range(count):
-                append(next(items))
-        except StopIteration:
+        batch = list(itertools.islice(self._items, count))
+        if len(batch) < count:
             self._exhausted = True
         return batch
 
@@ -300,6 +309,7 @@ class MapRun:
 
     def _add_segment(self, segment: _Segment) -> None:
         self._unyielded += 1
+        self._held += len(segment.args)
         if self._options.keep_order:
             self._ordered.append(segment)
 
@@ -377,17 +387,20 @@ class MapRun:
         if not self._options.keep_order:
             self._finished.append(segment)
 
-    def _take_ready(self) -> Iterator[Any]:
+    def _ready_segments(self) -> Iterator[_Segment]:
+        """The segments whose results may be yielded now, each taken off the queue as it is
+        handed out."""
         source = self._ordered if self._options.keep_order else self._finished
         while source and source[0].done:
             segment = source.popleft()
             self._unyielded -= 1
-            yield from self._outputs(segment)
+            self._held -= len(segment.args)
+            yield segment
 
     def _outputs(self, segment: _Segment) -> Iterator[Any]:
         options = self._options
         if not segment.failures and not options.ret_args:
-            yield from segment.values  # the common case, at C speed
+            yield from segment.values
             return
         failures = segment.failures
         for index, (arg, value) in enumerate(zip(segment.args, segment.values, strict=True)):
