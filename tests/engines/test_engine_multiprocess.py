@@ -285,3 +285,59 @@ def test_capacity_is_max_workers_and_tasks_know_their_process():
     assert info is not None and info.engine == "multiprocess"
     assert info.worker_id == str(info.pid) and info.pid != os.getpid()
     assert current_worker() is None
+
+
+def test_submit_reuses_idle_worker_processes_like_a_pool(engine):
+    # The first task starts a process; the next ones run in an idle one instead of a new fork.
+    pids = {engine.submit(os.getpid).result(timeout=WAIT) for _ in range(10)}
+    assert len(pids) <= engine.max_workers and os.getpid() not in pids
+
+
+def test_submit_dedicated_gets_a_process_of_its_own(engine):
+    first = engine.submit_dedicated(os.getpid).result(timeout=WAIT)
+    second = engine.submit_dedicated(os.getpid).result(timeout=WAIT)
+    assert first != second
+
+
+def test_a_closure_still_runs_when_idle_workers_cannot_take_it(engine):
+    engine.submit(os.getpid).result(timeout=WAIT)  # leaves an idle worker
+    offset = 5
+    assert [engine.submit(lambda x: x + offset, n).result(timeout=WAIT) for n in range(4)] == [5, 6, 7, 8]
+
+
+def test_a_task_after_a_lost_worker_runs_in_a_new_process(engine, tmp_path):
+    from zoopipe_core.testing import kill_own_process
+
+    pid_file = tmp_path / "pid"
+    with pytest.raises(WorkerLost):
+        engine.submit(kill_own_process, str(pid_file)).result(timeout=WAIT)
+    assert engine.submit(os.getpid).result(timeout=WAIT) != int(pid_file.read_text())
+
+
+def test_idle_workers_exit_at_shutdown():
+    engine = MultiProcessEngine(max_workers=2)
+    with engine:
+        pids = {engine.submit(os.getpid).result(timeout=WAIT) for _ in range(4)}
+    for pid in pids:
+        wait_for(lambda pid=pid: not _alive(pid), f"idle worker {pid} to exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by anyone) counts as gone.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_an_idle_worker_exits_after_its_idle_time(engine, monkeypatch):
+    from zoopipe_core.engines import process_pool
+
+    monkeypatch.setattr(process_pool, "IDLE_SECONDS", 0.3)
+    pid = engine.submit(os.getpid).result(timeout=WAIT)
+    wait_for(lambda: not _alive(pid), f"idle worker {pid} to exit after 0.3 s")
+    assert engine.submit(os.getpid).result(timeout=WAIT) != pid

@@ -1,10 +1,14 @@
-"""MultiProcessEngine, the default engine: every task runs in its own process on this machine.
+"""MultiProcessEngine, the default engine: tasks run in worker processes on this machine.
 
 How it works:
 
-- One process per task, at most ``max_workers`` at once; later submissions wait in a queue.
+- At most ``max_workers`` worker processes at once; later submissions wait in a queue. A
+  ``submit`` task runs in an idle worker when there is one (like ``multiprocessing.Pool``: a
+  round trip costs well under a millisecond), else in a new one; a worker idle for 10 s exits.
+  A ``submit_dedicated`` task (a pipe, a shard) gets a new process of its own, ended with it.
   On Linux processes are forked: they start in milliseconds, inherit every imported module,
-  and a task may be a closure. Forking is safe for pipes because the Rust executor creates its
+  and a task may be a closure (it runs in a freshly forked worker, as it cannot be sent to an
+  idle one). Forking is safe for pipes because the Rust executor creates its
   threads inside ``Pipe.run()``, in the child, never before the fork.
 - Each task gets its own pipe back to the driver, carrying progress messages and then the
   result. One driver thread, the supervisor, starts processes, reads the pipes and watches the
@@ -66,10 +70,11 @@ if hasattr(os, "register_at_fork"):  # POSIX only; Windows has no fork
 
 
 class MultiProcessEngine(Engine):
-    """Runs each task in its own process on this machine; the default engine (``"multiprocess"``).
+    """Runs tasks in worker processes on this machine; the default engine (``"multiprocess"``).
 
     ``max_workers`` (default: the CPUs this process may run on, :func:`usable_cpus`) processes
-    run at once; further submissions queue. ``mp_context`` is the start method: ``"fork"`` on
+    run at once; further submissions queue. ``submit`` reuses idle worker processes (as a
+    ``multiprocessing.Pool`` does); ``submit_dedicated`` gives the task a process of its own. ``mp_context`` is the start method: ``"fork"`` on
     Linux (fast; tasks may be closures), ``"spawn"`` elsewhere (tasks and arguments must
     pickle). A worker that dies fails only its own future, with :class:`WorkerLost`. See the
     module docstring.
@@ -145,6 +150,16 @@ class MultiProcessEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
+        return self._queue_task(fn, args, kwargs, reusable=True)
+
+    def _submit_dedicated(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> concurrent.futures.Future[Any]:
+        return self._queue_task(fn, args, kwargs, reusable=False)
+
+    def _queue_task(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], reusable: bool
+    ) -> concurrent.futures.Future[Any]:
         supervisor = self._owned_supervisor("submit a task")
         name = callable_name(fn)
         work: Any = (fn, args, kwargs)
@@ -161,7 +176,7 @@ class MultiProcessEngine(Engine):
                     "mp_context='fork' on Linux"
                 ) from exc
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        supervisor.submit(PoolTask(future, name, work, pickled, self.environment))
+        supervisor.submit(PoolTask(future, name, work, pickled, self.environment, reusable=reusable))
         return future
 
     def _capacity(self) -> int:

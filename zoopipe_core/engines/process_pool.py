@@ -1,6 +1,9 @@
-"""The process pool behind MultiProcessEngine: one process per task, run by one supervisor thread.
+"""The process pool behind MultiProcessEngine: worker processes run by one supervisor thread.
 
-- At most ``max_workers`` processes at once; later tasks wait in a queue.
+- At most ``max_workers`` processes at once; later tasks wait in a queue. A reusable task (from
+  ``submit``) goes to an idle worker when one runs the same environment, sent pickled over the
+  worker's channel; otherwise it gets a new process. A worker stays idle :data:`IDLE_SECONDS`
+  at most, and one is retired early when a task needs a new process and the limit is reached.
 - Each task gets its own pipe back to the driver, carrying progress messages and then its
   :class:`~zoopipe_core.engines.Outcome`. The supervisor thread starts processes, reads the pipes
   and watches the process sentinels, so a worker that dies (SIGKILL, ``os._exit``, a segfault)
@@ -51,9 +54,15 @@ def _raise_stop_requested(signum: int, frame: Any) -> None:
 
 
 def _worker_main(
-    channel: connection.Connection, work: Any, environment: WorkerEnvironment, pickled: bool, cpus: float
+    channel: connection.Connection,
+    work: Any,
+    environment: WorkerEnvironment,
+    pickled: bool,
+    cpus: float,
+    reusable: bool = False,
 ) -> None:
-    """A worker process: apply the environment, run one task, send its outcome, return."""
+    """A worker process: apply the environment, run a task, send its outcome; a reusable one
+    then waits for the next task (``("task", pickled work)``) until told to exit."""
     signal.signal(signal.SIGTERM, _raise_stop_requested)
     # Ctrl-C in a terminal reaches the whole process group: the driver alone reacts to it,
     # and stops its tasks through SIGTERM, so they end as cancelled rather than failed.
@@ -64,15 +73,34 @@ def _worker_main(
         with send_lock:
             channel.send(message)
 
+    try:
+        # Before unpickling the task: its function may live under a code path.
+        sys.path[:0] = [p for p in environment.import_paths() if p not in sys.path]
+        os.environ.update(environment.env_vars)
+        parent = os.getppid()
+        while _run_one(send, work, pickled, cpus) and reusable:
+            # Idle: wait for the next task. Later workers inherit the driver's end of this
+            # channel, so a driver that died may never show as EOF: look at the parent too.
+            while not channel.poll(1.0):
+                if os.getppid() != parent:
+                    return
+            message = channel.recv()
+            if message[0] != "task":
+                return
+            work, pickled = message[1], True
+    except (StopRequested, EOFError, OSError):
+        return  # the driver cancelled the task, retired this worker, or is gone
+
+
+def _run_one(send: Callable[[tuple[Any, ...]], None], work: Any, pickled: bool, cpus: float) -> bool:
+    """Run one task and send its outcome; False when it was stopped (nobody waits for it)."""
+
     def forward(sequence: int, key: str, payload: dict[str, Any]) -> None:
         send(("progress", key, payload))
 
     name = "the task"
     worker = f"pid {os.getpid()}"
     try:
-        # Before unpickling the task: its function may live under a code path.
-        sys.path[:0] = [p for p in environment.import_paths() if p not in sys.path]
-        os.environ.update(environment.env_vars)
         fn, args, kwargs = pickle.loads(work) if pickled else work
         name = callable_name(fn)
         outcome = run_call(
@@ -86,17 +114,17 @@ def _worker_main(
             where=worker,
         )
     except StopRequested:
-        return  # the driver cancelled this task; nobody waits for its outcome
+        raise
     except BaseException as exc:
         outcome = Outcome.failure(exc, worker)
     if outcome.stopped:
-        return
+        return False
     # The pipe is ordered: the progress already sent is the latest, it need not travel again.
     outcome = dataclasses.replace(outcome, progress={})
     try:
         send(("outcome", outcome))
     except StopRequested:
-        return
+        raise
     except Exception as exc:
         # The result does not pickle: nothing was written yet, so the pipe is still clean.
         try:
@@ -107,6 +135,7 @@ def _worker_main(
             ) from exc
         except TypeError as unsendable:
             send(("outcome", Outcome.failure(unsendable, worker)))
+    return True
 
 
 # --------------------------------------------------------------------------- driver side
@@ -148,6 +177,21 @@ class PoolTask:
     stop_requested: bool = False
     kill_at: float | None = None  # when SIGTERM was sent: the time SIGKILL follows
     killed: bool = False
+    reusable: bool = False  # may run in a worker process that ran another task, and stay in it
+
+
+@dataclasses.dataclass(eq=False)
+class IdleWorker:
+    """A worker process that finished a reusable task and waits for the next one."""
+
+    process: Any
+    channel: connection.Connection
+    environment: WorkerEnvironment
+    retire_at: float
+
+
+#: Seconds an idle worker process waits for another task before it exits.
+IDLE_SECONDS = 10.0
 
 
 # Forks happen under this lock, and each task's write end is closed in the driver before the
@@ -187,6 +231,7 @@ class ProcessPool:
         self._lock = threading.Lock()
         self._queue: collections.deque[PoolTask] = collections.deque()
         self._running: list[PoolTask] = []
+        self._idle: list[IdleWorker] = []  # only the supervisor thread touches it
         self._close_deadline: float | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
@@ -249,25 +294,35 @@ class ProcessPool:
         self._start_queued()
         self._signal_stops()
         if self._close_deadline is not None and not self._running:
+            self._retire(list(self._idle))
             return False
-        waiting: dict[Any, PoolTask | None] = {self._wake_reader: None}
+        waiting: dict[Any, PoolTask | IdleWorker | None] = {self._wake_reader: None}
         for task in self._running:
             if task.channel is not None:
                 waiting[task.channel] = task
             waiting[task.process.sentinel] = task
+        for idle in self._idle:  # an idle worker that dies, or writes, is retired
+            waiting[idle.channel] = idle
+            waiting[idle.process.sentinel] = idle
         deadlines = [t.kill_at for t in self._running if t.kill_at is not None]
+        deadlines += [idle.retire_at for idle in self._idle]
         timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         for ready in connection.wait(list(waiting), timeout):
             owner = waiting[ready]
             if owner is None:
                 self._drain_wake_ups()
+            elif isinstance(owner, IdleWorker):
+                if owner in self._idle:
+                    self._retire([owner])
             elif owner not in self._running:
-                continue  # reaped earlier in this round
+                continue  # reaped, or gone idle, earlier in this round
             elif ready is owner.channel:
                 self._read(owner)
             else:
                 self._reap(owner)
         self._kill_overdue()
+        now = time.monotonic()
+        self._retire([idle for idle in self._idle if idle.retire_at <= now])
         return True
 
     def _start_queued(self) -> None:
@@ -276,20 +331,71 @@ class ProcessPool:
                 if self._close_deadline is not None:
                     self._queue.clear()  # their futures were cancelled by close()
                     return
-                if len(self._running) >= self._max_workers or not self._queue:
+                if not self._queue:
                     return
-                task = self._queue.popleft()
+                task = self._queue[0]
                 if task.future.cancelled():
+                    self._queue.popleft()
                     continue
-                self._running.append(task)
-            self._launch(task)
+                idle = self._idle_for(task)
+                if idle is None and len(self._running) + len(self._idle) >= self._max_workers:
+                    if not self._idle or len(self._running) >= self._max_workers:
+                        return
+                    victim = self._idle[0]  # it cannot take this task: make room
+                else:
+                    victim = None
+                    self._queue.popleft()
+                    self._running.append(task)
+            if victim is not None:
+                self._retire([victim])
+            elif idle is None or not self._hand_over(task, idle):
+                self._launch(task)
+
+    def _idle_for(self, task: PoolTask) -> IdleWorker | None:
+        """An idle worker that can run ``task`` (started with the same environment)."""
+        if not task.reusable:
+            return None
+        for idle in self._idle:
+            if idle.environment is task.environment:
+                return idle
+        return None
+
+    def _hand_over(self, task: PoolTask, idle: IdleWorker) -> bool:
+        """Send ``task`` to the idle worker; False when it cannot go there (the work does not
+        pickle, or the worker is gone), and the worker is retired."""
+        self._idle.remove(idle)
+        try:
+            work = task.work if task.pickled else pickle.dumps(task.work, protocol=pickle.HIGHEST_PROTOCOL)
+            idle.channel.send(("task", work))
+        except Exception:
+            # A closure or a lambda: a freshly forked process inherits it instead.
+            self._retire([idle])
+            return False
+        task.process, task.channel = idle.process, idle.channel
+        task.work = None
+        return True
+
+    def _retire(self, workers: list[IdleWorker]) -> None:
+        """Tell idle workers to exit (they may be dead already) and reap them."""
+        for idle in workers:
+            if idle in self._idle:
+                self._idle.remove(idle)
+            with contextlib.suppress(OSError, ValueError):
+                idle.channel.send(("exit",))
+        for idle in workers:
+            idle.process.join(timeout=1.0)
+            if idle.process.exitcode is None:
+                idle.process.kill()
+                idle.process.join()
+            idle.channel.close()
+            idle.process.close()
 
     def _launch(self, task: PoolTask) -> None:
         with _fork_lock:
-            reader, writer = self._context.Pipe(duplex=False)
+            reader, writer = self._context.Pipe(duplex=task.reusable)
             process = self._context.Process(
                 target=_worker_main,
-                args=(writer, task.work, task.environment, task.pickled, self._cpus_per_task),
+                args=(writer, task.work, task.environment, task.pickled, self._cpus_per_task, task.reusable),
                 name=f"zoopipe-task:{task.name}",
             )
             try:
@@ -369,8 +475,18 @@ class ProcessPool:
             return
         if message[0] == "progress":
             self._record_progress(message[1], message[2])
-        else:
-            message[1].settle(task.future, task.name)
+            return
+        message[1].settle(task.future, task.name)
+        with self._lock:
+            keep = task.reusable and not task.stop_requested and self._close_deadline is None
+            if keep:
+                self._running.remove(task)
+        if keep:
+            assert task.channel is not None
+            self._idle.append(
+                IdleWorker(task.process, task.channel, task.environment, time.monotonic() + IDLE_SECONDS)
+            )
+            task.process = task.channel = None
 
     def _reap(self, task: PoolTask) -> None:
         # Read what the worker wrote before it exited: its result may still be in the pipe.
@@ -409,6 +525,10 @@ class ProcessPool:
             )
         with self._lock:
             self._running.clear()
+        for idle in self._idle:
+            idle.process.kill()
+            idle.process.join()
+        self._idle.clear()
 
 
 def _renew_lock_in_child() -> None:
