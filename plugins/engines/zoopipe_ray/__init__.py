@@ -1,4 +1,5 @@
-"""Ray for zoopipe: RayEngine runs pipes and tasks on a Ray cluster (`pip install "zoopipe-core[ray]"`).
+"""Ray for zoopipe: RayEngine runs pipes and tasks on a Ray cluster (`pip install "zoopipe-core[ray]"`);
+RayMap is ray-map's parallel map API on it.
 
 Importing this package does not import Ray; the engine does, when it starts.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_EXPORTS = {"RayEngine": "zoopipe_ray.engine"}
+_EXPORTS = {"RayEngine": "zoopipe_ray.engine", "RayMap": "zoopipe_ray.raymap"}
 __all__ = sorted(_EXPORTS)
 
 

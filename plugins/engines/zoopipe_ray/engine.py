@@ -3,8 +3,9 @@
 How it works:
 
 - Each ``submit`` is one Ray task (``max_retries=0``) with this engine's ``num_cpus`` and
-  ``memory``, and the Ray runtime environment built from :meth:`RayEngine.prepare`. A task whose
-  worker dies fails only its future with :class:`WorkerLost`; Ray never re-runs it.
+  ``memory`` (and ``remote_options`` over them), and the Ray runtime environment built from
+  :meth:`RayEngine.prepare`. A task whose worker dies fails only its future with
+  :class:`WorkerLost`; Ray never re-runs it.
 - Each ``submit_dedicated`` (every pipe or shard of a PipeManager) runs in its own actor of
   class ``RayPipeWorker`` (``max_restarts=0``, ``max_task_retries=0``) with the same resources
   and runtime environment, named ``zoopipe-pipe-<token>``; the actor is killed once its one
@@ -64,6 +65,15 @@ WARM_ACTOR_IDLE = 10.0
 
 _MISSING_RAY = 'Ray is not installed; install it with: pip install "zoopipe-core[ray]"'
 
+#: Ray options the engine sets itself, refused in ``remote_options``, and why.
+_ENGINE_OPTIONS = {
+    "name": "the engine names each task after its function",
+    "runtime_env": "use engine.prepare(WorkerEnvironment(...)), or runtime_env= for ray.init",
+    "max_retries": "Ray never re-runs a task (a lost worker is WorkerLost); retry in the caller",
+    "retry_exceptions": "Ray never re-runs a task; retry in the caller (ParallelMap(retries=...))",
+    "num_returns": "each task returns one outcome to the engine",
+}
+
 
 def _import_ray() -> Any:
     try:
@@ -101,6 +111,11 @@ class RayEngine(Engine):
       never a silent local run.
     - ``num_cpus`` and ``memory`` (bytes): the Ray resources each task and each pipe actor
       requests; Ray runs one only where they are free, so they bound how many run at once.
+    - ``remote_options``: further Ray options of each task and pipe actor, merged over
+      ``num_cpus`` and ``memory`` (``{"num_cpus": 0.5, "resources": {"disk": 1},
+      "scheduling_strategy": "SPREAD"}``), checked by Ray at ``start``. A ``num_cpus`` here
+      counts in ``capacity()``. The options the engine sets itself (``name``,
+      ``runtime_env``, ``max_retries``, ``retry_exceptions``, ``num_returns``) are refused.
     - ``warm_workers``: how many pipe actors ``start`` readies (starts, and loads zoopipe's
       native module in), so the first pipes do not wait for a worker process (0.3-0.7 s each
       on a 2-core machine). A readied actor holds its CPUs and memory until a pipe takes it,
@@ -111,6 +126,9 @@ class RayEngine(Engine):
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
       called ``ray.init`` itself. A local Ray it starts has no dashboard unless
       ``include_dashboard=True`` is passed (it starts faster without).
+    - ``keep_ray``: True never calls ``ray.shutdown``, not even for a Ray this engine started:
+      it stays up for the rest of the process (RayMap's way, like ray-map's), and later engines
+      join it.
 
     Example:
         >>> from zoopipe_ray import RayEngine
@@ -132,6 +150,8 @@ class RayEngine(Engine):
         *,
         connect_timeout: float = 10.0,
         warm_workers: int | None = None,
+        remote_options: dict[str, Any] | None = None,
+        keep_ray: bool = False,
         **ray_init_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -148,6 +168,8 @@ class RayEngine(Engine):
         self.num_cpus = num_cpus
         self.memory = memory
         self.connect_timeout = connect_timeout
+        self.remote_options = _check_remote_options(remote_options)
+        self.keep_ray = keep_ray
         self.ray_init_kwargs = ray_init_kwargs
         self._runtime_env: dict[str, Any] = {}
         self._uploaded_env: dict[str, Any] | None = None
@@ -172,6 +194,8 @@ class RayEngine(Engine):
 
     def _start(self) -> None:
         ray = _import_ray()
+        if self.remote_options:
+            self._check_options_with_ray(ray)
         if self.address is not None:
             check_address(self.address, self.connect_timeout)
         if ray.is_initialized():
@@ -222,12 +246,29 @@ class RayEngine(Engine):
             self._shutdown(timeout=0)  # stop the threads, and Ray if this engine started it
             raise
 
+    def _check_options_with_ray(self, ray: Any) -> None:
+        """Let Ray check ``remote_options`` now (it needs no connection), not at the first task."""
+        try:
+            ray.remote(run_task).options(**self.remote_options)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"RayEngine(remote_options={self.remote_options!r}): {exc}") from exc
+
+    @property
+    def cpus_per_task(self) -> float:
+        """The CPUs each task requests: ``remote_options["num_cpus"]``, else ``num_cpus``.
+
+        Example:
+            >>> RayEngine(num_cpus=2).cpus_per_task, RayEngine(remote_options={"num_cpus": 0.5}).cpus_per_task
+            (2.0, 0.5)
+        """
+        return float(self.remote_options.get("num_cpus", self.num_cpus))
+
     def _warm_up(self, ray: Any) -> None:
         """Ready pipe actors for the first pipes (see ``warm_workers``)."""
         count = self.warm_workers
         if count is None:
             cpus = ray.available_resources().get("CPU", 0)
-            slots = int(cpus // self.num_cpus) if self.num_cpus > 0 else 1
+            slots = int(cpus // self.cpus_per_task) if self.cpus_per_task > 0 else 1
             count = min(slots, DEFAULT_WARM_WORKERS)
         if count > 0:
             self._ready_pipe_actors(ray, count)
@@ -277,6 +318,7 @@ class RayEngine(Engine):
         options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": name}
         if self.memory is not None:
             options["memory"] = self.memory
+        options.update(self.remote_options)
         if self._runtime_env:
             options["runtime_env"] = self._task_runtime_env()
         return options
@@ -317,9 +359,9 @@ class RayEngine(Engine):
         for ref in shared:
             ref.release()
         del shared
-        if self._owns_ray:
+        if self._owns_ray and not self.keep_ray:
             ray.shutdown()
-            self._owns_ray = False
+        self._owns_ray = False
 
     # ------------------------------------------------------------------ environment
 
@@ -414,7 +456,7 @@ class RayEngine(Engine):
     def _capacity(self) -> int:
         ray = _import_ray()
         cpus = ray.cluster_resources().get("CPU", 0)
-        return int(cpus // self.num_cpus) if self.num_cpus > 0 else int(cpus)
+        return int(cpus // self.cpus_per_task) if self.cpus_per_task > 0 else int(cpus)
 
     def _share(self, obj: Any) -> SharedRef:
         ray = _import_ray()
@@ -510,3 +552,21 @@ class RayEngine(Engine):
                 return
             for token, sequence, key, payload in items:
                 self._offer_progress(token, sequence, key, payload)
+
+
+def _check_remote_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """``remote_options`` as a dict, refusing the options the engine sets itself."""
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(
+            f"RayEngine remote_options must be a dict of Ray options (as for .options(...)), got "
+            f"{type(options).__name__} {options!r}"
+        )
+    for key, why in _ENGINE_OPTIONS.items():
+        if key in options:
+            raise ValueError(f"RayEngine remote_options cannot set {key!r}: {why}")
+    cpus = options.get("num_cpus", 1)
+    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus < 0:
+        raise ValueError(f"RayEngine remote_options num_cpus must be a number >= 0, got {cpus!r}")
+    return dict(options)
