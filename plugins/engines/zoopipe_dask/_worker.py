@@ -45,15 +45,34 @@ class RefusedRerun:
     worker: str
 
 
+#: The scheduler attribute where :func:`_lost_on_previous_attempt` records the keys of tasks that
+#: started (oldest first, the last STARTED_REMEMBERED): a task Dask cancels after its worker died
+#: ran only if it started (see DaskEngine._after_cancellation).
+STARTED_ATTRIBUTE = "_zoopipe_started_keys"
+STARTED_REMEMBERED = 100_000
+
+
 def _lost_on_previous_attempt(key: Any) -> bool:
-    """True when the scheduler saw a worker die while it ran this task: this is a re-run."""
+    """True when the scheduler saw a worker die while it ran this task: this is a re-run.
+
+    The same call records on the scheduler that the task starts, before any user code runs.
+    """
     from distributed import get_client
 
-    def suspicious(key: Any, dask_scheduler: Any = None) -> int:
+    def suspicious(key: Any, attribute: str, remembered: int, dask_scheduler: Any = None) -> int:
+        import collections
+
+        started = getattr(dask_scheduler, attribute, None)
+        if started is None:
+            started = collections.OrderedDict()
+            setattr(dask_scheduler, attribute, started)
+        started[key] = None
+        while len(started) > remembered:
+            started.popitem(last=False)
         task = dask_scheduler.tasks.get(key)
         return 0 if task is None else task.suspicious
 
-    return get_client().run_on_scheduler(suspicious, key) > 0
+    return get_client().run_on_scheduler(suspicious, key, STARTED_ATTRIBUTE, STARTED_REMEMBERED) > 0
 
 
 def this_worker(worker: Any) -> WorkerInfo:

@@ -12,6 +12,11 @@ How it works:
 - Stopping a running task raises StopRequested in its worker thread (its ``finally`` blocks
   run); after the grace period its worker process is killed and its nanny starts a new one.
 - ``share`` is ``client.scatter(broadcast=True)``; ``DaskRef.get()`` reads the worker's copy.
+  Scattered data has no recipe: when the last worker holding it dies, Dask forgets it and
+  cancels every task that needs it. The engine keeps the object on the driver, scatters it
+  again under the same key before submitting a task that needs it, and submits again (a few
+  times) a task Dask cancelled for that loss, which never ran; a task that was running on the
+  dead worker still fails with WorkerLost.
 - ``prepare`` registers a worker plugin that sets ``env_vars`` and ships ``code_paths`` as zip
   archives put on ``sys.path``, and, for requirements, distributed's ``PipInstall`` plugin.
 
@@ -46,7 +51,15 @@ from zoopipe_core.engines import (
     settle_future,
     worker_import_error,
 )
-from zoopipe_dask._worker import TOPIC_PREFIX, DaskRef, RefusedRerun, run_task, running_tokens, stop_task
+from zoopipe_dask._worker import (
+    STARTED_ATTRIBUTE,
+    TOPIC_PREFIX,
+    DaskRef,
+    RefusedRerun,
+    run_task,
+    running_tokens,
+    stop_task,
+)
 from zoopipe_dask.environment import code_archives, requirements_plugin
 
 __all__ = ["DaskEngine", "code_archives", "requirements_plugin"]
@@ -87,13 +100,39 @@ def _check_reachable(address: str, timeout: float) -> None:
 # --------------------------------------------------------------------------- the engine
 
 
+#: How many times a task Dask cancelled because a shared object it needs was lost is submitted
+#: in all before it fails (the object is scattered again each time; it never ran).
+SHARED_LOSS_ATTEMPTS = 3
+
+#: How long scattering a lost shared object again waits for a worker (seconds): when the last
+#: worker holding it died, the others may be restarting too.
+RESCATTER_TIMEOUT = 120.0
+
+#: The reasons Dask gives when it cancels a task because its scattered dependency is gone:
+#: forgotten while the task waited, or already gone when the task reached the scheduler.
+_LOST_DEPENDENCY_REASONS = frozenset({"already forgotten", "lost dependencies"})
+
+
 @dataclasses.dataclass(eq=False)
 class _DaskTask:
     future: concurrent.futures.Future[Any]
     name: str
     token: str
-    dask_future: Any
+    call: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+    shared_keys: list[str]
+    dask_future: Any = None
+    attempt: int = 0
     killed: bool = False
+
+
+@dataclasses.dataclass(eq=False)
+class _Shared:
+    """An object shared by the engine: its ref, its scattered future, and the object itself,
+    kept on the driver to scatter again when the cluster loses it."""
+
+    ref: DaskRef
+    dask_future: Any
+    obj: Any
 
 
 class DaskEngine(Engine):
@@ -149,7 +188,8 @@ class DaskEngine(Engine):
         self._plugin_names: list[str] = []
         self._tasks: dict[concurrent.futures.Future[Any], _DaskTask] = {}
         self._tasks_lock = threading.Lock()
-        self._shared: list[tuple[DaskRef, Any]] = []
+        self._shared: dict[str, _Shared] = {}
+        self._shared_lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
         self._stopping = threading.Event()
         self._kill_at: dict[str, tuple[float, _DaskTask]] = {}
@@ -280,10 +320,11 @@ class DaskEngine(Engine):
             self._watchdog = None
         with self._tasks_lock:
             self._tasks.clear()
-        shared, self._shared = self._shared, []
-        for ref, dask_future in shared:
-            ref.release()
-            dask_future.release()
+        with self._shared_lock:
+            shared, self._shared = self._shared, {}
+        for entry in shared.values():
+            entry.ref.release()
+            entry.dask_future.release()
         try:
             self._client.unsubscribe_topic(self._topic)
             for name in self._plugin_names:
@@ -339,34 +380,48 @@ class DaskEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
-        name = callable_name(fn)
-        token = uuid.uuid4().hex
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        task = _DaskTask(
+            future, callable_name(fn), uuid.uuid4().hex, (fn, args, kwargs), self._shared_keys(args, kwargs)
+        )
+        with self._tasks_lock:
+            self._tasks[future] = task
+        try:
+            self._launch(task)
+        except BaseException:
+            with self._tasks_lock:
+                self._tasks.pop(future, None)
+            raise
+        future.add_done_callback(lambda f: self._on_cancelled(task) if f.cancelled() else None)
+        return future
+
+    def _launch(self, task: _DaskTask) -> None:
+        """Submit ``task`` to Dask: again (under a new key, the same token) when Dask cancelled
+        it because a shared object it needs was lost."""
+        task.attempt += 1
+        fn, args, kwargs = task.call
+        suffix = "" if task.attempt == 1 else f"-{task.attempt}"
         dask_future = self._client.submit(
             run_task,
             fn,
             args,
             kwargs,
             self._topic,
-            token,
+            task.token,
             self._guard_reruns,
-            self._shared_dependencies(args, kwargs),
-            key=f"zoopipe-{name}-{token}",
+            self._shared_futures(task.shared_keys),
+            key=f"zoopipe-{task.name}-{task.token}{suffix}",
             pure=False,
             retries=0,
         )
-        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        task = _DaskTask(future, name, token, dask_future)
-        with self._tasks_lock:
-            self._tasks[future] = task
+        task.dask_future = dask_future
+        if task.future.cancelled():  # cancelled while being submitted again
+            dask_future.cancel()
         dask_future.add_done_callback(lambda done: self._resolve(task, done))
-        future.add_done_callback(lambda f: self._on_cancelled(task) if f.cancelled() else None)
-        return future
 
-    def _shared_dependencies(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-        """The scattered futures of the DaskRefs among the arguments (and one level inside
-        lists, tuples and dicts): as dependencies, Dask copies their data to the worker before
-        the task starts, so ``ref.get()`` finds it in the worker's memory."""
-        by_key = {ref.key: dask_future for ref, dask_future in self._shared}
+    def _shared_keys(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+        """The keys of this engine's DaskRefs among the arguments (and one level inside lists,
+        tuples and dicts)."""
         values = [*args, *kwargs.values()]
         for value in list(values):
             if isinstance(value, (list, tuple)):
@@ -374,7 +429,34 @@ class DaskEngine(Engine):
             elif isinstance(value, dict):
                 values.extend(value.values())
         keys = {value.key for value in values if isinstance(value, DaskRef)}
-        return [by_key[key] for key in sorted(keys) if key in by_key]
+        with self._shared_lock:
+            return sorted(key for key in keys if key in self._shared)
+
+    def _shared_futures(self, keys: list[str]) -> list[Any]:
+        """The scattered futures of ``keys``, each scattered again first if the cluster lost it.
+
+        As dependencies, Dask copies their data to the worker before the task starts, so
+        ``ref.get()`` finds it in the worker's memory. Scattered data has no recipe: when the
+        last worker holding it dies, the scheduler forgets the key and the client marks it
+        cancelled; the object kept here goes back under the same key, which the DaskRefs
+        already shipped inside arguments name.
+        """
+        futures = []
+        with self._shared_lock:
+            for key in keys:
+                entry = self._shared.get(key)
+                if entry is None:  # released by shutdown meanwhile
+                    continue
+                if entry.dask_future.status != "finished":
+                    _log.info("DaskEngine: the cluster lost shared object %s; scattering it again", key)
+                    # The old future stays referenced until the new one holds the key, so the
+                    # client never releases the key in between.
+                    # The timeout covers the wait for a worker: all may be restarting.
+                    [entry.dask_future] = self._client.scatter(
+                        {key: entry.obj}, broadcast=True, hash=False, timeout=RESCATTER_TIMEOUT
+                    ).values()
+                futures.append(entry.dask_future)
+        return futures
 
     def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:
         future.cancel()
@@ -453,7 +535,8 @@ class DaskEngine(Engine):
         # In a one-item list: scatter() would split a list, tuple or dict into many items.
         [dask_future] = self._client.scatter([obj], broadcast=True, hash=False)
         ref = DaskRef(dask_future.key)
-        self._shared.append((ref, dask_future))
+        with self._shared_lock:
+            self._shared[ref.key] = _Shared(ref, dask_future, obj)
         return ref
 
     # ------------------------------------------------------------------ results and progress
@@ -466,14 +549,20 @@ class DaskEngine(Engine):
             return
         try:
             status = dask_future.status
-            if status == "finished":
+            if status in ("finished", "cancelled"):  # cancelled: raises why
                 outcome = dask_future.result()
             else:
                 outcome = None
                 error = dask_future.exception()
-        except Exception as exc:  # cancelled, or the client closed
+        except Exception as exc:  # its result was lost, or the client closed
             outcome, error = None, exc
         if outcome is None:
+            from distributed.client import FutureCancelledError
+
+            if isinstance(error, FutureCancelledError):
+                error = self._after_cancellation(task, error)
+                if error is None:  # submitted again
+                    return
             settle_future(future, exception=self._describe_dask_error(task, error))
             return
         if isinstance(outcome, RefusedRerun):
@@ -489,10 +578,79 @@ class DaskEngine(Engine):
 
         if isinstance(error, KilledWorker):
             return _lost(task.name, "Dask did not run it again")
+        if isinstance(error, WorkerLost):
+            return error
         if error is None:
             return RuntimeError(f"the Dask task of {task.name} ended without a result")
         remote = RemoteError.from_exception(error)
         return remote
+
+    def _after_cancellation(self, task: _DaskTask, error: Any) -> BaseException | None:
+        """What a task Dask cancelled (neither the user nor this engine did) ends with: None
+        when it is submitted again, else its error.
+
+        - It was running on a worker that died: WorkerLost, never run again, as
+          any task of a dead worker.
+        - Else, cancelled because a shared object it needs was lost: it never ran, or it ran
+          and its result was lost with the worker, which Dask recomputes for any task whose
+          inputs survive. It is submitted again (the object is scattered again first), up to
+          SHARED_LOSS_ATTEMPTS times in all.
+        - Else: the cancellation itself (another client cancelled it, say).
+        """
+        if not task.shared_keys:
+            return error
+        fate = self._fate_on_removed_workers(error.key)
+        if fate == "processing":
+            return _lost(task.name, "Dask did not run it again")
+        if fate is None:
+            return _lost(task.name, "the scheduler could not tell whether it ran")
+        if fate != "result-lost" and error.reason not in _LOST_DEPENDENCY_REASONS:
+            return error
+        if task.attempt >= SHARED_LOSS_ATTEMPTS:
+            return WorkerLost(
+                f"Dask cancelled {task.name} {task.attempt} times because the workers holding "
+                f"the shared object(s) {task.shared_keys} it needs died, although the engine "
+                "scattered them again each time. Check the worker logs for why workers keep "
+                "dying; resubmit it once they stay up"
+            )
+        with self._tasks_lock:
+            if task.future.done():
+                return error
+            self._tasks[task.future] = task
+        try:
+            self._launch(task)
+        except Exception as exc:
+            with self._tasks_lock:
+                self._tasks.pop(task.future, None)
+            return exc
+        return None
+
+    def _fate_on_removed_workers(self, key: str) -> str | None:
+        """What the removal of workers did to the task ``key``: "processing" (a removed worker
+        was running it: it had started), "result-lost" (a removed worker held its result),
+        "" (neither), or None when the scheduler cannot be asked."""
+
+        def fate(key: str, attribute: str, dask_scheduler: Any = None) -> str:
+            # The scheduler logs each removed worker's tasks before it forgets the data it
+            # lost and, with it, the tasks that need that data. "processing" counts tasks
+            # queued on the worker too: only one that started (recorded by run_task's rerun
+            # guard) ran. Without the guard (allowed-failures 0), a task running on a dead
+            # worker errs with KilledWorker at once and is never cancelled.
+            started = key in getattr(dask_scheduler, attribute, {})
+            found = ""
+            for _, message in dask_scheduler.get_events("all"):
+                if isinstance(message, dict) and message.get("action") == "remove-worker":
+                    if started and key in message.get("processing-tasks", ()):
+                        return "processing"
+                    if key in message.get("lost-computed-tasks", ()):
+                        found = "result-lost"
+            return found
+
+        try:
+            return str(self._client.run_on_scheduler(fate, key, STARTED_ATTRIBUTE))
+        except Exception as exc:
+            _log.debug("DaskEngine could not ask the scheduler about %s: %s", key, exc)
+            return None
 
     def _on_event(self, event: Any) -> None:
         # On the client's event loop: hand over to the engine thread, so progress callbacks

@@ -20,6 +20,7 @@ from zoopipe_core.testing import (
     PipeManagerContract,
     import_attribute,
     kill_own_process,
+    wait_for,
 )
 
 
@@ -226,3 +227,72 @@ def test_capacity_is_the_workers_threads_and_tasks_know_their_worker(dask_cluste
         workers = engine.client.scheduler_info(n_workers=-1)["workers"]
     assert info.engine == "dask" and info.worker_id in workers
     assert info.host == info.node_id and info.worker_id.split("//")[-1].startswith(info.host)
+
+
+def _kill_both_workers(engine: DaskEngine, folder, *args) -> list:
+    """Submit a task to each worker of the session's 2 that, once both run, kills its worker;
+    returns their futures. ``args`` go to the tasks (a shared ref makes them depend on it)."""
+
+    def kill_when_told(folder: str, *args) -> None:  # local: Dask ships it by value
+        import os
+        import signal
+        from pathlib import Path
+
+        for ref in args:
+            assert ref.get()
+        Path(folder, f"started-{os.getpid()}").touch()
+        while not Path(folder, "go").exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    killers = [engine.submit(kill_when_told, str(folder), *args) for _ in range(2)]
+    wait_for(lambda: len(list(folder.glob("started-*"))) == 2, "a killer on each worker")
+    return killers
+
+
+def test_a_shared_object_outlives_every_worker_that_held_it(dask_cluster, tmp_path):
+    # Scattered data has no recipe: once the workers holding it died, Dask cancelled every task
+    # that needed it ("lost dependencies"). The engine scatters it again from the driver.
+    def total(ref) -> int:  # local: Dask ships it by value
+        return sum(ref.get())
+
+    restore_dask_workers(dask_cluster)
+    with DaskEngine(dask_cluster.scheduler_address) as engine:
+        ref = engine.share(list(range(100)))
+        key = ref.key
+        assert engine.submit(total, ref).result(timeout=WAIT) == 4950
+        killers = _kill_both_workers(engine, tmp_path)
+        (tmp_path / "go").touch()
+        for killer in killers:
+            with pytest.raises(WorkerLost):
+                killer.result(timeout=WAIT)
+        restore_dask_workers(dask_cluster)
+
+        def held(dask_scheduler=None) -> bool:
+            task = dask_scheduler.tasks.get(key)
+            return task is not None and bool(task.who_has)
+
+        assert not engine.client.run_on_scheduler(held), "the cluster still holds the object"
+        futures = [engine.submit(total, ref) for _ in range(4)]
+        assert [future.result(timeout=WAIT) for future in futures] == [4950] * 4
+        assert ref.key == key
+
+
+def test_a_task_waiting_for_a_lost_shared_object_is_submitted_again(dask_cluster, tmp_path):
+    # Both workers die while a task needing the shared object waits for a free thread: Dask
+    # cancels it ("already forgotten"), although it never ran; the engine submits it again.
+    # The tasks that were running there (and need it too) fail with WorkerLost, never re-run.
+    def total(ref) -> int:
+        return sum(ref.get())
+
+    restore_dask_workers(dask_cluster)
+    with DaskEngine(dask_cluster.scheduler_address) as engine:
+        ref = engine.share(list(range(100)))
+        killers = _kill_both_workers(engine, tmp_path, ref)
+        waiting = engine.submit(total, ref)
+        (tmp_path / "go").touch()
+        for killer in killers:
+            with pytest.raises(WorkerLost):
+                killer.result(timeout=WAIT)
+        assert waiting.result(timeout=WAIT) == 4950
+        assert len(list(tmp_path.glob("started-*"))) == 2, "a killer ran again"
