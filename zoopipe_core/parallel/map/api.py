@@ -27,7 +27,8 @@ class ParallelMap:
       engine passed in is left running.
     - ``batch_size``: items per engine task; None adapts it to the measured time per item, so
       the engine's overhead per task stays small and the last batches keep every core busy.
-    - ``max_pending``: most batches in flight at once; -1 is twice what the engine runs at once.
+    - ``max_pending``: most batches in flight at once; -1 is four times what the engine runs at
+      once (batches queue on the engine, so a worker never waits for the driver).
     - ``checkpoint_path``: a journal of completed items; a run interrupted and started again
       yields the recorded results and computes only the rest (``key`` names an item in it:
       ``key(arg)``; by default a stable digest of the argument).
@@ -69,7 +70,7 @@ class ParallelMap:
             raise ValueError(f"batch_size must be None (adaptive) or an int >= 1, got {batch_size!r}")
         if not _is_int(max_pending) or (max_pending < 1 and max_pending != -1):
             raise ValueError(
-                f"max_pending must be -1 (twice the engine's parallelism) or an int >= 1, got {max_pending!r}"
+                f"max_pending must be -1 (four times the engine's parallelism) or an int >= 1, got {max_pending!r}"
             )
         if not _is_int(retries) or retries < 0:
             raise ValueError(f"retries must be an int >= 0, got {retries!r}")
@@ -221,7 +222,7 @@ class ParallelMap:
         if self._owns_engine and not engine.is_running:
             engine.start()
         workers = engine.capacity()
-        max_pending = 2 * workers if self.max_pending == -1 else self.max_pending
+        max_pending = 4 * workers if self.max_pending == -1 else self.max_pending
         journal, recorded = self._open_journal()
         job = MapJob(
             self.fn,

@@ -2,7 +2,8 @@
 
 A fixed ``batch_size`` is used as given. With ``batch_size=None`` the size follows what the run
 measures: the seconds an item takes on a worker, and the engine's overhead per batch (the
-shortest round trip minus the worker's own time: the least a batch costs beyond its items).
+shortest round trip minus the worker's own time: the least a batch costs beyond its items; the
+first batch's is not trusted alone, as it also pays one-time costs such as a worker starting).
 Each batch then lasts long enough that the overhead stays a few percent of it, and no longer
 than needed (results keep streaming, a checkpoint loses little). The first batches, before any
 measurement, hold one item each, so a slow function is found out at once. Near the end of an
@@ -37,7 +38,10 @@ class BatchSizer:
         >>> sizer = BatchSizer(fixed=None, workers=2)
         >>> sizer.next_size(remaining=None), sizer.measured
         (1, False)
-        >>> sizer.observe(items=1, worker_seconds=0.005, round_trip=0.015)  # 5 ms items, 10 ms overhead
+        >>> sizer.observe(items=1, worker_seconds=0.005, round_trip=1.005)  # a cold worker: 1 s
+        >>> sizer.next_size(remaining=None)  # the first overhead is not trusted: 0.1 s of 5 ms items
+        20
+        >>> sizer.observe(items=20, worker_seconds=0.1, round_trip=0.11)  # 10 ms overhead
         >>> sizer.next_size(remaining=None)  # 20 x 10 ms of 5 ms items
         40
         >>> sizer.next_size(remaining=10_000)  # 50 x 10 ms
@@ -52,7 +56,9 @@ class BatchSizer:
         self._fixed = fixed
         self._workers = max(1, workers)
         self._item_seconds: float | None = None
-        self._overhead: float | None = None
+        self._overhead: float | None = None  # the least a batch cost beyond its items
+        self._observed = 0
+        self._first_overhead = 0.0
 
     @property
     def measured(self) -> bool:
@@ -70,16 +76,25 @@ class BatchSizer:
         else:  # a moving average: items may get slower or faster as the input goes on
             self._item_seconds = 0.7 * self._item_seconds + 0.3 * per_item
         overhead = max(round_trip - worker_seconds, 1e-4)
-        self._overhead = overhead if self._overhead is None else min(self._overhead, overhead)
+        self._observed += 1
+        if self._observed == 1:
+            # The first batch also paid one-time costs (a worker process starting, imports, the
+            # shared function's first load): its overhead only counts once another agrees.
+            self._first_overhead = overhead
+            return
+        if self._overhead is None:
+            self._overhead = min(overhead, self._first_overhead)
+        else:
+            self._overhead = min(self._overhead, overhead)
 
     def next_size(self, remaining: int | None) -> int:
         """The size of the next batch; ``remaining`` is how many items are left to submit, when
         the input's length is known."""
         if self._fixed is not None:
             return self._fixed
-        if self._item_seconds is None or self._overhead is None:
+        if self._item_seconds is None:
             return 1
-        item, overhead = self._item_seconds, self._overhead
+        item, overhead = self._item_seconds, self._overhead or 0.0
         factor = OVERHEAD_FACTOR_UNKNOWN_LENGTH if remaining is None else OVERHEAD_FACTOR
         size = math.ceil(max(factor * overhead, TARGET_SECONDS) / item)
         if remaining is not None:

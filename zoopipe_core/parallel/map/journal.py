@@ -49,6 +49,9 @@ _FRAME_HEAD = struct.Struct(">II")  # payload length, CRC32 of the payload
 _PICKLE_PROTOCOL = 4
 # Strings and bytes longer than this are hashed in keys, so a key stays small in the journal.
 _LONG = 64
+# Arguments a frame may store as they are (their keys are derived when read back).
+_SCALAR_ARGS = frozenset({int, float, bool, type(None), str, bytes})
+_SIZED = frozenset({str, bytes})
 
 
 class CheckpointMismatch(ValueError):
@@ -326,6 +329,52 @@ def encode_entries(entries: Sequence[tuple[str, bool, Any]]) -> bytes:
     return _FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
 
+def encode_batch(
+    args: Sequence[Any],
+    values: Sequence[Any],
+    failures: dict[int, Any],
+    key: Callable[[Any], Any] | None = None,
+) -> bytes:
+    """One journal frame holding a whole batch, by column: ``values[i]`` is the result of
+    ``args[i]``, or ``failures[i]`` its failure. Framed as :func:`encode_entries`.
+
+    A batch of plain scalar arguments (ints, floats, short strings...) stores the arguments
+    themselves, whose keys the reader derives: a checkpoint then costs the worker one pickle of
+    three lists, not a key and a tuple per item. Any other batch stores its keys.
+
+    >>> frame = encode_batch([2, 3], [4, None], {1: "failed"})
+    >>> _decode(frame[8:]) == [("i:2", True, 4), ("i:3", False, "failed")]
+    True
+    """
+    if key is None and all(
+        type(a) in _SCALAR_ARGS and (type(a) not in _SIZED or len(a) <= _LONG) for a in args
+    ):
+        columns: tuple[Any, ...] = ("args", list(args), list(values), dict(failures))
+    else:
+        columns = ("keys", [item_key(a, key) for a in args], list(values), dict(failures))
+    try:
+        payload = pickle.dumps(columns, protocol=_PICKLE_PROTOCOL)
+    except Exception as exc:
+        keys = columns[1] if columns[0] == "keys" else [item_key(a) for a in columns[1]]
+        raise _unpicklable(list(zip(keys, [True] * len(keys), values, strict=True)), exc) from exc
+    if len(payload) >= 1 << 32:
+        raise ValueError(
+            f"a journal frame of {len(values)} entries is {len(payload)} bytes, over the 4 GiB a frame "
+            "holds; use a smaller batch_size"
+        )
+    return _FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _decode(payload: bytes) -> list[tuple[str, bool, Any]]:
+    """The ``(key, ok, value)`` entries of a frame's payload, of either layout."""
+    data = pickle.loads(payload)
+    if isinstance(data, list):  # encode_entries
+        return data
+    layout, names, values, failures = data
+    keys = [item_key(a) for a in names] if layout == "args" else names
+    return [(k, False, failures[i]) if i in failures else (k, True, values[i]) for i, k in enumerate(keys)]
+
+
 def _unpicklable(items: list[tuple[str, bool, Any]], exc: Exception) -> Exception:
     """The error naming the first entry that does not pickle (found only once pickling failed)."""
     for k, _ok, value in items:
@@ -499,7 +548,7 @@ def _read_frames(path: Path, data: bytes, pos: int) -> tuple[dict[str, tuple[boo
             )
             return recorded, pos
         try:
-            entries = pickle.loads(data[pos + head : end])
+            entries = _decode(data[pos + head : end])
         except Exception as exc:
             raise ValueError(
                 f"checkpoint journal {path}: the frame at byte {pos} cannot be read back "

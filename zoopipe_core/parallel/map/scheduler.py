@@ -33,7 +33,7 @@ from zoopipe_core.parallel.map.worker import BatchResult, MapJob, run_batch
 
 #: Most input items the driver holds at once (in flight, or done and not yielded yet): with
 #: MAX_BATCH, what bounds the driver's memory whatever ``max_pending`` says.
-MAX_ITEMS_HELD = 3 * MAX_BATCH
+MAX_ITEMS_HELD = 4 * MAX_BATCH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -361,9 +361,9 @@ class MapRun:
     def _driver_frame(self, arg: Any, failure: Failure) -> bytes | None:
         if self._journal is None:
             return None
-        from zoopipe_core.parallel.map.journal import encode_entries, item_key
+        from zoopipe_core.parallel.map.journal import encode_batch
 
-        return encode_entries([(item_key(arg, self._key), False, failure)])
+        return encode_batch([arg], [None], {0: failure}, self._key)
 
     def _store(
         self, part: _Part, values: list[Any], failures: dict[int, Failure], frame: bytes | None

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -111,22 +113,33 @@ def _where() -> str:
 def _run_plain(
     fn: Callable[..., Any], items: Sequence[Any], where: str
 ) -> tuple[list[Any], dict[int, Failure]]:
-    # The hot loop of a map of cheap items: keep it to the call and an append.
+    # The hot loop of a map of cheap items: the calls run inside list.extend(map(...)), at C
+    # speed. When one raises, the values before it are in the list already (extend keeps what
+    # it appended), so the loop records the failure and goes on after it: no item runs twice.
+    kinds = set(map(type, items))
+    if any(issubclass(kind, (tuple, dict)) for kind in kinds):
+        calls: Callable[[Any], Any] = functools.partial(call_item, fn)
+        if kinds == {tuple}:
+            calls = functools.partial(_spread, fn)
+    else:
+        calls = fn
     values: list[Any] = []
-    append = values.append
     failures: dict[int, Failure] = {}
-    for index, arg in enumerate(items):
+    start = 0
+    while start < len(items):
         try:
-            if isinstance(arg, tuple):
-                append(fn(*arg))
-            elif isinstance(arg, dict):
-                append(fn(**arg))
-            else:
-                append(fn(arg))
+            values.extend(map(calls, itertools.islice(items, start, None)))
+            break
         except Exception as exc:
+            index = len(values)
             failures[index] = Failure.of(exc, where)
-            append(None)
+            values.append(None)
+            start = index + 1
     return values, failures
+
+
+def _spread(fn: Callable[..., Any], arg: tuple[Any, ...]) -> Any:
+    return fn(*arg)
 
 
 def _run_with_retries(job: MapJob, items: Sequence[Any], where: str) -> tuple[list[Any], dict[int, Failure]]:
@@ -320,10 +333,6 @@ def _short_repr(value: Any, limit: int = 80) -> str:
 def _journal_frame(
     job: MapJob, items: Sequence[Any], values: list[Any], failures: dict[int, Failure]
 ) -> bytes:
-    from zoopipe_core.parallel.map.journal import encode_entries, item_key
+    from zoopipe_core.parallel.map.journal import encode_batch
 
-    entries = [
-        (item_key(arg, job.key), index not in failures, failures.get(index, value))
-        for index, (arg, value) in enumerate(zip(items, values, strict=True))
-    ]
-    return encode_entries(entries)
+    return encode_batch(items, values, failures, job.key)
