@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 #: Most items in one batch (the scheduler also bounds the items the driver holds in all).
-MAX_BATCH = 65536
+MAX_BATCH = 16384
 
 #: A batch lasts this many times the engine's overhead per batch (overhead about 2%) when the
 #: input's length is known, so the tail can shrink; else 20 times (5%), as the end comes unseen.
