@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from zoopipe_core import ParallelMap
@@ -123,61 +123,21 @@ class RayMap(ParallelMap):
     def __repr__(self) -> str:
         return f"<RayMap {callable_name(self.fn)} on {self.engine!r}>"
 
-    def _start_engine(self) -> None:
-        """Join or start Ray on the first call (not in ``__init__``), as ray-map does."""
+    def _ready_engine(self) -> Any:
+        """Join or start Ray on the first call (not in ``__init__``), as ray-map does; every
+        imap, map, imap_async and map_async goes through here."""
         with self._start_lock:
-            if self.engine.is_running:
-                return
-            joining = _import_ray().is_initialized()
-            self.engine.start()
+            joining = False
+            if not self.engine.is_running:
+                joining = _import_ray().is_initialized()
+                self.engine.start()
         if joining and self.runtime_env is not None:
             _log.warning(
                 "RayMap: Ray was already initialised in this process, so runtime_env=%r is not "
                 "used (it applies only when RayMap starts Ray); pass it to your ray.init(...)",
                 self.runtime_env,
             )
-
-    # map and map_async go through these two.
-
-    def imap(
-        self,
-        iterable: Iterable[Any],
-        *,
-        timeout: float | None = None,
-        safe_exceptions: bool = False,
-        keep_order: bool = True,
-        ret_args: bool = False,
-    ) -> Iterator[Any]:
-        """:meth:`ParallelMap.imap <zoopipe_core.ParallelMap.imap>`, joining or starting Ray
-        first."""
-        self._start_engine()
-        return super().imap(
-            iterable,
-            timeout=timeout,
-            safe_exceptions=safe_exceptions,
-            keep_order=keep_order,
-            ret_args=ret_args,
-        )
-
-    def imap_async(
-        self,
-        iterable: Iterable[Any] | Any,
-        *,
-        timeout: float | None = None,
-        safe_exceptions: bool = False,
-        keep_order: bool = True,
-        ret_args: bool = False,
-    ) -> AsyncIterator[Any]:
-        """:meth:`ParallelMap.imap_async <zoopipe_core.ParallelMap.imap_async>`, joining or
-        starting Ray first."""
-        self._start_engine()
-        return super().imap_async(
-            iterable,
-            timeout=timeout,
-            safe_exceptions=safe_exceptions,
-            keep_order=keep_order,
-            ret_args=ret_args,
-        )
+        return self.engine
 
     def close(self) -> None:
         """Stop the engine's threads and progress actor; Ray stays up (never ``ray.shutdown``)."""

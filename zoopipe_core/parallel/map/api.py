@@ -218,9 +218,7 @@ class ParallelMap:
         else:
             items = iter(iterable)
         total = len(iterable) if hasattr(iterable, "__len__") else None
-        engine = self.engine
-        if self._owns_engine and not engine.is_running:
-            engine.start()
+        engine = self._ready_engine()
         workers = engine.capacity()
         max_pending = 4 * workers if self.max_pending == -1 else self.max_pending
         journal, recorded = self._open_journal()
@@ -255,6 +253,14 @@ class ParallelMap:
             journal=journal,
             progress=progress,
         )
+
+    def _ready_engine(self) -> Engine:
+        """The engine, started when this map made it; a subclass may start it its own way
+        (RayMap joins or starts Ray here, on the first call)."""
+        engine = self.engine
+        if self._owns_engine and not engine.is_running:
+            engine.start()
+        return engine
 
     def _open_journal(self) -> tuple[Any, dict[str, tuple[bool, Any]]]:
         if self.checkpoint_path is None:
