@@ -336,3 +336,24 @@ def test_encode_entries_speed() -> None:
         encode_entries(entries)
         best = min(best, time.perf_counter() - t0)
     print(f"encode_entries of 50,000 entries: {best * 1000:.1f} ms")
+
+
+def test_a_batch_frame_round_trips_by_arguments_or_by_keys(tmp_path):
+    from zoopipe_core.parallel.map.journal import encode_batch
+
+    long_text = "x" * 200
+    path = tmp_path / "batch.journal"
+    with Journal.open(path, "fp", "f") as journal:
+        journal.write(
+            encode_batch([1, "a", None], [10, None, 30], {1: "failed"})
+        )  # scalars: stored as they are
+        journal.write(encode_batch([long_text, (1, 2)], ["L", "T"], {}))  # keys
+        journal.write(encode_batch([{"id": 7}], ["K"], {}, key=lambda d: d["id"]))  # key=
+    with Journal.open(path, "fp", "f") as journal:
+        recorded = journal.recorded
+    assert recorded[item_key(1)] == (True, 10)
+    assert recorded[item_key("a")] == (False, "failed")
+    assert recorded[item_key(None)] == (True, 30)
+    assert recorded[item_key(long_text)] == (True, "L")
+    assert recorded[item_key((1, 2))] == (True, "T")
+    assert recorded["7"] == (True, "K")

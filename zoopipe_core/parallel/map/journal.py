@@ -346,9 +346,7 @@ def encode_batch(
     >>> _decode(frame[8:]) == [("i:2", True, 4), ("i:3", False, "failed")]
     True
     """
-    if key is None and all(
-        type(a) in _SCALAR_ARGS and (type(a) not in _SIZED or len(a) <= _LONG) for a in args
-    ):
+    if key is None and _all_short_scalars(args):
         columns: tuple[Any, ...] = ("args", list(args), list(values), dict(failures))
     else:
         columns = ("keys", [item_key(a, key) for a in args], list(values), dict(failures))
@@ -363,6 +361,17 @@ def encode_batch(
             "holds; use a smaller batch_size"
         )
     return _FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _all_short_scalars(args: Sequence[Any]) -> bool:
+    """True when every argument is a scalar a frame may store as it is (strings and bytes only
+    when short). Type by type, at C speed: this runs once per batch on the worker."""
+    kinds = set(map(type, args))
+    if not kinds <= _SCALAR_ARGS:
+        return False
+    if kinds & _SIZED:
+        return max(len(a) for a in args if type(a) in _SIZED) <= _LONG
+    return True
 
 
 def _decode(payload: bytes) -> list[tuple[str, bool, Any]]:
