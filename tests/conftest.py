@@ -165,29 +165,38 @@ def dask_cluster():
     cluster.close()
 
 
-def restore_dask_workers(cluster, workers: int = 2, timeout: float = 120.0) -> None:
+def restore_dask_workers(cluster, workers: int = 2, timeout: float = 90.0) -> None:
     """Wait until the session's LocalCluster has its `workers` again.
 
     Tests SIGKILL workers (a lost worker, a cancelled task past its grace period); each worker's
     nanny starts a new process. On a heavily loaded machine that restart can fail and the nanny
-    close for good (seen as "Nanny at ... closed"), and every later test would find one worker
-    where it needs two. A closed nanny is replaced, and the cluster is waited for.
+    close for good (seen as "Nanny at ... closed"), possibly while this function already waits,
+    and every later test would find one worker where it needs two. So it looks again every few
+    seconds: a closed nanny is replaced, and the cluster is waited for. The timeout stays under
+    pytest's (120 s), so a cluster that never recovers fails with the nannies' states.
     """
+    import time
+
     from distributed.core import Status
 
-    for name, nanny in list(cluster.workers.items()):
-        if nanny.status in (Status.closed, Status.failed):
-            cluster.worker_spec.pop(name, None)
-            cluster.workers.pop(name, None)
-    cluster.scale(workers)
-    try:
-        cluster.wait_for_workers(workers, timeout=timeout)
-    except TimeoutError as exc:
-        nannies = {name: (nanny.status.name, nanny.pid) for name, nanny in cluster.workers.items()}
-        raise TimeoutError(
-            f"the session's Dask cluster did not get its {workers} workers back within "
-            f"{timeout:.0f} s; nannies (status, worker pid): {nannies}"
-        ) from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        for name, nanny in list(cluster.workers.items()):
+            if nanny.status in (Status.closed, Status.failed):
+                cluster.worker_spec.pop(name, None)
+                cluster.workers.pop(name, None)
+        cluster.scale(workers)
+        try:
+            cluster.wait_for_workers(workers, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+            return
+        except TimeoutError as exc:
+            if time.monotonic() < deadline:
+                continue
+            nannies = {name: (nanny.status.name, nanny.pid) for name, nanny in cluster.workers.items()}
+            raise TimeoutError(
+                f"the session's Dask cluster did not get its {workers} workers back within "
+                f"{timeout:.0f} s; nannies (status, worker pid): {nannies}"
+            ) from exc
 
 
 # --------------------------------------------------------------------------- markers
