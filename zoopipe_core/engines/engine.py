@@ -312,7 +312,7 @@ class Engine(abc.ABC):
         """How many tasks this engine can run at once right now (at least 1); starts a stopped
         engine, as :meth:`submit` does.
 
-        A parallel map keeps about this many tasks in flight. MultiProcessEngine: its
+        A parallel map keeps a few times this many tasks in flight. MultiProcessEngine: its
         ``max_workers``; RayEngine: the cluster's CPUs divided by each task's ``num_cpus``;
         DaskEngine: its workers' threads. It changes as a cluster's workers come and go.
 

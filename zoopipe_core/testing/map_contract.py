@@ -123,6 +123,23 @@ class MapContract:
             f"items {sorted(started)} to be stopped",
         )
 
+    def test_closing_the_async_iterator_stops_the_work_in_flight(self) -> None:
+        fn = functools.partial(run_until_stopped, str(self.tmp))
+
+        async def main() -> Any:
+            iterator = self.pmap(fn, batch_size=1, max_pending=3).imap_async(range(3))
+            first = await iterator.__anext__()  # item 0 returns at once; 1 and 2 run on
+            await asyncio.to_thread(wait_for, lambda: (self.tmp / "started-1").exists(), "item 1 to start")
+            await iterator.aclose()  # what leaving `async for` early does
+            return first
+
+        assert asyncio.run(main()) == 0
+        started = {p.name.split("-")[1] for p in self.tmp.glob("started-*")}
+        wait_for(
+            lambda: {p.name.split("-")[1] for p in self.tmp.glob("stopped-*")} >= started,
+            f"items {sorted(started)} to be stopped",
+        )
+
     # ------------------------------------------------------------------ failures
 
     def test_safe_exceptions_return_the_original_type_with_the_remote_traceback(self) -> None:

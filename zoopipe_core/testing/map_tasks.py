@@ -81,8 +81,8 @@ def run_until_stopped(directory: str, x: int) -> int:
     if x == 0:
         return 0
     folder = Path(directory)
-    touch(folder / f"started-{x}")
-    try:
+    try:  # entered before "started" is written: a stop right after it still marks "stopped"
+        touch(folder / f"started-{x}")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             time.sleep(0.02)

@@ -9,7 +9,7 @@ function travels once per worker (``Engine.share``), not once per batch. See doc
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Generator, Iterable
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable
 from typing import Any
 
 from zoopipe_core.engines import Engine, SharedRef, callable_name
@@ -175,7 +175,7 @@ class ParallelMap:
         safe_exceptions: bool = False,
         keep_order: bool = True,
         ret_args: bool = False,
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncGenerator[Any, None]:
         """:meth:`imap` as an async iterator (``async for``); the input may be an async
         iterable too. Closing the iterator (``aclose()``, leaving the loop) cancels the work
         in flight.

@@ -45,6 +45,20 @@ class Failure:
             original = None
         return cls(remote, original)
 
+    @classmethod
+    def raised(cls, exc: BaseException, worker: str = "") -> Failure:
+        """Describe ``exc`` made here rather than caught (a timeout, a lost worker): it is
+        raised and caught first, so it carries a traceback like any other failure.
+
+        Example:
+            >>> Failure.raised(TimeoutError("item 3 ran too long")).remote.exc_type
+            'TimeoutError'
+        """
+        try:
+            raise exc
+        except BaseException as caught:
+            return cls.of(caught, worker)
+
     def exception(self) -> BaseException:
         """The exception on the driver: the original (unpickled), or one of the original type
         rebuilt from its message when it did not pickle, or the RemoteError itself when that

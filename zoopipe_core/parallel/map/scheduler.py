@@ -354,7 +354,7 @@ class MapRun:
         if part.attempt < self._retries and isinstance(error, self._retry_on):
             self._submit(_Part(part.segment, part.offset, 1, 0.0, part.attempt + 1))
             return
-        failure = _lost_failure(error)
+        failure = Failure.raised(error, error.worker)
         frame = self._driver_frame(part.segment.args[part.offset], failure)
         self._store(part, [None], {0: failure}, frame)
 
@@ -411,10 +411,3 @@ class MapRun:
                     raise error
                 value = error
             yield (arg, value) if options.ret_args else value
-
-
-def _lost_failure(error: WorkerLost) -> Failure:
-    try:
-        raise error
-    except WorkerLost as exc:
-        return Failure.of(exc, error.worker)

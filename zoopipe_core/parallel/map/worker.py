@@ -239,7 +239,7 @@ class _TimedBatch:
         if attempt < self._job.retries and isinstance(error, self._job.retry_on):
             self._start_runner(index, attempt + 1, pause=backoff_seconds(self._job.backoff, attempt))
             return
-        self._failures[index] = _timeout_failure(error, self._where)
+        self._failures[index] = Failure.raised(error, self._where)
         if index + 1 < len(self._items):
             self._start_runner(index + 1, 0)
         else:
@@ -269,16 +269,22 @@ class _TimedBatch:
 
     def _run_from(self, generation: int, index: int, attempt: int, pause: float) -> None:
         try:
-            if pause:
-                time.sleep(pause)
-            with self._lock:
-                if generation != self._generation:
-                    return
-                self._pausing_until = None
-                self._started = time.monotonic()
-            self._run_items(generation, index, attempt)
+            if self._resume_after(generation, pause):
+                self._run_items(generation, index, attempt)
         except _Abandoned:
             return
+
+    def _resume_after(self, generation: int, pause: float) -> bool:
+        """Sleep a retry's backoff, then start the item's clock; False when this runner was
+        superseded meanwhile (its item timed out) and must stop."""
+        if pause:
+            time.sleep(pause)
+        with self._lock:
+            if generation != self._generation:
+                return False
+            self._pausing_until = None
+            self._started = time.monotonic()
+            return True
 
     def _run_items(self, generation: int, index: int, attempt: int) -> None:
         job, items = self._job, self._items
@@ -288,7 +294,6 @@ class _TimedBatch:
             except _Abandoned:
                 return
             except Exception as exc:
-                value, failure = None, Failure.of(exc, self._where)
                 if attempt < job.retries and isinstance(exc, job.retry_on):
                     pause = backoff_seconds(job.backoff, attempt)
                     with self._lock:
@@ -296,13 +301,10 @@ class _TimedBatch:
                             return
                         self._attempt = attempt = attempt + 1
                         self._pausing_until = time.monotonic() + pause
-                    time.sleep(pause)
-                    with self._lock:
-                        if generation != self._generation:
-                            return
-                        self._pausing_until = None
-                        self._started = time.monotonic()
+                    if not self._resume_after(generation, pause):
+                        return
                     continue
+                value, failure = None, Failure.of(exc, self._where)
             with self._lock:
                 if generation != self._generation:
                     return  # timed out meanwhile: the watchdog recorded it
@@ -316,13 +318,6 @@ class _TimedBatch:
                 if index >= len(items):
                     self._finished = True
                     self._changed.notify()
-
-
-def _timeout_failure(error: TimeoutError, where: str) -> Failure:
-    try:
-        raise error
-    except TimeoutError as exc:
-        return Failure.of(exc, where)
 
 
 def _short_repr(value: Any, limit: int = 80) -> str:
