@@ -69,7 +69,7 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("moto's server did not start within 60 s (is moto[server] installed?)")
+    raise SystemExit("moto's server did not start within 60 s (is the bench extra installed?)")
 
 
 def run_child(mode: str, engine_name: str, source: str, target: str, workers: int) -> dict:
