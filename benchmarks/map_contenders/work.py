@@ -25,8 +25,10 @@ def square(x: int) -> int:
 
 
 def square_batch(xs: list[int]) -> list[int]:
-    """One task's worth of squares, for the peers that batch by hand."""
-    return [x * x for x in xs]
+    """One task's worth of squares, for the peers that batch by hand: the mapped function
+    called per item, as every other contender calls it (inlining ``x * x`` would compare
+    a different, cheaper loop)."""
+    return [square(x) for x in xs]
 
 
 def square_batch_pickled(xs: list[int]) -> bytes:

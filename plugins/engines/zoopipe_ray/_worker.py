@@ -45,14 +45,29 @@ def this_worker() -> WorkerInfo:
     )
 
 
-def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Outcome:
+# The progress sink actors this process has looked up, by name.
+_sinks: dict[str, Any] = {}
+
+
+def progress_sink(name: str) -> Any:
+    """The engine's progress sink actor named ``name``, looked up once per process: tasks carry
+    the name, not the handle (a handle in each task's arguments costs about 0.5 ms a task)."""
+    sink = _sinks.get(name)
+    if sink is None:
+        import ray
+
+        sink = _sinks[name] = ray.get_actor(name)
+    return sink
+
+
+def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: str, token: str) -> Outcome:
     """Run one submitted callable with :func:`~zoopipe_core.engines.run_call`; its progress goes
-    to the sink actor, numbered, without waiting. The :class:`~zoopipe_core.engines.Outcome` is
-    returned, not raised, so the driver rebuilds the original exception itself and records the
-    task's last payloads before resolving the future."""
+    to the sink actor named ``sink``, numbered, without waiting. The
+    :class:`~zoopipe_core.engines.Outcome` is returned, not raised, so the driver rebuilds the
+    original exception itself and records the task's last payloads before resolving the future."""
 
     def forward(sequence: int, key: str, payload: dict[str, Any]) -> None:
-        sink.report.remote(token, sequence, key, payload)
+        progress_sink(sink).report.remote(token, sequence, key, payload)
 
     return run_call(
         fn,
@@ -79,7 +94,7 @@ class RayPipeWorker:
         False
     """
 
-    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: Any, token: str) -> Outcome:
+    def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: str, token: str) -> Outcome:
         """:func:`run_task` in this actor."""
         return run_task(fn, args, kwargs, sink, token)
 

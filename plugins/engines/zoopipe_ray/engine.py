@@ -176,6 +176,8 @@ class RayEngine(Engine):
         self._owns_ray = False
         self._remote_run: Any = None
         self._sink: Any = None
+        self._sink_name = ""
+        self._remote_by_name: dict[str, Any] = {}  # run_task with each function's task options
         self._tasks: dict[concurrent.futures.Future[Any], _RayTask] = {}
         self._tasks_lock = threading.Lock()
         self._actors: dict[str, Any] = {}  # name -> handle of every pipe actor not yet killed
@@ -229,7 +231,12 @@ class RayEngine(Engine):
         self._stopping.clear()
         self._done = queue.Queue()
         self._remote_run = ray.remote(max_retries=0)(run_task)
-        self._sink = ray.remote(num_cpus=0, max_restarts=0)(ProgressSink).remote()
+        self._remote_by_name = {}
+        # Named, so tasks carry the name and look the handle up once per worker process.
+        self._sink_name = f"zoopipe-progress-{uuid.uuid4().hex}"
+        self._sink = (
+            ray.remote(num_cpus=0, max_restarts=0)(ProgressSink).options(name=self._sink_name).remote()
+        )
         self._threads = [
             threading.Thread(
                 target=self._poll_progress, args=(self._sink,), daemon=True, name="zoopipe-ray-progress"
@@ -368,6 +375,7 @@ class RayEngine(Engine):
     def _prepare(self, environment: WorkerEnvironment) -> None:
         self._runtime_env = runtime_env_for(environment)
         self._uploaded_env = None  # code is uploaded at the next submit, once connected
+        self._remote_by_name = {}  # their options carry the previous environment
         if self.is_running:
             self._release_ready_actors()  # they run the previous environment
 
@@ -384,10 +392,13 @@ class RayEngine(Engine):
     ) -> concurrent.futures.Future[Any]:
         # Readied pipe actors hold CPUs this task may need; a task is never kept waiting for them.
         self._release_ready_actors()
-        options = self._task_options(callable_name(fn))
+        name = callable_name(fn)
+        remote = self._remote_by_name.get(name)
+        if remote is None:  # .options() costs about 0.1 ms: once per function name
+            remote = self._remote_by_name[name] = self._remote_run.options(**self._task_options(name))
         token = uuid.uuid4().hex
-        object_ref = self._remote_run.options(**options).remote(fn, args, kwargs, self._sink, token)
-        return self._track(_RayTask(concurrent.futures.Future(), callable_name(fn), token, object_ref))
+        object_ref = remote.remote(fn, args, kwargs, self._sink_name, token)
+        return self._track(_RayTask(concurrent.futures.Future(), name, token, object_ref))
 
     def _track(self, task: _RayTask) -> concurrent.futures.Future[Any]:
         """Resolve ``task.future`` when its Ray call ends (on the results thread)."""
@@ -408,7 +419,7 @@ class RayEngine(Engine):
             readied = self._ready_actors.pop(0) if self._ready_actors else None
         actor_name, actor = readied or self._new_pipe_actor()
         try:
-            object_ref = actor.run.options(name=name).remote(fn, args, kwargs, self._sink, token)
+            object_ref = actor.run.options(name=name).remote(fn, args, kwargs, self._sink_name, token)
         except BaseException:
             self._kill_actors([actor_name])
             raise

@@ -22,6 +22,8 @@ from zoopipe_core.parallel.map.journal import (
     JOURNAL_FORMAT,
     CheckpointMismatch,
     Journal,
+    batch_outputs,
+    encode_batch,
     encode_entries,
     function_fingerprint,
     function_label,
@@ -246,7 +248,7 @@ def test_journal_of_another_format_is_refused(tmp_path: Path) -> None:
     fields["format"] = 99
     path.write_bytes(magic + b"\n" + json.dumps(fields).encode() + b"\n" + rest)
     with pytest.raises(
-        CheckpointMismatch, match=r"journal format 99; this version of zoopipe reads format 1"
+        CheckpointMismatch, match=r"journal format 99; this version of zoopipe reads formats 1 and 2"
     ):
         Journal.open(path, FP, "mod.square")
 
@@ -357,3 +359,48 @@ def test_a_batch_frame_round_trips_by_arguments_or_by_keys(tmp_path):
     assert recorded[item_key(long_text)] == (True, "L")
     assert recorded[item_key((1, 2))] == (True, "T")
     assert recorded["7"] == (True, "K")
+
+
+def test_batch_frames_of_every_layout_round_trip(tmp_path: Path) -> None:
+    # Consecutive ints are stored by their bounds, other scalars as they are, anything else
+    # by key; each reads back to the same (key, ok, value) entries, and batch_outputs gives
+    # the values and failures without the keys.
+    batches = [
+        (range(5, 9), [25, 36, None, 64], {2: "seven failed"}),  # a range slice
+        ([5, 6, 7, 8], [25, 36, None, 64], {}),  # the same ints in a list
+        ([9, 3, 4], [81, 9, 16], {}),  # ints out of order
+        ([True, False], ["t", "f"], {}),  # bools are not ints here
+        (["a", 2.5, None], [1, 2, 3], {}),  # mixed scalars
+        ([(1, 2), {"x": 1}], ["tuple", "dict"], {}),  # by key
+    ]
+    path = tmp_path / "j"
+    with Journal.open(path, FP, "mod.f") as journal:
+        for args, values, failures in batches:
+            written = encode_batch(args, values, failures)
+            assert batch_outputs(written) == (values, failures)
+            journal.write(written)
+    expected = {}
+    for args, values, failures in batches:
+        for i, arg in enumerate(args):
+            expected[item_key(arg)] = (False, failures[i]) if i in failures else (True, values[i])
+    assert len(expected) == 4 + 3 + 2 + 3 + 2  # the list batch rewrote the range's keys
+    with open_quietly(path, name="mod.f") as journal:
+        assert journal.recorded == expected
+
+
+def test_a_range_batch_is_stored_by_its_bounds_not_its_items() -> None:
+    values = [0] * 10_000
+    as_range, as_list = range(10_000, 20_000), list(range(10_000, 20_000))
+    assert len(encode_batch(as_range, values, {})) < len(encode_batch(as_list, values, {})) / 2
+
+
+def test_a_format_1_journal_is_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "old"
+    with Journal.open(path, FP, "mod.square") as journal:
+        journal.write(frame((1, 1)))
+    magic, header, rest = path.read_bytes().split(b"\n", 2)
+    fields = json.loads(header)
+    fields["format"] = 1
+    path.write_bytes(magic + b"\n" + json.dumps(fields).encode() + b"\n" + rest)
+    with open_quietly(path) as journal:
+        assert journal.recorded == {"i:1": (True, 1)}

@@ -8,7 +8,10 @@ function travels once per worker (``Engine.share``), not once per batch. See doc
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
+import types
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable
 from typing import Any
 
@@ -215,6 +218,8 @@ class ParallelMap:
     def _run(self, iterable: Any, options: MapOptions) -> MapRun:
         if hasattr(iterable, "__aiter__"):
             items: Any = iterable.__aiter__()
+        elif isinstance(iterable, range):
+            items = iterable  # batches go as range slices: a few bytes each, not a list of ints
         else:
             items = iter(iterable)
         total = len(iterable) if hasattr(iterable, "__len__") else None
@@ -271,17 +276,23 @@ class ParallelMap:
         return journal, journal.recorded
 
     def _ship(self, engine: Engine, job: MapJob) -> MapJob | SharedRef:
-        """The job shared with the engine's workers once per engine run (and kept for the next
-        calls with the same options); the job itself when the engine cannot share it (a lambda
-        on local processes, whose forked workers inherit it anyway)."""
+        """How the job travels to the workers: in every batch when its callables are plain
+        functions pickled by reference (a module and a name: nothing to ship), else shared with
+        the engine's workers once per engine run (and kept for the next calls with the same
+        options); the job itself when the engine cannot share it (a lambda on local processes,
+        whose forked workers inherit it anyway).
+
+        Sharing a job that is only names would cost a put (a scatter to every worker on Dask)
+        per map, a reference per task and a fetch per worker, for nothing.
+        """
         options = (job.timeout, job.journal)
         kept = self._shipped.get(options)
         if kept is not None and kept[0] is engine and kept[1] == engine.run_count and engine.is_running:
             return kept[2]
-        try:
-            shipped: MapJob | SharedRef = engine.share(job)
-        except TypeError:
-            shipped = job
+        shipped: MapJob | SharedRef = job
+        if not _by_reference(job):
+            with contextlib.suppress(TypeError):  # the engine cannot share it: send the job
+                shipped = engine.share(job)
         self._shipped[options] = (engine, engine.run_count, shipped)
         return shipped
 
@@ -297,6 +308,26 @@ def _options(timeout: float | None, safe_exceptions: bool, keep_order: bool, ret
         keep_order=keep_order,
         ret_args=ret_args,
     )
+
+
+def _by_reference(job: MapJob) -> bool:
+    """True when the job's callables are functions the standard pickler stores by reference
+    (importable module-level functions, builtins and classes), so the pickled job is a few names.
+
+    Example:
+        >>> _by_reference(MapJob(abs)), _by_reference(MapJob(lambda x: x))
+        (True, False)
+    """
+    callables = [job.fn] if job.key is None else [job.fn, job.key]
+    if not all(isinstance(fn, (types.FunctionType, types.BuiltinFunctionType, type)) for fn in callables):
+        return False  # a callable object may hold anything (a model): ship it once per worker
+    if any(fn.__module__ == "__main__" for fn in callables):
+        return False  # a cluster's workers have another __main__: cloudpickle sends it by value
+    try:
+        pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # a lambda or a closure: not importable by name
+        return False
+    return True
 
 
 def _is_int(value: Any) -> bool:

@@ -27,10 +27,7 @@ True
 
 from __future__ import annotations
 
-import datetime
 import functools
-import hashlib
-import json
 import pickle
 import struct
 import types
@@ -40,7 +37,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-JOURNAL_FORMAT = 1
+JOURNAL_FORMAT = 2
+#: The formats this version reads: 2 added frames that store a run of consecutive ints by its bounds.
+READABLE_FORMATS = frozenset({1, 2})
 
 # The first line of every journal: a file that does not start with it is no journal of ours.
 _MAGIC = b"ZOOPIPE-MAP-JOURNAL\n"
@@ -67,6 +66,8 @@ class CheckpointMismatch(ValueError):
 
 
 def _digest() -> Any:
+    import hashlib  # here, not at the top: a worker that only writes frames never needs it
+
     return hashlib.blake2b(digest_size=16)
 
 
@@ -139,9 +140,7 @@ def function_fingerprint(fn: Callable[..., Any]) -> str:
                 f"cannot fingerprint {function_label(fn)} for a checkpoint: its bound arguments "
                 f"do not pickle ({type(exc).__name__}: {exc}); bind them inside a module-level function instead"
             ) from exc
-        return (
-            f"partial({function_fingerprint(fn.func)}):{hashlib.blake2b(bound, digest_size=16).hexdigest()}"
-        )
+        return f"partial({function_fingerprint(fn.func)}):{_blake2b_hex(bound)}"
     if isinstance(fn, types.MethodType):
         return function_fingerprint(fn.__func__)
     code = getattr(fn, "__code__", None)
@@ -212,7 +211,13 @@ def _framed(value: Any) -> bytes:
 
 
 def _hashed(tag: str, data: bytes) -> str:
-    return f"{tag}:{hashlib.blake2b(data, digest_size=16).hexdigest()}"
+    return f"{tag}:{_blake2b_hex(data)}"
+
+
+def _blake2b_hex(data: bytes) -> str:
+    digest = _digest()
+    digest.update(data)
+    return str(digest.hexdigest())
 
 
 def item_key(arg: Any, key: Callable[[Any], Any] | None = None) -> str:
@@ -334,26 +339,32 @@ def encode_batch(
     values: Sequence[Any],
     failures: dict[int, Any],
     key: Callable[[Any], Any] | None = None,
+    *,
+    kinds: set[type] | None = None,
 ) -> bytes:
     """One journal frame holding a whole batch, by column: ``values[i]`` is the result of
     ``args[i]``, or ``failures[i]`` its failure. Framed as :func:`encode_entries`.
 
     A batch of plain scalar arguments (ints, floats, short strings...) stores the arguments
     themselves, whose keys the reader derives: a checkpoint then costs the worker one pickle of
-    three lists, not a key and a tuple per item. Any other batch stores its keys.
+    three lists, not a key and a tuple per item; a slice of a range (how a map over ``range(n)``
+    sends its batches) is stored as its first value and count. Any other batch stores its keys. ``kinds``, the set
+    of the arguments' types when the caller has it, saves looking at them again.
 
     >>> frame = encode_batch([2, 3], [4, None], {1: "failed"})
     >>> _decode(frame[8:]) == [("i:2", True, 4), ("i:3", False, "failed")]
     True
     """
-    if key is None and _all_short_scalars(args):
-        columns: tuple[Any, ...] = ("args", list(args), list(values), dict(failures))
+    if key is None and _consecutive_ints(args):
+        columns: tuple[Any, ...] = ("range", (args[0], len(args)), list(values), dict(failures))
+    elif key is None and _all_short_scalars(args, kinds):
+        columns = ("args", list(args), list(values), dict(failures))
     else:
         columns = ("keys", [item_key(a, key) for a in args], list(values), dict(failures))
     try:
         payload = pickle.dumps(columns, protocol=_PICKLE_PROTOCOL)
     except Exception as exc:
-        keys = columns[1] if columns[0] == "keys" else [item_key(a) for a in columns[1]]
+        keys = columns[1] if columns[0] == "keys" else [item_key(a) for a in args]
         raise _unpicklable(list(zip(keys, [True] * len(keys), values, strict=True)), exc) from exc
     if len(payload) >= 1 << 32:
         raise ValueError(
@@ -363,10 +374,27 @@ def encode_batch(
     return _FRAME_HEAD.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def _all_short_scalars(args: Sequence[Any]) -> bool:
+def batch_outputs(frame: bytes) -> tuple[list[Any], dict[int, Any]]:
+    """The values and failures (by position) of a frame :func:`encode_batch` made.
+
+    >>> batch_outputs(encode_batch(["a", "b"], [1, None], {1: "failed"}))
+    ([1, None], {1: 'failed'})
+    """
+    _layout, _names, values, failures = pickle.loads(memoryview(frame)[_FRAME_HEAD.size :])
+    return values, failures
+
+
+def _consecutive_ints(args: Sequence[Any]) -> bool:
+    """True when ``args`` is a slice of a range of step 1 (a map over ``range(n)`` sends its
+    batches as such slices), so its bounds say it all."""
+    return isinstance(args, range) and args.step == 1 and len(args) > 0
+
+
+def _all_short_scalars(args: Sequence[Any], kinds: set[type] | None = None) -> bool:
     """True when every argument is a scalar a frame may store as it is (strings and bytes only
     when short). Type by type, at C speed: this runs once per batch on the worker."""
-    kinds = set(map(type, args))
+    if kinds is None:
+        kinds = set(map(type, args))
     if not kinds <= _SCALAR_ARGS:
         return False
     if kinds & _SIZED:
@@ -380,7 +408,10 @@ def _decode(payload: bytes) -> list[tuple[str, bool, Any]]:
     if isinstance(data, list):  # encode_entries
         return data
     layout, names, values, failures = data
-    keys = [item_key(a) for a in names] if layout == "args" else names
+    if layout == "range":
+        first, count = names
+        names = range(first, first + count)
+    keys = names if layout == "keys" else [item_key(a) for a in names]
     return [(k, False, failures[i]) if i in failures else (k, True, values[i]) for i, k in enumerate(keys)]
 
 
@@ -432,6 +463,9 @@ class Journal:
         """Open the journal at ``path`` for ``function_name`` (whose fingerprint is
         ``fingerprint``), creating it with its header when missing or empty, and read what it
         recorded. See the class docstring."""
+        import datetime  # here, not at the top: workers import this module to write frames
+        import json
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = path.read_bytes() if path.exists() else b""
@@ -494,6 +528,8 @@ def _torn_header(data: bytes) -> bool:
 
 def _check_header(path: Path, data: bytes, fingerprint: str, function_name: str) -> int:
     """Check the header of ``data`` against this function; return where the frames start."""
+    import json
+
     advice = "delete the file to start over, or choose another checkpoint_path"
     if not data.startswith(_MAGIC):
         raise CheckpointMismatch(
@@ -508,10 +544,11 @@ def _check_header(path: Path, data: bytes, fingerprint: str, function_name: str)
         raise CheckpointMismatch(
             f"checkpoint file {path} has an unreadable journal header ({type(exc).__name__}: {exc}); {advice}"
         ) from exc
-    if written_format != JOURNAL_FORMAT:
+    if written_format not in READABLE_FORMATS:
+        readable = " and ".join(map(str, sorted(READABLE_FORMATS)))
         raise CheckpointMismatch(
             f"checkpoint file {path} was written by {written_by} in journal format {written_format}; this "
-            f"version of zoopipe reads format {JOURNAL_FORMAT}, for {function_name}; {advice}"
+            f"version of zoopipe reads formats {readable}, for {function_name}; {advice}"
         )
     if written_fp != fingerprint:
         whose = (

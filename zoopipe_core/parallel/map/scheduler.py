@@ -23,7 +23,7 @@ import dataclasses
 import itertools
 import threading
 import time
-from collections.abc import AsyncGenerator, Generator, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
 from typing import Any
 
 from zoopipe_core.engines import Engine, SharedRef, WorkerLost
@@ -50,7 +50,7 @@ class MapOptions:
 class _Segment:
     """Consecutive input items, submitted as one batch (or in parts after a lost worker)."""
 
-    args: list[Any]
+    args: Sequence[Any]  # a list, or a range slice of a range input
     values: list[Any]
     failures: dict[int, Failure]
     parts_pending: int = 0
@@ -161,6 +161,8 @@ class MapRun:
         self._journal = journal
         self._progress = progress
         self._exhausted = False
+        # A range input is cut into range slices (one batch pickles into a few bytes).
+        self._range, self._position = (items, 0) if isinstance(items, range) else (None, 0)
         self._in_flight: dict[concurrent.futures.Future[Any], _Part] = {}
         self._ordered: collections.deque[_Segment] = collections.deque()  # keep_order: all, in input order
         self._finished: collections.deque[_Segment] = collections.deque()  # as-ready: the done ones
@@ -263,13 +265,17 @@ class MapRun:
                     break
             self._submit_items(self._split_recorded(batch))
 
-    def _pull(self, count: int) -> list[Any]:
-        batch = list(itertools.islice(self._items, count))
+    def _pull(self, count: int) -> Sequence[Any]:
+        if self._range is not None:
+            batch: Sequence[Any] = self._range[self._position : self._position + count]
+            self._position += len(batch)
+        else:
+            batch = list(itertools.islice(self._items, count))
         if len(batch) < count:
             self._exhausted = True
         return batch
 
-    def _split_recorded(self, batch: list[Any]) -> list[Any]:
+    def _split_recorded(self, batch: Sequence[Any]) -> list[Any]:
         """The batch as runs to submit (lists) and results replayed from the journal
         (``(arg, ok, value)`` tuples), in input order."""
         if self._remaining is not None:
@@ -334,7 +340,8 @@ class MapRun:
         if error is None:
             result: BatchResult = future.result()
             self._sizer.observe(part.length, result.seconds, time.monotonic() - part.submitted_at)
-            self._store(part, result.values, result.failures, result.frame)
+            values, failures = result.outputs()
+            self._store(part, values, failures, result.frame)
         elif isinstance(error, WorkerLost):
             self._on_lost(part, error)
         else:

@@ -36,12 +36,13 @@ MAX_BACKOFF = 30.0
 
 @dataclasses.dataclass(frozen=True)
 class MapJob:
-    """What every batch of one map shares; the engine ships it to each worker once.
+    """What every batch of one map shares: by name with each batch when its callables are plain
+    functions, else shared with each worker once (see ``ParallelMap._ship``).
 
     Example:
         >>> job = MapJob(pow)
-        >>> run_batch(job, [(2, 3), {"base": 3, "exp": 2}]).values
-        [8, 9]
+        >>> run_batch(job, [(2, 3), {"base": 3, "exp": 2}]).outputs()
+        ([8, 9], {})
     """
 
     fn: Callable[..., Any]
@@ -56,12 +57,29 @@ class MapJob:
 @dataclasses.dataclass
 class BatchResult:
     """How one batch ended: a value per item (None where it failed), the failures by position,
-    the seconds the items took on the worker, and the journal frame when a checkpoint is kept."""
+    the seconds the items took on the worker, and the journal frame when a checkpoint is kept.
 
-    values: list[Any]
+    With a frame, the values and failures travel only inside it (``values`` is None): the worker
+    pickles them once, and :meth:`outputs` reads them back on the driver.
+
+    Example:
+        >>> from zoopipe_core.parallel.map.journal import encode_batch
+        >>> BatchResult(None, {}, 0.1, encode_batch([2, 3], [4, 9], {})).outputs()
+        ([4, 9], {})
+    """
+
+    values: list[Any] | None  # None when they travel in the frame
     failures: dict[int, Failure]
     seconds: float
     frame: bytes | None = None
+
+    def outputs(self) -> tuple[list[Any], dict[int, Failure]]:
+        """The values (None where an item failed) and the failures by position."""
+        if self.values is not None or self.frame is None:
+            return self.values or [], self.failures
+        from zoopipe_core.parallel.map.journal import batch_outputs
+
+        return batch_outputs(self.frame)
 
 
 def call_item(fn: Callable[..., Any], arg: Any) -> Any:
@@ -92,15 +110,18 @@ def run_batch(job: MapJob | SharedRef, items: Sequence[Any]) -> BatchResult:
     assert isinstance(job, MapJob)
     where = _where()
     started = time.perf_counter()
+    # The item types, looked at once (at C speed) per batch; a range slice holds only ints.
+    kinds = {int} if isinstance(items, range) else set(map(type, items))
     if job.timeout is not None:
         values, failures = _TimedBatch(job, items, where).run()
     elif job.retries:
         values, failures = _run_with_retries(job, items, where)
     else:
-        values, failures = _run_plain(job.fn, items, where)
+        values, failures = _run_plain(job.fn, items, where, kinds)
     seconds = time.perf_counter() - started
-    frame = _journal_frame(job, items, values, failures) if job.journal else None
-    return BatchResult(values, failures, seconds, frame)
+    if job.journal:  # the values go back inside the frame only: pickled once
+        return BatchResult(None, {}, seconds, _journal_frame(job, items, values, failures, kinds))
+    return BatchResult(values, failures, seconds)
 
 
 def _where() -> str:
@@ -111,12 +132,11 @@ def _where() -> str:
 
 
 def _run_plain(
-    fn: Callable[..., Any], items: Sequence[Any], where: str
+    fn: Callable[..., Any], items: Sequence[Any], where: str, kinds: set[type]
 ) -> tuple[list[Any], dict[int, Failure]]:
     # The hot loop of a map of cheap items: the calls run inside list.extend(map(...)), at C
     # speed. When one raises, the values before it are in the list already (extend keeps what
     # it appended), so the loop records the failure and goes on after it: no item runs twice.
-    kinds = set(map(type, items))
     if any(issubclass(kind, (tuple, dict)) for kind in kinds):
         calls: Callable[[Any], Any] = functools.partial(call_item, fn)
         if kinds == {tuple}:
@@ -326,8 +346,8 @@ def _short_repr(value: Any, limit: int = 80) -> str:
 
 
 def _journal_frame(
-    job: MapJob, items: Sequence[Any], values: list[Any], failures: dict[int, Failure]
+    job: MapJob, items: Sequence[Any], values: list[Any], failures: dict[int, Failure], kinds: set[type]
 ) -> bytes:
     from zoopipe_core.parallel.map.journal import encode_batch
 
-    return encode_batch(items, values, failures, job.key)
+    return encode_batch(items, values, failures, job.key, kinds=kinds)
