@@ -73,6 +73,13 @@ class BatchResult:
     seconds: float
     frame: bytes | None = None
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled on the driver, by the engine's thread that receives results: the frame is
+        # read there, not on the map's own thread, which hands out the values.
+        self.__dict__.update(state)
+        if self.values is None and self.frame is not None:
+            self.values, self.failures = self.outputs()
+
     def outputs(self) -> tuple[list[Any], dict[int, Failure]]:
         """The values (None where an item failed) and the failures by position."""
         if self.values is not None or self.frame is None:
