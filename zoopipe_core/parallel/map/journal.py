@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import pickle
 import struct
+import threading
 import types
 import warnings
 import zlib
@@ -433,6 +434,10 @@ def _unpicklable(items: list[tuple[str, bool, Any]], exc: Exception) -> Exceptio
 # The journal file
 
 
+class JournalClosed(ValueError):
+    """A frame was written to a journal already closed (its map run ended)."""
+
+
 class Journal:
     """An open checkpoint journal: what earlier runs recorded, and appending new frames.
 
@@ -457,6 +462,7 @@ class Journal:
         self.path = path
         self.recorded = recorded
         self._file: IO[bytes] | None = file
+        self._lock = threading.Lock()  # frames arrive from the engines' result threads
 
     @classmethod
     def open(cls, path: str | Path, fingerprint: str, function_name: str) -> Journal:
@@ -496,17 +502,20 @@ class Journal:
         return cls(path, open(path, "ab"), recorded)
 
     def write(self, frame: bytes) -> None:
-        """Append one frame made by :func:`encode_entries`, and flush it to the operating system."""
-        if self._file is None:
-            raise ValueError(f"checkpoint journal {self.path} is closed; cannot write to it")
-        self._file.write(frame)
-        self._file.flush()
+        """Append one frame made by :func:`encode_entries`, and flush it to the operating system.
+        Thread-safe."""
+        with self._lock:
+            if self._file is None:
+                raise JournalClosed(f"checkpoint journal {self.path} is closed; cannot write to it")
+            self._file.write(frame)
+            self._file.flush()
 
     def close(self) -> None:
         """Close the file; closing again does nothing."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
     def __enter__(self) -> Journal:
         return self

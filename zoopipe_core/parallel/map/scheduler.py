@@ -327,6 +327,8 @@ class MapRun:
         part.segment.parts_pending += 1
         future = self._engine.submit(run_batch, self._job, items)
         self._in_flight[future] = part
+        if self._journal is not None:
+            future.add_done_callback(self._write_frame)
         future.add_done_callback(self._completions.push)
 
     # ------------------------------------------------------------------ results
@@ -341,7 +343,7 @@ class MapRun:
             result: BatchResult = future.result()
             self._sizer.observe(part.length, result.seconds, time.monotonic() - part.submitted_at)
             values, failures = result.outputs()
-            self._store(part, values, failures, result.frame)
+            self._store(part, values, failures)  # its frame is written already
         elif isinstance(error, WorkerLost):
             self._on_lost(part, error)
         else:
@@ -351,6 +353,18 @@ class MapRun:
                 f"a batch of {part.length} item(s) of the parallel map failed on the engine "
                 f"{self._engine!r} as a whole: {type(error).__name__}: {error}"
             ) from error
+
+    def _write_frame(self, future: concurrent.futures.Future[Any]) -> None:
+        """Append a finished batch's journal frame, on the engine's thread that resolved it:
+        the write is off the loop that hands out values, and on disk before they are."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        frame = future.result().frame
+        if frame is not None and self._journal is not None:
+            from zoopipe_core.parallel.map.journal import JournalClosed
+
+            with contextlib.suppress(JournalClosed):  # the run ended meanwhile: not yielded either
+                self._journal.write(frame)
 
     def _on_lost(self, part: _Part, error: WorkerLost) -> None:
         if part.length > 1:  # which item killed the worker is not known: split and see
@@ -373,8 +387,9 @@ class MapRun:
         return encode_batch([arg], [None], {0: failure}, self._key)
 
     def _store(
-        self, part: _Part, values: list[Any], failures: dict[int, Failure], frame: bytes | None
+        self, part: _Part, values: list[Any], failures: dict[int, Failure], frame: bytes | None = None
     ) -> None:
+        """Record a part's results; ``frame``: a journal frame the driver made (a lost item's)."""
         segment = part.segment
         if part.offset == 0 and part.length == len(segment.args):
             segment.values = values
