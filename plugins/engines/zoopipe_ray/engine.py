@@ -23,6 +23,7 @@ Ray is imported when the engine starts, never when this module is imported.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -55,6 +56,10 @@ _log = logging.getLogger(__name__)
 
 #: Most worker processes ``start`` warms when ``warm_workers`` is not given.
 DEFAULT_WARM_WORKERS = 16
+
+#: Calls queued on each readied actor before a submit() goes to the cluster's other CPUs as a
+#: task (only when the cluster has CPUs beside the readied actors).
+POOL_DEPTH = 2
 
 #: Seconds ``start`` waits for readied pipe actors; a busy cluster may not start them all that soon.
 WARM_UP_TIMEOUT = 60.0
@@ -94,8 +99,11 @@ class _RayTask:
     object_ref: Any
     kill_at: float | None = None  # when a cancelled task is force-killed
     killed: bool = False
-    actor: Any = None  # the RayPipeWorker of a submit_dedicated call, None for a task
+    actor: Any = None  # the RayPipeWorker of a submit_dedicated or pooled call, None for a task
     actor_name: str = ""
+    ray_future: Any = None  # the concurrent future of object_ref, resolved by Ray
+    call: tuple[Any, ...] | None = None  # (fn, args, kwargs) of a pooled call, to run it again
+    requeue: bool = False  # a pooled call that never ran on an actor that died: run it again
 
 
 class RayEngine(Engine):
@@ -183,6 +191,9 @@ class RayEngine(Engine):
         self._actors: dict[str, Any] = {}  # name -> handle of every pipe actor not yet killed
         self._ready_actors: list[tuple[str, Any]] = []  # readied by start(), waiting for a pipe
         self._ready_until = 0.0  # monotonic time after which they are released
+        # The calls each readied actor runs or queues for submit() (see _submit), oldest first.
+        self._pool_calls: dict[str, collections.deque[_RayTask]] = {}
+        self._pool_covers_cluster = False  # True: no CPU is free beside the readied actors
         self._done: queue.Queue[Any] = queue.Queue()
         self._shared: list[RayRef] = []
         self._stopping = threading.Event()
@@ -279,6 +290,9 @@ class RayEngine(Engine):
             count = min(slots, DEFAULT_WARM_WORKERS)
         if count > 0:
             self._ready_pipe_actors(ray, count)
+        cpus = ray.cluster_resources().get("CPU", 0)
+        slots = int(cpus // self.cpus_per_task) if self.cpus_per_task > 0 else 0
+        self._pool_covers_cluster = len(self._ready_actors) >= slots
 
     def _ready_pipe_actors(self, ray: Any, count: int) -> None:
         """Start ``count`` pipe actors and load zoopipe in them, for the first pipes to take."""
@@ -294,6 +308,7 @@ class RayEngine(Engine):
             raise
         with self._tasks_lock:
             self._ready_actors = [primes[ref] for ref in ready]
+            self._pool_calls = {name: collections.deque() for name, _ in self._ready_actors}
             self._ready_until = time.monotonic() + WARM_ACTOR_IDLE
 
     @staticmethod
@@ -314,12 +329,40 @@ class RayEngine(Engine):
         return options["name"], actor
 
     def _release_ready_actors(self) -> None:
-        """Kill the readied pipe actors no pipe took, freeing their CPUs and memory."""
+        """Kill the readied pipe actors no pipe took, freeing their CPUs and memory; one still
+        running submit() calls takes no more and is killed when they end."""
         with self._tasks_lock:
             names = [name for name, _ in self._ready_actors]
             self._ready_actors = []
-        if names:
-            self._kill_actors(names)
+            idle = [name for name in names if not self._pool_calls.get(name)]
+            for name in idle:
+                self._pool_calls.pop(name, None)
+        if idle:
+            self._kill_actors(idle)
+
+    def _retire_pool_actor(self, name: str, running: _RayTask | None = None) -> None:
+        """Take a readied actor out of the pool as it dies (with ``_tasks_lock`` held). It ran
+        its calls one at a time, in order: ``running`` (by default the oldest call not
+        finished) may have started; the calls queued behind it never did, so they run again."""
+        self._ready_actors = [(n, a) for n, a in self._ready_actors if n != name]
+        calls = list(self._pool_calls.pop(name, ()))
+        if running is None:
+            running = next((t for t in calls if not _succeeded(t.ray_future)), None)
+        for task in calls:
+            if task is not running and not _succeeded(task.ray_future):
+                task.requeue = True
+
+    def _pick_pool_actor(self) -> tuple[str, Any] | None:
+        """The readied actor a submit() call goes to: the least loaded one, while the pool
+        lasts. When the cluster has CPUs beside the pool, a call goes there (as a task) once
+        every readied actor already has ``POOL_DEPTH`` calls."""
+        with self._tasks_lock:
+            if not self._ready_actors:
+                return None
+            name, actor = min(self._ready_actors, key=lambda entry: len(self._pool_calls[entry[0]]))
+            if not self._pool_covers_cluster and len(self._pool_calls[name]) >= POOL_DEPTH:
+                return None
+            return name, actor
 
     def _task_options(self, name: str) -> dict[str, Any]:
         options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": name}
@@ -390,33 +433,87 @@ class RayEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
-        # Readied pipe actors hold CPUs this task may need; a task is never kept waiting for them.
-        self._release_ready_actors()
+        pooled = self._pick_pool_actor()
+        if pooled is not None:
+            return self._submit_to_pool(pooled, fn, args, kwargs)
         name = callable_name(fn)
-        remote = self._remote_by_name.get(name)
-        if remote is None:  # .options() costs about 0.1 ms: once per function name
-            remote = self._remote_by_name[name] = self._remote_run.options(**self._task_options(name))
         token = uuid.uuid4().hex
-        object_ref = remote.remote(fn, args, kwargs, self._sink_name, token)
+        object_ref = self._remote_for(name).remote(fn, args, kwargs, self._sink_name, token)
         return self._track(_RayTask(concurrent.futures.Future(), name, token, object_ref))
+
+    def _remote_for(self, name: str) -> Any:
+        """run_task with the task options of the function ``name``; ``.options()`` costs about
+        0.1 ms, so it is made once per name (and per environment)."""
+        remote = self._remote_by_name.get(name)
+        if remote is None:
+            remote = self._remote_by_name[name] = self._remote_run.options(**self._task_options(name))
+        return remote
+
+    def _submit_to_pool(
+        self, pooled: tuple[str, Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> concurrent.futures.Future[Any]:
+        """Run a submit() call on a readied actor: its worker is started and has zoopipe loaded,
+        so the first calls wait neither for Ray to start workers nor for the actors' CPUs."""
+        name = callable_name(fn)
+        task = _RayTask(concurrent.futures.Future(), name, uuid.uuid4().hex, None, call=(fn, args, kwargs))
+        self._call_pool_actor(task, pooled)
+        return self._track(task)
+
+    def _call_pool_actor(self, task: _RayTask, pooled: tuple[str, Any]) -> None:
+        """Send ``task``'s call to the readied actor ``pooled`` and queue it there."""
+        assert task.call is not None
+        fn, args, kwargs = task.call
+        task.actor_name, task.actor = pooled
+        task.object_ref = task.actor.run.options(name=task.name).remote(
+            fn, args, kwargs, self._sink_name, task.token
+        )
+        with self._tasks_lock:
+            calls = self._pool_calls.get(task.actor_name)
+            if calls is None:  # retired meanwhile: the call finds it dead and runs again
+                task.requeue = True
+            else:
+                calls.append(task)
+
+    def _run_again(self, task: _RayTask) -> None:
+        """Run a pooled call whose actor died before it started: on another readied actor, or as
+        a task; the same future, still cancellable."""
+        assert task.call is not None
+        task.requeue = False
+        pooled = self._pick_pool_actor()
+        if pooled is not None:
+            self._call_pool_actor(task, pooled)
+        else:
+            fn, args, kwargs = task.call
+            task.actor, task.actor_name, task.call = None, "", None
+            task.object_ref = self._remote_for(task.name).remote(
+                fn, args, kwargs, self._sink_name, task.token
+            )
+        self._watch(task)
 
     def _track(self, task: _RayTask) -> concurrent.futures.Future[Any]:
         """Resolve ``task.future`` when its Ray call ends (on the results thread)."""
         with self._tasks_lock:
             self._tasks[task.future] = task
-        done = self._done
-        task.object_ref.future().add_done_callback(lambda ray_future: done.put((task, ray_future)))
+        self._watch(task)
         # future.cancel() stops the task too, whoever calls it.
         task.future.add_done_callback(lambda f: self._stop_cancelled(task) if f.cancelled() else None)
         return task.future
+
+    def _watch(self, task: _RayTask) -> None:
+        done = self._done
+        task.ray_future = task.object_ref.future()
+        task.ray_future.add_done_callback(lambda ray_future: done.put((task, ray_future)))
 
     def _submit_dedicated(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
         token = uuid.uuid4().hex
         name = callable_name(fn)
-        with self._tasks_lock:
-            readied = self._ready_actors.pop(0) if self._ready_actors else None
+        with self._tasks_lock:  # a readied actor no submit() call is using
+            idle = [entry for entry in self._ready_actors if not self._pool_calls.get(entry[0])]
+            readied = idle[0] if idle else None
+            if readied is not None:
+                self._retire_pool_actor(readied[0])
         actor_name, actor = readied or self._new_pipe_actor()
         try:
             object_ref = actor.run.options(name=name).remote(fn, args, kwargs, self._sink_name, token)
@@ -439,6 +536,10 @@ class RayEngine(Engine):
         """Ask the task to stop (KeyboardInterrupt in it), or with ``force`` kill its worker."""
         ray = _import_ray()
         if task.actor is not None and force:
+            if task.call is not None:  # a pooled call: the calls queued behind it run again
+                with self._tasks_lock:
+                    if task.actor_name in self._pool_calls:
+                        self._retire_pool_actor(task.actor_name, running=task)
             self._kill_actors([task.actor_name])
             task.killed = True
             return
@@ -487,7 +588,10 @@ class RayEngine(Engine):
                 return
             if item:
                 task, ray_future = item
-                if task.actor is not None:  # its one call ended: free its CPUs and memory
+                if task.call is not None:
+                    if self._pool_call_ended(task, ray_future):
+                        continue  # it never ran: it runs again
+                elif task.actor is not None:  # its one call ended: free its CPUs and memory
                     self._kill_actors([task.actor_name])
                 try:
                     self._resolve(task, ray_future)
@@ -496,8 +600,38 @@ class RayEngine(Engine):
                 with self._tasks_lock:
                     self._tasks.pop(task.future, None)
             self._kill_overdue()
-            if self._ready_actors and time.monotonic() > self._ready_until:
+            if self._ready_actors and time.monotonic() > self._ready_until and self._pool_is_idle():
                 self._release_ready_actors()
+
+    def _pool_is_idle(self) -> bool:
+        with self._tasks_lock:
+            return not any(self._pool_calls.values())
+
+    def _pool_call_ended(self, task: _RayTask, ray_future: concurrent.futures.Future[Any]) -> bool:
+        """Book a pooled call's end; True when it runs again instead of being resolved: its
+        actor died while the call waited in its queue (the call that was running is lost)."""
+        error = ray_future.exception()
+        with self._tasks_lock:
+            self._ready_until = time.monotonic() + WARM_ACTOR_IDLE
+            calls = self._pool_calls.get(task.actor_name)
+            drained = False
+            if calls is not None:
+                if error is not None and self._is_lost(error):
+                    self._retire_pool_actor(task.actor_name)  # the first news of its death
+                elif task in calls:
+                    calls.remove(task)
+                    # Released while busy (see _release_ready_actors): its last call ended.
+                    drained = not calls and all(n != task.actor_name for n, _ in self._ready_actors)
+                    if drained:
+                        del self._pool_calls[task.actor_name]
+            again = task.requeue and not task.future.cancelled()
+        if drained:
+            self._kill_actors([task.actor_name])
+        if again:
+            self._run_again(task)
+            return True
+        task.call = None  # its arguments are not needed any more
+        return False
 
     def _kill_overdue(self) -> None:
         now = time.monotonic()
@@ -520,7 +654,9 @@ class RayEngine(Engine):
             return
         settle_future(future, exception=self._describe_ray_error(task, error))
 
-    def _describe_ray_error(self, task: _RayTask, error: BaseException) -> BaseException:
+    @staticmethod
+    def _is_lost(error: BaseException) -> bool:
+        """True when ``error`` says the worker or actor died, not that the call raised."""
         import ray.exceptions as rex
 
         lost = tuple(
@@ -536,7 +672,12 @@ class RayEngine(Engine):
             )
             if hasattr(rex, name)
         )
-        if isinstance(error, lost):
+        return isinstance(error, lost)
+
+    def _describe_ray_error(self, task: _RayTask, error: BaseException) -> BaseException:
+        import ray.exceptions as rex
+
+        if self._is_lost(error):
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             where = f"actor {task.actor_name}" if task.actor is not None else "worker"
             return WorkerLost(
@@ -563,6 +704,16 @@ class RayEngine(Engine):
                 return
             for token, sequence, key, payload in items:
                 self._offer_progress(token, sequence, key, payload)
+
+
+def _succeeded(ray_future: concurrent.futures.Future[Any] | None) -> bool:
+    """True when a Ray call's future holds its result (it finished, whatever its outcome)."""
+    return (
+        ray_future is not None
+        and ray_future.done()
+        and not ray_future.cancelled()
+        and ray_future.exception() is None
+    )
 
 
 def _check_remote_options(options: dict[str, Any] | None) -> dict[str, Any]:

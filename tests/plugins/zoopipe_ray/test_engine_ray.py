@@ -163,10 +163,21 @@ def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray
         wait_for(lambda: not _pipe_actors(), "the readied actors to end with their pipes")
 
     with RayEngine(warm_workers=2) as engine:
-        assert len(_pipe_actors()) == 2
-        # A plain task may need the CPUs they hold: it releases them.
-        assert engine.submit(lambda: 1).result(timeout=WAIT) == 1
-        assert not _pipe_actors()
+        readied = _pipe_actors()
+        assert len(readied) == 2
+        # Plain tasks run on them while they wait (their workers are up and hold the CPUs);
+        # then a pipe still takes one that is idle.
+        assert [f.result(timeout=WAIT) for f in [engine.submit(pow, 2, n) for n in range(6)]] == [
+            1,
+            2,
+            4,
+            8,
+            16,
+            32,
+        ]
+        assert _pipe_actors() == readied
+        assert engine.submit_dedicated(native_loaded).result(timeout=WAIT)
+        wait_for(lambda: len(_pipe_actors()) == 1, "the pipe's actor to end with it")
 
     with RayEngine(warm_workers=1) as engine:
         assert len(_pipe_actors()) == 1
@@ -192,6 +203,63 @@ def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray
     assert not engine.is_running
     with pytest.raises(ValueError, match="warm_workers"):
         RayEngine(warm_workers=-1)
+
+
+def _actor_pids(engine: RayEngine) -> set[int]:
+    import ray
+
+    return set(ray.get([actor.prime.remote() for _, actor in engine._ready_actors]))
+
+
+def test_submit_runs_on_the_readied_actors_and_a_crash_loses_only_the_running_call(ray_cluster):
+    import os
+
+    from zoopipe_core.engines import WorkerLost
+    from zoopipe_core.testing.map_tasks import kill_worker_on
+
+    with RayEngine(warm_workers=2) as engine:
+        pids = _actor_pids(engine)
+        assert {engine.submit(os.getpid).result(timeout=WAIT) for _ in range(4)} <= pids
+        # Two calls per actor: each crash kills the call running on its actor; the calls
+        # queued behind them never ran, so they run again elsewhere and succeed.
+        futures = [engine.submit(kill_worker_on, x, 0) for x in (0, 1, 0, 1)]
+        outcomes = [f.exception(timeout=WAIT) or f.result() for f in futures]
+        assert [type(o) for o in outcomes] == [WorkerLost, int, WorkerLost, int]
+        assert outcomes[1] == outcomes[3] == 1
+        assert "actor zoopipe-pipe-" in str(outcomes[0])
+        assert not engine._ready_actors  # both died: later calls are tasks
+        assert engine.submit(pow, 3, 2).result(timeout=WAIT) == 9
+
+
+def test_a_stuck_pooled_call_is_killed_and_the_calls_behind_it_still_run(ray_cluster, tmp_path):
+    from zoopipe_core.testing.map_tasks import hang_on
+
+    with RayEngine(warm_workers=1) as engine:
+        engine.cancel_grace = 0.5
+        [(actor_name, _)] = engine._ready_actors
+        started = str(tmp_path / "started")
+        stuck = engine.submit(wait_for_flag, started, str(tmp_path / "never"))
+        behind = engine.submit(hang_on, 7)  # queued on the same actor
+        assert engine._pool_calls[actor_name][1].future is behind
+        wait_for(lambda: Path(started).exists(), "the first call to start")
+        assert engine.cancel(stuck)
+        assert behind.result(timeout=WAIT) == 7
+        wait_for(lambda: actor_name not in _pipe_actors(), "the stuck call's actor to be killed")
+        assert stuck.cancelled()
+
+
+def test_readied_actors_busy_at_prepare_take_no_more_calls_and_end_with_theirs(ray_cluster, tmp_path):
+    with RayEngine(warm_workers=1) as engine:
+        [(actor_name, _)] = engine._ready_actors
+        started, release = str(tmp_path / "started"), str(tmp_path / "release")
+        running = engine.submit(wait_for_flag, started, release)
+        wait_for(lambda: Path(started).exists(), "the call to start")
+        engine.prepare(WorkerEnvironment(env_vars={"ZOOPIPE_TEST": "2"}))
+        assert actor_name in _pipe_actors()  # not killed under its running call
+        assert engine.submit(lambda: __import__("os").environ["ZOOPIPE_TEST"]).result(timeout=WAIT) == "2"
+        touch(release)
+        assert running.result(timeout=WAIT) == "released"
+        wait_for(lambda: actor_name not in _pipe_actors(), "the released actor to end after its call")
 
 
 # --------------------------------------------------------------------------- pipes in actors
