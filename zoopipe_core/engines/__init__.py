@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zoopipe_core.engines.engine import Engine, running_engines
-    from zoopipe_core.engines.environment import WorkerEnvironment, prime_worker
+    from zoopipe_core.engines.environment import (
+        WorkerEnvironment,
+        preload_on_workers,
+        prime_worker,
+        worker_preloads,
+    )
     from zoopipe_core.engines.errors import (
         RemoteError,
         WorkerLost,
@@ -87,7 +92,9 @@ _EXPORTS = {
     "inside_main_guard": "zoopipe_core.engines.main_guard",
     "interrupt_call": "zoopipe_core.engines.tasks",
     "interrupt_thread": "zoopipe_core.engines.tasks",
+    "preload_on_workers": "zoopipe_core.engines.environment",
     "prime_worker": "zoopipe_core.engines.environment",
+    "worker_preloads": "zoopipe_core.engines.environment",
     "progress_channel": "zoopipe_core.engines.progress",
     "rebuild_failure": "zoopipe_core.engines.errors",
     "refuse_unguarded_main": "zoopipe_core.engines.main_guard",
@@ -128,6 +135,7 @@ __all__ = [
     "inside_main_guard",
     "interrupt_call",
     "interrupt_thread",
+    "preload_on_workers",
     "prime_worker",
     "progress_channel",
     "rebuild_failure",
@@ -142,6 +150,7 @@ __all__ = [
     "task_cpus",
     "usable_cpus",
     "worker_import_error",
+    "worker_preloads",
 ]
 
 

@@ -4,25 +4,52 @@ zoopipe (:func:`prime_worker`)."""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+#: Modules the layers above ask engines to load in their workers (see :func:`preload_on_workers`).
+_PRELOADS: list[str] = []
 
-def prime_worker() -> int:
-    """Load zoopipe's executor (its native module) in this worker process; return its pid.
 
-    Cluster engines run it on their workers when they start, so the first pipe on a worker
-    does not pay for the import, and a worker that cannot import zoopipe_core fails ``start``
-    with that error instead of the first task.
+def preload_on_workers(module: str) -> None:
+    """Ask engines to import ``module`` in each worker they ready at start (with
+    :func:`prime_worker`), so the first task that needs it does not pay for the import.
+    Layers above the engines register their worker-side modules when they are imported.
+
+    Example:
+        >>> preload_on_workers("json")
+        >>> "json" in worker_preloads()
+        True
+    """
+    if module not in _PRELOADS:
+        _PRELOADS.append(module)
+
+
+def worker_preloads() -> tuple[str, ...]:
+    """The modules registered with :func:`preload_on_workers`, for :func:`prime_worker`."""
+    return tuple(_PRELOADS)
+
+
+def prime_worker(modules: Sequence[str] = ()) -> int:
+    """Load zoopipe's executor (its native module) and ``modules`` (what the driver's
+    :func:`worker_preloads` lists) in this worker process; return its pid.
+
+    Cluster engines run it on their workers when they start, so the first pipe or map batch on
+    a worker does not pay for the imports, and a worker that cannot import zoopipe_core fails
+    ``start`` with that error instead of the first task.
 
     Example:
         >>> import os
-        >>> prime_worker() == os.getpid()
+        >>> prime_worker(["json"]) == os.getpid()
         True
     """
     # The native module directly: engines sit below the pipe layer, and this is what costs.
     import zoopipe_core._native  # noqa: F401
 
+    for module in modules:
+        importlib.import_module(module)
     return os.getpid()
 
 

@@ -50,6 +50,7 @@ from zoopipe_core.engines import (
     refuse_unguarded_main,
     settle_future,
     worker_import_error,
+    worker_preloads,
 )
 from zoopipe_dask._worker import (
     STARTED_ATTRIBUTE,
@@ -299,7 +300,7 @@ class DaskEngine(Engine):
         """Load zoopipe's executor in every worker now, so the first pipes do not wait for it
         (workers that join later load it with their first task)."""
         try:
-            self._client.run(prime_worker)
+            self._client.run(prime_worker, worker_preloads())
         except Exception as exc:
             raise worker_import_error("DaskEngine", exc) from exc
 

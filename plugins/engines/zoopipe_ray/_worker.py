@@ -98,10 +98,10 @@ class RayPipeWorker:
         """:func:`run_task` in this actor."""
         return run_task(fn, args, kwargs, sink, token)
 
-    def prime(self, prime: Any = prime_worker) -> int:
-        """Load zoopipe's native module here before a pipe arrives (``prime``, by default
-        :func:`~zoopipe_core.engines.prime_worker`); returns this actor's pid."""
-        return int(prime())
+    def prime(self, prime: Any = prime_worker, modules: tuple[str, ...] = ()) -> int:
+        """Load zoopipe's native module and ``modules`` here before a call arrives (``prime``,
+        by default :func:`~zoopipe_core.engines.prime_worker`); returns this actor's pid."""
+        return int(prime(modules))
 
     def interrupt(self, token: str) -> bool:
         """Raise KeyboardInterrupt (what ``ray.cancel`` raises in a task) in the running call

@@ -46,6 +46,7 @@ from zoopipe_core.engines import (
     prime_worker,
     settle_future,
     worker_import_error,
+    worker_preloads,
 )
 from zoopipe_ray._worker import CONTROL_GROUP, ProgressSink, RayRef, remote_pipe_worker, run_task
 from zoopipe_ray.runtime_env import check_address, parse_address, runtime_env_for, upload_code
@@ -297,7 +298,8 @@ class RayEngine(Engine):
     def _ready_pipe_actors(self, ray: Any, count: int) -> None:
         """Start ``count`` pipe actors and load zoopipe in them, for the first pipes to take."""
         actors = [self._new_pipe_actor() for _ in range(count)]
-        primes = {actor.prime.remote(prime_worker): (name, actor) for name, actor in actors}
+        modules = worker_preloads()
+        primes = {actor.prime.remote(prime_worker, modules): (name, actor) for name, actor in actors}
         ready, pending = ray.wait(list(primes), num_returns=len(primes), timeout=WARM_UP_TIMEOUT)
         # The cluster is busy: they are only a head start, not needed.
         self._kill_actors([primes[ref][0] for ref in pending])

@@ -165,7 +165,7 @@ def test_start_primes_every_worker_and_fails_when_one_cannot_import_zoopipe(dask
     with DaskEngine(dask_address) as engine:
         assert all(engine.client.run(native_loaded).values())
 
-    def cannot_import() -> int:  # what priming meets on a worker without zoopipe-core
+    def cannot_import(modules: tuple[str, ...] = ()) -> int:  # what priming meets without zoopipe-core
         raise ImportError("No module named 'zoopipe_core'")
 
     monkeypatch.setattr("zoopipe_dask.engine.prime_worker", cannot_import)

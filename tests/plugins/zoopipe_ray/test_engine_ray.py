@@ -193,7 +193,7 @@ def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray
     with RayEngine(warm_workers=1):
         wait_for(lambda: not _pipe_actors(), "an unused readied actor to be released")
 
-    def cannot_import() -> int:  # what priming meets on a worker without zoopipe-core
+    def cannot_import(modules: tuple[str, ...] = ()) -> int:  # what priming meets without zoopipe-core
         raise ImportError("No module named 'zoopipe_core'")
 
     monkeypatch.setattr("zoopipe_ray.engine.prime_worker", cannot_import)
@@ -229,6 +229,18 @@ def test_submit_runs_on_the_readied_actors_and_a_crash_loses_only_the_running_ca
         assert "actor zoopipe-pipe-" in str(outcomes[0])
         assert not engine._ready_actors  # both died: later calls are tasks
         assert engine.submit(pow, 3, 2).result(timeout=WAIT) == 9
+
+
+def test_readied_actors_load_the_modules_the_driver_asked_for(ray_cluster):
+    import zoopipe_core.parallel.map  # noqa: F401  (it asks for its worker module)
+
+    def loaded() -> bool:  # a closure: Ray ships it by value, importing nothing
+        import sys
+
+        return "zoopipe_core.parallel.map.worker" in sys.modules
+
+    with RayEngine(warm_workers=1) as engine:
+        assert engine.submit(loaded).result(timeout=WAIT)
 
 
 def test_a_stuck_pooled_call_is_killed_and_the_calls_behind_it_still_run(ray_cluster, tmp_path):

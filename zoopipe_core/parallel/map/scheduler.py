@@ -162,7 +162,8 @@ class MapRun:
         self._progress = progress
         self._exhausted = False
         # A range input is cut into range slices (one batch pickles into a few bytes).
-        self._range, self._position = (items, 0) if isinstance(items, range) else (None, 0)
+        self._range: range | None = items if isinstance(items, range) else None
+        self._position = 0
         self._in_flight: dict[concurrent.futures.Future[Any], _Part] = {}
         self._ordered: collections.deque[_Segment] = collections.deque()  # keep_order: all, in input order
         self._finished: collections.deque[_Segment] = collections.deque()  # as-ready: the done ones

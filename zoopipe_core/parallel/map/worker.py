@@ -118,7 +118,7 @@ def run_batch(job: MapJob | SharedRef, items: Sequence[Any]) -> BatchResult:
     where = _where()
     started = time.perf_counter()
     # The item types, looked at once (at C speed) per batch; a range slice holds only ints.
-    kinds = {int} if isinstance(items, range) else set(map(type, items))
+    kinds: set[type] = {int} if isinstance(items, range) else set(map(type, items))
     if job.timeout is not None:
         values, failures = _TimedBatch(job, items, where).run()
     elif job.retries:
