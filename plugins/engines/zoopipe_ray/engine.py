@@ -5,7 +5,11 @@ How it works:
 - Each ``submit`` is one Ray task (``max_retries=0``) with this engine's ``num_cpus`` and
   ``memory`` (and ``remote_options`` over them), and the Ray runtime environment built from
   :meth:`RayEngine.prepare`. A task whose worker dies fails only its future with
-  :class:`WorkerLost`; Ray never re-runs it.
+  :class:`WorkerLost`; Ray never re-runs it. While the pipe actors ``start`` readied are
+  waiting (see ``warm_workers``), ``submit`` calls run on them instead, queued on the least
+  loaded one (as ``ray.util.ActorPool`` does): their workers are up, so a first map does not
+  wait for Ray to start any. When such an actor dies, the call it was running fails with
+  WorkerLost and the calls queued behind it, which never started, run again elsewhere.
 - Each ``submit_dedicated`` (every pipe or shard of a PipeManager) runs in its own actor of
   class ``RayPipeWorker`` (``max_restarts=0``, ``max_task_retries=0``) with the same resources
   and runtime environment, named ``zoopipe-pipe-<token>``; the actor is killed once its one
@@ -127,10 +131,11 @@ class RayEngine(Engine):
       ``runtime_env``, ``max_retries``, ``retry_exceptions``, ``num_returns``) are refused.
     - ``warm_workers``: how many pipe actors ``start`` readies (starts, and loads zoopipe's
       native module in), so the first pipes do not wait for a worker process (0.3-0.7 s each
-      on a 2-core machine). A readied actor holds its CPUs and memory until a pipe takes it,
-      a plain task is submitted, ``prepare`` changes the environment, or ``WARM_ACTOR_IDLE``
-      (10 s) passes. An actor that cannot import zoopipe_core fails ``start`` with its
-      error. None: one per free slot of the cluster, at most 16; 0: none.
+      on a 2-core machine). Until then they run ``submit`` calls. A readied actor holds its
+      CPUs and memory until a pipe takes it, ``prepare`` changes the environment, or
+      ``WARM_ACTOR_IDLE`` (10 s) passes without a call. An actor that cannot import
+      zoopipe_core fails ``start`` with its error. None: one per free slot of the cluster,
+      at most 16; 0: none (``submit`` calls are plain tasks).
     - ``ray_init_kwargs``: passed to ``ray.init`` when this engine connects (``namespace``,
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
       called ``ray.init`` itself. A local Ray it starts has no dashboard unless
@@ -396,6 +401,7 @@ class RayEngine(Engine):
                 ray.wait(unfinished, num_returns=len(unfinished), timeout=5.0)
         with self._tasks_lock:
             self._ready_actors = []
+            self._pool_calls = {}
         self._kill_actors(list(self._actors))  # every pipe actor this run created and not killed
         self._stopping.set()
         self._done.put(None)
