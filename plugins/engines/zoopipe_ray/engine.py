@@ -62,10 +62,6 @@ _log = logging.getLogger(__name__)
 #: Most worker processes ``start`` warms when ``warm_workers`` is not given.
 DEFAULT_WARM_WORKERS = 16
 
-#: Calls queued on each readied actor before a submit() goes to the cluster's other CPUs as a
-#: task (only when the cluster has CPUs beside the readied actors).
-POOL_DEPTH = 2
-
 #: Seconds ``start`` waits for readied pipe actors; a busy cluster may not start them all that soon.
 WARM_UP_TIMEOUT = 60.0
 
@@ -360,14 +356,15 @@ class RayEngine(Engine):
                 task.requeue = True
 
     def _pick_pool_actor(self) -> tuple[str, Any] | None:
-        """The readied actor a submit() call goes to: the least loaded one, while the pool
-        lasts. When the cluster has CPUs beside the pool, a call goes there (as a task) once
-        every readied actor already has ``POOL_DEPTH`` calls."""
+        """The readied actor a submit() call goes to, while the pool lasts: the least loaded
+        one when the readied actors hold every CPU of the cluster (a task could not start
+        before they are released anyway); else only an idle one, and a call finding none is a
+        task on the other CPUs, not queued behind a call that may run long."""
         with self._tasks_lock:
             if not self._ready_actors:
                 return None
             name, actor = min(self._ready_actors, key=lambda entry: len(self._pool_calls[entry[0]]))
-            if not self._pool_covers_cluster and len(self._pool_calls[name]) >= POOL_DEPTH:
+            if not self._pool_covers_cluster and self._pool_calls[name]:
                 return None
             return name, actor
 
@@ -715,7 +712,8 @@ class RayEngine(Engine):
 
 
 def _succeeded(ray_future: concurrent.futures.Future[Any] | None) -> bool:
-    """True when a Ray call's future holds its result (it finished, whatever its outcome)."""
+    """True when a Ray call's future holds a value: the call ran to its end (raised or not:
+    run_task returns an outcome either way)."""
     return (
         ray_future is not None
         and ray_future.done()

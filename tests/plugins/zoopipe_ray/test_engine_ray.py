@@ -18,6 +18,7 @@ from zoopipe_core.testing import (
     WAIT,
     EngineContract,
     PipeManagerContract,
+    ignore_stop_requests,
     touch,
     wait_for,
     wait_for_flag,
@@ -246,18 +247,36 @@ def test_readied_actors_load_the_modules_the_driver_asked_for(ray_cluster):
 def test_a_stuck_pooled_call_is_killed_and_the_calls_behind_it_still_run(ray_cluster, tmp_path):
     from zoopipe_core.testing.map_tasks import hang_on
 
-    with RayEngine(warm_workers=1) as engine:
+    with RayEngine(warm_workers=2) as engine:  # they hold both CPUs: calls queue on them
+        assert engine._pool_covers_cluster
         engine.cancel_grace = 0.5
-        [(actor_name, _)] = engine._ready_actors
-        started = str(tmp_path / "started")
-        stuck = engine.submit(wait_for_flag, started, str(tmp_path / "never"))
-        behind = engine.submit(hang_on, 7)  # queued on the same actor
-        assert engine._pool_calls[actor_name][1].future is behind
+        first_actor = engine._ready_actors[0][0]
+        started, release = str(tmp_path / "started"), str(tmp_path / "release")
+        stuck = engine.submit(ignore_stop_requests, started)  # only a kill stops it
+        blocker = engine.submit(wait_for_flag, str(tmp_path / "started-2"), release)
+        behind = engine.submit(hang_on, 7)  # queued behind the stuck call
+        assert engine._pool_calls[first_actor][1].future is behind
         wait_for(lambda: Path(started).exists(), "the first call to start")
         assert engine.cancel(stuck)
-        assert behind.result(timeout=WAIT) == 7
-        wait_for(lambda: actor_name not in _pipe_actors(), "the stuck call's actor to be killed")
+        wait_for(lambda: first_actor not in _pipe_actors(), "the stuck call's actor to be killed")
+        touch(release)
+        assert blocker.result(timeout=WAIT) == "released"
+        assert behind.result(timeout=WAIT) == 7  # ran again, on the other actor
         assert stuck.cancelled()
+
+
+def test_with_cpus_beside_the_readied_actors_a_call_never_waits_behind_another(ray_cluster, tmp_path):
+    import os
+
+    with RayEngine(warm_workers=1) as engine:  # one of the two CPUs stays free
+        assert not engine._pool_covers_cluster
+        [actor_pid] = _actor_pids(engine)
+        started, release = str(tmp_path / "started"), str(tmp_path / "release")
+        running = engine.submit(wait_for_flag, started, release)
+        wait_for(lambda: Path(started).exists(), "the first call to start on the readied actor")
+        assert engine.submit(os.getpid).result(timeout=WAIT) != actor_pid  # a task, at once
+        touch(release)
+        assert running.result(timeout=WAIT) == "released"
 
 
 def test_readied_actors_busy_at_prepare_take_no_more_calls_and_end_with_theirs(ray_cluster, tmp_path):
