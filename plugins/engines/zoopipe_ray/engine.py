@@ -292,9 +292,8 @@ class RayEngine(Engine):
             count = min(slots, DEFAULT_WARM_WORKERS)
         if count > 0:
             self._ready_pipe_actors(ray, count)
-        cpus = ray.cluster_resources().get("CPU", 0)
-        slots = int(cpus // self.cpus_per_task) if self.cpus_per_task > 0 else 0
-        self._pool_covers_cluster = len(self._ready_actors) >= slots
+        # Actors of 0 CPUs leave every CPU to tasks: then a call never queues behind another.
+        self._pool_covers_cluster = self.cpus_per_task > 0 and len(self._ready_actors) >= self._capacity()
 
     def _ready_pipe_actors(self, ray: Any, count: int) -> None:
         """Start ``count`` pipe actors and load zoopipe in them, for the first pipes to take."""

@@ -3,7 +3,8 @@
 The API is ray-map's (``RayMap``), which users arrive with, on every engine: local processes,
 Ray and Dask. Where the work goes: the driver pulls items from the input as it submits batches;
 each batch is one engine task running :func:`~zoopipe_core.parallel.map.worker.run_batch`; the
-function travels once per worker (``Engine.share``), not once per batch. See docs/map.md.
+function travels once per worker, not once per batch (by name when it is an importable
+function, else through ``Engine.share``: see ``ParallelMap._ship``). See docs/map.md.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 JOURNAL_FORMAT = 2
-#: The formats this version reads: 2 added frames that store a run of consecutive ints by its bounds.
+#: The formats this version reads: 2 added frames that store a slice of a range by its bounds.
 READABLE_FORMATS = frozenset({1, 2})
 
 # The first line of every journal: a file that does not start with it is no journal of ours.
@@ -349,14 +349,15 @@ def encode_batch(
     A batch of plain scalar arguments (ints, floats, short strings...) stores the arguments
     themselves, whose keys the reader derives: a checkpoint then costs the worker one pickle of
     three lists, not a key and a tuple per item; a slice of a range (how a map over ``range(n)``
-    sends its batches) is stored as its first value and count. Any other batch stores its keys. ``kinds``, the set
-    of the arguments' types when the caller has it, saves looking at them again.
+    sends its batches) is stored as its first value and count. Any other batch stores its
+    keys. ``kinds``, the set of the arguments' types when the caller has it, saves looking at
+    them again.
 
     >>> frame = encode_batch([2, 3], [4, None], {1: "failed"})
     >>> _decode(frame[8:]) == [("i:2", True, 4), ("i:3", False, "failed")]
     True
     """
-    if key is None and _consecutive_ints(args):
+    if key is None and _range_slice(args):
         columns: tuple[Any, ...] = ("range", (args[0], len(args)), list(values), dict(failures))
     elif key is None and _all_short_scalars(args, kinds):
         columns = ("args", list(args), list(values), dict(failures))
@@ -385,7 +386,7 @@ def batch_outputs(frame: bytes) -> tuple[list[Any], dict[int, Any]]:
     return values, failures
 
 
-def _consecutive_ints(args: Sequence[Any]) -> bool:
+def _range_slice(args: Sequence[Any]) -> bool:
     """True when ``args`` is a slice of a range of step 1 (a map over ``range(n)`` sends its
     batches as such slices), so its bounds say it all."""
     return isinstance(args, range) and args.step == 1 and len(args) > 0
