@@ -346,7 +346,7 @@ def test_a_pipe_runs_in_its_own_ray_pipe_worker_actor_which_ends_with_it(ray_clu
     pipe = _csv_pipe(
         _users_csv(tmp_path / "users.csv", 20), str(tmp_path / "out.csv"), [RecordWhere(str(where))]
     )
-    with RayEngine(num_cpus=1, memory=300 * 1024**2) as engine:
+    with RayEngine(num_cpus=1, memory=300 * 1024**2, warm_workers=1) as engine:
         report = PipeManager([pipe], engine=engine).run(show_progress=False)
         assert report.success_count == 20 and not report.has_error
         seen = json.loads(where.read_text())
@@ -358,7 +358,7 @@ def test_a_pipe_runs_in_its_own_ray_pipe_worker_actor_which_ends_with_it(ray_clu
         # Killed once the pipe finished, while the engine still runs: its resources are free.
         wait_for(lambda: state.actors(seen["actor_id"])["State"] == "DEAD", "the pipe's actor to be killed")
         assert seen["actor_name"] not in ray.util.list_named_actors()
-        # Plain submit stays a Ray task.
+        # The pipe took the one readied actor: with none left waiting, a plain submit is a Ray task.
         assert engine.submit(lambda: ray.get_runtime_context().get_actor_id()).result(timeout=WAIT) is None
 
 
