@@ -62,6 +62,10 @@ _log = logging.getLogger(__name__)
 #: Most worker processes ``start`` warms when ``warm_workers`` is not given.
 DEFAULT_WARM_WORKERS = 16
 
+#: Seconds ``start`` waits for the CPUs of tasks that just ended to show as free again, before
+#: it counts the pipe actors to ready (a busy cluster's CPUs stay taken: it readies fewer).
+LEASE_SETTLE_SECONDS = 0.25
+
 #: Seconds ``start`` waits for readied pipe actors; a busy cluster may not start them all that soon.
 WARM_UP_TIMEOUT = 60.0
 
@@ -287,7 +291,7 @@ class RayEngine(Engine):
         """Ready pipe actors for the first pipes (see ``warm_workers``)."""
         count = self.warm_workers
         if count is None:
-            cpus = ray.available_resources().get("CPU", 0)
+            cpus = _free_cpus(ray)
             slots = int(cpus // self.cpus_per_task) if self.cpus_per_task > 0 else 1
             count = min(slots, DEFAULT_WARM_WORKERS)
         if count > 0:
@@ -708,6 +712,19 @@ class RayEngine(Engine):
                 return
             for token, sequence, key, payload in items:
                 self._offer_progress(token, sequence, key, payload)
+
+
+def _free_cpus(ray: Any) -> float:
+    """The cluster's free CPUs. Ray hands a finished task's worker lease back a few tens of ms
+    after the task (the view shows no free CPU right after a burst of tasks): while fewer than
+    the cluster's CPUs look free, look again for up to LEASE_SETTLE_SECONDS."""
+    total = ray.cluster_resources().get("CPU", 0)
+    free = ray.available_resources().get("CPU", 0)
+    deadline = time.monotonic() + LEASE_SETTLE_SECONDS
+    while free < total and time.monotonic() < deadline:
+        time.sleep(0.01)
+        free = max(free, ray.available_resources().get("CPU", 0))
+    return float(free)
 
 
 def _succeeded(ray_future: concurrent.futures.Future[Any] | None) -> bool:

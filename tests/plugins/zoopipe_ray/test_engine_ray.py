@@ -206,6 +206,41 @@ def test_start_readies_pipe_actors_and_fails_when_they_cannot_import_zoopipe(ray
         RayEngine(warm_workers=-1)
 
 
+def test_start_right_after_other_tasks_readies_an_actor_per_cpu(ray_cluster):
+    """Ray shows a finished task's CPU as free only a moment later: start() must not read that
+    moment as a busy cluster and ready no actor (every first call would then wait for a worker)."""
+    import ray
+
+    wait_for(lambda: not _pipe_actors(), "earlier tests' actors to end")
+    wait_for(lambda: ray.available_resources().get("CPU", 0) == 2, "both CPUs to be free")
+    def square(x: int) -> int:
+        return x * x
+
+    ray.get([ray.remote(square).remote(n) for n in range(2)])
+    with RayEngine() as engine:
+        assert len(engine._ready_actors) == 2
+
+
+def test_free_cpus_waits_for_leases_of_ended_tasks_only_briefly(monkeypatch):
+    from zoopipe_ray import engine as engine_module
+
+    class FakeRay:
+        def __init__(self, free: list[float]) -> None:
+            self.free = free
+
+        def cluster_resources(self) -> dict[str, float]:
+            return {"CPU": 2.0}
+
+        def available_resources(self) -> dict[str, float]:
+            return {"CPU": self.free.pop(0)} if len(self.free) > 1 else {"CPU": self.free[0]}
+
+    assert engine_module._free_cpus(FakeRay([0.0, 0.0, 1.0, 2.0])) == 2.0
+    monkeypatch.setattr(engine_module, "LEASE_SETTLE_SECONDS", 0.05)
+    began = time.monotonic()
+    assert engine_module._free_cpus(FakeRay([1.0])) == 1.0  # busy elsewhere: it readies fewer
+    assert time.monotonic() - began < 1.0
+
+
 def _actor_pids(engine: RayEngine) -> set[int]:
     import ray
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 #: Most items in one batch (the scheduler also bounds the items the driver holds in all).
-MAX_BATCH = 16384
+MAX_BATCH = 32768
 
 #: A batch lasts this many times the engine's overhead per batch (overhead about 2%) when the
 #: input's length is known, so the tail can shrink; else 20 times (5%), as the end comes unseen.
@@ -26,6 +26,9 @@ OVERHEAD_FACTOR_UNKNOWN_LENGTH = 20.0
 #: The tail's batches shrink down to this many times the overhead (overhead about 20% for those
 #: few batches, which beats a core waiting idle for the last long one).
 TAIL_FACTOR = 5.0
+
+#: How much an earlier batch's measure of the time per item counts at each new batch.
+ITEM_TIME_DECAY = 0.5
 
 #: Seconds a batch aims for when the overhead alone would allow shorter ones.
 TARGET_SECONDS = 0.1
@@ -56,6 +59,8 @@ class BatchSizer:
         self._fixed = fixed
         self._workers = max(1, workers)
         self._item_seconds: float | None = None
+        self._seconds_seen = 0.0
+        self._items_seen = 0.0
         self._overhead: float | None = None  # the least a batch cost beyond its items
         self._observed = 0
         self._first_overhead = 0.0
@@ -70,11 +75,13 @@ class BatchSizer:
         worker, and the seconds from its submission to its result on the driver."""
         if self._fixed is not None or items <= 0:
             return
-        per_item = max(worker_seconds / items, 1e-8)
-        if self._item_seconds is None:
-            self._item_seconds = per_item
-        else:  # a moving average: items may get slower or faster as the input goes on
-            self._item_seconds = 0.7 * self._item_seconds + 0.3 * per_item
+        # Seconds per item over the batches seen, each earlier batch weighing half as much at
+        # every new one (items may get slower or faster as the input goes on), and each batch
+        # by its items: a big batch's measure outweighs the first single-item batch's, which
+        # also paid for cold caches.
+        self._seconds_seen = ITEM_TIME_DECAY * self._seconds_seen + max(worker_seconds, 0.0)
+        self._items_seen = ITEM_TIME_DECAY * self._items_seen + items
+        self._item_seconds = max(self._seconds_seen / self._items_seen, 1e-8)
         overhead = max(round_trip - worker_seconds, 1e-4)
         self._observed += 1
         if self._observed == 1:
