@@ -213,6 +213,7 @@ def test_start_right_after_other_tasks_readies_an_actor_per_cpu(ray_cluster):
 
     wait_for(lambda: not _pipe_actors(), "earlier tests' actors to end")
     wait_for(lambda: ray.available_resources().get("CPU", 0) == 2, "both CPUs to be free")
+
     def square(x: int) -> int:
         return x * x
 
