@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from zoopipe_core.engines import WorkerEnvironment
-from zoopipe_core.installers import IgnoreRules, read_ignore_file
+from zoopipe_core.installers import ALWAYS_EXCLUDED, IgnoreRules, read_ignore_file
 
 
 def shipped(root: Path, patterns: list[str]) -> list[str]:
@@ -77,9 +77,14 @@ def test_read_ignore_file_and_worker_environment_agree(tmp_path):
     ignore = tmp_path / ".rayignore"
     ignore.write_text("# comment\n\n  *.log  \n!keep.log\n")
     assert read_ignore_file(ignore) == ["*.log", "!keep.log"]
-    assert WorkerEnvironment(ignore_file=str(ignore)).ignore_patterns() == ["*.log", "!keep.log"]
+    # The built-in excludes come first; the file's patterns follow (a later one wins, as in git).
+    assert WorkerEnvironment(ignore_file=str(ignore)).ignore_patterns() == [
+        *ALWAYS_EXCLUDED,
+        "*.log",
+        "!keep.log",
+    ]
     assert read_ignore_file(tmp_path / "missing") == []
-    assert WorkerEnvironment(ignore_file=None).ignore_patterns() == []
+    assert WorkerEnvironment(ignore_file=None).ignore_patterns() == list(ALWAYS_EXCLUDED)
 
 
 def test_dask_code_archives_use_gits_rules(project, monkeypatch):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 SUBCOMMANDS: tuple[str, ...] = (
     "zoopipe_core.cli.main:add_plugins_parser",
     "zoopipe_core.cli.run:add_parser",
+    "zoopipe_core.cli.env:add_parser",
 )
 
 

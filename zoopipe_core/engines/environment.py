@@ -8,6 +8,10 @@ import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoopipe_core.installers import CodeFile, IgnoreRules
 
 #: Modules the layers above ask engines to load in their workers (see :func:`preload_on_workers`).
 _PRELOADS: list[str] = []
@@ -63,8 +67,13 @@ class WorkerEnvironment:
     - ``code_paths``: local code workers import. A directory is put on the workers' import
       path (like Ray's ``working_dir``); a package directory (with ``__init__.py``) or a ``.py``
       module is importable by its name (like Ray's ``py_modules``).
-    - ``ignore_file``: the file of ignore patterns for uploads (``.rayignore``).
+    - ``ignore_file``: the file of ignore patterns for uploads (``.rayignore``); what
+      :data:`~zoopipe_core.installers.ALWAYS_EXCLUDED` is left out as well.
     - ``env_vars``: environment variables set in workers before a task runs.
+    - ``project_dir``, ``installer_reason``: the project it was resolved from, and why its
+      installer was chosen (set by :meth:`from_project`).
+
+    :meth:`from_project` resolves all of it from a project directory.
 
     Example:
         >>> env = WorkerEnvironment(requirements=["attrs==24.2.0"], env_vars={"MODE": "fast"})
@@ -81,6 +90,45 @@ class WorkerEnvironment:
     code_paths: list[str] = dataclasses.field(default_factory=list)
     ignore_file: str | None = ".rayignore"
     env_vars: dict[str, str] = dataclasses.field(default_factory=dict)
+    project_dir: str | None = None
+    installer_reason: str = ""
+
+    @classmethod
+    def from_project(
+        cls,
+        path: str | os.PathLike[str] = ".",
+        *,
+        env_vars: dict[str, str] | None = None,
+        local_packages: bool = True,
+    ) -> WorkerEnvironment:
+        """The environment of the project at or above ``path``, resolved once, here: the
+        installer (chosen through the ``zoopipe_select_installer`` hook: uv, poetry, pip, or
+        manual when there is nothing to install) and why, its requirements (exact from a lock
+        file), the code to ship (the project's packages and modules, and the editable and
+        path-installed packages of this environment outside it) and the project's
+        ``.rayignore``. ``local_packages=False`` leaves the editable packages out.
+
+        Example:
+            >>> import pathlib, tempfile
+            >>> root = pathlib.Path(tempfile.mkdtemp())
+            >>> _ = (root / "requirements.txt").write_text("attrs==24.2.0\\n")
+            >>> _ = (root / "jobs.py").write_text("def run(): return 1\\n")
+            >>> env = WorkerEnvironment.from_project(root, local_packages=False)
+            >>> env.installer, env.requirements, [pathlib.Path(p).name for p in env.code_paths]
+            ('pip', ['attrs==24.2.0'], ['jobs.py'])
+        """
+        from zoopipe_core.installers.project import resolve_project
+
+        project = resolve_project(path, local_packages=local_packages)
+        return cls(
+            requirements=project.requirements,
+            installer=project.installer,
+            code_paths=project.code_paths,
+            ignore_file=project.ignore_file,
+            env_vars=dict(env_vars or {}),
+            project_dir=str(project.root),
+            installer_reason=project.reason,
+        )
 
     def __post_init__(self) -> None:
         for requirement in self.requirements:
@@ -116,12 +164,30 @@ class WorkerEnvironment:
         return paths
 
     def ignore_patterns(self) -> list[str]:
-        """The patterns of ``ignore_file`` (``.rayignore`` syntax: one per line, ``#`` comments),
-        or none when there is no such file. Engines match them with git's rules
-        (:class:`zoopipe_core.installers.IgnoreRules`)."""
-        from zoopipe_core.installers import read_ignore_file
+        """The built-in excludes (:data:`~zoopipe_core.installers.ALWAYS_EXCLUDED`), then the
+        patterns of ``ignore_file`` (``.rayignore`` syntax: one per line, ``#`` comments).
+        Engines match them with git's rules (:class:`zoopipe_core.installers.IgnoreRules`)."""
+        return self.ignore_rules().patterns
 
-        return read_ignore_file(self.ignore_file)
+    def ignore_rules(self) -> IgnoreRules:
+        """:meth:`ignore_patterns` as rules that also say where each pattern is written."""
+        from zoopipe_core.installers import IgnoreRules
+
+        return IgnoreRules.for_shipping(self.ignore_file)
+
+    def code_files(self) -> list[CodeFile]:
+        """The files of ``code_paths`` that ship (see :func:`zoopipe_core.installers.code_files`)."""
+        from zoopipe_core.installers import code_files
+
+        project = Path(self.project_dir).resolve() if self.project_dir else None
+        return code_files(self.resolved_code_paths(), self.ignore_rules(), project)
+
+    def explain(self, file: str | os.PathLike[str]) -> tuple[bool, str]:
+        """Whether ``file`` ships, and which rule (file and line) decides."""
+        from zoopipe_core.installers import explain_file
+
+        project = Path(self.project_dir).resolve() if self.project_dir else None
+        return explain_file(file, self.resolved_code_paths(), self.ignore_rules(), project)
 
     def import_paths(self) -> list[str]:
         """The directories to put at the front of a worker's ``sys.path`` for ``code_paths``."""

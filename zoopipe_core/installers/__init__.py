@@ -6,7 +6,9 @@ requirements to the cluster (Ray's ``runtime_env``). The project's code ships wi
 rules (:mod:`zoopipe_core.installers.ignore`, git's rules).
 
 Modules: ``base`` (the :class:`Installer` contract), ``detection`` (:func:`detect_installer`),
-one per installer (``pip``, ``uv``, ``poetry``, ``manual``) and ``ignore``.
+one per installer (``pip``, ``uv``, ``poetry``, ``manual``), ``project`` (a project's root,
+installer, requirements and code: :func:`resolve_project`), ``ignore`` (git's rules) and
+``shipping`` (the files that ship, their weight, why one ships).
 
 Example:
     >>> import pathlib, tempfile
@@ -19,20 +21,32 @@ Example:
 """
 
 from zoopipe_core.installers.base import Installer
-from zoopipe_core.installers.detection import detect_installer
-from zoopipe_core.installers.ignore import IgnoreRules, read_ignore_file
+from zoopipe_core.installers.detection import detect_installer, explain_installer
+from zoopipe_core.installers.ignore import ALWAYS_EXCLUDED, Decision, IgnoreRules, read_ignore_file
 from zoopipe_core.installers.manual import ManualInstaller
 from zoopipe_core.installers.pip import PipInstaller
 from zoopipe_core.installers.poetry import PoetryInstaller
+from zoopipe_core.installers.project import Project, find_project_root, resolve_project
+from zoopipe_core.installers.shipping import CodeFile, Shipment, code_files, explain_file
 from zoopipe_core.installers.uv import UvInstaller
 
 __all__ = [
+    "ALWAYS_EXCLUDED",
+    "CodeFile",
+    "Decision",
     "IgnoreRules",
     "Installer",
     "ManualInstaller",
     "PipInstaller",
     "PoetryInstaller",
+    "Project",
+    "Shipment",
     "UvInstaller",
+    "code_files",
     "detect_installer",
+    "explain_file",
+    "explain_installer",
+    "find_project_root",
     "read_ignore_file",
+    "resolve_project",
 ]
