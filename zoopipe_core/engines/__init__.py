@@ -8,6 +8,10 @@ local-process engine; every public name of the package is importable from here.
 - ``environment``: :class:`WorkerEnvironment` and :func:`prime_worker`.
 - ``shared``: :class:`SharedRef`. ``progress``: :func:`report_progress`, :func:`progress_channel`.
 - ``network``: :func:`check_reachable`, for engines that connect to a cluster.
+- ``compiled_core``: :func:`native_build` (zoopipe's version and compiled-core build id);
+  ``worker_facts``: :func:`gather_facts` (what a worker has) and :func:`needed_environment`;
+  ``provisioning``: :func:`startup_environment`, :func:`plan_environment` and
+  :func:`check_builds`, what cluster engines do with them at start.
 - ``resources``: :func:`task_cpus`. ``main_guard``: :class:`UnguardedMainError`.
 - ``multiprocess`` (with ``process_pool`` and ``shared_memory``): :class:`MultiProcessEngine`.
 
@@ -26,6 +30,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from zoopipe_core.engines.compiled_core import NativeBuild, native_build
     from zoopipe_core.engines.engine import Engine, running_engines
     from zoopipe_core.engines.environment import (
         WorkerEnvironment,
@@ -46,6 +51,18 @@ if TYPE_CHECKING:
     from zoopipe_core.engines.multiprocess import MultiProcessEngine
     from zoopipe_core.engines.network import check_reachable, host_port
     from zoopipe_core.engines.progress import ProgressCallback, progress_channel, report_progress
+    from zoopipe_core.engines.provisioning import (
+        FROM_PROJECT,
+        EnvironmentMismatch,
+        check_builds,
+        check_environment_choice,
+        distribution_requirements,
+        driver_facts,
+        is_empty,
+        plan_environment,
+        startup_environment,
+        zoopipe_code_paths,
+    )
     from zoopipe_core.engines.resources import granted_cpus, task_cpus, usable_cpus
     from zoopipe_core.engines.shared import SharedRef
     from zoopipe_core.engines.shared_memory import SharedMemoryRef
@@ -64,10 +81,40 @@ if TYPE_CHECKING:
         running_on,
         settle_future,
     )
+    from zoopipe_core.engines.worker_facts import (
+        CodeCheck,
+        VersionDifference,
+        WorkerFacts,
+        code_checks,
+        compare_versions,
+        gather_facts,
+        needed_environment,
+        version_table,
+    )
 
 # Every public name, and the module that defines it: loaded on first use, so importing one module
 # of the package (a task importing report_progress, a pipe reading task_cpus) loads only that one.
 _EXPORTS = {
+    "NativeBuild": "zoopipe_core.engines.compiled_core",
+    "native_build": "zoopipe_core.engines.compiled_core",
+    "WorkerFacts": "zoopipe_core.engines.worker_facts",
+    "CodeCheck": "zoopipe_core.engines.worker_facts",
+    "gather_facts": "zoopipe_core.engines.worker_facts",
+    "code_checks": "zoopipe_core.engines.worker_facts",
+    "needed_environment": "zoopipe_core.engines.worker_facts",
+    "compare_versions": "zoopipe_core.engines.worker_facts",
+    "version_table": "zoopipe_core.engines.worker_facts",
+    "VersionDifference": "zoopipe_core.engines.worker_facts",
+    "EnvironmentMismatch": "zoopipe_core.engines.provisioning",
+    "FROM_PROJECT": "zoopipe_core.engines.provisioning",
+    "startup_environment": "zoopipe_core.engines.provisioning",
+    "check_environment_choice": "zoopipe_core.engines.provisioning",
+    "plan_environment": "zoopipe_core.engines.provisioning",
+    "check_builds": "zoopipe_core.engines.provisioning",
+    "is_empty": "zoopipe_core.engines.provisioning",
+    "zoopipe_code_paths": "zoopipe_core.engines.provisioning",
+    "distribution_requirements": "zoopipe_core.engines.provisioning",
+    "driver_facts": "zoopipe_core.engines.provisioning",
     "CANCEL_GRACE": "zoopipe_core.engines.tasks",
     "Engine": "zoopipe_core.engines.engine",
     "LatestProgress": "zoopipe_core.engines.tasks",
@@ -112,9 +159,13 @@ _EXPORTS = {
 
 __all__ = [
     "CANCEL_GRACE",
+    "FROM_PROJECT",
+    "CodeCheck",
     "Engine",
+    "EnvironmentMismatch",
     "LatestProgress",
     "MultiProcessEngine",
+    "NativeBuild",
     "Outcome",
     "ProgressCallback",
     "RemoteError",
@@ -123,18 +174,31 @@ __all__ = [
     "StopRequested",
     "TaskProgress",
     "UnguardedMainError",
+    "VersionDifference",
     "WorkerEnvironment",
+    "WorkerFacts",
     "WorkerInfo",
     "WorkerLost",
     "callable_name",
+    "check_builds",
+    "check_environment_choice",
     "check_reachable",
+    "code_checks",
+    "compare_versions",
     "current_worker",
+    "distribution_requirements",
+    "driver_facts",
     "exception_type_name",
+    "gather_facts",
     "granted_cpus",
     "host_port",
     "inside_main_guard",
     "interrupt_call",
     "interrupt_thread",
+    "is_empty",
+    "native_build",
+    "needed_environment",
+    "plan_environment",
     "preload_on_workers",
     "prime_worker",
     "progress_channel",
@@ -147,10 +211,13 @@ __all__ = [
     "running_on",
     "settle_future",
     "signal_name",
+    "startup_environment",
     "task_cpus",
     "usable_cpus",
+    "version_table",
     "worker_import_error",
     "worker_preloads",
+    "zoopipe_code_paths",
 ]
 
 

@@ -27,7 +27,7 @@ from zoopipe_core.installers.manual import ManualInstaller
 from zoopipe_core.installers.pip import PipInstaller
 from zoopipe_core.installers.poetry import PoetryInstaller
 from zoopipe_core.installers.project import Project, find_project_root, resolve_project
-from zoopipe_core.installers.shipping import CodeFile, Shipment, code_files, explain_file
+from zoopipe_core.installers.shipping import CodeFile, Shipment, code_files, explain_file, left_out
 from zoopipe_core.installers.uv import UvInstaller
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "explain_file",
     "explain_installer",
     "find_project_root",
+    "left_out",
     "read_ignore_file",
     "resolve_project",
 ]

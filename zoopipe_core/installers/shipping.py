@@ -90,23 +90,50 @@ def code_files(
     for code_path in code_paths:
         code_path = Path(code_path)
         root = import_root(code_path)
-        base = _match_base(code_path, root, project_root)
-        if code_path.is_file():
-            if not rules.ignored(code_path.relative_to(base)):
-                shipped.append(CodeFile(code_path, code_path.name, code_path, code_path.stat().st_size))
-            continue
-        for folder, dirs, names in os.walk(code_path):
-            dirs.sort()
-            here = Path(folder)
-            dirs[:] = [d for d in dirs if not rules.ignored((here / d).relative_to(base), is_dir=True)]
-            for name in sorted(names):
-                full = here / name
-                if rules.ignored(full.relative_to(base)) or not full.is_file():
-                    continue
+        for path, kept in _walk_code(code_path, rules, project_root):
+            if kept and path.is_file():
                 shipped.append(
-                    CodeFile(full, full.relative_to(root).as_posix(), code_path, full.stat().st_size)
+                    CodeFile(path, path.relative_to(root).as_posix(), code_path, path.stat().st_size)
                 )
     return shipped
+
+
+def left_out(code_path: Path, rules: IgnoreRules, project_root: Path | None = None) -> list[Path]:
+    """The files and folders of ``code_path`` that ``rules`` leave out (a folder's contents are
+    not listed): with :func:`code_files`, everything under it.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("pkg/__init__.py", "pkg/__pycache__/a.pyc", "pkg/notes.log"):
+        ...     (root / name).parent.mkdir(parents=True, exist_ok=True); _ = (root / name).write_text("")
+        >>> [p.name for p in left_out(root / "pkg", IgnoreRules.for_shipping(None) , root)]
+        ['__pycache__']
+    """
+    return [path for path, kept in _walk_code(Path(code_path), rules, project_root) if not kept]
+
+
+def _walk_code(code_path: Path, rules: IgnoreRules, project_root: Path | None) -> Iterable[tuple[Path, bool]]:
+    """Every file and folder under ``code_path`` with whether it ships; a folder left out is
+    yielded but not entered."""
+    base = _match_base(code_path, import_root(code_path), project_root)
+    if code_path.is_file():
+        yield code_path, not rules.ignored(code_path.relative_to(base))
+        return
+    for folder, dirs, names in os.walk(code_path):
+        dirs.sort()
+        here = Path(folder)
+        for name in sorted(names):
+            full = here / name
+            yield full, not rules.ignored(full.relative_to(base))
+        entered = []
+        for name in dirs:
+            kept = not rules.ignored((here / name).relative_to(base), is_dir=True)
+            if kept:
+                entered.append(name)
+            else:
+                yield here / name, False
+        dirs[:] = entered
 
 
 def explain_file(

@@ -14,14 +14,23 @@ import threading
 from typing import Any
 
 from zoopipe_core.engines import (
+    NativeBuild,
     Outcome,
     SharedRef,
     TaskProgress,
     WorkerInfo,
     interrupt_call,
+    native_build,
     prime_worker,
     run_call,
 )
+
+
+def worker_build() -> tuple[str, NativeBuild]:
+    """This worker's host and zoopipe build, for the start-up handshake."""
+    import socket
+
+    return socket.gethostname(), native_build()
 
 
 def assigned_cpus() -> float | None:
@@ -102,6 +111,10 @@ class RayPipeWorker:
         """Load zoopipe's native module and ``modules`` here before a call arrives (``prime``,
         by default :func:`~zoopipe_core.engines.prime_worker`); returns this actor's pid."""
         return int(prime(modules))
+
+    def build(self) -> tuple[str, NativeBuild]:
+        """This actor's host and zoopipe build (see :func:`worker_build`)."""
+        return worker_build()
 
     def interrupt(self, token: str) -> bool:
         """Raise KeyboardInterrupt (what ``ray.cancel`` raises in a task) in the running call

@@ -40,20 +40,44 @@ from collections.abc import Callable
 from typing import Any
 
 from zoopipe_core.engines import (
+    FROM_PROJECT,
     Engine,
     Outcome,
     RemoteError,
     SharedRef,
     WorkerEnvironment,
+    WorkerFacts,
     WorkerLost,
     callable_name,
+    check_builds,
+    check_environment_choice,
+    code_checks,
+    distribution_requirements,
+    gather_facts,
+    is_empty,
+    plan_environment,
     prime_worker,
     settle_future,
+    startup_environment,
     worker_import_error,
     worker_preloads,
+    zoopipe_code_paths,
 )
-from zoopipe_ray._worker import CONTROL_GROUP, ProgressSink, RayRef, remote_pipe_worker, run_task
-from zoopipe_ray.runtime_env import check_address, parse_address, runtime_env_for, upload_code
+from zoopipe_ray._worker import (
+    CONTROL_GROUP,
+    ProgressSink,
+    RayRef,
+    remote_pipe_worker,
+    run_task,
+    worker_build,
+)
+from zoopipe_ray.runtime_env import (
+    check_address,
+    check_upload_size,
+    parse_address,
+    runtime_env_for,
+    upload_code,
+)
 
 __all__ = ["RayEngine", "runtime_env_for"]
 
@@ -65,6 +89,9 @@ DEFAULT_WARM_WORKERS = 16
 #: Seconds ``start`` waits for the CPUs of tasks that just ended to show as free again, before
 #: it counts the pipe actors to ready (a busy cluster's CPUs stay taken: it readies fewer).
 LEASE_SETTLE_SECONDS = 0.25
+
+#: Seconds ``start`` waits for every node to report what its workers have (see ``environment``).
+PROBE_TIMEOUT = 60.0
 
 #: Seconds ``start`` waits for readied pipe actors; a busy cluster may not start them all that soon.
 WARM_UP_TIMEOUT = 60.0
@@ -140,6 +167,18 @@ class RayEngine(Engine):
       ``runtime_env``, ``num_gpus``...). An engine disconnects at shutdown only if it
       called ``ray.init`` itself. A local Ray it starts has no dashboard unless
       ``include_dashboard=True`` is passed (it starts faster without).
+    - ``environment``: what workers get at ``start``. ``"project"`` (the default): the project
+      the engine is started in (``WorkerEnvironment.from_project``; none outside a project); a
+      ``WorkerEnvironment``: that one; None: nothing (workers are provisioned already). A
+      ``prepare`` before ``start`` replaces it. At start each node reports what its workers
+      have (one probe task per node, at most ``PROBE_TIMEOUT`` s), and only what some node
+      lacks becomes the runtime_env: on a local cluster sharing this interpreter, nothing. A
+      node running another zoopipe build gets zoopipe's packages, compiled core included, as
+      files; then every readied worker must report this driver's build (the handshake). A
+      Python minor or pydantic major version that differs from the driver's fails ``start``
+      with a table (other differences are a warning). Before anything is uploaded, code over
+      Ray's package limit fails with the largest files and the ignore lines that would leave
+      them out.
     - ``keep_ray``: True never calls ``ray.shutdown``, not even for a Ray this engine started:
       it stays up for the rest of the process (RayMap's way, like ray-map's), and later engines
       join it.
@@ -166,9 +205,13 @@ class RayEngine(Engine):
         warm_workers: int | None = None,
         remote_options: dict[str, Any] | None = None,
         keep_ray: bool = False,
+        environment: WorkerEnvironment | str | None = FROM_PROJECT,
         **ray_init_kwargs: Any,
     ) -> None:
         super().__init__()
+        check_environment_choice(environment, "RayEngine")
+        self.environment_choice = environment
+        self._user_prepared = False  # prepare() before start replaces environment_choice
         if num_cpus < 0:
             raise ValueError(f"num_cpus must be >= 0, got {num_cpus!r}")
         if warm_workers is not None and (not isinstance(warm_workers, int) or warm_workers < 0):
@@ -215,6 +258,9 @@ class RayEngine(Engine):
         ray = _import_ray()
         if self.remote_options:
             self._check_options_with_ray(ray)
+        spec = self.environment if self._user_prepared else startup_environment(self.environment_choice)
+        if spec is not None:
+            check_upload_size(spec)  # before contacting the cluster
         if self.address is not None:
             check_address(self.address, self.connect_timeout)
         if ray.is_initialized():
@@ -265,10 +311,71 @@ class RayEngine(Engine):
         for thread in self._threads:
             thread.start()
         try:
+            if spec is not None:
+                needed = self._provision(ray, spec)
+                self._apply_environment(needed)
+                self._environment = needed
             self._warm_up(ray)
+            if spec is not None and not is_empty(self._environment):
+                self._handshake(ray)
         except BaseException:
             self._shutdown(timeout=0)  # stop the threads, and Ray if this engine started it
             raise
+
+    def _provision(self, ray: Any, spec: WorkerEnvironment) -> WorkerEnvironment:
+        """What of ``spec`` the cluster's nodes lack, from one probe per node."""
+        facts = self._node_facts(ray, spec)
+        if facts is None:  # the workers cannot import zoopipe_core: ship it, and what it needs
+            return dataclasses.replace(
+                spec,
+                requirements=list(
+                    dict.fromkeys([*spec.requirements, *distribution_requirements("zoopipe-core")])
+                ),
+                code_paths=list(dict.fromkeys([*spec.code_paths, *zoopipe_code_paths()])),
+            )
+        return plan_environment(spec, facts, "RayEngine", _log)
+
+    def _node_facts(self, ray: Any, spec: WorkerEnvironment) -> list[WorkerFacts] | None:
+        """gather_facts on every alive node (a task of 0 CPUs pinned to it, in the cluster's
+        own environment); None when the workers cannot import zoopipe_core."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = [node["NodeID"] for node in ray.nodes() if node.get("Alive")]
+        probe = ray.remote(num_cpus=0, max_retries=0)(gather_facts)
+        arguments = (spec.requirements, code_checks(spec), spec.ignore_patterns())
+        refs = [
+            probe.options(
+                name="zoopipe-environment-probe",
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+            ).remote(*arguments)
+            for node in nodes
+        ]
+        _, pending = ray.wait(refs, num_returns=len(refs), timeout=PROBE_TIMEOUT)
+        if pending:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise TimeoutError(
+                f"RayEngine: {len(pending)} of {len(refs)} node(s) did not report their workers' "
+                f"environment within {PROBE_TIMEOUT:g} s (a task of 0 CPUs could not start there); "
+                "check `ray status` and the nodes' raylet logs"
+            )
+        try:
+            return list(ray.get(refs))
+        except Exception as exc:
+            cause = getattr(exc, "cause", None) or exc
+            if isinstance(cause, ModuleNotFoundError) and (cause.name or "").startswith("zoopipe_core"):
+                return None
+            raise RuntimeError(f"RayEngine could not read its workers' environment: {cause}") from exc
+
+    def _handshake(self, ray: Any) -> None:
+        """Every readied worker (or one task, when none was readied) must run this driver's
+        zoopipe build: EnvironmentMismatch with a table otherwise."""
+        if self._ready_actors:
+            refs = [actor.build.remote() for _, actor in self._ready_actors]
+        else:
+            probe = ray.remote(num_cpus=0, max_retries=0)(worker_build)
+            refs = [probe.options(runtime_env=self._task_runtime_env()).remote()]
+        check_builds("RayEngine", ray.get(refs, timeout=WARM_UP_TIMEOUT))
 
     def _check_options_with_ray(self, ray: Any) -> None:
         """Let Ray check ``remote_options`` now (it needs no connection), not at the first task."""
@@ -319,8 +426,12 @@ class RayEngine(Engine):
 
     @staticmethod
     def _get_primed(ray: Any, refs: list[Any]) -> None:
+        import ray.exceptions as rex
+
         try:
             ray.get(refs)
+        except rex.RuntimeEnvSetupError as exc:
+            raise RuntimeError(environment_setup_message(exc)) from exc
         except Exception as exc:
             cause = getattr(exc, "cause", None) or exc  # the worker's own exception
             raise worker_import_error("RayEngine", cause) from exc
@@ -424,6 +535,12 @@ class RayEngine(Engine):
     # ------------------------------------------------------------------ environment
 
     def _prepare(self, environment: WorkerEnvironment) -> None:
+        if not self.is_running:
+            self._user_prepared = True  # start() narrows this one instead of environment_choice
+            check_upload_size(environment)
+        self._apply_environment(environment)
+
+    def _apply_environment(self, environment: WorkerEnvironment) -> None:
         self._runtime_env = runtime_env_for(environment)
         self._uploaded_env = None  # code is uploaded at the next submit, once connected
         self._remote_by_name = {}  # their options carry the previous environment
@@ -433,7 +550,7 @@ class RayEngine(Engine):
     def _task_runtime_env(self) -> dict[str, Any]:
         """The runtime_env with local code uploaded to the cluster, once per ``prepare``."""
         if self._uploaded_env is None:
-            self._uploaded_env = upload_code(self._runtime_env, _log)
+            self._uploaded_env = upload_code(self._runtime_env, self.environment, _log)
         return self._uploaded_env
 
     # ------------------------------------------------------------------ tasks
@@ -712,6 +829,27 @@ class RayEngine(Engine):
                 return
             for token, sequence, key, payload in items:
                 self._offer_progress(token, sequence, key, payload)
+
+
+def environment_setup_message(error: BaseException) -> str:
+    """What to tell a user whose runtime environment Ray could not create: the installer's own
+    error lines first (pip's ``ERROR:`` lines), then Ray's message.
+
+    Example:
+        >>> print(environment_setup_message(RuntimeError("Failed to set up runtime environment.\\n"
+        ...     "ERROR: No matching distribution found for nope==9.9")))
+        RayEngine could not prepare its workers' environment: ERROR: No matching distribution found for nope==9.9
+        Fix the requirement (`zoopipe env` lists them), or start with environment=None if the workers are provisioned already. Ray's message: Failed to set up runtime environment.
+        ERROR: No matching distribution found for nope==9.9
+    """
+    text = str(error)
+    installer_lines = [line.strip() for line in text.splitlines() if line.strip().startswith("ERROR:")]
+    said = "; ".join(dict.fromkeys(installer_lines)) or text.strip().splitlines()[0]
+    return (
+        f"RayEngine could not prepare its workers' environment: {said}\nFix the requirement "
+        "(`zoopipe env` lists them), or start with environment=None if the workers are "
+        f"provisioned already. Ray's message: {text.strip()}"
+    )
 
 
 def _free_cpus(ray: Any) -> float:

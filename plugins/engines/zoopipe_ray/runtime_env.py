@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from zoopipe_core.engines import WorkerEnvironment, check_reachable, host_port
+from zoopipe_core.installers import left_out
 
 
 def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
-    """The Ray ``runtime_env`` that gives Ray workers ``environment``.
+    """The Ray ``runtime_env`` that gives Ray workers ``environment`` (its code paths still
+    local: :func:`upload_code` uploads them).
 
     - ``requirements`` → ``"pip"`` (``"uv"`` when the installer is ``"uv"``; nothing for
       ``"manual"``, whose workers are provisioned already).
     - ``code_paths``: a package directory or a ``.py`` file → ``"py_modules"`` (importable by
       name); a plain directory → ``"working_dir"`` (on the workers' ``sys.path``; at most one).
-    - ``ignore_file`` patterns → ``"excludes"`` (Ray also honours ``.gitignore`` and
-      ``.rayignore`` files inside uploaded directories).
     - ``env_vars`` → ``"env_vars"``.
+
+    What ships of each code path is decided by the environment's ignore rules (see
+    :func:`upload_code`), not by Ray's own reading of ignore files.
 
     Raises FileNotFoundError for a missing code path, ValueError for two plain directories.
 
@@ -54,23 +58,86 @@ def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
         runtime_env["working_dir"] = working_dirs[0]
     if modules:
         runtime_env["py_modules"] = modules
-    excludes = environment.ignore_patterns() if (working_dirs or modules) else []
-    if excludes:
-        runtime_env["excludes"] = excludes
     if environment.env_vars:
         runtime_env["env_vars"] = dict(environment.env_vars)
     return runtime_env
 
 
-def upload_code(runtime_env: dict[str, Any], log: logging.Logger) -> dict[str, Any]:
+def exact_excludes(environment: WorkerEnvironment, code_path: str | Path) -> list[str]:
+    """Ray ``excludes`` naming exactly what the environment's ignore rules leave out of
+    ``code_path``: anchored paths, so Ray (whatever its version, and whatever base it matches
+    patterns from) ships what ``zoopipe env`` lists.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for name in ("pkg/__init__.py", "pkg/__pycache__/m.pyc"):
+        ...     (root / name).parent.mkdir(parents=True, exist_ok=True); _ = (root / name).write_text("")
+        >>> exact_excludes(WorkerEnvironment(ignore_file=None), root / "pkg")
+        ['/__pycache__']
+    """
+    path = Path(code_path)
+    project = Path(environment.project_dir).resolve() if environment.project_dir else None
+    return ["/" + p.relative_to(path).as_posix() for p in left_out(path, environment.ignore_rules(), project)]
+
+
+def ray_package_limit() -> int:
+    """The most bytes Ray uploads as one package (``RAY_max_grpc_message_size``, 512 MiB)."""
+    try:
+        from ray._private.runtime_env.packaging import GCS_STORAGE_MAX_SIZE
+    except ImportError:  # pragma: no cover - the limit's home moved
+        return 512 * 1024**2
+    return int(GCS_STORAGE_MAX_SIZE)
+
+
+def check_upload_size(environment: WorkerEnvironment, limit: int | None = None) -> None:
+    """ValueError before anything is uploaded when a code path would ship more than Ray's
+    package limit: the file count, the total, the largest files and the ignore lines that
+    would leave them out. Sizes are before compression (Ray's limit is on the zip)."""
+    from zoopipe_core.installers import Shipment
+
+    limit = ray_package_limit() if limit is None else limit
+    files = environment.code_files()
+    for code_path in environment.resolved_code_paths():
+        own = [f for f in files if f.code_path == code_path]
+        summary = Shipment.of(own, top=5)
+        if summary.bytes < limit:
+            continue
+        largest = "; ".join(f"{name} ({_mib(size)})" for name, size in summary.largest)
+        rules = ", ".join(dict.fromkeys(_rule_for(name) for name, _ in summary.largest))
+        where = environment.ignore_file or str(Path(environment.project_dir or ".") / ".rayignore")
+        raise ValueError(
+            f"RayEngine would upload {summary.files} files, {_mib(summary.bytes)}, from the code path "
+            f"{code_path}: over Ray's limit of {_mib(limit)} per package (sizes before "
+            f"compression). The largest: {largest}. Leave them out with lines such as {rules} in "
+            f"{where} (gitignore syntax), and check with `zoopipe env --explain FILE`"
+        )
+
+
+def _rule_for(name: str) -> str:
+    parts = name.split("/")
+    if len(parts) > 2:  # inside a folder of the package: that folder
+        return "/".join(parts[1:-1]) + "/"
+    suffix = Path(name).suffix
+    return f"*{suffix}" if suffix else parts[-1]
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1024**2:.1f} MiB"
+
+
+def upload_code(
+    runtime_env: dict[str, Any], environment: WorkerEnvironment, log: logging.Logger
+) -> dict[str, Any]:
     """``runtime_env`` with its local code paths uploaded to the cluster (gcs:// URIs).
 
     Ray accepts local directories only in ``ray.init``; for per-task environments they are
-    uploaded the way ``ray.init`` does it, honouring ``excludes`` and the ``.gitignore`` and
-    ``.rayignore`` files inside them. Needs a connected Ray when there is code to upload.
+    uploaded the way ``ray.init`` does it, each code path with the :func:`exact_excludes` of the
+    environment's ignore rules (Ray's own reading of ``.gitignore`` files is off: the rules
+    decide). Needs a connected Ray when there is code to upload.
 
     Example:
-        >>> upload_code({"env_vars": {"MODE": "fast"}}, logging.getLogger("example"))
+        >>> upload_code({"env_vars": {"MODE": "fast"}}, WorkerEnvironment(), logging.getLogger("example"))
         {'env_vars': {'MODE': 'fast'}}
     """
     env = dict(runtime_env)
@@ -80,9 +147,24 @@ def upload_code(runtime_env: dict[str, Any], log: logging.Logger) -> dict[str, A
     from ray._private.runtime_env.working_dir import upload_working_dir_if_needed
 
     with tempfile.TemporaryDirectory(prefix="zoopipe-ray-upload-") as scratch:
-        for upload in (upload_py_modules_if_needed, upload_working_dir_if_needed):
-            env = upload(env, include_gitignore=True, scratch_dir=scratch, logger=log)
-    env.pop("excludes", None)
+        if "working_dir" in env:
+            one = {
+                "working_dir": env["working_dir"],
+                "excludes": exact_excludes(environment, env["working_dir"]),
+            }
+            env["working_dir"] = upload_working_dir_if_needed(
+                one, include_gitignore=False, scratch_dir=scratch, logger=log
+            )["working_dir"]
+        uploaded = []
+        for module in env.get("py_modules", []):
+            one = {"py_modules": [module], "excludes": exact_excludes(environment, module)}
+            uploaded.extend(
+                upload_py_modules_if_needed(one, include_gitignore=False, scratch_dir=scratch, logger=log)[
+                    "py_modules"
+                ]
+            )
+        if uploaded:
+            env["py_modules"] = uploaded
     return env
 
 

@@ -108,7 +108,6 @@ def test_runtime_env_maps_the_worker_environment(tmp_path, monkeypatch):
         "pip": ["attrs==24.2.0"],
         "working_dir": str(tmp_path / "plain"),
         "py_modules": [str(tmp_path / "pkg"), str(tmp_path / "tool.py")],
-        "excludes": [".git/", "data/*.csv"],
         "env_vars": {"MODE": "fast"},
     }
     uv = WorkerEnvironment(requirements=["attrs"], installer="uv", ignore_file=None)

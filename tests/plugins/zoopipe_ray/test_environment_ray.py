@@ -1,0 +1,149 @@
+"""RayEngine ships the project's environment with no configuration, and only what workers lack
+(the session's local Ray; a requirement is installed from the package index)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from zoopipe_ray import RayEngine
+from zoopipe_ray.runtime_env import check_upload_size
+
+from zoopipe_core.engines import WorkerEnvironment
+from zoopipe_core.testing import WAIT
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def fixture_project(root: Path, requirements: str = "pluggy>=1\n") -> Path:
+    """A project whose package the workers cannot import unless it ships, with a large data file
+    its .rayignore leaves out."""
+    package = root / "zoopipe_fixture_shop"
+    (package / "data").mkdir(parents=True)
+    (root / "requirements.txt").write_text(requirements)
+    (root / ".rayignore").write_text("# data stays home\nzoopipe_fixture_shop/data/\n")
+    (package / "__init__.py").write_text("VALUE = 42\n")
+    (package / "data" / "big.bin").write_bytes(b"\0" * 3 * 1024 * 1024)
+    return root
+
+
+def shop_probe() -> Callable[[], tuple[int, bool, bool]]:
+    """A function reporting (the package's value, whether its data file shipped, whether the
+    native module loads); made here so Ray ships it by value (workers cannot import tests)."""
+
+    def shop_on_worker() -> tuple[int, bool, bool]:
+        import importlib
+        import os
+
+        shop = importlib.import_module("zoopipe_fixture_shop")
+        data = os.path.join(os.path.dirname(shop.__file__), "data", "big.bin")
+        native = importlib.import_module("zoopipe_core._native")
+        return shop.VALUE, os.path.exists(data), native is not None
+
+    return shop_on_worker
+
+
+def test_in_this_repository_the_local_cluster_needs_nothing_shipped(ray_cluster, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    with RayEngine() as engine:
+        spec = engine.environment
+        assert spec.project_dir == str(REPO_ROOT) and spec.installer == "pip"
+        # Its requirements are installed and its packages are the workers' own: nothing to do.
+        assert spec.requirements == [] and spec.code_paths == []
+        assert engine._runtime_env == {}
+
+
+def test_a_project_module_ships_with_no_configuration_and_ignored_data_stays_home(
+    ray_cluster, tmp_path, monkeypatch
+):
+    root = fixture_project(tmp_path / "shop")
+    monkeypatch.chdir(root)
+    with RayEngine(warm_workers=1) as engine:
+        assert engine.environment.code_paths == [str(root / "zoopipe_fixture_shop")]
+        assert engine.environment.requirements == []  # pluggy is there already
+        assert engine.submit(shop_probe()).result(timeout=WAIT) == (42, False, True)
+    # Turned off: the workers lack it.
+    with (
+        RayEngine(environment=None, warm_workers=0) as engine,
+        pytest.raises(Exception, match="zoopipe_fixture_shop"),
+    ):
+        engine.submit(shop_probe()).result(timeout=WAIT)
+
+
+def test_an_explicit_environment_replaces_the_project(ray_cluster, tmp_path, monkeypatch):
+    root = fixture_project(tmp_path / "shop")
+    monkeypatch.chdir(tmp_path)
+    env = WorkerEnvironment(code_paths=[str(root / "zoopipe_fixture_shop")], env_vars={"ZOOPIPE_MODE": "x"})
+    with RayEngine(environment=env, warm_workers=0) as engine:
+        assert engine.submit(lambda: __import__("os").environ["ZOOPIPE_MODE"]).result(timeout=WAIT) == "x"
+        assert engine.submit(shop_probe()).result(timeout=WAIT)[:2] == (42, True)  # no .rayignore
+
+
+def test_a_requirement_missing_on_the_workers_is_installed_from_the_index(ray_cluster, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    with pytest.raises(ModuleNotFoundError):
+        __import__("cowsay")  # absent from the driver's environment
+    root = fixture_project(tmp_path / "shop", requirements="pluggy>=1\ncowsay==6.1\n")
+    monkeypatch.chdir(root)
+
+    def cowsay_version() -> str:
+        import importlib.metadata
+
+        return importlib.metadata.version("cowsay")
+
+    began = time.monotonic()
+    with RayEngine(warm_workers=0) as engine:
+        assert engine.environment.requirements == ["cowsay==6.1"]
+        assert engine.submit(cowsay_version).result(timeout=300) == "6.1"
+    first = time.monotonic() - began
+    began = time.monotonic()
+    with RayEngine(warm_workers=0) as engine:  # the node's cached environment: no install again
+        assert engine.submit(cowsay_version).result(timeout=300) == "6.1"
+    cached = time.monotonic() - began
+    assert cached < first
+
+
+def test_code_over_rays_upload_limit_fails_before_contacting_the_cluster(tmp_path, monkeypatch):
+    root = fixture_project(tmp_path / "shop")
+    (root / ".rayignore").write_text("")  # the 3 MiB data file now ships
+    env = WorkerEnvironment.from_project(root, local_packages=False)
+    with pytest.raises(ValueError) as raised:
+        check_upload_size(env, limit=1024 * 1024)
+    message = str(raised.value)
+    assert "zoopipe_fixture_shop/data/big.bin (3.0 MiB)" in message
+    assert "data/" in message and str(root / ".rayignore") in message
+    assert "zoopipe env --explain" in message
+
+    monkeypatch.setattr("zoopipe_ray.runtime_env.ray_package_limit", lambda: 1024 * 1024)
+    with socket.socket() as sock:  # nobody listens here: reaching the cluster would be a ConnectionError
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    engine = RayEngine(address=address, environment=env, connect_timeout=2.0)
+    with pytest.raises(ValueError, match="over Ray's limit"):
+        engine.start()
+    assert not engine.is_running
+
+
+def test_a_bad_environment_argument_is_refused_at_once():
+    with pytest.raises(ValueError, match="environment='projects'"):
+        RayEngine(environment="projects")
+
+
+def test_a_requirement_that_cannot_be_installed_fails_start_with_the_installers_message(
+    ray_cluster, tmp_path, monkeypatch
+):
+    root = fixture_project(tmp_path / "shop", requirements="zoopipe-surely-not-on-any-index==9.9\n")
+    monkeypatch.chdir(root)
+    engine = RayEngine(warm_workers=1)
+    began = time.monotonic()
+    with pytest.raises(RuntimeError) as raised:
+        engine.start()
+    assert time.monotonic() - began < 180  # Ray's three attempts, not a task pending forever
+    message = str(raised.value)
+    assert message.startswith("RayEngine could not prepare its workers' environment: ERROR:")
+    assert "zoopipe-surely-not-on-any-index==9.9" in message.splitlines()[0]
+    assert "environment=None" in message
+    assert not engine.is_running
