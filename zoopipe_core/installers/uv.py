@@ -68,6 +68,7 @@ class UvInstaller(Installer):
             "requirements-txt",
             "--frozen",
             "--no-emit-project",
+            "--no-dev",  # workers run the project, not its tests and tools
         ]
         result = subprocess.run(command, cwd=directory, capture_output=True, text=True)
         if result.returncode != 0:

@@ -452,12 +452,26 @@ class DaskEngine(Engine):
                     _log.info("DaskEngine: the cluster lost shared object %s; scattering it again", key)
                     # The old future stays referenced until the new one holds the key, so the
                     # client never releases the key in between.
-                    # The timeout covers the wait for a worker: all may be restarting.
-                    [entry.dask_future] = self._client.scatter(
-                        {key: entry.obj}, broadcast=True, hash=False, timeout=RESCATTER_TIMEOUT
-                    ).values()
+                    entry.dask_future = self._scatter_again(key, entry.obj)
                 futures.append(entry.dask_future)
         return futures
+
+    def _scatter_again(self, key: str, obj: Any) -> Any:
+        """Scatter ``obj`` under ``key`` to every running worker, waiting up to RESCATTER_TIMEOUT
+        for one: all may be restarting. Right after they restart, the scheduler may place the
+        data on a worker it does not count as running yet, and its broadcast then refuses
+        ("Can not use replicate to delete data"): that moment passes, so it is tried again."""
+        deadline = time.monotonic() + RESCATTER_TIMEOUT
+        while True:
+            try:
+                [future] = self._client.scatter(
+                    {key: obj}, broadcast=True, hash=False, timeout=RESCATTER_TIMEOUT
+                ).values()
+                return future
+            except ValueError as exc:
+                if "replicate" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
 
     def _cancel(self, future: concurrent.futures.Future[Any]) -> bool:
         future.cancel()

@@ -74,6 +74,7 @@ from zoopipe_ray._worker import (
 from zoopipe_ray.runtime_env import (
     check_address,
     check_upload_size,
+    merge_runtime_envs,
     parse_address,
     runtime_env_for,
     upload_code,
@@ -487,7 +488,10 @@ class RayEngine(Engine):
         if self.memory is not None:
             options["memory"] = self.memory
         options.update(self.remote_options)
-        if self._runtime_env:
+        # A runtime_env given to an engine that joined a running Ray reached no ray.init: the
+        # tasks carry it.
+        given_unapplied = bool(self.ray_init_kwargs.get("runtime_env")) and not self._owns_ray
+        if self._runtime_env or given_unapplied:
             options["runtime_env"] = self._task_runtime_env()
         return options
 
@@ -548,10 +552,26 @@ class RayEngine(Engine):
             self._release_ready_actors()  # they run the previous environment
 
     def _task_runtime_env(self) -> dict[str, Any]:
-        """The runtime_env with local code uploaded to the cluster, once per ``prepare``."""
+        """The runtime_env with local code uploaded to the cluster, once per ``prepare``, merged
+        with the user's own (theirs wins where both set a value; each such value is logged)."""
         if self._uploaded_env is None:
-            self._uploaded_env = upload_code(self._runtime_env, self.environment, _log)
+            ours = upload_code(self._runtime_env, self.environment, _log)
+            merged, conflicts = merge_runtime_envs(ours, self._user_runtime_env())
+            for conflict in conflicts:
+                _log.warning("RayEngine: %s (set it in one place to silence this)", conflict)
+            self._uploaded_env = merged
         return self._uploaded_env
+
+    def _user_runtime_env(self) -> dict[str, Any]:
+        """The user's runtime_env: ``RayEngine(runtime_env=...)``, else the one the connected
+        Ray job was started with."""
+        given = self.ray_init_kwargs.get("runtime_env")
+        if given is not None:
+            return dict(given)
+        ray = _import_ray()
+        if not ray.is_initialized():
+            return {}
+        return dict(ray.get_runtime_context().runtime_env or {})
 
     # ------------------------------------------------------------------ tasks
 

@@ -168,6 +168,47 @@ def upload_code(
     return env
 
 
+def merge_runtime_envs(
+    ours: dict[str, Any], theirs: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
+    """``ours`` (the engine's) merged with ``theirs`` (the user's: ``RayEngine(runtime_env=...)``
+    or the one Ray was initialised with), theirs winning where both set a value, and a sentence
+    for each of ours that was set aside. ``env_vars`` merge by variable and ``py_modules`` add
+    up; any other field both set is theirs.
+
+    Example:
+        >>> merged, conflicts = merge_runtime_envs(
+        ...     {"pip": ["attrs==24.2.0"], "env_vars": {"A": "1", "B": "2"}, "py_modules": ["gcs://m1"]},
+        ...     {"pip": ["numpy"], "env_vars": {"B": "3"}, "py_modules": ["gcs://m2"]})
+        >>> merged
+        {'pip': ['numpy'], 'env_vars': {'A': '1', 'B': '3'}, 'py_modules': ['gcs://m2', 'gcs://m1']}
+        >>> conflicts
+        ["runtime_env 'pip': yours (['numpy']) is used; the project's (['attrs==24.2.0']) is not", "runtime_env 'env_vars' 'B': yours ('3') is used; the project's ('2') is not"]
+    """
+    merged = dict(theirs or {})
+    conflicts: list[str] = []
+    for key, value in ours.items():
+        if key not in merged or merged[key] == value:
+            merged[key] = value
+        elif key == "env_vars":
+            variables = dict(value)
+            for name, their_value in merged[key].items():
+                if name in variables and variables[name] != their_value:
+                    conflicts.append(
+                        f"runtime_env 'env_vars' {name!r}: yours ({their_value!r}) is used; "
+                        f"the project's ({variables[name]!r}) is not"
+                    )
+                variables[name] = their_value
+            merged[key] = variables
+        elif key == "py_modules":
+            merged[key] = [*merged[key], *(m for m in value if m not in merged[key])]
+        else:
+            conflicts.append(
+                f"runtime_env {key!r}: yours ({merged[key]!r}) is used; the project's ({value!r}) is not"
+            )
+    return merged, conflicts
+
+
 def parse_address(address: str) -> tuple[str, int] | None:
     """(host, port) of a ``host:port`` or ``ray://host:port`` address; None for ``"auto"``.
 

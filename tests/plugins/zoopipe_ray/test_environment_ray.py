@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Callable
@@ -147,3 +148,20 @@ def test_a_requirement_that_cannot_be_installed_fails_start_with_the_installers_
     assert "zoopipe-surely-not-on-any-index==9.9" in message.splitlines()[0]
     assert "environment=None" in message
     assert not engine.is_running
+
+
+def test_the_users_runtime_env_is_merged_theirs_winning_and_conflicts_reported(ray_cluster, caplog):
+    def read(*names: str) -> list[str | None]:
+        import os
+
+        return [os.environ.get(name) for name in names]
+
+    ours = WorkerEnvironment(env_vars={"ZOOPIPE_MODE": "ours", "ZOOPIPE_OURS": "1"}, ignore_file=None)
+    theirs = {"env_vars": {"ZOOPIPE_MODE": "theirs", "ZOOPIPE_THEIRS": "1"}}
+    with (
+        caplog.at_level(logging.WARNING, logger="zoopipe_ray.engine"),
+        RayEngine(environment=ours, warm_workers=0, runtime_env=theirs) as engine,
+    ):
+        names = ("ZOOPIPE_MODE", "ZOOPIPE_OURS", "ZOOPIPE_THEIRS")
+        assert engine.submit(read, *names).result(timeout=WAIT) == ["theirs", "1", "1"]
+    assert "'ZOOPIPE_MODE': yours ('theirs') is used; the project's ('ours') is not" in caplog.text
