@@ -4,15 +4,24 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test check test-rust test-python dev native bench clean
+.PHONY: demo test check test-rust test-python dev native bench clean constraints
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-# Editable install: a debug build of the Rust core, rebuilt incrementally by cargo.
+# Editable install: a debug build of the Rust core, rebuilt incrementally by cargo. The test
+# environment's versions are pinned by requirements/test-constraints.txt: without the pins pip's
+# resolver backtracked for over 10 minutes on a fresh venv (2026-12-03), and CI would not start.
+# `make constraints` refreshes the pins from a working .venv.
+CONSTRAINTS := requirements/test-constraints.txt
+
 dev: $(PY)
-	$(PIP) install --quiet -e ".[test]"
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[test]"
+
+constraints: $(PY)
+	{ echo "# pip constraints for the test environment (make dev); refreshed by make constraints"; \
+	  $(PIP) freeze --exclude-editable | grep -v ' @ file:'; } > $(CONSTRAINTS)
 
 # Rebuild only the Rust extension of an editable install (debug), in place.
 native: $(PY)
