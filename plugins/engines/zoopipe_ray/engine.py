@@ -173,7 +173,8 @@ class RayEngine(Engine):
       ``WorkerEnvironment``: that one; None: nothing (workers are provisioned already). A
       ``prepare`` before ``start`` replaces it. At start each node reports what its workers
       have (one probe task per node, at most ``PROBE_TIMEOUT`` s), and only what some node
-      lacks becomes the runtime_env: on a local cluster sharing this interpreter, nothing. A
+      lacks becomes the runtime_env: on a local cluster sharing this interpreter, no install,
+      and no upload of code its workers import from the same files. A
       node running another zoopipe build gets zoopipe's packages, compiled core included, as
       files; then every readied worker must report this driver's build (the handshake). A
       Python minor or pydantic major version that differs from the driver's fails ``start``
