@@ -149,3 +149,11 @@ def test_a_plain_directory_is_held_only_when_it_is_on_the_workers_import_path(tm
     assert gather_facts([], checks).stale_code == [str(code)]  # there, but not importable
     monkeypatch.syspath_prepend(str(code))
     assert gather_facts([], checks).stale_code == []
+
+
+def test_workers_that_cannot_import_zoopipe_get_it_whole_with_its_requirements():
+    env = WorkerEnvironment(requirements=["attrs==24.2.0"], ignore_file=None)
+    needed = plan_environment(env, None, "RayEngine")
+    assert needed.code_paths == zoopipe_code_paths()
+    assert needed.requirements[0] == "attrs==24.2.0"
+    assert any(line.startswith("pydantic") for line in needed.requirements)

@@ -83,9 +83,14 @@ def driver_facts() -> WorkerFacts:
 
 
 def plan_environment(
-    spec: WorkerEnvironment, facts: Sequence[WorkerFacts], engine: str, log: logging.Logger | None = None
+    spec: WorkerEnvironment,
+    facts: Sequence[WorkerFacts] | None,
+    engine: str,
+    log: logging.Logger | None = None,
 ) -> WorkerEnvironment:
-    """What of ``spec`` the nodes described by ``facts`` still need.
+    """What of ``spec`` the nodes described by ``facts`` still need; ``facts`` None: the workers
+    could not even import zoopipe_core to report them, so they get ``spec`` whole, zoopipe's
+    packages and zoopipe-core's own requirements.
 
     Raises :class:`EnvironmentMismatch` (with a table of driver and worker values) when a node
     runs another Python minor version or pydantic major version; logs other differences as a
@@ -93,6 +98,14 @@ def plan_environment(
     code, compiled core included.
     """
     log = log or _log
+    if facts is None:
+        return dataclasses.replace(
+            spec,
+            requirements=list(
+                dict.fromkeys([*spec.requirements, *distribution_requirements("zoopipe-core")])
+            ),
+            code_paths=list(dict.fromkeys([*spec.code_paths, *zoopipe_code_paths()])),
+        )
     mine = driver_facts()
     differences = [d for fact in facts for d in compare_versions(mine, fact)]
     shipped_zoopipe = any(d.name.startswith("zoopipe") for d in differences)

@@ -52,7 +52,6 @@ from zoopipe_core.engines import (
     check_builds,
     check_environment_choice,
     code_checks,
-    distribution_requirements,
     gather_facts,
     is_empty,
     plan_environment,
@@ -61,7 +60,6 @@ from zoopipe_core.engines import (
     startup_environment,
     worker_import_error,
     worker_preloads,
-    zoopipe_code_paths,
 )
 from zoopipe_ray._worker import (
     CONTROL_GROUP,
@@ -327,14 +325,6 @@ class RayEngine(Engine):
     def _provision(self, ray: Any, spec: WorkerEnvironment) -> WorkerEnvironment:
         """What of ``spec`` the cluster's nodes lack, from one probe per node."""
         facts = self._node_facts(ray, spec)
-        if facts is None:  # the workers cannot import zoopipe_core: ship it, and what it needs
-            return dataclasses.replace(
-                spec,
-                requirements=list(
-                    dict.fromkeys([*spec.requirements, *distribution_requirements("zoopipe-core")])
-                ),
-                code_paths=list(dict.fromkeys([*spec.code_paths, *zoopipe_code_paths()])),
-            )
         return plan_environment(spec, facts, "RayEngine", _log)
 
     def _node_facts(self, ray: Any, spec: WorkerEnvironment) -> list[WorkerFacts] | None:
