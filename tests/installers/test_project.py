@@ -12,6 +12,7 @@ from zoopipe_core import plugins
 from zoopipe_core.cli.main import main
 from zoopipe_core.engines import WorkerEnvironment
 from zoopipe_core.installers import explain_installer, find_project_root
+from zoopipe_core.installers.project import resolve_project
 
 pytestmark = pytest.mark.usefixtures("fresh_plugins")
 
@@ -175,3 +176,20 @@ def test_zoopipe_env_explain_names_the_rule_file_and_line(heavy_project, capsys)
         ]
     )
     assert json.loads(capsys.readouterr().out)["ships"] is True
+
+
+def test_a_project_package_this_interpreter_imports_from_elsewhere_is_not_shipped(tmp_path, monkeypatch):
+    # The driver runs an installed copy (a benchmark venv beside the source tree): shipping the
+    # tree's copy would give the workers other code, and another native build, than the driver.
+    installed, root = tmp_path / "site-packages", tmp_path / "project"
+    for base in (installed, root):
+        (base / "twinpkg").mkdir(parents=True)
+        (base / "twinpkg" / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text("[project]\nname = 'twin'\n")
+    (root / "jobs.py").write_text("")
+    monkeypatch.syspath_prepend(str(installed))
+    project = resolve_project(root, local_packages=False)
+    assert project.code_paths == [str(root / "jobs.py")]
+    monkeypatch.syspath_prepend(str(root))  # run from the project: its own copy is the one
+    project = resolve_project(root, local_packages=False)
+    assert project.code_paths == [str(root / "jobs.py"), str(root / "twinpkg")]

@@ -25,6 +25,7 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -42,6 +43,8 @@ NON_CODE_DIRS = frozenset(
 )
 
 _PROJECT_DISTRIBUTIONS_SKIPPED = frozenset({"pip", "setuptools", "wheel"})
+
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +119,10 @@ def resolve_project(path: str | os.PathLike[str] = ".", *, local_packages: bool 
 
 def project_code(root: Path) -> list[str]:
     """The project's own import packages and modules: in ``src/`` when the project uses that
-    layout, else at its top (tests, docs and tooling left out), sorted by name."""
+    layout, else at its top (tests, docs and tooling left out), sorted by name.
+
+    One this interpreter imports from somewhere else (an installed copy, when the driver does
+    not run from the project) is left out: workers must run what the driver runs."""
     base = root / "src" if (root / "src").is_dir() else root
     found = []
     for entry in sorted(base.iterdir(), key=lambda p: p.name):
@@ -124,9 +130,46 @@ def project_code(root: Path) -> list[str]:
             continue
         is_package = entry.is_dir() and (entry / "__init__.py").is_file() and entry.name not in NON_CODE_DIRS
         is_module = entry.is_file() and entry.suffix == ".py" and entry.stem not in TOOLING_MODULES
-        if is_package or is_module:
+        if not (is_package or is_module):
+            continue
+        elsewhere = imported_from_elsewhere(entry)
+        if elsewhere is None:
             found.append(str(entry))
+        else:
+            _log.info(
+                "%s is not shipped: this interpreter imports it from %s, as workers must too",
+                entry,
+                elsewhere,
+            )
     return found
+
+
+def imported_from_elsewhere(entry: Path) -> str | None:
+    """Where this interpreter imports the top-level module or package ``entry`` names from,
+    when that is not ``entry`` itself; None when it is, or when it is not importable here.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> copy = pathlib.Path(tempfile.mkdtemp()) / "json"; copy.mkdir()
+        >>> imported_from_elsewhere(copy).endswith("json")  # the standard library's json
+        True
+    """
+    name = entry.stem if entry.is_file() else entry.name
+    if not name.isidentifier():
+        return None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        location = next(iter(spec.submodule_search_locations), None)
+    else:
+        location = spec.origin
+    if not location or not os.path.exists(location):
+        return None  # built in, frozen or a namespace package: nothing to compare
+    return None if Path(location).resolve() == entry.resolve() else location
 
 
 def local_package_paths() -> list[str]:

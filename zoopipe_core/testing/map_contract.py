@@ -31,8 +31,8 @@ from zoopipe_core.testing.map_tasks import (
     power,
     record_call,
     run_until_stopped,
-    sleep_then,
     square,
+    wait_for_a_later_item,
 )
 from zoopipe_core.testing.sync import raises, wait_for
 
@@ -85,13 +85,12 @@ class MapContract:
         assert pm.map([]) == []
 
     def test_as_ready_yields_in_completion_order(self) -> None:
-        # The first item sleeps; with one item per batch the other worker finishes fast items
-        # meanwhile, so one of those comes first (in input order the slow one would). Which
-        # worker each item waits for is the engine's choice, so no more is assumed.
-        items = [1.5] + [0.0] * 7
-        out = self.pmap(sleep_then, batch_size=1).map(items, keep_order=False, ret_args=True)
-        assert sorted(out) == sorted((x, x) for x in items)
-        assert out[0] == (0.0, 0.0)
+        # Item 0 ends only after a later item has ended (however slowly the engine starts its
+        # second worker), so a later one comes first; in input order item 0 would.
+        fn = functools.partial(wait_for_a_later_item, str(self.tmp))
+        out = self.pmap(fn, batch_size=1).map(range(8), keep_order=False, ret_args=True)
+        assert sorted(out) == [(x, x) for x in range(8)]
+        assert out[0] != (0, 0), out
 
     def test_input_is_consumed_lazily_and_an_infinite_input_works(self) -> None:
         pulled = itertools.count()

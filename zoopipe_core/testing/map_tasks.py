@@ -43,12 +43,6 @@ def fail_unpicklable(x: int) -> int:
     return x
 
 
-def sleep_then(x: float) -> float:
-    """Sleep ``x`` seconds and return it."""
-    time.sleep(x)
-    return x
-
-
 def hang_on(x: int, hang: tuple[int, ...] = (), seconds: float = 30.0) -> int:
     """Return ``x``; the items in ``hang`` block in one long sleep first (a stuck call)."""
     if x in hang:
@@ -72,6 +66,19 @@ def flaky(directory: str, x: int, failures: int) -> int:
     touch(folder / f"flaky-{x}-{calls}")
     if calls < failures:
         raise ConnectionError(f"attempt {calls + 1} for item {x} failed")
+    return x
+
+
+def wait_for_a_later_item(directory: str, x: int) -> int:
+    """Item 0 returns once another item has ended (or after 60 s); others mark that they ended."""
+    folder = Path(directory)
+    if x != 0:
+        touch(folder / f"ended-{x}")
+        return x
+    deadline = time.monotonic() + 60
+    while not any(folder.glob("ended-*")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # the ended item's result reaches the driver first, however loaded the machine
     return x
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from typing import Any
 
 from zoopipe_core.engines import (
@@ -71,22 +72,130 @@ def progress_sink(name: str) -> Any:
 
 def run_task(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: str, token: str) -> Outcome:
     """Run one submitted callable with :func:`~zoopipe_core.engines.run_call`; its progress goes
-    to the sink actor named ``sink``, numbered, without waiting. The
+    to the sink actor named ``sink``, numbered, without waiting, and the engine's stop requests
+    for it come from there (see :class:`StopListener`). The
     :class:`~zoopipe_core.engines.Outcome` is returned, not raised, so the driver rebuilds the
     original exception itself and records the task's last payloads before resolving the future."""
 
     def forward(sequence: int, key: str, payload: dict[str, Any]) -> None:
         progress_sink(sink).report.remote(token, sequence, key, payload)
 
-    return run_call(
-        fn,
-        args,
-        kwargs,
-        token=token,
-        worker=this_worker(),
-        progress=TaskProgress(forward),
-        cpus=assigned_cpus(),
-    )
+    _stop_listener.watch(token, sink)
+    try:
+        return run_call(
+            fn,
+            args,
+            kwargs,
+            token=token,
+            worker=this_worker(),
+            progress=TaskProgress(forward),
+            cpus=assigned_cpus(),
+        )
+    finally:
+        _stop_listener.forget(token)
+
+
+#: Stop levels an engine asks of a running call through its sink.
+STOP, KILL = 1, 2
+
+#: A call still running after this many seconds listens for stop requests: a shorter one ends
+#: before a stop would matter, and costs nothing more.
+STOP_LISTEN_AFTER = 0.05
+
+#: Seconds one poll of the sink waits for a stop request.
+STOP_POLL = 0.25
+
+#: Exit code of a worker process a KILL request ended.
+KILLED_EXIT_CODE = 137
+
+
+class StopListener:
+    """Carries the engine's stop requests to the calls running in this worker process.
+
+    ``ray.cancel`` of a task can abort the driver when it races the task's reply (Ray 2.60,
+    ``task_manager.cc``: "Tried to complete task that was not pending"), so RayEngine does not
+    use it to stop work: it files a request with its progress sink, and one thread per worker
+    process long-polls the sink for the calls that have run longer than
+    ``STOP_LISTEN_AFTER``. STOP raises KeyboardInterrupt in the call (what ``ray.cancel``
+    raised), KILL ends the process; a sink that is gone means its engine is, and its calls
+    are stopped.
+
+    Example (no call runs, so nothing is polled):
+        >>> listener = StopListener()
+        >>> listener.watch("task-1", "no-such-sink")
+        >>> listener.forget("task-1")
+        >>> listener.watched()
+        {}
+    """
+
+    def __init__(self) -> None:
+        self._calls: dict[str, tuple[str, float]] = {}  # token -> (sink name, started)
+        self._asked: dict[str, int] = {}  # token -> the stop level already acted on
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, token: str, sink: str) -> None:
+        with self._changed:
+            self._calls[token] = (sink, time.monotonic())
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._listen, daemon=True, name="zoopipe-stops")
+                self._thread.start()
+            self._changed.notify()
+
+    def forget(self, token: str) -> None:
+        with self._changed:
+            self._calls.pop(token, None)
+            self._asked.pop(token, None)
+
+    def watched(self) -> dict[str, str]:
+        """The calls being listened for now, as token -> sink name."""
+        with self._changed:
+            return {token: sink for token, (sink, _) in self._calls.items()}
+
+    def _due(self) -> dict[str, dict[str, int]]:
+        """Wait for calls that have run ``STOP_LISTEN_AFTER``; by sink, token -> level acted on."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                due: dict[str, dict[str, int]] = {}
+                wait = None
+                for token, (sink, started) in self._calls.items():
+                    if now - started >= STOP_LISTEN_AFTER:
+                        due.setdefault(sink, {})[token] = self._asked.get(token, 0)
+                    else:
+                        left = started + STOP_LISTEN_AFTER - now
+                        wait = left if wait is None else min(wait, left)
+                if due:
+                    return due
+                self._changed.wait(timeout=wait)
+
+    def _listen(self) -> None:
+        import ray
+
+        while True:
+            due = self._due()
+            for sink, seen in due.items():
+                try:
+                    requests = ray.get(progress_sink(sink).stops_for.remote(seen, STOP_POLL / len(due)))
+                except Exception:  # the sink is gone, and with it the engine that wanted these calls
+                    _sinks.pop(sink, None)
+                    requests = {token: STOP for token, level in seen.items() if level < STOP}
+                    if not requests:
+                        time.sleep(STOP_POLL)
+                self._act(requests)
+
+    def _act(self, requests: dict[str, int]) -> None:
+        for token, level in requests.items():
+            with self._changed:
+                if token not in self._calls:
+                    continue  # it ended meanwhile
+                self._asked[token] = level
+            if level >= KILL:
+                os._exit(KILLED_EXIT_CODE)
+            interrupt_call(token, KeyboardInterrupt)
+
+
+_stop_listener = StopListener()
 
 
 class RayPipeWorker:
@@ -143,10 +252,12 @@ def remote_pipe_worker() -> Any:
 
 
 class ProgressSink:
-    """A small async actor that buffers progress payloads until the driver takes them.
+    """A small async actor that buffers progress payloads until the driver takes them, and
+    holds the driver's stop requests until the calls' workers take them.
 
     Tasks call ``report`` without waiting; the driver long-polls ``take``. Payloads carry
-    the task's token and a per-task sequence number, so the driver drops stale ones.
+    the task's token and a per-task sequence number, so the driver drops stale ones. The
+    driver files ``request_stop``; each worker's :class:`StopListener` long-polls ``stops_for``.
 
     Example (as a plain object; the engine runs it as a Ray actor):
         >>> import asyncio
@@ -156,11 +267,16 @@ class ProgressSink:
         [('task-1', 1, 'shard-0', {'rows': 10})]
         >>> asyncio.run(sink.take(timeout=0.01))
         []
+        >>> asyncio.run(sink.request_stop("task-1", STOP))
+        >>> asyncio.run(sink.stops_for({"task-1": 0, "task-2": 0}, timeout=0.01))
+        {'task-1': 1}
     """
 
     def __init__(self) -> None:
         self._items: list[tuple[str, int, str, dict[str, Any]]] = []
         self._event = asyncio.Event()
+        self._stops: dict[str, int] = {}  # token -> the stop level the engine asked for
+        self._stops_changed = asyncio.Event()
 
     async def report(self, token: str, sequence: int, key: str, payload: dict[str, Any]) -> None:
         self._items.append((token, sequence, key, payload))
@@ -173,6 +289,32 @@ class ProgressSink:
         items, self._items = self._items, []
         self._event.clear()
         return items
+
+    async def request_stop(self, token: str, level: int) -> None:
+        """Ask the call ``token`` to stop (``STOP``) or its process to end (``KILL``)."""
+        if level > self._stops.get(token, 0):
+            self._stops[token] = level
+            self._stops_changed.set()
+            self._stops_changed = asyncio.Event()
+
+    async def stops_for(self, seen: dict[str, int], timeout: float) -> dict[str, int]:
+        """The stop levels asked for these calls above the level each has ``seen``, waiting up
+        to ``timeout`` seconds for one."""
+
+        def news() -> dict[str, int]:
+            return {token: self._stops[token] for token in seen if self._stops.get(token, 0) > seen[token]}
+
+        found = news()
+        if not found:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stops_changed.wait(), timeout)
+            found = news()
+        return found
+
+    async def forget_stops(self, tokens: list[str]) -> None:
+        """Drop the stop requests of calls that have ended."""
+        for token in tokens:
+            self._stops.pop(token, None)
 
 
 # Objects loaded in this process by RayRef.get(), by key: loaded once per process.

@@ -63,6 +63,8 @@ from zoopipe_core.engines import (
 )
 from zoopipe_ray._worker import (
     CONTROL_GROUP,
+    KILL,
+    STOP,
     ProgressSink,
     RayRef,
     remote_pipe_worker,
@@ -130,6 +132,8 @@ class _RayTask:
     object_ref: Any
     kill_at: float | None = None  # when a cancelled task is force-killed
     killed: bool = False
+    stop_requested: bool = False  # the sink holds a stop request for it, to drop when it ends
+    last_resort_at: float | None = None  # when a killed task still running gets ray.cancel
     actor: Any = None  # the RayPipeWorker of a submit_dedicated or pooled call, None for a task
     actor_name: str = ""
     ray_future: Any = None  # the concurrent future of object_ref, resolved by Ray
@@ -367,7 +371,7 @@ class RayEngine(Engine):
         else:
             probe = ray.remote(num_cpus=0, max_retries=0)(worker_build)
             refs = [probe.options(runtime_env=self._task_runtime_env()).remote()]
-        check_builds("RayEngine", ray.get(refs, timeout=WARM_UP_TIMEOUT))
+        check_builds("RayEngine", self._get_started(ray, refs, timeout=WARM_UP_TIMEOUT))
 
     def _check_options_with_ray(self, ray: Any) -> None:
         """Let Ray check ``remote_options`` now (it needs no connection), not at the first task."""
@@ -407,7 +411,7 @@ class RayEngine(Engine):
         # The cluster is busy: they are only a head start, not needed.
         self._kill_actors([primes[ref][0] for ref in pending])
         try:
-            self._get_primed(ray, ready)
+            self._get_started(ray, ready)
         except BaseException:
             self._kill_actors([name for name, _ in actors])
             raise
@@ -417,13 +421,18 @@ class RayEngine(Engine):
             self._ready_until = time.monotonic() + WARM_ACTOR_IDLE
 
     @staticmethod
-    def _get_primed(ray: Any, refs: list[Any]) -> None:
+    def _get_started(ray: Any, refs: list[Any], timeout: float | None = None) -> list[Any]:
+        """``ray.get`` of the first calls on new workers: a runtime_env that could not be set up
+        is a RuntimeError with the installer's own lines first; a worker that could not import
+        what the call needs is explained by ``worker_import_error``."""
         import ray.exceptions as rex
 
         try:
-            ray.get(refs)
+            return list(ray.get(refs, timeout=timeout))
         except rex.RuntimeEnvSetupError as exc:
             raise RuntimeError(environment_setup_message(exc)) from exc
+        except rex.GetTimeoutError:
+            raise
         except Exception as exc:
             cause = getattr(exc, "cause", None) or exc  # the worker's own exception
             raise worker_import_error("RayEngine", cause) from exc
@@ -504,7 +513,10 @@ class RayEngine(Engine):
                 stuck = [task for task in tasks if task.object_ref in set(unfinished)]
                 for task in stuck:
                     self._ray_cancel(task, force=True)
-                ray.wait(unfinished, num_returns=len(unfinished), timeout=5.0)
+                _, unfinished = ray.wait(unfinished, num_returns=len(unfinished), timeout=5.0)
+                for task in stuck:
+                    if task.object_ref in set(unfinished) and task.last_resort_at is not None:
+                        self._last_resort_cancel(task)  # not started yet, or deaf to KILL
         with self._tasks_lock:
             self._ready_actors = []
             self._pool_calls = {}
@@ -669,8 +681,11 @@ class RayEngine(Engine):
         task.kill_at = time.monotonic() + self.cancel_grace
 
     def _ray_cancel(self, task: _RayTask, force: bool) -> None:
-        """Ask the task to stop (KeyboardInterrupt in it), or with ``force`` kill its worker."""
-        ray = _import_ray()
+        """Ask the call to stop (KeyboardInterrupt in it), or with ``force`` end its worker.
+
+        Through the progress sink (see StopListener), not ``ray.cancel``: that one can abort
+        this driver when it races the task's reply. A task whose worker still runs
+        ``cancel_grace`` seconds after a KILL request gets ``ray.cancel(force=True)``."""
         if task.actor is not None and force:
             if task.call is not None:  # a pooled call: the calls queued behind it run again
                 with self._tasks_lock:
@@ -679,15 +694,28 @@ class RayEngine(Engine):
             self._kill_actors([task.actor_name])
             task.killed = True
             return
+        if force:
+            task.killed = True
+            task.last_resort_at = time.monotonic() + self.cancel_grace
+        sink = self._sink
+        if sink is None:
+            return
         try:
-            # For an actor call this drops it if not started yet, and flags it if running.
-            ray.cancel(task.object_ref, force=force)
-            task.killed = task.killed or force
-            if task.actor is not None:
-                # A running actor call is not interrupted by ray.cancel: the actor does it.
+            sink.request_stop.remote(task.token, KILL if force else STOP)
+            task.stop_requested = True
+            if task.actor is not None:  # a running actor call stops at once
                 task.actor.interrupt.options(concurrency_group=CONTROL_GROUP).remote(task.token)
-        except Exception as exc:  # finished meanwhile, or Ray refuses a second cancel
-            _log.debug("ray.cancel(%s, force=%s) failed: %s", task.name, force, exc)
+        except Exception as exc:  # Ray is going away
+            _log.debug("stopping %s (force=%s) failed: %s", task.name, force, exc)
+
+    def _last_resort_cancel(self, task: _RayTask) -> None:
+        """``ray.cancel(force=True)``: for a task whose worker did not end on a KILL request
+        (a native call holding the GIL), and which may be racing its own reply."""
+        task.last_resort_at = None
+        try:
+            _import_ray().cancel(task.object_ref, force=True)
+        except Exception as exc:  # finished meanwhile
+            _log.debug("ray.cancel(%s, force=True) failed: %s", task.name, exc)
 
     def _kill_actors(self, names: list[str]) -> None:
         """``ray.kill`` these pipe actors (a no-op for one already killed), freeing their CPUs
@@ -733,6 +761,9 @@ class RayEngine(Engine):
                     self._resolve(task, ray_future)
                 except Exception:
                     _log.exception("RayEngine failed to resolve the future of %s", task.name)
+                if task.stop_requested and self._sink is not None:
+                    with contextlib.suppress(Exception):  # Ray is going away
+                        self._sink.forget_stops.remote([task.token])
                 with self._tasks_lock:
                     self._tasks.pop(task.future, None)
             self._kill_overdue()
@@ -775,8 +806,13 @@ class RayEngine(Engine):
             overdue = [
                 t for t in self._tasks.values() if t.kill_at is not None and t.kill_at <= now and not t.killed
             ]
+            unkilled = [
+                t for t in self._tasks.values() if t.last_resort_at is not None and t.last_resort_at <= now
+            ]
         for task in overdue:
             self._ray_cancel(task, force=True)
+        for task in unkilled:
+            self._last_resort_cancel(task)
 
     def _resolve(self, task: _RayTask, ray_future: concurrent.futures.Future[Any]) -> None:
         future = task.future

@@ -544,3 +544,49 @@ def test_capacity_is_the_clusters_cpus_over_num_cpus_and_tasks_know_their_node(r
     node = ray.get_runtime_context().get_node_id()
     assert (task.engine, task.node_id, pipe.node_id) == ("ray", node, node)
     assert task.worker_id != pipe.worker_id, "a dedicated call runs in its own actor's worker"
+
+
+def _process_ended(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in state  # a zombie has ended; its parent has not reaped it yet
+
+
+def test_stops_reach_plain_tasks_without_ray_cancel(ray_cluster, tmp_path, monkeypatch):
+    """ray.cancel of a task can abort this driver when it races the task's reply (Ray 2.60:
+    "Tried to complete task that was not pending"), so the engine stops tasks through its sink:
+    a polite stop, then after cancel_grace the end of a worker that ignores it."""
+    import ray
+
+    from zoopipe_core.testing.map_tasks import run_until_stopped
+
+    cancels: list[Any] = []
+    monkeypatch.setattr(ray, "cancel", lambda *args, **kwargs: cancels.append(args))
+
+    def deaf_to_stops(pid_file: str) -> None:
+        import os
+        import time
+
+        with open(pid_file + ".tmp", "w") as out:
+            out.write(str(os.getpid()))
+        os.replace(pid_file + ".tmp", pid_file)
+        while True:
+            try:  # noqa: SIM105 - a with block could let a stop request escape from its exit
+                time.sleep(0.05)
+            except BaseException:
+                pass
+
+    pid_file = tmp_path / "deaf.pid"
+    with RayEngine(warm_workers=0) as engine:
+        engine.cancel_grace = 0.5
+        polite = engine.submit(run_until_stopped, str(tmp_path), 1)
+        deaf = engine.submit(deaf_to_stops, str(pid_file))
+        wait_for(lambda: (tmp_path / "started-1").exists() and pid_file.exists(), "both tasks to start")
+        assert engine.cancel(polite) and engine.cancel(deaf)
+        wait_for(lambda: (tmp_path / "stopped-1").exists(), "the cancelled task to stop")
+        pid = int(pid_file.read_text())
+        wait_for(lambda: _process_ended(pid), "the worker of the task that ignores stops to end")
+        assert engine.submit(int, "3").result(timeout=WAIT) == 3
+    assert cancels == []
