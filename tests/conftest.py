@@ -121,6 +121,10 @@ def memfs():
 from plugin_fakes import fake_distribution, fresh_plugins  # noqa: E402, F401
 from s3_server import s3_bucket, s3_calls, s3_server  # noqa: E402, F401
 
+# The fixture projects are data: collecting their modules (as doctests) would put them on
+# sys.path, and this interpreter would then import them from here, not from the tests' copies.
+collect_ignore = ["installers/fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _engines_do_not_outlive_their_test():

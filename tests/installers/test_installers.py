@@ -78,6 +78,8 @@ def test_pip_installer_reads_requirements_and_pyproject(tmp_path):
         "-m",
         "pip",
         "install",
+        "--no-input",
+        "--disable-pip-version-check",
         "attrs==24.2.0",
         "requests>=2 ; python_version >= '3.10'",
         "--extra-index-url",
@@ -190,12 +192,16 @@ def test_uv_installer_uses_uv_export(tmp_path, monkeypatch):
     assert installer.requirements(project) == ["idna==3.10", "requests==2.32.3"]
     arguments = json.loads((tmp_path / "uv-args.json").read_text())
     assert arguments[:4] == ["export", "--no-hashes", "--format", "requirements-txt"]
-    assert installer.install_command(["idna==3.10"]) == [
+    # A lock file's set is complete and pinned: exactly it, no dependency resolution.
+    assert installer.install_command(["idna==3.10"], target="/envs/a") == [
         str(uv),
         "pip",
         "install",
         "--python",
         sys.executable,
+        "--target",
+        "/envs/a",
+        "--no-deps",
         "idna==3.10",
     ]
 

@@ -30,7 +30,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from zoopipe_core.engines.compiled_core import NativeBuild, native_build
+    from zoopipe_core.engines.compiled_core import NativeBuild, host_build, native_build
     from zoopipe_core.engines.engine import Engine, running_engines
     from zoopipe_core.engines.environment import (
         WorkerEnvironment,
@@ -97,6 +97,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "NativeBuild": "zoopipe_core.engines.compiled_core",
     "native_build": "zoopipe_core.engines.compiled_core",
+    "host_build": "zoopipe_core.engines.compiled_core",
     "WorkerFacts": "zoopipe_core.engines.worker_facts",
     "CodeCheck": "zoopipe_core.engines.worker_facts",
     "gather_facts": "zoopipe_core.engines.worker_facts",
@@ -191,6 +192,7 @@ __all__ = [
     "exception_type_name",
     "gather_facts",
     "granted_cpus",
+    "host_build",
     "host_port",
     "inside_main_guard",
     "interrupt_call",

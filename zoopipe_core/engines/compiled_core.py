@@ -46,6 +46,14 @@ def native_build() -> NativeBuild:
     return NativeBuild(__version__, _build_id(spec.origin, stat.st_size, stat.st_mtime_ns), spec.origin)
 
 
+def host_build() -> tuple[str, NativeBuild]:
+    """This machine's name and the zoopipe build this process imports: what a worker answers
+    in the start-up handshake (see ``check_builds``)."""
+    import socket
+
+    return socket.gethostname(), native_build()
+
+
 @functools.lru_cache(maxsize=8)
 def _build_id(path: str, size: int, mtime_ns: int) -> str:
     """The GNU build id of the file at ``path``, else ``sha256:<hex>`` of its bytes (``size``

@@ -8,7 +8,8 @@ rules (:mod:`zoopipe_core.installers.ignore`, git's rules).
 Modules: ``base`` (the :class:`Installer` contract), ``detection`` (:func:`detect_installer`),
 one per installer (``pip``, ``uv``, ``poetry``, ``manual``), ``project`` (a project's root,
 installer, requirements and code: :func:`resolve_project`), ``ignore`` (git's rules) and
-``shipping`` (the files that ship, their weight, why one ships).
+``shipping`` (the files that ship, their weight, why one ships) and ``host_install``
+(requirements installed once per machine, for engines whose cluster has no installer).
 
 Example:
     >>> import pathlib, tempfile
@@ -20,8 +21,9 @@ Example:
     ['requests==2.32.3']
 """
 
-from zoopipe_core.installers.base import Installer
+from zoopipe_core.installers.base import Installer, installer_message
 from zoopipe_core.installers.detection import detect_installer, explain_installer
+from zoopipe_core.installers.host_install import HostInstall, InstallFailed, install_once, requirements_digest
 from zoopipe_core.installers.ignore import ALWAYS_EXCLUDED, Decision, IgnoreRules, read_ignore_file
 from zoopipe_core.installers.manual import ManualInstaller
 from zoopipe_core.installers.pip import PipInstaller
@@ -34,7 +36,9 @@ __all__ = [
     "ALWAYS_EXCLUDED",
     "CodeFile",
     "Decision",
+    "HostInstall",
     "IgnoreRules",
+    "InstallFailed",
     "Installer",
     "ManualInstaller",
     "PipInstaller",
@@ -47,7 +51,10 @@ __all__ = [
     "explain_file",
     "explain_installer",
     "find_project_root",
+    "install_once",
+    "installer_message",
     "left_out",
     "read_ignore_file",
+    "requirements_digest",
     "resolve_project",
 ]

@@ -52,25 +52,58 @@ class Installer(abc.ABC):
         ...     name = "pinned"
         ...     def requirements(self, project_dir):
         ...         return ["attrs==24.2.0"]
-        >>> Pinned().install_command(["attrs==24.2.0"])[1:]
-        ['-m', 'pip', 'install', 'attrs==24.2.0']
+        >>> Pinned().install_command(["attrs==24.2.0"], target="/tmp/env")[1:]
+        ['-m', 'pip', 'install', '--no-input', '--disable-pip-version-check', '--target', '/tmp/env', 'attrs==24.2.0']
     """
 
     name: ClassVar[str] = ""
+    #: True when ``requirements`` come from a lock file: the complete set, each pinned, so an
+    #: install takes exactly these (``--no-deps``) and nothing else.
+    locked: ClassVar[bool] = False
 
     @abc.abstractmethod
     def requirements(self, project_dir: str | os.PathLike[str]) -> list[str]:
         """The project's requirements, as requirements.txt lines (pip options included)."""
 
-    def install_command(self, requirements: Sequence[str]) -> list[str]:
-        """The command that installs ``requirements`` into this interpreter's environment.
+    def install_command(self, requirements: Sequence[str], target: str | None = None) -> list[str]:
+        """The command that installs ``requirements`` into this interpreter's environment, or
+        with ``target`` into that directory (to put on ``sys.path``).
 
         Empty when there is nothing to install. Call it where the command will run: it names
         that machine's interpreter.
         """
         if not requirements:
             return []
-        return [sys.executable, "-m", "pip", "install", *command_arguments(requirements)]
+        return [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            *self.install_options(target),
+            *command_arguments(requirements),
+        ]
+
+    def install_options(self, target: str | None) -> list[str]:
+        """The options every install command of this installer takes."""
+        options = ["--no-input", "--disable-pip-version-check"]
+        if target is not None:
+            options += ["--target", target]
+        if self.locked:
+            options.append("--no-deps")
+        return options
+
+
+def installer_message(output: str) -> str:
+    """The lines of an installer's output that say why it failed: pip's ``ERROR:`` lines, uv's
+    ``error:`` lines and the lines of its error tree (U+00D7, U+2570), else the last three.
+
+    Example:
+        >>> installer_message("Collecting nope==9.9\\nERROR: No matching distribution found for nope==9.9\\n")
+        'ERROR: No matching distribution found for nope==9.9'
+    """
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    said = [line for line in lines if line.startswith(("ERROR:", "error:", "\u00d7", "\u2570"))]
+    return "; ".join(dict.fromkeys(said or lines[-3:]))
 
 
 def command_arguments(requirements: Sequence[str]) -> list[str]:

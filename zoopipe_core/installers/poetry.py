@@ -32,6 +32,7 @@ class PoetryInstaller(Installer):
     """
 
     name = "poetry"
+    locked = True
 
     def requirements(self, project_dir: str | os.PathLike[str]) -> list[str]:
         directory = Path(project_dir)

@@ -39,6 +39,7 @@ class UvInstaller(Installer):
     """
 
     name = "uv"
+    locked = True
 
     def __init__(self, use_uv_cli: bool | None = None) -> None:
         # None: use the uv CLI when it is on PATH. False forces reading uv.lock directly.
@@ -79,11 +80,14 @@ class UvInstaller(Installer):
         lines = (line.strip() for line in result.stdout.splitlines())
         return [line for line in lines if line and not line.startswith("#")]
 
-    def install_command(self, requirements: Sequence[str]) -> list[str]:
+    def install_command(self, requirements: Sequence[str], target: str | None = None) -> list[str]:
         uv = shutil.which("uv") if self.use_uv_cli is not False else None
         if not requirements or uv is None:
-            return super().install_command(requirements)
-        return [uv, "pip", "install", "--python", sys.executable, *command_arguments(requirements)]
+            return super().install_command(requirements, target)
+        options = ["--target", target] if target is not None else []
+        if self.locked:
+            options.append("--no-deps")
+        return [uv, "pip", "install", "--python", sys.executable, *options, *command_arguments(requirements)]
 
 
 _LOCAL_SOURCES = ("editable", "virtual", "directory", "path")

@@ -17,8 +17,12 @@ How it works:
   again under the same key before submitting a task that needs it, and submits again (a few
   times) a task Dask cancelled for that loss, which never ran; a task that was running on the
   dead worker still fails with WorkerLost.
-- ``prepare`` registers a worker plugin that sets ``env_vars`` and ships ``code_paths`` as zip
-  archives put on ``sys.path``, and, for requirements, distributed's ``PipInstall`` plugin.
+- ``environment`` (by default the project the engine starts in) is narrowed at start to what
+  the workers lack (``gather_facts`` on every worker, ``plan_environment``), then applied by a
+  worker plugin, for present and later workers: requirements installed once per host
+  (``install_once``), ``code_paths`` as zip archives put on ``sys.path``, ``env_vars``. While
+  requirements are installed, tasks require the environment's resource tag, which only a
+  worker whose install succeeded declares.
 
 Dask is imported when the engine starts, never when this module is imported.
 """
@@ -38,17 +42,26 @@ from collections.abc import Callable
 from typing import Any
 
 from zoopipe_core.engines import (
+    FROM_PROJECT,
     Engine,
     RemoteError,
     SharedRef,
     WorkerEnvironment,
     WorkerLost,
     callable_name,
+    check_builds,
+    check_environment_choice,
     check_reachable,
+    code_checks,
+    gather_facts,
+    host_build,
     host_port,
+    is_empty,
+    plan_environment,
     prime_worker,
     refuse_unguarded_main,
     settle_future,
+    startup_environment,
     worker_import_error,
     worker_preloads,
 )
@@ -61,9 +74,9 @@ from zoopipe_dask._worker import (
     running_tokens,
     stop_task,
 )
-from zoopipe_dask.environment import code_archives, requirements_plugin
+from zoopipe_dask.environment import code_archives, environment_tag
 
-__all__ = ["DaskEngine", "code_archives", "requirements_plugin"]
+__all__ = ["DaskEngine", "code_archives", "environment_tag"]
 
 _log = logging.getLogger(__name__)
 
@@ -147,6 +160,11 @@ class DaskEngine(Engine):
       ``connect_timeout`` seconds if unreachable, never a local run); a ``distributed.Client``
       is used as given and never closed by the engine.
     - ``cluster_kwargs``: passed to ``LocalCluster`` when ``address`` is None.
+    - ``environment``: what workers get at ``start``. ``"project"`` (the default): the project
+      the engine is started in (``WorkerEnvironment.from_project``), narrowed to what the
+      workers lack: on a LocalCluster, which shares this interpreter, nothing is installed. A
+      WorkerEnvironment replaces it; None prepares nothing (workers are provisioned already).
+      Requirements are installed once per host into a cache that later starts reuse.
 
     A LocalCluster's worker processes import the main script again, so a script that starts
     one outside ``if __name__ == "__main__":`` gets UnguardedMainError at once.
@@ -167,9 +185,14 @@ class DaskEngine(Engine):
         *,
         n_workers: int | None = None,
         connect_timeout: float = 10.0,
+        environment: WorkerEnvironment | str | None = FROM_PROJECT,
         **cluster_kwargs: Any,
     ) -> None:
         super().__init__()
+        check_environment_choice(environment, "DaskEngine")
+        self.environment_choice = environment
+        self._user_prepared = False  # prepare() before start replaces environment_choice
+        self._resource_tag = ""  # tasks require it while an install runs on the workers
         if address is not None and not isinstance(address, str) and not hasattr(address, "submit"):
             raise TypeError(
                 f"DaskEngine address must be None, a scheduler address string or a "
@@ -216,6 +239,8 @@ class DaskEngine(Engine):
         distributed = _import_distributed()
         import dask
 
+        spec = self.environment if self._user_prepared else startup_environment(self.environment_choice)
+
         current = self._current_client(distributed) if self._may_join_current() else None
         if current is not None:
             # As dask.compute does: the user's default Client, left open at shutdown.
@@ -256,8 +281,12 @@ class DaskEngine(Engine):
             self._topic = f"{TOPIC_PREFIX}{uuid.uuid4().hex}"
             self._client.subscribe_topic(self._topic, self._on_event)
             self._plugin_names = []
+            if spec is not None:
+                self._environment = self._plan(spec)
             self._apply_environment(self.environment)
             self._prime_workers()
+            if spec is not None and not is_empty(self.environment):
+                check_builds("DaskEngine", list(self._client.run(host_build).values()))
         except BaseException:
             self._close_client()
             raise
@@ -359,22 +388,63 @@ class DaskEngine(Engine):
         environment.resolved_code_paths()  # FileNotFoundError at once
         if self._client is not None:
             self._apply_environment(environment)
+        else:
+            self._user_prepared = True  # start() narrows this one instead of environment_choice
+
+    def _plan(self, spec: WorkerEnvironment) -> WorkerEnvironment:
+        """What of ``spec`` the workers lack, from ``gather_facts`` on each of them."""
+        try:
+            facts = self._client.run(
+                gather_facts, spec.requirements, code_checks(spec), spec.ignore_patterns()
+            )
+        except ModuleNotFoundError as exc:
+            raise worker_import_error("DaskEngine", exc) from exc
+        return plan_environment(spec, list(facts.values()), "DaskEngine", _log)
 
     def _apply_environment(self, environment: WorkerEnvironment) -> None:
+        """Register the plugin that gives every worker ``environment`` (replacing this engine's
+        earlier one); with requirements, tasks then require its tag and a start on which no
+        worker could install them fails with the installer's message."""
         from zoopipe_dask._plugin import EnvironmentPlugin
 
         archives = code_archives(environment)
+        requirements = environment.requirements if environment.installer != "manual" else []
+        tag = environment_tag(environment) if requirements else ""
         name = f"zoopipe-environment-{id(self):x}"
-        if archives or environment.env_vars:
-            self._client.register_plugin(EnvironmentPlugin(archives, environment.env_vars), name=name)
+        if archives or environment.env_vars or requirements:
+            plugin = EnvironmentPlugin(
+                archives, environment.env_vars, requirements, environment.installer or "pip", tag, self._topic
+            )
+            self._client.register_plugin(plugin, name=name)
             if name not in self._plugin_names:
                 self._plugin_names.append(name)
         elif name in self._plugin_names:
             self._client.unregister_worker_plugin(name)
             self._plugin_names.remove(name)
-        installer = requirements_plugin(environment)
-        if installer is not None:
-            self._client.register_plugin(installer)
+        self._resource_tag = tag
+        if requirements:
+            self._check_installs(name)
+
+    def _check_installs(self, name: str) -> None:
+        """RuntimeError with the installer's message when no worker could install the
+        requirements; a warning naming the workers that could not, when some could."""
+        from zoopipe_dask._plugin import environment_failure
+
+        failures = self._client.run(environment_failure, name)
+        failed = {worker: said for worker, said in failures.items() if said is not None}
+        if failed and len(failed) == len(failures):
+            said = next(iter(failed.values()))
+            raise RuntimeError(
+                f"DaskEngine could not prepare its workers' environment: {said}\nFix the requirement "
+                "(`zoopipe env` lists them), or start with environment=None if the workers are "
+                "provisioned already"
+            )
+        for worker, said in failed.items():
+            _log.warning(
+                "DaskEngine: worker %s could not install the requirements, so it gets no work: %s",
+                worker,
+                said,
+            )
 
     # ------------------------------------------------------------------ tasks
 
@@ -414,6 +484,7 @@ class DaskEngine(Engine):
             key=f"zoopipe-{task.name}-{task.token}{suffix}",
             pure=False,
             retries=0,
+            resources={self._resource_tag: 1} if self._resource_tag else None,
         )
         task.dask_future = dask_future
         if task.future.cancelled():  # cancelled while being submitted again
@@ -673,6 +744,13 @@ class DaskEngine(Engine):
         self._events.put(event[1])
 
     def _deliver_event(self, message: dict[str, Any]) -> None:
+        if "environment_failed" in message:  # a worker that joined later
+            _log.warning(
+                "DaskEngine: worker %s could not install the requirements, so it gets no work: %s",
+                message.get("worker"),
+                message["environment_failed"],
+            )
+            return
         try:
             payload = pickle.loads(message["payload"])
         except Exception:

@@ -1,12 +1,11 @@
-"""Shipping a WorkerEnvironment to Dask workers: code paths as zip archives, requirements as
-distributed's ``PipInstall`` plugin. Imports ``distributed`` only inside functions."""
+"""Shipping a WorkerEnvironment to Dask workers: code paths as zip archives, and the resource
+tag of workers whose requirements are installed. Imports ``distributed`` only inside functions."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import zipfile
-from typing import Any
 
 from zoopipe_core.engines import WorkerEnvironment
 from zoopipe_core.installers import IgnoreRules
@@ -45,18 +44,14 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
     return archives
 
 
-def requirements_plugin(environment: WorkerEnvironment) -> Any:
-    """distributed's ``PipInstall`` worker plugin for the requirements, or None.
-
-    None when there are no requirements or the installer is ``"manual"`` (workers are
-    provisioned already). Workers run ``pip install`` when the plugin is registered.
+def environment_tag(environment: WorkerEnvironment) -> str:
+    """The Dask resource a worker declares once ``environment``'s requirements are installed
+    there, and the engine's tasks require: the same name for the same requirements.
 
     Example:
-        >>> requirements_plugin(WorkerEnvironment()) is None
+        >>> environment_tag(WorkerEnvironment(requirements=["attrs==24.2.0"])).startswith("zoopipe-env-")
         True
     """
-    if not environment.requirements or environment.installer == "manual":
-        return None
-    from distributed.diagnostics.plugin import PipInstall
+    from zoopipe_core.installers import requirements_digest
 
-    return PipInstall(packages=list(environment.requirements), restart_workers=False)
+    return f"zoopipe-env-{requirements_digest(environment.requirements, environment.installer or 'pip')}"

@@ -20,18 +20,11 @@ from zoopipe_core.engines import (
     SharedRef,
     TaskProgress,
     WorkerInfo,
+    host_build,
     interrupt_call,
-    native_build,
     prime_worker,
     run_call,
 )
-
-
-def worker_build() -> tuple[str, NativeBuild]:
-    """This worker's host and zoopipe build, for the start-up handshake."""
-    import socket
-
-    return socket.gethostname(), native_build()
 
 
 def assigned_cpus() -> float | None:
@@ -222,8 +215,8 @@ class RayPipeWorker:
         return int(prime(modules))
 
     def build(self) -> tuple[str, NativeBuild]:
-        """This actor's host and zoopipe build (see :func:`worker_build`)."""
-        return worker_build()
+        """This actor's host and zoopipe build (see :func:`~zoopipe_core.engines.host_build`)."""
+        return host_build()
 
     def interrupt(self, token: str) -> bool:
         """Raise KeyboardInterrupt (what ``ray.cancel`` raises in a task) in the running call

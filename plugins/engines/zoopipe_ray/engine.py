@@ -53,6 +53,7 @@ from zoopipe_core.engines import (
     check_environment_choice,
     code_checks,
     gather_facts,
+    host_build,
     is_empty,
     plan_environment,
     prime_worker,
@@ -61,6 +62,7 @@ from zoopipe_core.engines import (
     worker_import_error,
     worker_preloads,
 )
+from zoopipe_core.installers import installer_message
 from zoopipe_ray._worker import (
     CONTROL_GROUP,
     KILL,
@@ -69,7 +71,6 @@ from zoopipe_ray._worker import (
     RayRef,
     remote_pipe_worker,
     run_task,
-    worker_build,
 )
 from zoopipe_ray.runtime_env import (
     check_address,
@@ -369,7 +370,7 @@ class RayEngine(Engine):
         if self._ready_actors:
             refs = [actor.build.remote() for _, actor in self._ready_actors]
         else:
-            probe = ray.remote(num_cpus=0, max_retries=0)(worker_build)
+            probe = ray.remote(num_cpus=0, max_retries=0)(host_build)
             refs = [probe.options(runtime_env=self._task_runtime_env()).remote()]
         check_builds("RayEngine", self._get_started(ray, refs, timeout=WARM_UP_TIMEOUT))
 
@@ -890,8 +891,7 @@ def environment_setup_message(error: BaseException) -> str:
         ERROR: No matching distribution found for nope==9.9
     """
     text = str(error)
-    installer_lines = [line.strip() for line in text.splitlines() if line.strip().startswith("ERROR:")]
-    said = "; ".join(dict.fromkeys(installer_lines)) or text.strip().splitlines()[0]
+    said = installer_message(text)
     return (
         f"RayEngine could not prepare its workers' environment: {said}\nFix the requirement "
         "(`zoopipe env` lists them), or start with environment=None if the workers are "

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from conftest import restore_dask_workers
 from zoopipe_dask import DaskEngine
-from zoopipe_dask.engine import code_archives, requirements_plugin
+from zoopipe_dask.engine import code_archives
 
 from zoopipe_core import plugins
 from zoopipe_core.engines import Engine, WorkerEnvironment, WorkerLost
@@ -118,26 +118,6 @@ def test_code_archives_honour_the_ignore_file(tmp_path, monkeypatch):
     assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == ["main.py", "pkg/__init__.py"]
     [(_, data)] = code_archives(WorkerEnvironment(code_paths=["code/pkg"])).items()
     assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["pkg/__init__.py"]
-
-
-def test_requirements_register_a_pip_install_plugin(dask_address, monkeypatch):
-    from distributed.diagnostics.plugin import PipInstall
-
-    plugin = requirements_plugin(WorkerEnvironment(requirements=["attrs==24.2.0", "tqdm"]))
-    assert isinstance(plugin, PipInstall)
-    assert plugin._install_fn.packages == ["attrs==24.2.0", "tqdm"]
-    manual = WorkerEnvironment(requirements=["attrs"], installer="manual")
-    assert requirements_plugin(manual) is None
-    assert requirements_plugin(WorkerEnvironment()) is None
-    with DaskEngine(dask_address) as engine:
-        registered = []
-        # Record the registration instead of letting workers run pip (no network in tests).
-        monkeypatch.setattr(
-            engine.client, "register_plugin", lambda plugin, name=None: registered.append(plugin)
-        )
-        engine.prepare(WorkerEnvironment(requirements=["attrs==24.2.0"]))
-        [pip] = registered
-        assert isinstance(pip, PipInstall) and pip._install_fn.packages == ["attrs==24.2.0"]
 
 
 class TestPipeManagerOnDask(PipeManagerContract):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,36 +14,9 @@ from zoopipe_ray.runtime_env import check_upload_size
 
 from zoopipe_core.engines import WorkerEnvironment
 from zoopipe_core.testing import WAIT
+from zoopipe_core.testing.projects import fixture_project, shop_probe
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-
-
-def fixture_project(root: Path, requirements: str = "pluggy>=1\n") -> Path:
-    """A project whose package the workers cannot import unless it ships, with a large data file
-    its .rayignore leaves out."""
-    package = root / "zoopipe_fixture_shop"
-    (package / "data").mkdir(parents=True)
-    (root / "requirements.txt").write_text(requirements)
-    (root / ".rayignore").write_text("# data stays home\nzoopipe_fixture_shop/data/\n")
-    (package / "__init__.py").write_text("VALUE = 42\n")
-    (package / "data" / "big.bin").write_bytes(b"\0" * 3 * 1024 * 1024)
-    return root
-
-
-def shop_probe() -> Callable[[], tuple[int, bool, bool]]:
-    """A function reporting (the package's value, whether its data file shipped, whether the
-    native module loads); made here so Ray ships it by value (workers cannot import tests)."""
-
-    def shop_on_worker() -> tuple[int, bool, bool]:
-        import importlib
-        import os
-
-        shop = importlib.import_module("zoopipe_fixture_shop")
-        data = os.path.join(os.path.dirname(shop.__file__), "data", "big.bin")
-        native = importlib.import_module("zoopipe_core._native")
-        return shop.VALUE, os.path.exists(data), native is not None
-
-    return shop_on_worker
 
 
 def test_in_this_repository_the_local_cluster_needs_nothing_shipped(ray_cluster, monkeypatch):
