@@ -16,6 +16,8 @@ from zoopipe_dask import DaskEngine
 from zoopipe_core.testing import WAIT, wait_for
 from zoopipe_core.testing.projects import fixture_project, shop_probe
 
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
 
 @pytest.fixture(scope="module")
 def env_cluster(tmp_path_factory):
@@ -54,6 +56,16 @@ def where_it_ran() -> str:
 def installs(cluster) -> list[str]:
     log = Path(cluster.zoopipe_cache) / "envs" / "installs.log"
     return log.read_text().splitlines() if log.exists() else []
+
+
+def test_in_this_repository_the_local_cluster_needs_nothing_shipped(env_cluster, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    with DaskEngine(env_cluster.scheduler_address) as engine:
+        spec = engine.environment
+        assert spec.project_dir == str(REPO_ROOT) and spec.installer == "pip"
+        # Its requirements are installed and its packages are the workers' own: nothing to do.
+        assert spec.requirements == [] and spec.code_paths == []
+        assert engine._plugin_names == [] and engine._resource_tag == ""
 
 
 def test_a_project_module_ships_with_no_configuration_and_ignored_data_stays_home(
