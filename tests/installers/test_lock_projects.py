@@ -1,6 +1,6 @@
 """uv and Poetry projects with real lock files (made by uv 0.13 and Poetry 2.5.1, tests/installers/
 fixtures/): detected, and their locked main requirements read; uv, a test dependency, runs
-`uv export`. Poetry is not installed (see the test extra in pyproject.toml): its lock is read."""
+`uv export`; Poetry, a test dependency too, checks its lock and agrees with our reading of it."""
 
 from __future__ import annotations
 
@@ -47,3 +47,22 @@ def test_a_poetry_project_is_read_from_its_lock_without_its_dev_group(tmp_path):
     env = WorkerEnvironment.from_project(root, local_packages=False)
     assert (env.installer, env.requirements) == ("poetry", ["attrs==24.2.0"])
     assert env.code_paths == [str(root / "poetryshop")]
+
+
+def test_poetry_itself_agrees_with_our_reading_of_its_lock(tmp_path, monkeypatch):
+    import subprocess
+
+    root = copy("poetry_project", tmp_path)
+    poetry = shutil.which("poetry")
+    assert poetry is not None
+    monkeypatch.setenv("POETRY_VIRTUALENVS_CREATE", "false")  # read-only: no venv for the fixture
+    check = subprocess.run([poetry, "check", "--lock"], cwd=root, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr  # the lock is Poetry's, consistent with pyproject
+    shown = subprocess.run(
+        [poetry, "show", "--only", "main", "--no-ansi"], cwd=root, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    pinned = [
+        f"{name}=={version}" for name, version, *_ in (line.split() for line in shown.stdout.splitlines())
+    ]
+    assert pinned == PoetryInstaller().requirements(root) == ["attrs==24.2.0"]

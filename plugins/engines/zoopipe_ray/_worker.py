@@ -192,17 +192,18 @@ _stop_listener = StopListener()
 
 
 class RayPipeWorker:
-    """The Ray actor that runs one pipe (one ``submit_dedicated`` call) for RayEngine.
+    """The Ray actor that runs pipes (``submit_dedicated``) and the calls of RayEngine's readied
+    pool.
 
-    The engine creates one per call, with its ``num_cpus`` and ``memory``, calls :meth:`run`
-    once and kills the actor when the call has finished. :meth:`interrupt`, called in the
-    ``CONTROL_GROUP`` concurrency group so it runs beside a running :meth:`run`, raises
-    KeyboardInterrupt in it: the polite stop of a cancel (``ray.cancel`` only flags a running
-    actor call).
+    The engine creates one with its ``num_cpus`` and ``memory``. It is a plain sequential actor
+    (no concurrency groups): Ray then runs its calls one at a time in the order the driver
+    submitted them, which the engine relies on to know, when the actor dies, which call was
+    running and which never started. A cancel reaches a running call through the progress
+    sink (see :class:`StopListener`), as for tasks.
 
     Example (as a plain object; the engine runs it as a Ray actor):
-        >>> RayPipeWorker().interrupt("no-such-task")
-        False
+        >>> RayPipeWorker().build()[1].version != ""
+        True
     """
 
     def run(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], sink: str, token: str) -> Outcome:
@@ -218,14 +219,6 @@ class RayPipeWorker:
         """This actor's host and zoopipe build (see :func:`~zoopipe_core.engines.host_build`)."""
         return host_build()
 
-    def interrupt(self, token: str) -> bool:
-        """Raise KeyboardInterrupt (what ``ray.cancel`` raises in a task) in the running call
-        ``token``; False when it does not run here."""
-        return interrupt_call(token, KeyboardInterrupt)
-
-
-#: The concurrency group :meth:`RayPipeWorker.interrupt` runs in, beside ``run``.
-CONTROL_GROUP = "control"
 
 _remote_pipe_worker: Any = None
 
@@ -237,10 +230,7 @@ def remote_pipe_worker() -> Any:
     if _remote_pipe_worker is None:
         import ray
 
-        remote: Any = ray.remote  # Ray's overloads do not list concurrency_groups
-        _remote_pipe_worker = remote(
-            max_restarts=0, max_task_retries=0, concurrency_groups={CONTROL_GROUP: 1}
-        )(RayPipeWorker)
+        _remote_pipe_worker = ray.remote(max_restarts=0, max_task_retries=0)(RayPipeWorker)
     return _remote_pipe_worker
 
 

@@ -64,7 +64,6 @@ from zoopipe_core.engines import (
 )
 from zoopipe_core.installers import installer_message
 from zoopipe_ray._worker import (
-    CONTROL_GROUP,
     KILL,
     STOP,
     ProgressSink,
@@ -613,10 +612,12 @@ class RayEngine(Engine):
         assert task.call is not None
         fn, args, kwargs = task.call
         task.actor_name, task.actor = pooled
-        task.object_ref = task.actor.run.options(name=task.name).remote(
-            fn, args, kwargs, self._sink_name, task.token
-        )
+        # Submitted and queued under one lock: the deque's order is the order Ray runs them in,
+        # whichever thread (a caller's, or the results thread running a call again) submits.
         with self._tasks_lock:
+            task.object_ref = task.actor.run.options(name=task.name).remote(
+                fn, args, kwargs, self._sink_name, task.token
+            )
             calls = self._pool_calls.get(task.actor_name)
             if calls is None:  # retired meanwhile: the call finds it dead and runs again
                 task.requeue = True
@@ -704,8 +705,6 @@ class RayEngine(Engine):
         try:
             sink.request_stop.remote(task.token, KILL if force else STOP)
             task.stop_requested = True
-            if task.actor is not None:  # a running actor call stops at once
-                task.actor.interrupt.options(concurrency_group=CONTROL_GROUP).remote(task.token)
         except Exception as exc:  # Ray is going away
             _log.debug("stopping %s (force=%s) failed: %s", task.name, force, exc)
 

@@ -105,12 +105,13 @@ def test_a_bad_environment_argument_is_refused_at_once():
         RayEngine(environment="projects")
 
 
+@pytest.mark.parametrize("warm_workers", [1, 0])  # readied actors, or the handshake's one task
 def test_a_requirement_that_cannot_be_installed_fails_start_with_the_installers_message(
-    ray_cluster, tmp_path, monkeypatch
+    ray_cluster, tmp_path, monkeypatch, warm_workers
 ):
     root = fixture_project(tmp_path / "shop", requirements="zoopipe-surely-not-on-any-index==9.9\n")
     monkeypatch.chdir(root)
-    engine = RayEngine(warm_workers=1)
+    engine = RayEngine(warm_workers=warm_workers)
     began = time.monotonic()
     with pytest.raises(RuntimeError) as raised:
         engine.start()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_environment_ray import fixture_project
+from zoopipe_core.testing.projects import fixture_project
 
 HERE = Path(__file__).parent
 
