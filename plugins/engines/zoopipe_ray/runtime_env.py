@@ -9,6 +9,7 @@ from typing import Any
 
 from zoopipe_core.engines import WorkerEnvironment, check_reachable, host_port
 from zoopipe_core.installers import left_out
+from zoopipe_ray.auth import check_token_auth
 
 
 def runtime_env_for(environment: WorkerEnvironment) -> dict[str, Any]:
@@ -228,8 +229,10 @@ def parse_address(address: str) -> tuple[str, int] | None:
 
 
 def check_address(address: str, timeout: float) -> None:
-    """ConnectionError unless a Ray cluster answers at ``address`` within ``timeout`` s."""
-    if parse_address(address) is None:
+    """ConnectionError unless a Ray cluster answers at ``address`` within ``timeout`` s, or when
+    it uses token authentication and this process has no token it accepts."""
+    target = parse_address(address)
+    if target is None:
         return
     check_reachable(
         "RayEngine",
@@ -239,3 +242,5 @@ def check_address(address: str, timeout: float) -> None:
         "Check that the cluster is running (`ray status` on its head node) and that this machine "
         "can reach that host and port; pass address=None to start a local Ray instead",
     )
+    if not address.startswith("ray://"):  # Ray Client's server is not the GCS
+        check_token_auth(address, target[0], target[1], timeout)
