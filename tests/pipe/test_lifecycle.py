@@ -379,6 +379,9 @@ def test_ctrl_c_stops_run_promptly_cancels_and_publishes_nothing(tmp_path):
         JSONOutputAdapter(str(tmp_path / "out.jsonl")),
     )
     timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    # Ctrl-C as in a terminal: a test run started in the background (`make test &`) inherits
+    # SIGINT ignored, and Python then installs no handler for it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     began = time.monotonic()
     timer.start()
     try:
@@ -386,6 +389,7 @@ def test_ctrl_c_stops_run_promptly_cancels_and_publishes_nothing(tmp_path):
             pipe.run()
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - began < 3
     assert pipe.report.status == PipeStatus.CANCELLED and pipe.report.is_finished
     assert isinstance(pipe.report.exception, KeyboardInterrupt)

@@ -34,7 +34,10 @@ def shop_probe() -> Callable[[], tuple[int, bool, bool]]:
     def shop_on_worker() -> tuple[int, bool, bool]:
         import importlib
         import os
+        import sys
 
+        sys.modules.pop("zoopipe_fixture_shop", None)  # a reused worker: import what ships now
+        importlib.invalidate_caches()
         shop = importlib.import_module("zoopipe_fixture_shop")
         data = os.path.join(os.path.dirname(str(shop.__file__)), "data", "big.bin")
         native = importlib.import_module("zoopipe_core._native")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import io
 import os
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ class EnvironmentPlugin(WorkerPlugin):
     """A Dask worker plugin giving every worker, present and future, a WorkerEnvironment.
 
     ``setup`` installs ``requirements`` once per host (``install_once``: the host's other
-    workers, and later starts, reuse that install) and puts them on ``sys.path``, writes the
+    workers, and later starts, reuse that install) and puts them on ``sys.path``, unpacks the
     uploaded code archives into the worker's local directory and puts them on ``sys.path``,
     and sets ``env_vars``. A worker whose install succeeded declares the resource ``tag``,
     which the engine's tasks require: work never goes to a worker whose install failed. That
@@ -80,10 +82,15 @@ class EnvironmentPlugin(WorkerPlugin):
             else:
                 self._paths.append(done.path)
         folder = Path(worker.local_directory) / "zoopipe-code"
-        folder.mkdir(parents=True, exist_ok=True)
         for name, data in self.archives.items():
-            path = folder / name
-            path.write_bytes(data)
+            # Unpacked, not imported from the zip: a compiled module (zoopipe's own core) cannot
+            # be imported from a zip, and code reading files beside its modules needs files.
+            path = folder / Path(name).stem
+            if not path.is_dir():
+                partial = folder / f"{Path(name).stem}.partial-{os.getpid()}"
+                with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                    archive.extractall(partial)
+                partial.replace(path)
             self._paths.append(str(path))
         sys.path[:0] = [p for p in self._paths if p not in sys.path]
         importlib.invalidate_caches()

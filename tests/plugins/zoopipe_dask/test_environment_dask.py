@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from zoopipe_dask import DaskEngine
 
+from zoopipe_core.engines import WorkerEnvironment
 from zoopipe_core.testing import WAIT, wait_for
 from zoopipe_core.testing.projects import fixture_project, shop_probe
 
@@ -82,6 +83,18 @@ def test_a_project_module_ships_with_no_configuration_and_ignored_data_stays_hom
         assert engine.environment.code_paths == [str(root / "zoopipe_fixture_shop")]
         assert engine.environment.requirements == []  # pluggy is there already
         assert engine.submit(shop_probe()).result(timeout=WAIT) == (42, False, True)
+
+
+def test_shipped_code_arrives_as_files_so_compiled_modules_and_data_beside_modules_work(
+    env_cluster, tmp_path, monkeypatch
+):
+    # No ignore file: the data file beside the package ships, and is a file on the worker (a
+    # compiled module such as zoopipe's own core can only be imported from files, not a zip).
+    root = fixture_project(tmp_path / "shop")
+    monkeypatch.chdir(tmp_path)
+    env = WorkerEnvironment(code_paths=[str(root / "zoopipe_fixture_shop")], ignore_file=None)
+    with DaskEngine(env_cluster.scheduler_address, environment=env) as engine:
+        assert set(engine.client.run(shop_probe()).values()) == {(42, True, True)}
 
 
 def test_a_missing_requirement_is_installed_once_per_host_and_cached_for_later_starts(

@@ -67,7 +67,9 @@ def token_cluster(tmp_path_factory):
         "--block",
     ]
     with open(log, "w") as out:
-        head = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        head = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
 
         def gcs_listens() -> bool:
