@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from pathlib import Path
 
 from zoopipe_core.engines import WorkerEnvironment
-from zoopipe_core.installers import IgnoreRules
+from zoopipe_core.installers import CodeFile
 
 
 def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
     """Zip archives (name → bytes) that make ``environment.code_paths`` importable on workers.
 
-    A plain directory is zipped with its contents at the archive's root (like Ray's
-    ``working_dir``); a package directory keeps its name, and a ``.py`` file is stored alone
-    (like ``py_modules``). Files matching ``ignore_file`` patterns (git's rules) are left out.
+    The files are ``environment.code_files()``: what ``zoopipe env`` lists and Ray ships, the
+    ignore rules (built-in excludes, the project's ``.rayignore``) applied as from the project's
+    root. A plain directory's contents sit at the archive's root (like Ray's ``working_dir``); a
+    package directory keeps its name, and a ``.py`` file is stored alone (like ``py_modules``).
 
     Example:
         >>> import tempfile, zipfile, io, pathlib
@@ -26,18 +28,15 @@ def code_archives(environment: WorkerEnvironment) -> dict[str, bytes]:
         >>> zipfile.ZipFile(io.BytesIO(data)).namelist()
         ['tool.py']
     """
-    rules = IgnoreRules(environment.ignore_patterns())
+    by_path: dict[Path, list[CodeFile]] = {path: [] for path in environment.resolved_code_paths()}
+    for file in environment.code_files():
+        by_path.setdefault(file.code_path, []).append(file)
     archives: dict[str, bytes] = {}
-    for path in environment.resolved_code_paths():
+    for path, files in by_path.items():
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            if path.is_file():
-                archive.write(path, path.name)
-            else:
-                is_package = (path / "__init__.py").is_file()
-                root = path.parent if is_package else path
-                for full in rules.files(path):
-                    archive.write(full, full.relative_to(root).as_posix())
+            for file in files:
+                archive.write(file.source, file.name)
         data = buffer.getvalue()
         digest = hashlib.sha256(data).hexdigest()[:16]
         archives[f"{path.stem or 'code'}-{digest}.zip"] = data
