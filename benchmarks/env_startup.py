@@ -36,26 +36,13 @@ from pathlib import Path
 SCENARIOS = ("none", "code", "install first", "install cached")
 
 
-def make_project(root: Path, requirements: str) -> Path:
-    package = root / "zoopipe_bench_shop"
-    (package / "data").mkdir(parents=True)
-    (root / "requirements.txt").write_text(requirements)
-    (root / ".rayignore").write_text("zoopipe_bench_shop/data/\n")
-    (package / "__init__.py").write_text("VALUE = 42\n")
-    (package / "data" / "big.bin").write_bytes(b"\0" * 3 * 1024 * 1024)
-    return root
-
-
-def probe() -> int:
-    import importlib
-
-    return int(importlib.import_module("zoopipe_bench_shop").VALUE)
-
-
 def child(engine_name: str) -> dict[str, float]:
+    from zoopipe_core.testing.projects import fixture_project, shop_probe
+
     scratch = Path(tempfile.mkdtemp(prefix="zoopipe-env-bench-"))
-    code_only = make_project(scratch / "code", "pluggy>=1\n")
-    installing = make_project(scratch / "install", "pluggy>=1\ncowsay==6.1\n")
+    code_only = fixture_project(scratch / "code", "pluggy>=1\n")
+    installing = fixture_project(scratch / "install", "pluggy>=1\ncowsay==6.1\n")
+    probe = shop_probe()
     if engine_name == "ray":
         import ray
         from zoopipe_ray import RayEngine
@@ -83,7 +70,7 @@ def child(engine_name: str) -> dict[str, float]:
         began = time.perf_counter()
         with make(**options) as engine:  # type: ignore[attr-defined]
             if directory is not None:
-                assert engine.submit(probe).result(timeout=600) == 42
+                assert engine.submit(probe).result(timeout=600)[0] == 42
             else:
                 assert engine.submit(int, 1).result(timeout=600) == 1
             return time.perf_counter() - began
