@@ -2,8 +2,9 @@
 cluster of three raylets from ``ray.cluster_utils.Cluster``, each its own node with its own
 object store, the head holding no CPU, so the driver's node runs none of the work. With the
 fixture project as the working directory, a RayEngine started with no configuration ships the
-project's code to every node; tasks, a parallel map, a shared object and a sharded pipe run on
-the two worker nodes. Writes what it saw as JSON to the path given.
+project's code to every node and installs its requirement once per node (each node keeps its
+runtime_env directory apart); tasks, a parallel map, a shared object and a sharded pipe run on
+the two worker nodes, and a second engine reuses each node's install. Writes what it saw as JSON to the path given.
 
 Usage: python multinode_main.py PROJECT_DIR CSV_PATH RESULT_JSON
 """
@@ -25,6 +26,25 @@ def node_and_value(_: int) -> tuple[str, int]:
     return ray.get_runtime_context().get_node_id(), importlib.import_module("zoopipe_fixture_shop").VALUE
 
 
+def node_and_requirement(_: int) -> tuple[str, str, int]:
+    """Where this ran, the version of the project's requirement installed there, and which worker process."""
+    import importlib.metadata
+
+    import ray
+
+    return ray.get_runtime_context().get_node_id(), importlib.metadata.version("cowsay"), os.getpid()
+
+
+def pip_environments(cluster: Any) -> dict[str, list[str]]:
+    """Per node, the Python environments Ray's pip plugin built in that node's own runtime_env directory."""
+    found = {}
+    for node in [cluster.head_node, *cluster.worker_nodes]:
+        pip_dir = os.path.join(node.get_runtime_env_dir_path(), "pip")
+        names = sorted(os.listdir(pip_dir)) if os.path.isdir(pip_dir) else []
+        found[node.node_id] = [name for name in names if os.path.isdir(os.path.join(pip_dir, name))]
+    return found
+
+
 def total(ref: Any) -> tuple[str, int]:
     import ray
 
@@ -36,8 +56,10 @@ def main(project: str, source: str, result_path: str) -> None:
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
+    for number in range(2):
+        # Nodes on one machine share a session directory; a runtime_env directory of its own per node makes
+        # each install cache node-local, as on separate machines.
+        cluster.add_node(num_cpus=2, runtime_env_dir_name=f"runtime_resources_node{number}")
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
     try:
@@ -49,8 +71,12 @@ def main(project: str, source: str, result_path: str) -> None:
         from zoopipe_core import CSVInputAdapter, CSVOutputAdapter, ParallelMap, Pipe, PipeManager
         from zoopipe_core.testing import UserSchema
 
-        with RayEngine(warm_workers=2) as engine:
+        with RayEngine(warm_workers=4) as engine:
+            requirements = list(engine.environment.requirements)
             shipped = list(engine.environment.code_paths)
+            installed = [
+                f.result(timeout=600) for f in [engine.submit(node_and_requirement, n) for n in range(16)]
+            ]
             tasks = [f.result(timeout=120) for f in [engine.submit(node_and_value, n) for n in range(8)]]
             mapped = ParallelMap(node_and_value, engine=engine, batch_size=10).map(range(200))
             ref = engine.share(list(range(10_000)))
@@ -62,10 +88,21 @@ def main(project: str, source: str, result_path: str) -> None:
             )
             with open(out) as file:
                 pipe_lines = sum(1 for _ in file)
+        environments_after_first_run = pip_environments(cluster)
+        with RayEngine(warm_workers=4) as engine:  # unchanged spec: every node reuses its environment
+            installed_again = [
+                f.result(timeout=600) for f in [engine.submit(node_and_requirement, n) for n in range(8)]
+            ]
+        environments_after_second_run = pip_environments(cluster)
         result = {
             "nodes": len([n for n in ray.nodes() if n["Alive"]]),
             "head": head,
             "shipped": shipped,
+            "requirements": requirements,
+            "installed": installed,
+            "installed_again": installed_again,
+            "environments": environments_after_first_run,
+            "environments_again": environments_after_second_run,
             "tasks": tasks,
             "mapped": mapped,
             "shared": shared,
