@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from zoopipe_ray import RayEngine
 from zoopipe_ray.runtime_env import check_upload_size
 
 from zoopipe_core.engines import WorkerEnvironment
+from zoopipe_core.engines.compiled_core import gnu_build_id, native_build
 from zoopipe_core.testing import WAIT
 from zoopipe_core.testing.projects import fixture_project, shop_probe
 
@@ -138,3 +142,42 @@ def test_the_users_runtime_env_is_merged_theirs_winning_and_conflicts_reported(r
         names = ("ZOOPIPE_MODE", "ZOOPIPE_OURS", "ZOOPIPE_THEIRS")
         assert engine.submit(read, *names).result(timeout=WAIT) == ["theirs", "1", "1"]
     assert "'ZOOPIPE_MODE': yours ('theirs') is used; the project's ('ours') is not" in caplog.text
+
+
+def another_build_of_zoopipe_core(destination: Path) -> Path:
+    """A copy of this zoopipe_core whose compiled core carries another GNU build id (the same
+    code: what a rebuild of the same version looks like)."""
+
+    from zoopipe_core.engines.compiled_core import gnu_build_id, native_build
+
+    mine = native_build()
+    package = Path(mine.path).parent
+    copy = destination / "zoopipe_core"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    native = copy / Path(mine.path).name
+    data = bytearray(native.read_bytes())
+    at = data.find(bytes.fromhex(mine.build_id))
+    data[at] ^= 0xFF
+    native.write_bytes(bytes(data))
+    assert gnu_build_id(native) not in (None, mine.build_id)
+    return destination
+
+
+def test_workers_importing_another_zoopipe_build_fail_start_with_a_table(tmp_path):
+    # A Ray of its own, started from a directory without zoopipe in it: Ray puts the driver's working
+    # directory first on the workers' import path, and the session's cluster was started in the repository.
+    other = another_build_of_zoopipe_core(tmp_path / "other") / "zoopipe_core"
+    run = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "handshake_main.py"), str(other)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    message = run.stdout
+    assert "RayEngine: workers run another zoopipe build than this driver" in message
+    row = next(line for line in message.splitlines() if "zoopipe_core._native build" in line)
+    assert native_build().build_id in row and gnu_build_id(other / Path(native_build().path).name) in row
+    assert "install the same zoopipe-core wheel on the workers" in message
+    assert "engine running: False" in message
