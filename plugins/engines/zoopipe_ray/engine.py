@@ -6,10 +6,13 @@ How it works:
   ``memory`` (and ``remote_options`` over them), and the Ray runtime environment built from
   :meth:`RayEngine.prepare`. A task whose worker dies fails only its future with
   :class:`WorkerLost`; Ray never re-runs it. While the pipe actors ``start`` readied are
-  waiting (see ``warm_workers``), ``submit`` calls run on them instead, queued on the least
-  loaded one (as ``ray.util.ActorPool`` does): their workers are up, so a first map does not
-  wait for Ray to start any. When such an actor dies, the call it was running fails with
-  WorkerLost and the calls queued behind it, which never started, run again elsewhere.
+  waiting (see ``warm_workers``), ``submit`` calls run on them instead: their workers are
+  up, so a first map does not wait for Ray to start any. An actor holds at most
+  ``POOL_DEPTH`` calls (one running, one queued so it never waits for the driver); further
+  calls wait on the driver and go to the first actor with room, as ``ray.util.ActorPool``
+  does, so no call waits behind one that runs long while another actor is free. When such an
+  actor dies, the call it was running fails with WorkerLost and the calls queued behind it,
+  which never started, run again elsewhere.
 - Each ``submit_dedicated`` (every pipe or shard of a PipeManager) runs in its own actor of
   class ``RayPipeWorker`` (``max_restarts=0``, ``max_task_retries=0``) with the same resources
   and runtime environment, named ``zoopipe-pipe-<token>``; the actor is killed once its one
@@ -93,6 +96,11 @@ LEASE_SETTLE_SECONDS = 0.25
 
 #: Seconds ``start`` waits for every node to report what its workers have (see ``environment``).
 PROBE_TIMEOUT = 60.0
+
+#: Calls a readied pipe actor holds at once for submit(): the one it runs and one queued, so it
+#: goes on without a round trip to the driver; the rest wait on the driver for the first actor
+#: with room (queued deeper, a call may wait behind a stuck one while another actor idles).
+POOL_DEPTH = 2
 
 #: Seconds ``start`` waits for readied pipe actors; a busy cluster may not start them all that soon.
 WARM_UP_TIMEOUT = 60.0
@@ -246,6 +254,8 @@ class RayEngine(Engine):
         self._ready_until = 0.0  # monotonic time after which they are released
         # The calls each readied actor runs or queues for submit() (see _submit), oldest first.
         self._pool_calls: dict[str, collections.deque[_RayTask]] = {}
+        # Pooled calls waiting on the driver for an actor with room, oldest first.
+        self._backlog: collections.deque[_RayTask] = collections.deque()
         self._pool_covers_cluster = False  # True: no CPU is free beside the readied actors
         self._done: queue.Queue[Any] = queue.Queue()
         self._shared: list[RayRef] = []
@@ -470,18 +480,25 @@ class RayEngine(Engine):
             if task is not running and not _succeeded(task.ray_future):
                 task.requeue = True
 
-    def _pick_pool_actor(self) -> tuple[str, Any] | None:
-        """The readied actor a submit() call goes to, while the pool lasts: the least loaded
-        one when the readied actors hold every CPU of the cluster (a task could not start
-        before they are released anyway); else only an idle one, and a call finding none is a
-        task on the other CPUs, not queued behind a call that may run long."""
-        with self._tasks_lock:
-            if not self._ready_actors:
-                return None
-            name, actor = min(self._ready_actors, key=lambda entry: len(self._pool_calls[entry[0]]))
-            if not self._pool_covers_cluster and self._pool_calls[name]:
-                return None
-            return name, actor
+    def _uses_pool(self) -> bool:
+        """Whether a submit() call goes to the readied actors (with ``_tasks_lock`` held): while
+        the pool lasts, when they hold every CPU of the cluster (a task could not start before
+        they are released anyway), or when one of them is idle; else the call is a task on the
+        other CPUs, not queued behind a call that may run long."""
+        if not self._ready_actors:
+            return False
+        return self._pool_covers_cluster or any(not self._pool_calls[name] for name, _ in self._ready_actors)
+
+    def _actor_with_room(self) -> tuple[str, Any] | None:
+        """The least loaded readied actor holding fewer than POOL_DEPTH calls (with
+        ``_tasks_lock`` held); when the pool does not cover the cluster, only an idle one."""
+        if not self._ready_actors:
+            return None
+        name, actor = min(self._ready_actors, key=lambda entry: len(self._pool_calls[entry[0]]))
+        held = len(self._pool_calls[name])
+        if held >= POOL_DEPTH or (held and not self._pool_covers_cluster):
+            return None
+        return name, actor
 
     def _task_options(self, name: str) -> dict[str, Any]:
         options: dict[str, Any] = {"num_cpus": self.num_cpus, "name": name}
@@ -506,6 +523,7 @@ class RayEngine(Engine):
             tasks = list(self._tasks.values())
         for task in tasks:
             task.future.cancel()  # its done callback asks the task to stop
+        tasks = [task for task in tasks if task.object_ref is not None]
         refs = [task.object_ref for task in tasks]
         if refs:
             _, unfinished = ray.wait(refs, num_returns=len(refs), timeout=timeout)
@@ -520,6 +538,7 @@ class RayEngine(Engine):
         with self._tasks_lock:
             self._ready_actors = []
             self._pool_calls = {}
+            self._backlog.clear()
         self._kill_actors(list(self._actors))  # every pipe actor this run created and not killed
         self._stopping.set()
         self._done.put(None)
@@ -553,6 +572,7 @@ class RayEngine(Engine):
         self._remote_by_name = {}  # their options carry the previous environment
         if self.is_running:
             self._release_ready_actors()  # they run the previous environment
+            self._drain_backlog()  # calls waiting for them run as tasks in the new one
 
     def _task_runtime_env(self) -> dict[str, Any]:
         """The runtime_env with local code uploaded to the cluster, once per ``prepare``, merged
@@ -581,10 +601,11 @@ class RayEngine(Engine):
     def _submit(
         self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> concurrent.futures.Future[Any]:
-        pooled = self._pick_pool_actor()
-        if pooled is not None:
-            return self._submit_to_pool(pooled, fn, args, kwargs)
         name = callable_name(fn)
+        task = _RayTask(concurrent.futures.Future(), name, uuid.uuid4().hex, None, call=(fn, args, kwargs))
+        if self._place_pooled(task):
+            return self._stoppable(task)
+        task.call = None
         token = uuid.uuid4().hex
         object_ref = self._remote_for(name).remote(fn, args, kwargs, self._sink_name, token)
         return self._track(_RayTask(concurrent.futures.Future(), name, token, object_ref))
@@ -597,47 +618,80 @@ class RayEngine(Engine):
             remote = self._remote_by_name[name] = self._remote_run.options(**self._task_options(name))
         return remote
 
-    def _submit_to_pool(
-        self, pooled: tuple[str, Any], fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> concurrent.futures.Future[Any]:
-        """Run a submit() call on a readied actor: its worker is started and has zoopipe loaded,
-        so the first calls wait neither for Ray to start workers nor for the actors' CPUs."""
-        name = callable_name(fn)
-        task = _RayTask(concurrent.futures.Future(), name, uuid.uuid4().hex, None, call=(fn, args, kwargs))
-        self._call_pool_actor(task, pooled)
-        return self._track(task)
+    def _place_pooled(self, task: _RayTask, first: bool = False) -> bool:
+        """Give a submit() call to the readied actors: sent to one with room (its worker is
+        started and has zoopipe loaded, so the first calls wait neither for Ray to start
+        workers nor for the actors' CPUs), or kept in the backlog (at its head with ``first``)
+        until one has room. False when the pool takes no call now: it runs as a task."""
+        with self._tasks_lock:
+            if not self._uses_pool():
+                return False
+            self._tasks[task.future] = task
+            pooled = None if self._backlog else self._actor_with_room()
+            sent = pooled is not None
+            if pooled is not None:
+                self._call_pool_actor(task, pooled)
+            elif first:
+                self._backlog.appendleft(task)
+            else:
+                self._backlog.append(task)
+        if sent:
+            self._watch(task)
+        else:
+            self._drain_backlog()  # an actor may have made room meanwhile
+        return True
 
     def _call_pool_actor(self, task: _RayTask, pooled: tuple[str, Any]) -> None:
-        """Send ``task``'s call to the readied actor ``pooled`` and queue it there."""
+        """Send ``task``'s call to the readied actor ``pooled`` and queue it there (with
+        ``_tasks_lock`` held: the deque's order is the order Ray runs them in, whichever thread,
+        a caller's or the results thread, submits)."""
         assert task.call is not None
         fn, args, kwargs = task.call
         task.actor_name, task.actor = pooled
-        # Submitted and queued under one lock: the deque's order is the order Ray runs them in,
-        # whichever thread (a caller's, or the results thread running a call again) submits.
+        task.object_ref = task.actor.run.options(name=task.name).remote(
+            fn, args, kwargs, self._sink_name, task.token
+        )
+        self._pool_calls[task.actor_name].append(task)
+
+    def _drain_backlog(self) -> None:
+        """Send waiting calls to the actors with room; when no readied actor is left (released,
+        or dead), as tasks. Cancelled ones are dropped."""
+        sent = []
         with self._tasks_lock:
-            task.object_ref = task.actor.run.options(name=task.name).remote(
-                fn, args, kwargs, self._sink_name, task.token
-            )
-            calls = self._pool_calls.get(task.actor_name)
-            if calls is None:  # retired meanwhile: the call finds it dead and runs again
-                task.requeue = True
-            else:
-                calls.append(task)
+            while self._backlog:
+                task = self._backlog[0]
+                if task.future.cancelled():
+                    self._backlog.popleft()
+                    self._tasks.pop(task.future, None)
+                    continue
+                if self._ready_actors:
+                    pooled = self._actor_with_room()
+                    if pooled is None:
+                        break
+                    self._backlog.popleft()
+                    self._call_pool_actor(task, pooled)
+                else:
+                    self._backlog.popleft()
+                    self._send_as_task(task)
+                sent.append(task)
+        for task in sent:
+            self._watch(task)
+
+    def _send_as_task(self, task: _RayTask) -> None:
+        """Run a pooled call as a plain Ray task instead."""
+        assert task.call is not None
+        fn, args, kwargs = task.call
+        task.actor, task.actor_name, task.call = None, "", None
+        task.object_ref = self._remote_for(task.name).remote(fn, args, kwargs, self._sink_name, task.token)
 
     def _run_again(self, task: _RayTask) -> None:
-        """Run a pooled call whose actor died before it started: on another readied actor, or as
-        a task; the same future, still cancellable."""
+        """Run a pooled call whose actor died before it started: on another readied actor
+        (first in the backlog), or as a task; the same future, still cancellable."""
         assert task.call is not None
         task.requeue = False
-        pooled = self._pick_pool_actor()
-        if pooled is not None:
-            self._call_pool_actor(task, pooled)
-        else:
-            fn, args, kwargs = task.call
-            task.actor, task.actor_name, task.call = None, "", None
-            task.object_ref = self._remote_for(task.name).remote(
-                fn, args, kwargs, self._sink_name, task.token
-            )
+        if self._place_pooled(task, first=True):
+            return
+        self._send_as_task(task)
         self._watch(task)
 
     def _track(self, task: _RayTask) -> concurrent.futures.Future[Any]:
@@ -645,7 +699,10 @@ class RayEngine(Engine):
         with self._tasks_lock:
             self._tasks[task.future] = task
         self._watch(task)
-        # future.cancel() stops the task too, whoever calls it.
+        return self._stoppable(task)
+
+    def _stoppable(self, task: _RayTask) -> concurrent.futures.Future[Any]:
+        """``task.future``, whose cancel() stops the task too, whoever calls it."""
         task.future.add_done_callback(lambda f: self._stop_cancelled(task) if f.cancelled() else None)
         return task.future
 
@@ -679,6 +736,14 @@ class RayEngine(Engine):
         return future.cancelled()
 
     def _stop_cancelled(self, task: _RayTask) -> None:
+        with self._tasks_lock:
+            waiting = task.object_ref is None
+            if waiting:  # still in the backlog: it never reaches a worker
+                with contextlib.suppress(ValueError):
+                    self._backlog.remove(task)
+                self._tasks.pop(task.future, None)
+        if waiting:
+            return
         self._ray_cancel(task, force=False)
         task.kill_at = time.monotonic() + self.cancel_grace
 
@@ -695,6 +760,7 @@ class RayEngine(Engine):
                         self._retire_pool_actor(task.actor_name, running=task)
             self._kill_actors([task.actor_name])
             task.killed = True
+            self._drain_backlog()  # if that was the last readied actor, the waiting calls are tasks
             return
         if force:
             task.killed = True
@@ -772,7 +838,7 @@ class RayEngine(Engine):
 
     def _pool_is_idle(self) -> bool:
         with self._tasks_lock:
-            return not any(self._pool_calls.values())
+            return not self._backlog and not any(self._pool_calls.values())
 
     def _pool_call_ended(self, task: _RayTask, ray_future: concurrent.futures.Future[Any]) -> bool:
         """Book a pooled call's end; True when it runs again instead of being resolved: its
@@ -797,6 +863,7 @@ class RayEngine(Engine):
         if again:
             self._run_again(task)
             return True
+        self._drain_backlog()  # room on this actor, or no actor left
         task.call = None  # its arguments are not needed any more
         return False
 

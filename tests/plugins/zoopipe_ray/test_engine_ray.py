@@ -300,6 +300,42 @@ def test_a_stuck_pooled_call_is_killed_and_the_calls_behind_it_still_run(ray_clu
         assert stuck.cancelled()
 
 
+def test_calls_wait_on_the_driver_not_behind_a_long_call_while_another_actor_has_room(ray_cluster, tmp_path):
+    from zoopipe_ray.engine import POOL_DEPTH
+
+    from zoopipe_core.testing.map_tasks import square
+
+    with RayEngine(warm_workers=2) as engine:  # they hold both CPUs: calls queue on them
+        assert engine._pool_covers_cluster and POOL_DEPTH == 2
+        started, release = str(tmp_path / "started"), str(tmp_path / "release")
+        long_call = engine.submit(wait_for_flag, started, release)
+        wait_for(lambda: Path(started).exists(), "the long call to start")
+        shorts = [engine.submit(square, x) for x in range(8)]
+        # One short call is queued on the long call's actor (so that actor never waits for the
+        # driver); the other seven run on the other actor while the long call still runs. Queued
+        # by count (round robin), four would wait for the long call.
+        assert sum(len(calls) for calls in engine._pool_calls.values()) <= 2 * POOL_DEPTH
+        wait_for(lambda: sum(f.done() for f in shorts) >= 7, "seven short calls to end beside the long one")
+        assert not long_call.done()
+        touch(release)
+        assert long_call.result(timeout=WAIT) == "released"
+        assert [f.result(timeout=WAIT) for f in shorts] == [x * x for x in range(8)]
+        assert not engine._backlog and not any(engine._pool_calls.values())
+
+
+def test_a_cancelled_call_waiting_on_the_driver_never_runs(ray_cluster, tmp_path):
+    with RayEngine(warm_workers=2) as engine:
+        release = str(tmp_path / "release")
+        holding = [engine.submit(wait_for_flag, str(tmp_path / f"started-{n}"), release) for n in range(4)]
+        waiting = engine.submit(touch, str(tmp_path / "ran"))
+        assert engine._backlog[0].future is waiting  # both actors hold POOL_DEPTH calls
+        assert engine.cancel(waiting) and waiting.cancelled()
+        assert not engine._backlog
+        touch(release)
+        assert [f.result(timeout=WAIT) for f in holding] == ["released"] * 4
+        assert not Path(tmp_path / "ran").exists()
+
+
 def test_with_cpus_beside_the_readied_actors_a_call_never_waits_behind_another(ray_cluster, tmp_path):
     import os
 
