@@ -101,6 +101,13 @@ class ParallelMap:
         self._owns_engine = not isinstance(engine, Engine)
         # (timeout, journal) -> (engine, its run, the shared job): shared once per engine run.
         self._shipped: dict[tuple[float | None, bool], tuple[Engine, int, MapJob | SharedRef]] = {}
+        # The function's identity in the journal header, taken once: its module and the hash of
+        # its code are loaded and read here, not when a run starts.
+        self._journal_identity: tuple[str, str] | None = None
+        if checkpoint_path is not None:
+            from zoopipe_core.parallel.map.journal import function_fingerprint, function_label
+
+            self._journal_identity = (function_fingerprint(fn), function_label(fn))
 
     def __repr__(self) -> str:
         return f"<ParallelMap {callable_name(self.fn)} engine={self._engine or self._engine_spec!r}>"
@@ -273,7 +280,9 @@ class ParallelMap:
             return None, {}
         from zoopipe_core.parallel.map.journal import Journal, function_fingerprint, function_label
 
-        journal = Journal.open(self.checkpoint_path, function_fingerprint(self.fn), function_label(self.fn))
+        if self._journal_identity is None:  # a checkpoint_path set after construction
+            self._journal_identity = (function_fingerprint(self.fn), function_label(self.fn))
+        journal = Journal.open(self.checkpoint_path, *self._journal_identity)
         return journal, journal.recorded
 
     def _ship(self, engine: Engine, job: MapJob) -> MapJob | SharedRef:

@@ -27,7 +27,9 @@ True
 
 from __future__ import annotations
 
+import datetime
 import functools
+import json
 import pickle
 import struct
 import threading
@@ -470,9 +472,6 @@ class Journal:
         """Open the journal at ``path`` for ``function_name`` (whose fingerprint is
         ``fingerprint``), creating it with its header when missing or empty, and read what it
         recorded. See the class docstring."""
-        import datetime  # here, not at the top: workers import this module to write frames
-        import json
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = path.read_bytes() if path.exists() else b""

@@ -328,8 +328,6 @@ class MapRun:
         part.segment.parts_pending += 1
         future = self._engine.submit(run_batch, self._job, items)
         self._in_flight[future] = part
-        if self._journal is not None:
-            future.add_done_callback(self._write_frame)
         future.add_done_callback(self._completions.push)
 
     # ------------------------------------------------------------------ results
@@ -344,7 +342,7 @@ class MapRun:
             result: BatchResult = future.result()
             self._sizer.observe(part.length, result.seconds, time.monotonic() - part.submitted_at)
             values, failures = result.outputs()
-            self._store(part, values, failures)  # its frame is written already
+            self._store(part, values, failures, result.frame)
         elif isinstance(error, WorkerLost):
             self._on_lost(part, error)
         else:
@@ -354,18 +352,6 @@ class MapRun:
                 f"a batch of {part.length} item(s) of the parallel map failed on the engine "
                 f"{self._engine!r} as a whole: {type(error).__name__}: {error}"
             ) from error
-
-    def _write_frame(self, future: concurrent.futures.Future[Any]) -> None:
-        """Append a finished batch's journal frame, on the engine's thread that resolved it:
-        the write is off the loop that hands out values, and on disk before they are."""
-        if future.cancelled() or future.exception() is not None:
-            return
-        frame = future.result().frame
-        if frame is not None and self._journal is not None:
-            from zoopipe_core.parallel.map.journal import JournalClosed
-
-            with contextlib.suppress(JournalClosed):  # the run ended meanwhile: not yielded either
-                self._journal.write(frame)
 
     def _on_lost(self, part: _Part, error: WorkerLost) -> None:
         if part.length > 1:  # which item killed the worker is not known: split and see
@@ -390,7 +376,11 @@ class MapRun:
     def _store(
         self, part: _Part, values: list[Any], failures: dict[int, Failure], frame: bytes | None = None
     ) -> None:
-        """Record a part's results; ``frame``: a journal frame the driver made (a lost item's)."""
+        """Record a part's results, its journal frame (the worker's, or the one the driver made
+        for a lost item) written first. Written here, on the loop that hands out values, not on
+        the engine's thread that resolved the batch: a write there releases the GIL for the
+        system call and then waits for this loop to yield it back (up to the 5 ms switch
+        interval), which delays the batch's delivery on every write."""
         segment = part.segment
         if part.offset == 0 and part.length == len(segment.args):
             segment.values = values
