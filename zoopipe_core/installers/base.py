@@ -84,10 +84,14 @@ class Installer(abc.ABC):
         ]
 
     def install_options(self, target: str | None) -> list[str]:
-        """The options every install command of this installer takes."""
-        options = ["--no-input", "--disable-pip-version-check"]
-        if target is not None:
-            options += ["--target", target]
+        """The options every pip install command of this installer takes."""
+        return ["--no-input", "--disable-pip-version-check", *self.placement_options(target)]
+
+    def placement_options(self, target: str | None) -> list[str]:
+        """Where the packages go (``--target``) and, for a lock file's complete set, that
+        their dependencies are not resolved again (``--no-deps``): options pip and
+        ``uv pip`` share."""
+        options = ["--target", target] if target is not None else []
         if self.locked:
             options.append("--no-deps")
         return options

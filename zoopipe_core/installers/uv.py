@@ -84,9 +84,7 @@ class UvInstaller(Installer):
         uv = shutil.which("uv") if self.use_uv_cli is not False else None
         if not requirements or uv is None:
             return super().install_command(requirements, target)
-        options = ["--target", target] if target is not None else []
-        if self.locked:
-            options.append("--no-deps")
+        options = self.placement_options(target)
         return [uv, "pip", "install", "--python", sys.executable, *options, *command_arguments(requirements)]
 
 

@@ -605,10 +605,8 @@ class RayEngine(Engine):
         task = _RayTask(concurrent.futures.Future(), name, uuid.uuid4().hex, None, call=(fn, args, kwargs))
         if self._place_pooled(task):
             return self._stoppable(task)
-        task.call = None
-        token = uuid.uuid4().hex
-        object_ref = self._remote_for(name).remote(fn, args, kwargs, self._sink_name, token)
-        return self._track(_RayTask(concurrent.futures.Future(), name, token, object_ref))
+        self._send_as_task(task)
+        return self._track(task)
 
     def _remote_for(self, name: str) -> Any:
         """run_task with the task options of the function ``name``; ``.options()`` costs about
@@ -631,10 +629,13 @@ class RayEngine(Engine):
             sent = pooled is not None
             if pooled is not None:
                 self._call_pool_actor(task, pooled)
-            elif first:
-                self._backlog.appendleft(task)
             else:
-                self._backlog.append(task)
+                # Not sent (a call run again forgets its dead actor): a cancel finds it here.
+                task.object_ref, task.actor, task.actor_name = None, None, ""
+                if first:
+                    self._backlog.appendleft(task)
+                else:
+                    self._backlog.append(task)
         if sent:
             self._watch(task)
         else:
@@ -656,7 +657,8 @@ class RayEngine(Engine):
     def _drain_backlog(self) -> None:
         """Send waiting calls to the actors with room; when no readied actor is left (released,
         or dead), as tasks. Cancelled ones are dropped."""
-        sent = []
+        sent: list[_RayTask] = []
+        as_tasks: list[_RayTask] = []
         with self._tasks_lock:
             while self._backlog:
                 task = self._backlog[0]
@@ -664,16 +666,23 @@ class RayEngine(Engine):
                     self._backlog.popleft()
                     self._tasks.pop(task.future, None)
                     continue
-                if self._ready_actors:
-                    pooled = self._actor_with_room()
-                    if pooled is None:
-                        break
-                    self._backlog.popleft()
-                    self._call_pool_actor(task, pooled)
-                else:
-                    self._backlog.popleft()
-                    self._send_as_task(task)
+                if not self._ready_actors:
+                    as_tasks.extend(self._backlog)
+                    self._backlog.clear()
+                    break
+                pooled = self._actor_with_room()
+                if pooled is None:
+                    break
+                self._backlog.popleft()
+                self._call_pool_actor(task, pooled)
                 sent.append(task)
+        for task in as_tasks:  # outside the lock: the first may upload the environment's code
+            if task.future.cancelled():
+                with self._tasks_lock:
+                    self._tasks.pop(task.future, None)
+                continue
+            self._send_as_task(task)
+            sent.append(task)
         for task in sent:
             self._watch(task)
 

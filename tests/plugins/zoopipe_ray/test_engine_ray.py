@@ -364,6 +364,26 @@ def test_readied_actors_busy_at_prepare_take_no_more_calls_and_end_with_theirs(r
         wait_for(lambda: actor_name not in _pipe_actors(), "the released actor to end after its call")
 
 
+def test_calls_waiting_for_readied_actors_released_by_prepare_run_as_tasks_in_the_new_environment(
+    ray_cluster, tmp_path
+):
+    def read_setting() -> str | None:
+        import os
+
+        return os.environ.get("ZOOPIPE_TEST")
+
+    with RayEngine(warm_workers=2) as engine:
+        release = str(tmp_path / "release")
+        holding = [engine.submit(wait_for_flag, str(tmp_path / f"started-{n}"), release) for n in range(4)]
+        waiting = [engine.submit(read_setting) for _ in range(3)]
+        assert [task.future for task in engine._backlog] == waiting
+        engine.prepare(WorkerEnvironment(env_vars={"ZOOPIPE_TEST": "2"}))
+        assert not engine._backlog
+        touch(release)  # the actors' CPUs free up as their calls end: the tasks run then
+        assert [f.result(timeout=WAIT) for f in waiting] == ["2"] * 3
+        assert [f.result(timeout=WAIT) for f in holding] == ["released"] * 4
+
+
 # --------------------------------------------------------------------------- pipes in actors
 
 
