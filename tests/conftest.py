@@ -164,7 +164,18 @@ def dask_cluster():
     """
     from distributed import LocalCluster
 
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+    class SessionCluster(LocalCluster):
+        def _update_worker_status(self, op, msg):
+            # distributed 2026.8's SpecCluster looks up a removed worker's name without checking
+            # that its copy of the scheduler's state lists it. These tests SIGKILL workers and
+            # replace nannies (restore_dask_workers), and a removal for an address the copy never
+            # listed raised KeyError, ending the task that watches worker status; the session's
+            # teardown then re-raised it from cluster.close().
+            if op == "remove" and msg not in self.scheduler_info.get("workers", {}):
+                return
+            super()._update_worker_status(op, msg)
+
+    cluster = SessionCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     yield cluster
     cluster.close()
 
