@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from zoopipe_core import ParallelMap
+from zoopipe_core.parallel.map.api import journal_identity
 from zoopipe_core.parallel.map.journal import (
     CheckpointMismatch,
     Journal,
@@ -30,6 +31,7 @@ ITEMS = 400
 _RUN = f"""
 import functools, sys
 from zoopipe_core import ParallelMap
+from zoopipe_core.parallel.map.api import journal_identity
 from zoopipe_core.testing.map_tasks import record_call
 fn = functools.partial(record_call, sys.argv[1], seconds=0.01)
 for _ in ParallelMap(fn, engine="multiprocess", checkpoint_path=sys.argv[2]).imap(range({ITEMS})):
@@ -82,6 +84,19 @@ def test_a_journal_of_another_function_is_refused(tmp_path):
     other = ParallelMap(str, engine="multiprocess", checkpoint_path=journal_path)
     with pytest.raises(CheckpointMismatch, match="abs"):
         other.map([1])
+
+
+def test_a_checkpoint_path_set_after_construction_is_kept_and_checked(tmp_path):
+    journal_path = str(tmp_path / "abs.journal")
+    pm = ParallelMap(abs, engine="multiprocess")
+    pm.checkpoint_path = journal_path
+    assert pm.map([-1, -2]) == [1, 2]
+    with Journal.open(journal_path, *journal_identity(abs)) as journal:
+        assert set(journal.recorded) == {"i:-1", "i:-2"}
+    other = ParallelMap(str, engine="multiprocess")
+    other.checkpoint_path = journal_path
+    with pytest.raises(CheckpointMismatch):
+        other.map([-1])
 
 
 def test_failures_are_computed_again_unless_replay_is_asked(tmp_path):

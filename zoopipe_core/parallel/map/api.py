@@ -101,13 +101,8 @@ class ParallelMap:
         self._owns_engine = not isinstance(engine, Engine)
         # (timeout, journal) -> (engine, its run, the shared job): shared once per engine run.
         self._shipped: dict[tuple[float | None, bool], tuple[Engine, int, MapJob | SharedRef]] = {}
-        # The function's identity in the journal header, taken once: its module and the hash of
-        # its code are loaded and read here, not when a run starts.
-        self._journal_identity: tuple[str, str] | None = None
-        if checkpoint_path is not None:
-            from zoopipe_core.parallel.map.journal import function_fingerprint, function_label
-
-            self._journal_identity = (function_fingerprint(fn), function_label(fn))
+        # Taken here, not inside the first run (see journal_identity).
+        self._journal_identity = journal_identity(fn) if checkpoint_path is not None else None
 
     def __repr__(self) -> str:
         return f"<ParallelMap {callable_name(self.fn)} engine={self._engine or self._engine_spec!r}>"
@@ -278,11 +273,11 @@ class ParallelMap:
     def _open_journal(self) -> tuple[Any, dict[str, tuple[bool, Any]]]:
         if self.checkpoint_path is None:
             return None, {}
-        from zoopipe_core.parallel.map.journal import Journal, function_fingerprint, function_label
+        from zoopipe_core.parallel.map.journal import Journal
 
-        if self._journal_identity is None:  # a checkpoint_path set after construction
-            self._journal_identity = (function_fingerprint(self.fn), function_label(self.fn))
-        journal = Journal.open(self.checkpoint_path, *self._journal_identity)
+        # A checkpoint_path set after construction has no identity yet.
+        identity = self._journal_identity or journal_identity(self.fn)
+        journal = Journal.open(self.checkpoint_path, *identity)
         return journal, journal.recorded
 
     def _ship(self, engine: Engine, job: MapJob) -> MapJob | SharedRef:
@@ -342,3 +337,16 @@ def _by_reference(job: MapJob) -> bool:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def journal_identity(fn: Callable[..., Any]) -> tuple[str, str]:
+    """``fn``'s fingerprint and label for a journal header. It loads the journal module and
+    hashes the function's code (~4 ms in a fresh process), so a map takes it when built.
+
+    Example:
+        >>> journal_identity(abs)[1]
+        'builtins.abs'
+    """
+    from zoopipe_core.parallel.map.journal import function_fingerprint, function_label
+
+    return function_fingerprint(fn), function_label(fn)

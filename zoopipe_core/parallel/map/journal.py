@@ -465,7 +465,7 @@ class Journal:
         self.path = path
         self.recorded = recorded
         self._file: IO[bytes] | None = file
-        self._lock = threading.Lock()  # frames arrive from the engines' result threads
+        self._lock = threading.Lock()  # the map's loop writes; close() may come from another thread
 
     @classmethod
     def open(cls, path: str | Path, fingerprint: str, function_name: str) -> Journal:
