@@ -617,29 +617,21 @@ class RayEngine(Engine):
         return remote
 
     def _place_pooled(self, task: _RayTask, first: bool = False) -> bool:
-        """Give a submit() call to the readied actors: sent to one with room (its worker is
-        started and has zoopipe loaded, so the first calls wait neither for Ray to start
-        workers nor for the actors' CPUs), or kept in the backlog (at its head with ``first``)
-        until one has room. False when the pool takes no call now: it runs as a task."""
+        """Give a submit() call to the readied actors through the backlog (at its head with
+        ``first``), which sends it to the first with room: their workers are started and have
+        zoopipe loaded, so the first calls wait neither for Ray to start workers nor for the
+        actors' CPUs. False when the pool takes no call now: it runs as a task."""
         with self._tasks_lock:
             if not self._uses_pool():
                 return False
             self._tasks[task.future] = task
-            pooled = None if self._backlog else self._actor_with_room()
-            sent = pooled is not None
-            if pooled is not None:
-                self._call_pool_actor(task, pooled)
+            # Unsent until the backlog sends it (a call run again forgets its dead actor).
+            task.object_ref, task.actor, task.actor_name = None, None, ""
+            if first:
+                self._backlog.appendleft(task)
             else:
-                # Not sent (a call run again forgets its dead actor): a cancel finds it here.
-                task.object_ref, task.actor, task.actor_name = None, None, ""
-                if first:
-                    self._backlog.appendleft(task)
-                else:
-                    self._backlog.append(task)
-        if sent:
-            self._watch(task)
-        else:
-            self._drain_backlog()  # an actor may have made room meanwhile
+                self._backlog.append(task)
+        self._drain_backlog()
         return True
 
     def _call_pool_actor(self, task: _RayTask, pooled: tuple[str, Any]) -> None:
