@@ -163,6 +163,7 @@ def dask_cluster():
     DaskEngine's own guard against re-running a lost worker's task is what the tests exercise.
     """
     from distributed import LocalCluster
+    from distributed.deploy.cluster import Cluster
 
     class SessionCluster(LocalCluster):
         def _update_worker_status(self, op, msg):
@@ -171,9 +172,14 @@ def dask_cluster():
             # replace nannies (restore_dask_workers), and a removal for an address the copy never
             # listed raised KeyError, ending the task that watches worker status; the session's
             # teardown then re-raised it from cluster.close().
+            # SpecCluster also closes, 15 s (lost-worker-timeout) after a worker's removal, the
+            # nanny whose name has no worker by then: on a loaded machine a SIGKILLed worker's
+            # nanny is still restarting it, and the session lost a worker mid-test ("Nanny at
+            # ... closed"). Nannies restart their workers themselves and restore_dask_workers
+            # replaces a nanny that did close, so only the state copy is kept up to date here.
             if op == "remove" and msg not in self.scheduler_info.get("workers", {}):
                 return
-            super()._update_worker_status(op, msg)
+            Cluster._update_worker_status(self, op, msg)
 
     cluster = SessionCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
     yield cluster
