@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "PipeManager": "zoopipe_core.parallel.manager",
     "FlowReport": "zoopipe_core.parallel.report",
     "ParallelMap": "zoopipe_core.parallel.map.api",
+    "Offload": "zoopipe_core.parallel.offload.api",
+    "remote": "zoopipe_core.parallel.offload.api",
     "ShardingError": "zoopipe_core.errors",
     "PipeStatus": "zoopipe_core.pipe.report",
     "Transform": "zoopipe_core.pipe.transforms",

@@ -11,6 +11,7 @@ Example:
 """
 
 from zoopipe_core.syncers.base import Syncer, content_hash, file_hash, url_path
+from zoopipe_core.syncers.hashing import HashCache, md5_file
 from zoopipe_core.syncers.local import (
     LocalSyncer,
     copy_atomically,
@@ -19,14 +20,25 @@ from zoopipe_core.syncers.local import (
     swap_in,
     temporary_beside,
 )
+from zoopipe_core.syncers.manifest import DIR_SUFFIX, FileEntry, Manifest
+from zoopipe_core.syncers.store import ContentStore, StorageError, link_or_copy, redacted
 
 __all__ = [
+    "DIR_SUFFIX",
+    "ContentStore",
+    "FileEntry",
+    "HashCache",
     "LocalSyncer",
+    "Manifest",
+    "StorageError",
     "Syncer",
     "content_hash",
     "copy_atomically",
     "file_hash",
+    "link_or_copy",
+    "md5_file",
     "path_of_url",
+    "redacted",
     "remove_path",
     "swap_in",
     "temporary_beside",

@@ -10,7 +10,10 @@ import abc
 import hashlib
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from zoopipe_core.syncers.store import ContentStore
 
 _CHUNK = 1 << 20
 
@@ -84,6 +87,15 @@ class Syncer(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+
+    @classmethod
+    def content_store(cls, url: str, **storage_options: Any) -> ContentStore:
+        """The content store (files by MD5, DVC's layout) at ``url``: what offloaded runs
+        (:func:`zoopipe_core.remote`) keep their inputs and outputs in. Plain fsspec by default;
+        a syncer overrides it to read its own configuration (``zoopipe_dvc`` reads ``.dvc/config``)."""
+        from zoopipe_core.syncers.store import ContentStore
+
+        return ContentStore(url, storage_options)
 
     @abc.abstractmethod
     def push(self, local_path: str | os.PathLike[str], remote_url: str) -> str:
