@@ -230,6 +230,7 @@ MARKER_BY_PACKAGE = {
     "zoopipe_dask": "dask",
     "zoopipe_s3": "s3",
     "zoopipe_duckdb": "duckdb",
+    "zoopipe_dvc": "dvc",
 }
 MARKER_BY_FIXTURE = {"ray_cluster": "ray", "dask_cluster": "dask", "s3_server": "s3"}
 

@@ -24,7 +24,7 @@ from zoopipe_core.installers import (
 from zoopipe_core.syncers import LocalSyncer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-HEAVY_MODULES = ("ray", "dask", "distributed", "boto3", "botocore", "s3fs", "torch")
+HEAVY_MODULES = ("ray", "dask", "distributed", "boto3", "botocore", "s3fs", "torch", "dvc")
 
 pytestmark = pytest.mark.usefixtures("fresh_plugins")  # a fresh registry per test (tests/plugin_fakes.py)
 

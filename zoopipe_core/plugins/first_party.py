@@ -13,7 +13,7 @@ Example:
     >>> FIRST_PARTY_EXTRA_IMPORTS["dask"]
     ('dask', 'distributed')
     >>> extra_requirements()["all"]
-    ['zoopipe-core[ray,dask,s3,duckdb]']
+    ['zoopipe-core[ray,dask,s3,duckdb,dvc]']
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ FIRST_PARTY: tuple[FirstPartyPlugin, ...] = (
     FirstPartyPlugin(
         "duckdb", "adapter", "zoopipe_duckdb", "duckdb", ("duckdb>=1.0",), ("duckdb",), suffixes=(".duckdb",)
     ),
+    FirstPartyPlugin("dvc", "syncer", "zoopipe_dvc", "dvc", ("dvc>=3.0",), ("dvc",), schemes=("dvc",)),
 )
 
 # Component name -> the first-party plugin that provides it, so an unknown name that we know

@@ -48,7 +48,8 @@ class HashCache:
     """MD5 digests of files, computed once per (size, mtime, inode) and kept in SQLite.
 
     A file whose size, modification time or inode changed is read again; one that did not is
-    answered from the cache. ``path=None`` uses ``<zoopipe cache dir>/md5.sqlite``.
+    answered from the cache. ``path=None`` uses ``<zoopipe cache dir>/md5.sqlite``;
+    ``persistent=False`` keeps nothing (for files hashed once, such as a run's fresh outputs).
 
     Example:
         >>> import pathlib, tempfile
@@ -63,14 +64,15 @@ class HashCache:
         1
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, persistent: bool = True) -> None:
         self.path = Path(path) if path is not None else cache_dir() / "md5.sqlite"
+        self.persistent = persistent
         self.hashed = 0
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection | None:
-        if self._connection is None:
+        if self._connection is None and self.persistent:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 connection = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
@@ -142,7 +144,7 @@ class HashCache:
                 self._connection = None
 
     def __getstate__(self) -> dict[str, object]:
-        return {"path": self.path}
+        return {"path": self.path, "persistent": self.persistent}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
+        self.__init__(state["path"], persistent=state["persistent"])  # type: ignore[misc]

@@ -20,6 +20,15 @@ from zoopipe_core.syncers.hashing import HashCache
 DIR_SUFFIX = ".dir"
 
 
+#: What DVC leaves out of a directory at any depth (its default ignore list), left out here too
+#: so a directory's hash stays DVC's. (A repository's .dvcignore patterns are not applied.)
+IGNORED_NAMES = frozenset({".git", ".hg", ".dvc"})
+
+
+def _ignored(relative: Path) -> bool:
+    return any(part in IGNORED_NAMES for part in relative.parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class FileEntry:
     """One file of a manifest: its path relative to the root ("" for a single file), MD5, size."""
@@ -60,7 +69,8 @@ class Manifest:
         if not root.is_dir():
             raise FileNotFoundError(f"{root} is neither a file nor a directory")
         files = sorted(
-            (p for p in root.rglob("*") if p.is_file()), key=lambda p: p.relative_to(root).as_posix()
+            (p for p in root.rglob("*") if p.is_file() and not _ignored(p.relative_to(root))),
+            key=lambda p: p.relative_to(root).as_posix(),
         )
         md5s = cache.md5s(files)
         return cls(

@@ -36,6 +36,8 @@ SECRET_OPTIONS = (
     "aws_secret_access_key",
     "aws_session_token",
     "session_token",
+    "ssecustomerkey",
+    "sse_customer_key",
     "client_secret",
 )
 
@@ -92,6 +94,7 @@ class ContentStore:
         self.storage_options = dict(storage_options or {})
         self._fs: Any = None
         self._root = ""
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         options = f", {redacted(self.storage_options)!r}" if self.storage_options else ""
@@ -117,10 +120,14 @@ class ContentStore:
     @property
     def fs(self) -> Any:
         """The fsspec filesystem of the store's URL (opened on first use)."""
-        if self._fs is None:
+        if self._fs is None or self._pid != os.getpid():  # a forked worker opens its own
             from fsspec.core import url_to_fs
 
-            self._fs, self._root = url_to_fs(self.url, **self.storage_options)
+            self._pid = os.getpid()
+
+            # A filesystem of its own: fsspec's shared instances are not fork-safe (a forked
+            # worker would reuse the driver's S3 connection) nor safe to close under another user.
+            self._fs, self._root = url_to_fs(self.url, skip_instance_cache=True, **self.storage_options)
             self._root = self._root.rstrip("/")
         return self._fs
 

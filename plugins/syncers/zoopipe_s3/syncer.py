@@ -18,6 +18,7 @@ import s3fs
 from fsspec.core import url_to_fs
 
 from zoopipe_core.syncers import (
+    ContentStore,
     Syncer,
     content_hash,
     file_hash,
@@ -76,6 +77,31 @@ class S3Syncer(Syncer):
     def __init__(self, **storage_options: Any) -> None:
         # A syncer's own filesystem: its listings must not come from another instance's cache.
         self.fs = s3fs.S3FileSystem(skip_instance_cache=True, **storage_options)
+
+    @classmethod
+    def content_store(cls, url: str, **storage_options: Any) -> ContentStore:
+        """The content store of offloaded runs at ``url``, with the endpoint this process uses.
+
+        Workers on other hosts open the store themselves: the endpoint configured here (the
+        ``endpoint_url`` option, ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``, or fsspec's ``s3``
+        configuration) travels with it, so they reach the same server. Credentials do not: each
+        worker uses its own credential chain (environment, profile, instance role), unless they
+        were passed here explicitly (``key=``, ``secret=``, ``token=``).
+
+        Example:
+            >>> import os
+            >>> from unittest import mock
+            >>> with mock.patch.dict(os.environ, {"AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"}):
+            ...     S3Syncer.content_store("s3://bucket/runs").storage_options
+            {'client_kwargs': {'endpoint_url': 'http://127.0.0.1:9000'}}
+        """
+        options = dict(storage_options)
+        client_kwargs = dict(options.get("client_kwargs") or {})
+        if not (client_kwargs.get("endpoint_url") or options.get("endpoint_url")):
+            endpoint = _configured_endpoint()
+            if endpoint:
+                options["client_kwargs"] = {**client_kwargs, "endpoint_url": endpoint}
+        return ContentStore(url, options)
 
     @classmethod
     def open_uncommitted(cls, url: str) -> S3Upload:
@@ -257,6 +283,18 @@ class S3Syncer(Syncer):
             remove_path(temporary)
             raise
         return digest
+
+
+def _configured_endpoint() -> str | None:
+    """The S3 endpoint this process is configured with, if not AWS's own."""
+    import fsspec.config
+
+    for variable in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    configured = fsspec.config.conf.get("s3", {})
+    endpoint = (configured.get("client_kwargs") or {}).get("endpoint_url") or configured.get("endpoint_url")
+    return str(endpoint) if endpoint else None
 
 
 def _check(url: str, expected: str | None, actual: str) -> None:

@@ -153,7 +153,7 @@ class Offload:
         def offloaded(*args: Any, **kwargs: Any) -> Any:
             return self.call(fn, *args, **kwargs)
 
-        setattr(offloaded, OFFLOAD_MARK, True)
+        setattr(offloaded, OFFLOAD_MARK, fn)
         offloaded.offload = self  # type: ignore[attr-defined]
         return offloaded
 

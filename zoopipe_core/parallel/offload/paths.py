@@ -8,7 +8,6 @@ that is not a parameter of a function taking ``**kwargs`` is looked up among tho
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import inspect
@@ -120,9 +119,10 @@ def _set(container: Any, keys: tuple[str, ...], value: Any) -> Any:
     new_child = _set(_child(container, key), rest, value)
     if _is_omegaconf(container):
         copied = copy.deepcopy(container)
-        from omegaconf import OmegaConf, open_dict
+        from omegaconf import flag_override
 
-        with open_dict(copied) if OmegaConf.is_dict(copied) else contextlib.nullcontext():
+        # A read-only or struct config (Hydra's) is changed on this copy only.
+        with flag_override(copied, ["readonly", "struct"], False):
             copied[int(key) if _is_omegaconf_list(copied) else key] = new_child
         return copied
     if isinstance(container, MutableMapping):

@@ -49,9 +49,12 @@ def unwrap_offloaded(target: Any) -> Any:
     stacked above it, such as ``hydra.main``, are skipped)."""
     seen = target
     while seen is not None:
-        if getattr(seen, OFFLOAD_MARK, False):
-            return seen.__wrapped__
-        seen = getattr(seen, "__wrapped__", None)
+        wrapped = getattr(seen, "__wrapped__", None)
+        # The mark holds the wrapped function; functools.wraps in a decorator stacked above
+        # copies the mark onto its own wrapper, whose __wrapped__ is then not that function.
+        if wrapped is not None and getattr(seen, OFFLOAD_MARK, None) is wrapped:
+            return wrapped
+        seen = wrapped
     return target
 
 
@@ -87,7 +90,9 @@ def run_offloaded(job: OffloadJob) -> OffloadResult:
     """Run ``job`` on this worker (the task the driver submits)."""
     fn = job.function.resolve() if isinstance(job.function, FunctionByName) else job.function
     scratch = Path(tempfile.mkdtemp(prefix=f"zoopipe-offload-{job.run_id[:12]}-"))
-    cache = HashCache()
+    # Outputs are fresh files, hashed once: no SQLite here. (A worker forked by local processes
+    # while another driver thread was inside SQLite would also wait forever on its copied lock.)
+    cache = HashCache(persistent=False)
     try:
         local = node_objects()
         downloaded = 0

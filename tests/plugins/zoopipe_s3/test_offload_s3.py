@@ -1,0 +1,80 @@
+"""Offloaded calls through S3 (moto's server): the offload contract, and a store that cannot be
+reached failing on the driver, before anything is submitted, without showing a secret."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from s3_server import S3Server, s3_keys
+
+from zoopipe_core import Offload
+from zoopipe_core.engines import MultiProcessEngine
+from zoopipe_core.syncers import StorageError
+from zoopipe_core.testing import offload_tasks as tasks
+from zoopipe_core.testing.offload_contract import OffloadContract, tree
+
+
+class TestOffloadThroughS3(OffloadContract):
+    bucket = ""
+
+    @pytest.fixture(autouse=True)
+    def _bucket(self, s3_bucket: str) -> None:
+        self.bucket = s3_bucket
+
+    def make_engine(self) -> MultiProcessEngine:
+        return MultiProcessEngine(max_workers=2)
+
+    def make_storage(self) -> str:
+        return f"s3://{self.bucket}/offload"
+
+
+def test_objects_are_stored_in_dvc_layout(s3_server: S3Server, s3_bucket: str, tmp_path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.txt").write_text("hello\n")
+    with Offload(deps=["source"], outs=["target"], storage=f"s3://{s3_bucket}/runs") as offload:
+        offload.call(tasks.copy_tree, data, tmp_path / "out", suffix="!")
+    keys = s3_keys(s3_server, s3_bucket)
+    assert "runs/files/md5/b1/946ac92492d2347c6235b4d2611184" in keys  # md5("hello\n")
+    assert sum(key.endswith(".dir") for key in keys) == 2  # the input and the output directory
+    assert tree(tmp_path / "out") == {"a.txt": b"hello\n!"}
+
+
+def test_an_unreachable_store_fails_before_submitting_and_hides_secrets(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "data").mkdir()
+    engine = MultiProcessEngine(max_workers=1)
+    offload = Offload(
+        deps=["source"],
+        outs=["target"],
+        engine=engine,
+        storage="s3://no-such-bucket/runs",
+        storage_options={
+            "client_kwargs": {"endpoint_url": "http://127.0.0.1:9"},
+            "key": "AKIAZOOPIPESECRETKEY",
+            "secret": "zoopipe-very-secret",
+        },
+    )
+    # Our log lines at every level; botocore's own DEBUG lines print the access key id in
+    # request headers, which a user turning on botocore's debugging asks for.
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="zoopipe")
+    with pytest.raises(
+        StorageError, match=r"cannot reach the content store s3://no-such-bucket/runs"
+    ) as caught:
+        offload.call(tasks.copy_tree, tmp_path / "data", tmp_path / "out")
+    assert not engine.is_running
+    for text in (str(caught.value), repr(offload), repr(offload.store), caplog.text):
+        assert "AKIAZOOPIPESECRETKEY" not in text and "zoopipe-very-secret" not in text
+    assert "***" in repr(offload.store)
+
+
+def test_a_missing_bucket_is_a_clear_error(s3_server: S3Server, tmp_path) -> None:
+    (tmp_path / "data").mkdir()
+    offload = Offload(deps=["source"], outs=["target"], storage="s3://zoopipe-missing-bucket/runs")
+    with pytest.raises(StorageError, match=r"zoopipe-missing-bucket/runs: FileNotFoundError") as caught:
+        offload.call(tasks.copy_tree, tmp_path / "data", tmp_path / "out")
+    assert "check the URL, that the bucket or directory exists" in str(caught.value)
+    offload.close()
