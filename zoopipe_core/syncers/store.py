@@ -177,7 +177,15 @@ class ContentStore:
             with concurrent.futures.ThreadPoolExecutor(min(len(wanted), TRANSFER_THREADS * 2)) as pool:
                 present = dict(zip(wanted, pool.map(self.has, wanted), strict=True))
             return {md5 for md5, here in present.items() if not here}
-        prefixes = sorted({md5[:2] for md5 in wanted})
+        # One listing of the store's two-hex-digit directories first: an empty or small store
+        # answers in one request instead of one per prefix.
+        try:
+            existing = {
+                name.rstrip("/").rsplit("/", 1)[-1] for name in fs.ls(f"{self.root}/files/md5", detail=False)
+            }
+        except FileNotFoundError:
+            existing = set()
+        prefixes = sorted({md5[:2] for md5 in wanted} & existing)
 
         def listed(prefix: str) -> set[str]:
             try:

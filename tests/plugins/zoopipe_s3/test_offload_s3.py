@@ -78,3 +78,24 @@ def test_a_missing_bucket_is_a_clear_error(s3_server: S3Server, tmp_path) -> Non
         offload.call(tasks.copy_tree, tmp_path / "data", tmp_path / "out")
     assert "check the URL, that the bucket or directory exists" in str(caught.value)
     offload.close()
+
+
+def test_many_objects_on_s3_only_missing_ones_are_sent(s3_server: S3Server, s3_bucket: str, tmp_path) -> None:
+    """Past LOOKUPS_ONE_BY_ONE objects the store lists prefixes instead of a HEAD each."""
+    from zoopipe_core.syncers import ContentStore, HashCache, Manifest
+
+    data = tmp_path / "data"
+    for index in range(150):
+        path = data / f"d{index % 5}" / f"f{index}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"file {index}\n")
+    store = ContentStore(f"s3://{s3_bucket}/cas", {"client_kwargs": {"endpoint_url": s3_server.endpoint_url}})
+    cache = HashCache(tmp_path / "md5.sqlite")
+    manifest = Manifest.of(data, cache)
+    assert store.push(data, manifest) == manifest.size
+    (data / "d3" / "f3.txt").write_text("changed\n")
+    changed = Manifest.of(data, cache)
+    assert len(store.missing(e.md5 for e in changed.files)) == 1
+    assert store.push(data, changed) == len("changed\n")
+    assert store.pull(changed, tmp_path / "copy", cache) == changed.size
+    assert tree(tmp_path / "copy") == tree(data)
