@@ -10,6 +10,7 @@ through another store than a local directory. The offloaded functions live in
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 import shutil
 import tempfile
@@ -169,6 +170,8 @@ class OffloadContract:
         assert "write_half_then_fail" in str(error.__cause__)
         assert tree(out) == before
         assert not Path(log.read_text()).exists(), "the worker's scratch directory was not removed"
+        half = hashlib.md5(b"half", usedforsecurity=False).hexdigest()
+        assert offload.store.missing([half]) == {half}, "a failed run stored its outputs"
         assert sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".results")) == []
 
     def test_a_missing_dep_fails_on_the_driver_before_anything_runs(self) -> None:

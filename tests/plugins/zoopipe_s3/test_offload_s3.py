@@ -99,3 +99,20 @@ def test_many_objects_on_s3_only_missing_ones_are_sent(s3_server: S3Server, s3_b
     assert store.push(data, changed) == len("changed\n")
     assert store.pull(changed, tmp_path / "copy", cache) == changed.size
     assert tree(tmp_path / "copy") == tree(data)
+
+
+def test_the_generic_endpoint_variable_reaches_the_workers(
+    s3_server: S3Server, s3_bucket: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_ENDPOINT_URL (not only AWS_ENDPOINT_URL_S3) names the server, and travels with the store."""
+    import fsspec.config
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    monkeypatch.setitem(fsspec.config.conf, "s3", {})
+    with Offload(deps=["source"], outs=["target"], storage=f"s3://{s3_bucket}/runs") as offload:
+        assert offload.store.storage_options == {"client_kwargs": {"endpoint_url": s3_server.endpoint_url}}
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "x.txt").write_text("x")
+        offload.call(tasks.copy_tree, tmp_path / "data", tmp_path / "out")
+    assert tree(tmp_path / "out") == {"x.txt": b"x"}
