@@ -68,3 +68,29 @@ def test_the_directory_hash_and_object_are_dvcs(tmp_path: Path) -> None:
         "dir", tuple(type(e)(e.relpath, e.md5, -1) for e in manifest.files)
     )
     assert Path(store.object_path(manifest.hash)).read_bytes() == manifest.dir_bytes()
+
+
+def test_a_changed_directory_looks_up_only_its_new_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the hash pushed from the same path before (still stored), its files are known to be
+    stored: only the changed file is looked up."""
+    data = many_files(tmp_path / "data", LOOKUPS_ONE_BY_ONE * 3)
+    store = ContentStore(str(tmp_path / "store"))
+    cache = HashCache(tmp_path / "md5.sqlite")
+    first = Manifest.of(data, cache)
+    store.push(data, first)
+    cache.remember_pushed(store.url, data, first.hash)
+    (data / "d2" / "f2.txt").write_text("changed\n")
+    looked_up: list[set[str]] = []
+    original = store.missing
+    monkeypatch.setattr(store, "missing", lambda md5s: looked_up.append(set(md5s)) or original(md5s))
+    changed = Manifest.of(data, cache)
+    assert store.push(data, changed, cache.last_pushed(store.url, data)) == len("changed\n")
+    assert [len(md5s) for md5s in looked_up] == [1]
+    # A previous directory no longer stored is no evidence: everything is looked up.
+    Path(store.object_path(first.hash)).unlink()
+    Path(store.object_path(changed.hash)).unlink()
+    looked_up.clear()
+    assert store.push(data, changed, first.hash) == 0
+    assert [len(md5s) for md5s in looked_up] == [len(changed.files)]

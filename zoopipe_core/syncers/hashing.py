@@ -81,6 +81,10 @@ class HashCache:
                     "CREATE TABLE IF NOT EXISTS md5 (path TEXT PRIMARY KEY, size INTEGER, "
                     "mtime_ns INTEGER, inode INTEGER, md5 TEXT)"
                 )
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS pushed (store TEXT, path TEXT, hash TEXT, "
+                    "PRIMARY KEY (store, path))"
+                )
                 connection.commit()
             except sqlite3.Error:
                 # A cache that cannot be opened (read-only home, a full disk) costs speed, not
@@ -125,6 +129,32 @@ class HashCache:
                     )
             except sqlite3.Error:
                 pass  # not remembered: hashed again next time
+
+    def last_pushed(self, store: str, path: Path) -> str | None:
+        """The hash last pushed from ``path`` to the store at URL ``store``, if remembered."""
+        with self._lock:
+            connection = self._connect()
+            if connection is None:
+                return None
+            row = connection.execute(
+                "SELECT hash FROM pushed WHERE store = ? AND path = ?", (store, str(path.absolute()))
+            ).fetchone()
+        return row[0] if row else None
+
+    def remember_pushed(self, store: str, path: Path, digest: str) -> None:
+        """Note that ``path``'s content ``digest`` is now stored at ``store``."""
+        with self._lock:
+            connection = self._connect()
+            if connection is None:
+                return
+            try:
+                with connection:
+                    connection.execute(
+                        "INSERT OR REPLACE INTO pushed VALUES (?, ?, ?)",
+                        (store, str(path.absolute()), digest),
+                    )
+            except sqlite3.Error:
+                pass
 
     def forget(self, paths: Iterable[Path]) -> None:
         """Drop what is known of ``paths`` (their next lookup reads them)."""

@@ -200,20 +200,35 @@ class ContentStore:
 
     # ------------------------------------------------------------------ push
 
-    def push(self, local_path: str | os.PathLike[str], manifest: Manifest) -> int:
+    def push(
+        self, local_path: str | os.PathLike[str], manifest: Manifest, previous: str | None = None
+    ) -> int:
         """Store the files of ``local_path`` (described by ``manifest``) that the store lacks,
-        then the directory's object; return the bytes sent. A directory whose object is already
-        stored is complete (its object is written last), so it costs one lookup."""
+        then the directory's object; return the bytes sent.
+
+        A directory whose object is already stored is complete (its object is written last), so
+        it costs one lookup. ``previous``, the hash of a directory pushed from the same path
+        before, makes a changed directory cheap too: when its object is still stored, its
+        files are, and only the other files are looked up."""
         root = Path(local_path)
         if manifest.kind == "dir" and self.has(manifest.hash):
             return 0
         by_md5: dict[str, FileEntry] = {entry.md5: entry for entry in manifest.files}
-        missing = self.missing(by_md5)
+        missing = self.missing(set(by_md5) - self._stored_with(previous))
         sources = [(manifest.local_path(root, by_md5[md5]), md5) for md5 in sorted(missing)]
         self._put_many(sources)
         if manifest.kind == "dir":
             self._put_bytes(manifest.dir_bytes(), self.object_path(manifest.hash))
         return sum(by_md5[md5].size for md5 in missing)
+
+    def _stored_with(self, directory: str | None) -> set[str]:
+        """The files of the stored directory ``directory`` (none unless its object is stored)."""
+        if directory is None or not directory.endswith(DIR_SUFFIX):
+            return set()
+        try:
+            return {entry.md5 for entry in self.read_manifest(directory).files}
+        except (FileNotFoundError, ValueError):
+            return set()
 
     def _put_many(self, sources: list[tuple[Path, str]]) -> None:
         if not sources:

@@ -193,7 +193,11 @@ class Offload:
         cache = HashCache()
         try:
             manifests = [(location, Manifest.of(path, cache)) for location, path in dep_paths.items()]
-            uploaded = sum(self.store.push(dep_paths[location], manifest) for location, manifest in manifests)
+            uploaded = 0
+            for location, manifest in manifests:
+                path = dep_paths[location]
+                uploaded += self.store.push(path, manifest, cache.last_pushed(self.store.url, path))
+                cache.remember_pushed(self.store.url, path, manifest.hash)
         finally:
             cache.close()
         synced = time.perf_counter() - started
