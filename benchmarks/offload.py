@@ -102,13 +102,16 @@ def work(data_dir: str, out_dir: str) -> int:
     started = time.time()
     files = sum(len(names) for _, _, names in os.walk(data_dir))
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "started.txt"), "w") as f:
+    # A new name each call: ray-decorator's `aws s3 sync` back to the local directory skips a
+    # file of the same size that is older on S3 than locally, which left a stale started.txt.
+    with open(os.path.join(out_dir, f"started-{time.time_ns()}.txt"), "w") as f:
         f.write(repr(started))
     return files
 
 
 def _started(out_dir: Path) -> float:
-    return float((out_dir / "started.txt").read_text())
+    """When the last call's function started (the newest marker; ray-decorator keeps old ones)."""
+    return max(float(path.read_text()) for path in out_dir.glob("started-*.txt"))
 
 
 def child_s3fs_put(tree: Path, endpoint: str, prefix: str) -> dict:
@@ -238,6 +241,7 @@ def run_contender(name: str, tree: Path, endpoint: str, prefix: str, aws_bin: Pa
     env["ZOOPIPE_CACHE_DIR"] = cache
     env.pop("RAY_ADDRESS", None)
     try:
+        # ray-decorator's workers sync into deps/ and outs/ under the working directory.
         done = subprocess.run(
             [
                 sys.executable,
@@ -252,6 +256,7 @@ def run_contender(name: str, tree: Path, endpoint: str, prefix: str, aws_bin: Pa
                 prefix,
             ],
             env=env,
+            cwd=cache,
             capture_output=True,
             text=True,
             timeout=1800,
