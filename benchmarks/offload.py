@@ -150,24 +150,19 @@ def child_zoopipe(tree: Path, endpoint: str, prefix: str, scratch: Path) -> dict
     # The engine's start (joining Ray, shipping the project's environment) is once per process,
     # not synchronisation: done before the timed calls.
     offloaded.offload.ready()
-    calls = []
-    data = _working_copy(tree, scratch)
-    changed_size = 0
-    for call in range(3):
-        if call == 2:
-            changed_size = _change_one_file(data)
+
+    def call_once(data: Path, out: Path) -> dict:
         started = time.time()
-        offloaded(data_dir=str(data), out_dir=str(scratch / "out"))
+        offloaded(data_dir=str(data), out_dir=str(out))
         stats = offloaded.offload.last_run
-        calls.append(
-            {
-                "sync_seconds": _started(scratch / "out") - started,
-                "driver_sync_seconds": stats.input_seconds,
-                "sent": stats.inputs_sent,
-                "wall_seconds": time.time() - started,
-            }
-        )
-    return _summary(calls, changed_size)
+        return {
+            "sync_seconds": _started(out) - started,
+            "driver_sync_seconds": stats.input_seconds,
+            "sent": stats.inputs_sent,
+            "wall_seconds": time.time() - started,
+        }
+
+    return _three_calls(tree, scratch, call_once)
 
 
 def child_ray_decorator(tree: Path, endpoint: str, prefix: str, scratch: Path) -> dict:
@@ -180,20 +175,27 @@ def child_ray_decorator(tree: Path, endpoint: str, prefix: str, scratch: Path) -
         deps=["data_dir"], outs=["out_dir"], ray_address="auto", s3_base_path=f"s3://{BUCKET}/{prefix}"
     )(work)
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}, skip_instance_cache=True)
+
+    def call_once(data: Path, out: Path) -> dict:
+        before = server_state(fs, prefix)
+        started = time.time()
+        offloaded(data_dir=str(data), out_dir=str(out))
+        wall = time.time() - started
+        sent = bytes_changed(before, server_state(fs, prefix))
+        return {"sync_seconds": _started(out) - started, "sent": sent, "wall_seconds": wall}
+
+    return _three_calls(tree, scratch, call_once)
+
+
+def _three_calls(tree: Path, scratch: Path, call_once) -> dict:
+    """The first call, an identical second, and a third after one file changed."""
     calls = []
     data = _working_copy(tree, scratch)
     changed_size = 0
     for call in range(3):
         if call == 2:
             changed_size = _change_one_file(data)
-        before = server_state(fs, prefix)
-        started = time.time()
-        offloaded(data_dir=str(data), out_dir=str(scratch / "out"))
-        wall = time.time() - started
-        sent = bytes_changed(before, server_state(fs, prefix))
-        calls.append(
-            {"sync_seconds": _started(scratch / "out") - started, "sent": sent, "wall_seconds": wall}
-        )
+        calls.append(call_once(data, scratch / "out"))
     return _summary(calls, changed_size)
 
 

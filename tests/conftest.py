@@ -186,6 +186,28 @@ def dask_cluster():
     cluster.close()
 
 
+class OnSessionDask:
+    """A contract suite (EngineContract, MapContract, ...) on the session's LocalCluster: mix it in
+    first. The scheduler's address is set per class, before the contract's setup_method calls
+    make_engine(), and each test starts with both workers there."""
+
+    address = ""
+
+    @pytest.fixture(autouse=True, scope="class")
+    @classmethod
+    def _cluster(cls, dask_cluster):
+        cls.address = dask_cluster.scheduler_address
+
+    @pytest.fixture(autouse=True)
+    def _both_workers(self, dask_cluster):
+        restore_dask_workers(dask_cluster)
+
+    def make_engine(self):
+        from zoopipe_dask import DaskEngine
+
+        return DaskEngine(self.address)
+
+
 def restore_dask_workers(cluster, workers: int = 2, timeout: float = 90.0) -> None:
     """Wait until the session's LocalCluster has its `workers` again.
 

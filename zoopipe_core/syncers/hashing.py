@@ -117,18 +117,23 @@ class HashCache:
         return {path: known[path] for path in paths}
 
     def _remember(self, entries: dict[Path, tuple[tuple[int, int, int], str]]) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO md5 VALUES (?, ?, ?, ?, ?)",
+            [(str(path.absolute()), *stat, md5) for path, (stat, md5) in entries.items()],
+        )
+
+    def _write(self, statement: str, rows: list[tuple[object, ...]]) -> None:
+        """Run ``statement`` for each row in one transaction; a cache that cannot be written
+        only costs speed (the next lookup reads the files again)."""
         with self._lock:
             connection = self._connect()
             if connection is None:
                 return
             try:
                 with connection:
-                    connection.executemany(
-                        "INSERT OR REPLACE INTO md5 VALUES (?, ?, ?, ?, ?)",
-                        [(str(path.absolute()), *stat, md5) for path, (stat, md5) in entries.items()],
-                    )
+                    connection.executemany(statement, rows)
             except sqlite3.Error:
-                pass  # not remembered: hashed again next time
+                pass
 
     def last_pushed(self, store: str, path: Path) -> str | None:
         """The hash last pushed from ``path`` to the store at URL ``store``, if remembered."""
@@ -143,29 +148,7 @@ class HashCache:
 
     def remember_pushed(self, store: str, path: Path, digest: str) -> None:
         """Note that ``path``'s content ``digest`` is now stored at ``store``."""
-        with self._lock:
-            connection = self._connect()
-            if connection is None:
-                return
-            try:
-                with connection:
-                    connection.execute(
-                        "INSERT OR REPLACE INTO pushed VALUES (?, ?, ?)",
-                        (store, str(path.absolute()), digest),
-                    )
-            except sqlite3.Error:
-                pass
-
-    def forget(self, paths: Iterable[Path]) -> None:
-        """Drop what is known of ``paths`` (their next lookup reads them)."""
-        with self._lock:
-            connection = self._connect()
-            if connection is None:
-                return
-            with connection:
-                connection.executemany(
-                    "DELETE FROM md5 WHERE path = ?", [(str(Path(p).absolute()),) for p in paths]
-                )
+        self._write("INSERT OR REPLACE INTO pushed VALUES (?, ?, ?)", [(store, str(path.absolute()), digest)])
 
     def close(self) -> None:
         with self._lock:

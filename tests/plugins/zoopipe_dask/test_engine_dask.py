@@ -8,7 +8,7 @@ import time
 import zipfile
 
 import pytest
-from conftest import restore_dask_workers
+from conftest import OnSessionDask, restore_dask_workers
 from zoopipe_dask import DaskEngine
 from zoopipe_dask.engine import code_archives
 
@@ -29,21 +29,8 @@ def dask_address(dask_cluster) -> str:
     return dask_cluster.scheduler_address
 
 
-class TestDaskEngine(EngineContract):
-    address = ""
-
-    @pytest.fixture(autouse=True, scope="class")
-    @classmethod
-    def _cluster(cls, dask_cluster):
-        # Class scope: set before the contract's setup_method calls make_engine().
-        cls.address = dask_cluster.scheduler_address
-
-    @pytest.fixture(autouse=True)
-    def _both_workers(self, dask_cluster):
-        restore_dask_workers(dask_cluster)
-
-    def make_engine(self) -> DaskEngine:
-        return DaskEngine(self.address)
+class TestDaskEngine(OnSessionDask, EngineContract):
+    pass
 
 
 def _free_port() -> int:
