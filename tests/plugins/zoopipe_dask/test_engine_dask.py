@@ -107,20 +107,8 @@ def test_code_archives_honour_the_ignore_file(tmp_path, monkeypatch):
     assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["pkg/__init__.py"]
 
 
-class TestPipeManagerOnDask(PipeManagerContract):
-    address = ""
-
-    @pytest.fixture(autouse=True, scope="class")
-    @classmethod
-    def _cluster(cls, dask_cluster):
-        cls.address = dask_cluster.scheduler_address
-
-    @pytest.fixture(autouse=True)
-    def _both_workers(self, dask_cluster):
-        restore_dask_workers(dask_cluster)
-
-    def make_engine(self) -> DaskEngine:
-        return DaskEngine(self.address)
+class TestPipeManagerOnDask(OnSessionDask, PipeManagerContract):
+    pass
 
 
 def test_start_primes_every_worker_and_fails_when_one_cannot_import_zoopipe(dask_address, monkeypatch):
