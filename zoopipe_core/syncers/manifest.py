@@ -31,7 +31,12 @@ def _ignored(relative: Path) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class FileEntry:
-    """One file of a manifest: its path relative to the root ("" for a single file), MD5, size."""
+    """One file of a manifest: its path relative to the root ("" for a single file), MD5, size.
+
+    Example:
+        >>> FileEntry("data/a.csv", "b1946ac92492d2347c6235b4d2611184", 6).relpath
+        'data/a.csv'
+    """
 
     relpath: str
     md5: str

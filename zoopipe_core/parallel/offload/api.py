@@ -50,6 +50,16 @@ class OffloadStats:
     into its host's cache; ``outputs_stored``: output bytes the worker stored;
     ``outputs_received``: bytes the driver downloaded; the ``*_seconds`` are the driver's time
     hashing and storing inputs, and staging outputs.
+
+    Example:
+        >>> import os.path, pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "in.txt").write_text("abc")
+        >>> with Offload(deps=["filename"], storage=folder / "store") as offload:
+        ...     offload.call(os.path.getsize, folder / "in.txt")
+        ...     offload.last_run.inputs_sent, offload.last_run.outputs_received
+        3
+        (3, 0)
     """
 
     run_id: str

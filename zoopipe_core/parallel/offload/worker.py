@@ -32,7 +32,12 @@ OFFLOAD_MARK = "__zoopipe_offload__"
 @dataclasses.dataclass(frozen=True)
 class FunctionByName:
     """A module-level function sent by name: its module's attribute is the offloading wrapper,
-    which the worker unwraps to run the function itself (and not offload again)."""
+    which the worker unwraps to run the function itself (and not offload again).
+
+    Example:
+        >>> FunctionByName("os.path", "join").resolve()("a", "b")
+        'a/b'
+    """
 
     module: str
     qualname: str
