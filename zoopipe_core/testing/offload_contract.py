@@ -51,7 +51,9 @@ class OffloadContract:
     """
 
     def make_engine(self) -> Engine:
-        raise NotImplementedError
+        """A new, stopped engine under test with 2 workers; subclasses override this (the
+        contract's one hook, as in MapContract)."""
+        raise NotImplementedError(f"{type(self).__name__} must override make_engine()")
 
     def make_storage(self) -> Any:
         """Where runs store inputs and outputs: by default a directory beside the local paths."""
