@@ -71,7 +71,7 @@ def test_every_install_hint_in_docs_and_plugins_names_a_first_party_extra():
         *(REPO_ROOT / "plugins").rglob("*.md"),
         *(REPO_ROOT / "plugins").rglob("*.py"),
     ]
-    extras = {p.extra for p in first_party.FIRST_PARTY}
+    extras = {p.extra for p in (*first_party.FIRST_PARTY, *first_party.FIRST_PARTY_LIBRARIES)}
     seen = set()
     for path in texts:
         for extra in re.findall(r'pip install "zoopipe-core\[([\w,-]+)\]"', path.read_text()):

@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     )
     from zoopipe_core.engines.resources import granted_cpus, task_cpus, usable_cpus
     from zoopipe_core.engines.shared import SharedRef
-    from zoopipe_core.engines.shared_memory import SharedMemoryRef
+    from zoopipe_core.engines.shared_memory import SharedMemoryRef, free_shared, write_shared
     from zoopipe_core.engines.tasks import (
         CANCEL_GRACE,
         LatestProgress,
@@ -124,6 +124,8 @@ _EXPORTS = {
     "ProgressCallback": "zoopipe_core.engines.progress",
     "RemoteError": "zoopipe_core.engines.errors",
     "SharedMemoryRef": "zoopipe_core.engines.shared_memory",
+    "write_shared": "zoopipe_core.engines.shared_memory",
+    "free_shared": "zoopipe_core.engines.shared_memory",
     "SharedRef": "zoopipe_core.engines.shared",
     "StopRequested": "zoopipe_core.engines.tasks",
     "TaskProgress": "zoopipe_core.engines.tasks",
@@ -190,6 +192,7 @@ __all__ = [
     "distribution_requirements",
     "driver_facts",
     "exception_type_name",
+    "free_shared",
     "gather_facts",
     "granted_cpus",
     "host_build",
@@ -219,6 +222,7 @@ __all__ = [
     "version_table",
     "worker_import_error",
     "worker_preloads",
+    "write_shared",
     "zoopipe_code_paths",
 ]
 

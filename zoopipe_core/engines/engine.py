@@ -308,6 +308,24 @@ class Engine(abc.ABC):
             self._ensure_running("share an object")
             return self._share(obj)
 
+    def unshare(self, ref: SharedRef) -> None:
+        """Free an object :meth:`share` stored, now rather than at :meth:`shutdown`.
+
+        A task that calls ``ref.get()`` afterwards raises LookupError; workers keep what they
+        already loaded. A ref this engine did not return, or one already freed, is ignored.
+
+        Example:
+            >>> from zoopipe_core.engines import MultiProcessEngine
+            >>> with MultiProcessEngine(max_workers=1) as engine:
+            ...     ref = engine.share(b"weights")
+            ...     engine.unshare(ref)
+            ...     type(engine.submit(lambda r: r.get(), ref).exception()).__name__
+            'LookupError'
+        """
+        with self._lifecycle:
+            if self.is_running:
+                self._unshare(ref)
+
     def capacity(self) -> int:
         """How many tasks this engine can run at once right now (at least 1); starts a stopped
         engine, as :meth:`submit` does.
@@ -446,3 +464,7 @@ class Engine(abc.ABC):
     def _share(self, obj: Any) -> SharedRef:
         """Store ``obj`` once where workers can load it; return its :class:`SharedRef`.
         Called with the engine running; release the object in :meth:`_shutdown`."""
+
+    def _unshare(self, ref: SharedRef) -> None:  # noqa: B027 - optional hook, not abstract
+        """Free one shared object early (see :meth:`unshare`); called with the engine running.
+        An engine without this keeps the object until shutdown."""

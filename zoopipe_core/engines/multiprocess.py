@@ -44,7 +44,7 @@ from zoopipe_core.engines.main_guard import refuse_unguarded_main
 from zoopipe_core.engines.process_pool import PoolTask, ProcessPool
 from zoopipe_core.engines.resources import usable_cpus
 from zoopipe_core.engines.shared import SharedRef
-from zoopipe_core.engines.shared_memory import SharedMemoryRef, forget_attached, write_shared
+from zoopipe_core.engines.shared_memory import SharedMemoryRef, free_shared, write_shared
 
 __all__ = ["MultiProcessEngine", "SharedMemoryRef", "usable_cpus"]
 
@@ -138,9 +138,7 @@ class MultiProcessEngine(Engine):
         _live_engines.discard(self)
         shared, self._shared = self._shared, []
         for block in shared:
-            forget_attached(block.name)
-            block.close()
-            block.unlink()
+            free_shared(block)
 
     def _prepare(self, environment: WorkerEnvironment) -> None:
         # Workers run in this machine's interpreter, so requirements are already installed
@@ -191,6 +189,12 @@ class MultiProcessEngine(Engine):
         block, ref = write_shared(obj)
         self._shared.append(block)
         return ref
+
+    def _unshare(self, ref: SharedRef) -> None:
+        self._owned_supervisor("free a shared object")
+        for block in [block for block in self._shared if block.name == ref.key]:
+            self._shared.remove(block)
+            free_shared(block)
 
     def renew_locks(self) -> None:
         """Give this engine new locks: called in a forked child, where a lock held by another

@@ -90,6 +90,16 @@ class SharedMemoryRef(SharedRef):
 
 
 def write_shared(obj: Any) -> tuple[shared_memory.SharedMemory, SharedMemoryRef]:
+    """Pickle ``obj`` once into a new shared-memory block; the caller owns the block (close
+    and unlink it to free it; multiprocessing's resource tracker unlinks it if this process
+    dies) and hands the small :class:`SharedMemoryRef` to other processes.
+
+    Example:
+        >>> block, ref = write_shared({"rows": 3})
+        >>> ref.get()
+        {'rows': 3}
+        >>> free_shared(block)
+    """
     buffers: list[pickle.PickleBuffer] = []
     try:
         data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
@@ -128,6 +138,14 @@ def forget_attached(name: str) -> None:
         block.close()
     except BufferError:
         _still_exported.append(block)
+
+
+def free_shared(block: shared_memory.SharedMemory) -> None:
+    """Free a block :func:`write_shared` made: forget this process's loaded copy, unmap the
+    block and remove it (processes that attached it keep their mapping until they close it)."""
+    forget_attached(block.name)
+    block.close()
+    block.unlink()
 
 
 def _renew_lock_in_child() -> None:

@@ -41,7 +41,9 @@ from zoopipe_core.plugins.extras import extra_installed, install_command
 from zoopipe_core.plugins.first_party import (
     FIRST_PARTY,
     FIRST_PARTY_EXTRA_IMPORTS,
+    FIRST_PARTY_LIBRARIES,
     FIRST_PARTY_PLUGINS,
+    FirstPartyLibrary,
     FirstPartyPlugin,
 )
 from zoopipe_core.plugins.hookspecs import (
@@ -101,6 +103,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FIRST_PARTY",
     "FIRST_PARTY_EXTRA_IMPORTS",
+    "FIRST_PARTY_LIBRARIES",
     "FIRST_PARTY_PLUGINS",
     "KINDS",
     "ONLY_ENV",
@@ -108,6 +111,7 @@ __all__ = [
     "Component",
     "ComponentInfo",
     "Direction",
+    "FirstPartyLibrary",
     "FirstPartyPlugin",
     "Kind",
     "PluginInfo",

@@ -13,7 +13,7 @@ Example:
     >>> FIRST_PARTY_EXTRA_IMPORTS["dask"]
     ('dask', 'distributed')
     >>> extra_requirements()["all"]
-    ['zoopipe-core[ray,dask,s3,duckdb,dvc]']
+    ['zoopipe-core[ray,dask,s3,duckdb,dvc,zerocopy]']
 """
 
 from __future__ import annotations
@@ -68,12 +68,40 @@ FIRST_PARTY: tuple[FirstPartyPlugin, ...] = (
     FirstPartyPlugin("dvc", "syncer", "zoopipe_dvc", "dvc", ("dvc>=3.0",), ("dvc",), schemes=("dvc",)),
 )
 
+
+@dataclasses.dataclass(frozen=True)
+class FirstPartyLibrary:
+    """A first-party package that registers no component (nothing to look up by name): users
+    import it, and its dependencies arrive with its extra.
+
+    Example:
+        >>> zerocopy = FIRST_PARTY_LIBRARIES[0]
+        >>> zerocopy.package, zerocopy.install_command
+        ('zoopipe_zerocopy', 'pip install "zoopipe-core[zerocopy]"')
+    """
+
+    package: str
+    extra: str
+    requirements: tuple[str, ...]
+    imports: tuple[str, ...]
+
+    @property
+    def install_command(self) -> str:
+        return f'pip install "{DISTRIBUTION}[{self.extra}]"'
+
+
+FIRST_PARTY_LIBRARIES: tuple[FirstPartyLibrary, ...] = (
+    # Zero-copy model sharing (ModelWrapper): torch from PyPI is large, so it is its own extra.
+    FirstPartyLibrary("zoopipe_zerocopy", "zerocopy", ("torch>=2.4",), ("torch",)),
+)
+
 # Component name -> the first-party plugin that provides it, so an unknown name that we know
 # about gets the exact install command instead of a bare "not found".
 FIRST_PARTY_PLUGINS: dict[str, FirstPartyPlugin] = {plugin.name: plugin for plugin in FIRST_PARTY}
 
 # Extra of zoopipe-core -> import names of its dependencies, checked with find_spec (no import).
-FIRST_PARTY_EXTRA_IMPORTS: dict[str, tuple[str, ...]] = {p.extra: p.imports for p in FIRST_PARTY}
+_EVERY: tuple[FirstPartyPlugin | FirstPartyLibrary, ...] = (*FIRST_PARTY, *FIRST_PARTY_LIBRARIES)
+FIRST_PARTY_EXTRA_IMPORTS: dict[str, tuple[str, ...]] = {p.extra: p.imports for p in _EVERY}
 
 #: The extra that installs every first-party plugin's dependencies.
 ALL_EXTRA = "all"
@@ -82,6 +110,6 @@ ALL_EXTRA = "all"
 def extra_requirements() -> dict[str, list[str]]:
     """The first-party extras as pyproject.toml's ``[project.optional-dependencies]`` lists them,
     ``all`` included."""
-    extras = {plugin.extra: list(plugin.requirements) for plugin in FIRST_PARTY}
-    extras[ALL_EXTRA] = [f"{DISTRIBUTION}[{','.join(p.extra for p in FIRST_PARTY)}]"]
+    extras = {plugin.extra: list(plugin.requirements) for plugin in _EVERY}
+    extras[ALL_EXTRA] = [f"{DISTRIBUTION}[{','.join(p.extra for p in _EVERY)}]"]
     return extras

@@ -625,6 +625,13 @@ class DaskEngine(Engine):
             self._shared[ref.key] = _Shared(ref, dask_future, obj)
         return ref
 
+    def _unshare(self, ref: SharedRef) -> None:
+        with self._shared_lock:
+            entry = self._shared.pop(ref.key, None)
+        if entry is not None:
+            entry.ref.release()
+            self._client.cancel([entry.dask_future], force=True)
+
     # ------------------------------------------------------------------ results and progress
 
     def _resolve(self, task: _DaskTask, dask_future: Any) -> None:

@@ -807,6 +807,11 @@ class RayEngine(Engine):
         self._shared.append(ref)
         return ref
 
+    def _unshare(self, ref: SharedRef) -> None:
+        for kept in [kept for kept in self._shared if kept.key == ref.key]:
+            self._shared.remove(kept)
+            kept.release()  # Ray frees the object when the last handle to it is dropped
+
     # ------------------------------------------------------------------ driver threads
 
     def _resolve_loop(self, done: queue.Queue[Any]) -> None:

@@ -1,0 +1,101 @@
+"""Small models and pipelines for the zero-copy tests: importable by worker processes (forked,
+or Ray workers, which get the driver's sys.path)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from zoopipe_zerocopy import cow
+
+
+class TiedLM(torch.nn.Module):
+    """An embedding tied to the output layer, a LayerNorm, and a buffer."""
+
+    def __init__(self, vocabulary: int = 50, width: int = 16):
+        super().__init__()
+        self.embed = torch.nn.Embedding(vocabulary, width)
+        self.norm = torch.nn.LayerNorm(width)
+        self.head = torch.nn.Linear(width, vocabulary, bias=False)
+        self.head.weight = self.embed.weight
+        self.register_buffer("temperature", torch.tensor([0.5]))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.embed(tokens))) / self.temperature
+
+
+class Recurrent(torch.nn.Module):
+    """An LSTM and a BatchNorm (running statistics are buffers) in eval mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(8, 12, batch_first=True)
+        self.bn = torch.nn.BatchNorm1d(12)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(x)
+        return self.bn(out[:, -1])
+
+
+class Pipeline:
+    """What users call a pipeline: models as attributes, private attributes, in a dict and a
+    list, next to plain attributes and a property that must never be evaluated."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 8))
+        self._private = torch.nn.Linear(8, 8)
+        self.heads = {"a": torch.nn.Linear(8, 2), "b": torch.nn.Linear(8, 3)}
+        self.stages = [torch.nn.Linear(8, 8), torch.nn.Tanh()]
+        self.label = "pipeline-v1"
+        self.threshold = 0.25
+
+    @property
+    def expensive(self) -> None:
+        raise AssertionError("a property of the pipeline was evaluated")
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            hidden = self._private(self.encoder(x))
+            for stage in self.stages:
+                hidden = stage(hidden)
+            return {name: head(hidden) for name, head in self.heads.items()}
+
+
+def tensors_of(pipeline: Pipeline) -> list[torch.Tensor]:
+    modules = [pipeline.encoder, pipeline._private, *pipeline.heads.values(), *pipeline.stages]
+    return [t for module in modules for t in [*module.parameters(), *module.buffers()]]
+
+
+def where_weights_live(loaded: torch.nn.Module) -> dict[str, object]:
+    """This process's pid and, for each parameter, the shared file and offset its bytes map."""
+    places = {}
+    for name, tensor in loaded.named_parameters():
+        mapping = cow.mapping_of(tensor.data_ptr())
+        places[name] = (mapping.inode, mapping.offset + tensor.data_ptr() - mapping.start, mapping.path)
+    return {"pid": os.getpid(), "places": places}
+
+
+def load_and_locate(wrapper) -> dict[str, object]:
+    return where_weights_live(wrapper.load())
+
+
+def write_in_place(wrapper, value: float) -> float:
+    """Add ``value`` in place to the first weight in this worker; return what it now reads."""
+    model = wrapper.load()
+    with torch.no_grad():
+        model.embed.weight.add_(value)
+        model.load_state_dict({name: t + 0 for name, t in model.state_dict().items()})
+        return float(model.embed.weight[0, 0])
+
+
+def first_weight(wrapper) -> float:
+    with torch.no_grad():
+        return float(wrapper.load().embed.weight[0, 0])
+
+
+def run_tied(wrapper, tokens: list[list[int]]) -> torch.Tensor:
+    with torch.no_grad():
+        return wrapper.load()(torch.tensor(tokens))
