@@ -189,7 +189,8 @@ class _SkeletonPickler(cloudpickle.Pickler):
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, torch.storage.TypedStorage):
-            index = self._shared.get(_storage_key(obj.untyped()))
+            # untyped() would warn that TypedStorage is deprecated; pickling tensors makes them.
+            index = self._shared.get(_storage_key(obj._untyped_storage))  # noqa: SLF001
             if index is not None:
                 return (_STORAGE, index, obj.dtype)
             return None

@@ -91,6 +91,24 @@ def write_in_place(wrapper, value: float) -> float:
         return float(model.embed.weight[0, 0])
 
 
+def write_while_another_reads(wrapper, folder: str, writer: bool) -> float:
+    """Two workers at once: the writer adds 10 in place, then the reader reads what it sees."""
+    import pathlib
+    import time
+
+    model = wrapper.load()
+    meet(folder, 2)
+    signal = pathlib.Path(folder, "written")
+    if writer:
+        with torch.no_grad():
+            model.embed.weight.add_(10.0)
+        signal.touch()
+    else:
+        while not signal.exists():
+            time.sleep(0.02)
+    return float(model.embed.weight[0, 0])
+
+
 def first_weight(wrapper) -> float:
     with torch.no_grad():
         return float(wrapper.load().embed.weight[0, 0])
@@ -99,3 +117,43 @@ def first_weight(wrapper) -> float:
 def run_tied(wrapper, tokens: list[list[int]]) -> torch.Tensor:
     with torch.no_grad():
         return wrapper.load()(torch.tensor(tokens))
+
+
+def meet(folder: str, count: int, timeout: float = 60.0) -> None:
+    """Wait until ``count`` processes have called this with the same folder (a file barrier), so
+    that tasks are known to run in distinct worker processes at once."""
+    import pathlib
+    import time
+
+    pathlib.Path(folder, str(os.getpid())).touch()
+    deadline = time.monotonic() + timeout
+    while len(list(pathlib.Path(folder).iterdir())) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(list(pathlib.Path(folder).iterdir()))} of {count} workers met")
+        time.sleep(0.02)
+
+
+def locate_after_meeting(wrapper, folder: str, count: int) -> dict[str, object]:
+    """Load, then wait for the other workers: each report comes from a distinct process."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = wrapper.load()
+    meet(folder, count)
+    report = where_weights_live(model)
+    report["warnings"] = [str(w.message) for w in caught]
+    return report
+
+
+class Scorer:
+    """A pipe transform holding a wrapper: scores each record with the shared model."""
+
+    def __init__(self, wrapper) -> None:
+        self.wrapper = wrapper
+
+    def __call__(self, records: list[dict]) -> list[dict]:
+        model = self.wrapper.load()
+        with torch.no_grad():
+            logits = model(torch.tensor([[r["token"]] for r in records]))
+        return [{**r, "best": int(row[0].argmax()), "pid": os.getpid()} for r, row in zip(records, logits)]

@@ -1,0 +1,206 @@
+"""ModelWrapper on this machine without Ray: weights in shared memory (engine=None) or through
+the multiprocess engine's share; workers map one copy, copy-on-write."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import pytest
+import torch
+import zc_models
+
+from zoopipe_core import JSONOutputAdapter, ParallelMap, Pipe, PipeManager, PyGeneratorInputAdapter
+from zoopipe_core.engines import MultiProcessEngine
+from zoopipe_zerocopy import ModelWrapper
+
+HERE = pathlib.Path(__file__).parent
+
+
+def shm_names() -> set[str]:
+    return set(os.listdir("/dev/shm"))
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(4)
+    return zc_models.TiedLM()
+
+
+def test_without_ray_the_weights_go_to_shared_memory_and_workers_map_one_copy(model, tmp_path):
+    before = shm_names()
+    wrapper = ModelWrapper.from_model(model)
+    assert "shared memory on this machine" in repr(wrapper)
+    [block] = shm_names() - before
+    with MultiProcessEngine(max_workers=2) as engine:
+        futures = [engine.submit(zc_models.locate_after_meeting, wrapper, str(tmp_path), 2) for _ in range(2)]
+        reports = [future.result() for future in futures]
+        tokens = [[1, 2, 3], [7, 8, 9]]
+        remote = engine.submit(zc_models.run_tied, wrapper, tokens).result()
+    assert len({report["pid"] for report in reports}) == 2
+    # Every parameter of both workers maps the same bytes of the same shared block.
+    assert reports[0]["places"] == reports[1]["places"]
+    assert {place[2] for place in reports[0]["places"].values()} == {f"/dev/shm/{block}"}
+    assert reports[0]["warnings"] == reports[1]["warnings"] == []
+    with torch.no_grad():
+        assert torch.equal(remote, model(torch.tensor(tokens)))
+    wrapper.release()
+    assert block not in shm_names()
+    with pytest.raises(LookupError, match="shared weights are gone.*from_model"):
+        ModelWrapper(wrapper._skeleton, wrapper._ref, 0, [""]).load()
+
+
+def test_an_in_place_write_in_one_worker_never_reaches_the_others(model, tmp_path):
+    original = zc_models.first_weight(ModelWrapper.from_model(model))
+    with MultiProcessEngine(max_workers=2) as engine:
+        wrapper = ModelWrapper.from_model(model, engine=engine)
+        writer = engine.submit(zc_models.write_while_another_reads, wrapper, str(tmp_path), True)
+        reader = engine.submit(zc_models.write_while_another_reads, wrapper, str(tmp_path), False)
+        assert writer.result() == pytest.approx(original + 10.0)
+        assert reader.result() == original
+        # load_state_dict writes in place too; the driver's own load still reads the shared bytes.
+        assert engine.submit(zc_models.write_in_place, wrapper, 1.0).result() != original
+        assert zc_models.first_weight(wrapper) == original
+    assert zc_models.first_weight(ModelWrapper.from_model(model)) == original
+
+
+def test_the_engine_shutdown_removes_the_shared_weights_and_unshare_frees_them_early(model):
+    before = shm_names()
+    with MultiProcessEngine(max_workers=1) as engine:
+        kept = ModelWrapper.from_model(model, engine=engine)
+        freed = ModelWrapper.from_model(model, engine=engine)
+        assert len(shm_names() - before) == 2
+        freed.release()  # Engine.unshare: the engine keeps running
+        assert len(shm_names() - before) == 1
+        assert engine.submit(zc_models.first_weight, kept).result() == float(model.embed.weight[0, 0])
+        failure = engine.submit(zc_models.first_weight, freed).exception()
+        assert isinstance(failure, LookupError) and "shared weights are gone" in str(failure)
+    assert shm_names() == before
+
+
+def test_no_shared_memory_is_left_behind_when_the_driver_is_killed(tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, signal, sys, time
+            sys.path.insert(0, {str(HERE)!r})
+            import zc_models
+            from zoopipe_zerocopy import ModelWrapper
+            wrapper = ModelWrapper.from_model(zc_models.TiedLM())
+            print(wrapper._ref.key, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+            """
+        )
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    name = run.stdout.strip()
+    assert name.startswith("psm_") or name.startswith("wnsm_"), run.stdout
+    deadline = time.monotonic() + 30
+    while name in shm_names() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert name not in shm_names()
+
+
+def test_wrapping_needs_at_most_one_extra_model_size_of_driver_memory(tmp_path):
+    script = tmp_path / "measure.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import resource, torch
+            from zoopipe_zerocopy import ModelWrapper
+            model = torch.nn.Sequential(*[torch.nn.Linear(2048, 2048) for _ in range(12)])  # 192 MiB
+            size = sum(p.nbytes for p in model.parameters())
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            wrapper = ModelWrapper.from_model(model)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            print(size, peak - before)
+            wrapper.release()
+            """
+        )
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    size, growth = map(int, run.stdout.split())
+    assert growth <= 1.1 * size, (growth / size, "model sizes of extra driver memory")
+
+
+def test_parallel_map_and_pipe_manager_work_load_from_shared_memory(model, tmp_path):
+    wrapper = ModelWrapper.from_model(model)
+    with ParallelMap(zc_models.run_tied, engine="multiprocess") as pm:
+        results = pm.map([(wrapper, [[n, n + 1]]) for n in range(6)])
+    with torch.no_grad():
+        assert all(torch.equal(got, model(torch.tensor([[n, n + 1]]))) for n, got in enumerate(results))
+
+    outputs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    pipes = [
+        Pipe(
+            PyGeneratorInputAdapter([{"token": t} for t in range(start, start + 5)]),
+            JSONOutputAdapter(str(output)),
+            post_validation=[zc_models.Scorer(wrapper)],
+        )
+        for start, output in zip((0, 20), outputs)
+    ]
+    with PipeManager(pipes, engine=MultiProcessEngine(max_workers=2)) as manager:
+        assert manager.wait()
+    with torch.no_grad():
+        expected = {t: int(model(torch.tensor([[t]]))[0, 0].argmax()) for t in [*range(5), *range(20, 25)]}
+    records = [json.loads(line) for output in outputs for line in output.read_text().splitlines()]
+    assert {record["token"]: record["best"] for record in records} == expected
+    assert os.getpid() not in {record["pid"] for record in records}
+    wrapper.release()
+
+
+def test_task_mode_runs_each_models_methods_as_tasks_on_the_engine():
+    pipeline = zc_models.Pipeline()
+    with MultiProcessEngine(max_workers=2) as engine:
+        remote = ModelWrapper.for_tasks(pipeline, engine=engine)
+        assert type(remote) is zc_models.Pipeline and remote.label == "pipeline-v1"
+        x = torch.randn(3, 8)
+        expected, got = pipeline(x), remote(x)
+        assert all(torch.equal(got[name], expected[name]) for name in expected)
+        with pytest.raises(AttributeError, match=r"'forward'.*method_names=\['__call__'\]"):
+            remote.encoder.forward(x)
+        only_forward = ModelWrapper.from_model(
+            torch.nn.Linear(8, 2), mode="task", method_names=("forward",), engine=engine
+        ).load()
+        assert only_forward.forward(x).shape == (3, 2)
+        with pytest.raises(AttributeError, match="does not run remotely"):
+            only_forward(x)
+
+
+def test_a_worker_that_died_is_replaced_and_its_successor_loads_again(model):
+    with MultiProcessEngine(max_workers=1) as engine:
+        wrapper = ModelWrapper.from_model(model, engine=engine)
+        assert engine.submit(zc_models.first_weight, wrapper).result() == float(model.embed.weight[0, 0])
+        assert engine.submit(os._exit, 3).exception() is not None
+        assert engine.submit(zc_models.first_weight, wrapper).result() == float(model.embed.weight[0, 0])
+
+
+def test_arguments_that_make_no_sense_are_refused(model):
+    with pytest.raises(ValueError, match="mode must be 'actor' or 'task'"):
+        ModelWrapper.from_model(model, mode="process")
+    with pytest.raises(ValueError, match="method_names.*needs mode='task'"):
+        ModelWrapper.from_model(model, method_names=("forward",))
+    with pytest.raises(TypeError, match="engine must be an Engine"):
+        ModelWrapper.from_model(model, engine=42)
+
+
+def test_a_wrapper_pickles_small_and_loads_with_no_warning(model):
+    import pickle
+
+    big = torch.nn.Sequential(*[torch.nn.Linear(512, 512) for _ in range(4)])  # 4 MiB
+    wrapper = ModelWrapper.from_model(big)
+    assert len(pickle.dumps(wrapper)) < 10_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pickle.loads(pickle.dumps(wrapper)).load()
+    wrapper.release()
