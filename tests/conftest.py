@@ -150,7 +150,9 @@ def ray_cluster():
     """
     import ray
 
-    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": a Ray of its own even when another is running on this machine (ray.init()
+    # would join that one, and refuse num_cpus).
+    context = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield context.address_info["gcs_address"]
     ray.shutdown()
 
@@ -253,6 +255,7 @@ MARKER_BY_PACKAGE = {
     "zoopipe_s3": "s3",
     "zoopipe_duckdb": "duckdb",
     "zoopipe_dvc": "dvc",
+    "zoopipe_zerocopy": "zerocopy",
 }
 MARKER_BY_FIXTURE = {"ray_cluster": "ray", "dask_cluster": "dask", "s3_server": "s3"}
 

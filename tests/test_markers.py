@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CORE_ONLY = "not ray and not dask and not s3 and not duckdb and not dvc"
+CORE_ONLY = "not ray and not dask and not s3 and not duckdb and not dvc and not zerocopy"
 COMPONENT_FIXTURES = {"ray_cluster", "dask_cluster", "s3_server", "s3_bucket"}
 
 

@@ -29,19 +29,10 @@ def ray_is_initialized() -> bool:
     return ray is not None and bool(ray.is_initialized())
 
 
-class RayObjectRef(SharedRef):
+class _RayObjectRef(SharedRef):
     """An object ``ray.put`` into the connected Ray cluster's object store (``engine=None`` with
     Ray initialised, as ray-zerocopy users call it). One copy per node, fetched by the first
     worker there that gets it.
-
-    Example:
-        >>> import ray
-        >>> ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)  # doctest: +ELLIPSIS
-        RayContext(...)
-        >>> ref = RayObjectRef(ray.put([1, 2]))
-        >>> ray.get(ray.remote(lambda r: sum(r.get())).remote(ref))
-        3
-        >>> ray.shutdown()
     """
 
     def __init__(self, object_ref: Any):
@@ -100,7 +91,7 @@ def place(obj: Any, engine: Engine | str | None) -> Placed:
     if ray_is_initialized():
         import ray
 
-        ray_ref = RayObjectRef(ray.put(obj))
+        ray_ref = _RayObjectRef(ray.put(obj))
         return Placed(ray_ref, "Ray's object store", ray_ref.free)
     block, shm_ref = write_shared(obj)
     placed = Placed(shm_ref, "shared memory on this machine", lambda: free_shared(block))

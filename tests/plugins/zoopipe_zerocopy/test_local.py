@@ -15,11 +15,11 @@ import warnings
 
 import pytest
 import torch
-import zc_models
+from zoopipe_zerocopy import ModelWrapper
+from zoopipe_zerocopy import testing as zc_models
 
 from zoopipe_core import JSONOutputAdapter, ParallelMap, Pipe, PipeManager, PyGeneratorInputAdapter
 from zoopipe_core.engines import MultiProcessEngine
-from zoopipe_zerocopy import ModelWrapper
 
 HERE = pathlib.Path(__file__).parent
 
@@ -53,7 +53,7 @@ def test_without_ray_the_weights_go_to_shared_memory_and_workers_map_one_copy(mo
         assert torch.equal(remote, model(torch.tensor(tokens)))
     wrapper.release()
     assert block not in shm_names()
-    with pytest.raises(LookupError, match="shared weights are gone.*from_model"):
+    with pytest.raises(LookupError, match=r"shared weights are gone.*from_model"):
         ModelWrapper(wrapper._skeleton, wrapper._ref, 0, [""]).load()
 
 
@@ -89,12 +89,11 @@ def test_no_shared_memory_is_left_behind_when_the_driver_is_killed(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(
         textwrap.dedent(
-            f"""
-            import os, signal, sys, time
-            sys.path.insert(0, {str(HERE)!r})
-            import zc_models
+            """
+            import os, signal
             from zoopipe_zerocopy import ModelWrapper
-            wrapper = ModelWrapper.from_model(zc_models.TiedLM())
+            from zoopipe_zerocopy.testing import TiedLM
+            wrapper = ModelWrapper.from_model(TiedLM())
             print(wrapper._ref.key, flush=True)
             os.kill(os.getpid(), signal.SIGKILL)
             """
@@ -103,7 +102,7 @@ def test_no_shared_memory_is_left_behind_when_the_driver_is_killed(tmp_path):
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert run.returncode == -signal.SIGKILL, run.stderr
     name = run.stdout.strip()
-    assert name.startswith("psm_") or name.startswith("wnsm_"), run.stdout
+    assert name.startswith(("psm_", "wnsm_")), run.stdout
     deadline = time.monotonic() + 30
     while name in shm_names() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -147,7 +146,7 @@ def test_parallel_map_and_pipe_manager_work_load_from_shared_memory(model, tmp_p
             JSONOutputAdapter(str(output)),
             post_validation=[zc_models.Scorer(wrapper)],
         )
-        for start, output in zip((0, 20), outputs)
+        for start, output in zip((0, 20), outputs, strict=True)
     ]
     with PipeManager(pipes, engine=MultiProcessEngine(max_workers=2)) as manager:
         assert manager.wait()
@@ -188,7 +187,7 @@ def test_a_worker_that_died_is_replaced_and_its_successor_loads_again(model):
 def test_arguments_that_make_no_sense_are_refused(model):
     with pytest.raises(ValueError, match="mode must be 'actor' or 'task'"):
         ModelWrapper.from_model(model, mode="process")
-    with pytest.raises(ValueError, match="method_names.*needs mode='task'"):
+    with pytest.raises(ValueError, match=r"method_names.*needs mode='task'"):
         ModelWrapper.from_model(model, method_names=("forward",))
     with pytest.raises(TypeError, match="engine must be an Engine"):
         ModelWrapper.from_model(model, engine=42)

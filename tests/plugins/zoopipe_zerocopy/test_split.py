@@ -8,8 +8,7 @@ import pickle
 
 import pytest
 import torch
-import zc_models
-
+from zoopipe_zerocopy import testing as zc_models
 from zoopipe_zerocopy.split import find_models, join, split
 from zoopipe_zerocopy.torchscript import UnshareableModule
 
@@ -49,7 +48,14 @@ def test_buffers_and_recurrent_layers_come_back_exact():
 
 def test_a_pipeline_keeps_its_attributes_and_its_properties_are_never_evaluated():
     pipeline = zc_models.Pipeline()
-    assert sorted(find_models(pipeline)) == ["_private", "encoder", "heads.a", "heads.b", "stages.0", "stages.1"]
+    assert sorted(find_models(pipeline)) == [
+        "_private",
+        "encoder",
+        "heads.a",
+        "heads.b",
+        "stages.0",
+        "stages.1",
+    ]
     parts, loaded = round_trip(pipeline)
     assert (loaded.label, loaded.threshold) == ("pipeline-v1", 0.25)
     x = torch.randn(4, 8)
@@ -67,7 +73,7 @@ def test_model_attr_names_shares_only_those_models():
 
 
 def test_bad_input_gets_a_clear_error():
-    with pytest.raises(ValueError, match="holds no torch.nn.Module"):
+    with pytest.raises(ValueError, match=r"holds no torch\.nn\.Module"):
         split(object.__new__(zc_models.Pipeline))
     with pytest.raises(ValueError, match=r"no torch.nn.Module at 'decoder'"):
         split(zc_models.Pipeline(), model_attr_names=["encoder", "decoder"])
@@ -103,7 +109,7 @@ class CapturesATensor(torch.nn.Module):
 
 def test_a_torchscript_module_whose_tensors_are_graph_constants_is_refused_not_copied():
     traced = torch.jit.trace(CapturesATensor(), torch.randn(1, 600))
-    with pytest.raises(UnshareableModule, match="graph constants.*register_buffer"):
+    with pytest.raises(UnshareableModule, match=r"graph constants.*register_buffer"):
         split(traced)
 
 

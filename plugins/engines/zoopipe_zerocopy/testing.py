@@ -1,5 +1,14 @@
-"""Small models and pipelines for the zero-copy tests: importable by worker processes (forked,
-or Ray workers, which get the driver's sys.path)."""
+"""Small models, pipelines and worker-side probes for testing zero-copy sharing: importable by
+every worker process (Ray's workers cannot import a test folder).
+
+Example:
+    >>> import torch
+    >>> from zoopipe_zerocopy import ModelWrapper
+    >>> wrapper = ModelWrapper.from_model(TiedLM())
+    >>> sorted(where_weights_live(wrapper.load())["places"])
+    ['embed.weight', 'norm.bias', 'norm.weight']
+    >>> wrapper.release()
+"""
 
 from __future__ import annotations
 
@@ -11,7 +20,13 @@ from zoopipe_zerocopy import cow
 
 
 class TiedLM(torch.nn.Module):
-    """An embedding tied to the output layer, a LayerNorm, and a buffer."""
+    """An embedding tied to the output layer, a LayerNorm, and a buffer.
+
+    Example:
+        >>> model = TiedLM()
+        >>> model.head.weight is model.embed.weight, model(torch.tensor([[1, 2]])).shape
+        (True, torch.Size([1, 2, 50]))
+    """
 
     def __init__(self, vocabulary: int = 50, width: int = 16):
         super().__init__()
@@ -26,7 +41,12 @@ class TiedLM(torch.nn.Module):
 
 
 class Recurrent(torch.nn.Module):
-    """An LSTM and a BatchNorm (running statistics are buffers) in eval mode."""
+    """An LSTM and a BatchNorm (running statistics are buffers) in eval mode.
+
+    Example:
+        >>> Recurrent()(torch.zeros(2, 3, 8)).shape
+        torch.Size([2, 12])
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,7 +61,12 @@ class Recurrent(torch.nn.Module):
 
 class Pipeline:
     """What users call a pipeline: models as attributes, private attributes, in a dict and a
-    list, next to plain attributes and a property that must never be evaluated."""
+    list, next to plain attributes and a property that must never be evaluated.
+
+    Example:
+        >>> sorted(Pipeline()(torch.zeros(1, 8)))
+        ['a', 'b']
+    """
 
     def __init__(self) -> None:
         torch.manual_seed(0)
@@ -65,7 +90,7 @@ class Pipeline:
 
 
 def tensors_of(pipeline: Pipeline) -> list[torch.Tensor]:
-    modules = [pipeline.encoder, pipeline._private, *pipeline.heads.values(), *pipeline.stages]
+    modules = [pipeline.encoder, vars(pipeline)["_private"], *pipeline.heads.values(), *pipeline.stages]
     return [t for module in modules for t in [*module.parameters(), *module.buffers()]]
 
 
@@ -147,7 +172,15 @@ def locate_after_meeting(wrapper, folder: str, count: int) -> dict[str, object]:
 
 
 class Scorer:
-    """A pipe transform holding a wrapper: scores each record with the shared model."""
+    """A pipe transform holding a wrapper: scores each record with the shared model.
+
+    Example:
+        >>> from zoopipe_zerocopy import ModelWrapper
+        >>> wrapper = ModelWrapper.from_model(TiedLM())
+        >>> [sorted(record) for record in Scorer(wrapper)([{"token": 3}])]
+        [['best', 'pid', 'token']]
+        >>> wrapper.release()
+    """
 
     def __init__(self, wrapper) -> None:
         self.wrapper = wrapper
@@ -156,4 +189,7 @@ class Scorer:
         model = self.wrapper.load()
         with torch.no_grad():
             logits = model(torch.tensor([[r["token"]] for r in records]))
-        return [{**r, "best": int(row[0].argmax()), "pid": os.getpid()} for r, row in zip(records, logits)]
+        return [
+            {**r, "best": int(row[0].argmax()), "pid": os.getpid()}
+            for r, row in zip(records, logits, strict=True)
+        ]
