@@ -237,8 +237,9 @@ def test_loading_every_plugin_imports_no_heavy_dependency():
 
 
 def test_every_plugin_extra_names_a_plugin_that_exists():
-    """An extra of zoopipe-core is the dependency of a first-party plugin that is registered
-    (no extra for a plugin yet to come), and every first-party plugin has its extra."""
+    """An extra of zoopipe-core is the dependency of a first-party plugin that is registered, or
+    of a first-party package that registers nothing (no extra for a plugin yet to come), and
+    every first-party plugin has its extra."""
     try:
         import tomllib
     except ImportError:  # Python 3.10
@@ -253,5 +254,8 @@ def test_every_plugin_extra_names_a_plugin_that_exists():
         for component in plugin.components
         if component.extra
     }
-    assert plugin_extras == registered == {p.extra for p in plugins.FIRST_PARTY_PLUGINS.values()}
+    libraries = {library.extra for library in plugins.FIRST_PARTY_LIBRARIES}
+    assert plugin_extras - libraries == registered == {p.extra for p in plugins.FIRST_PARTY_PLUGINS.values()}
     assert plugin_extras == set(plugins.FIRST_PARTY_EXTRA_IMPORTS)
+    for library in plugins.FIRST_PARTY_LIBRARIES:
+        assert importlib.util.find_spec(library.package) is not None

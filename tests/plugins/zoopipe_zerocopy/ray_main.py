@@ -1,4 +1,4 @@
-"""Run by test_ray.py in a process of its own (Ray allows one cluster per process): a cluster of
+"""Run by test_zerocopy_ray.py in a process of its own (Ray allows one cluster per process): a cluster of
 two worker raylets from ``ray.cluster_utils.Cluster`` (the driver's head node holds no CPU).
 
 ``nodes``: two actors per node load one wrapper and report where their weights live.
