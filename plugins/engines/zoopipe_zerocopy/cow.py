@@ -24,9 +24,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import mmap
 import os
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -86,7 +88,7 @@ def _open_by_inode(mapping: Mapping) -> int:
     process that holds it open (this one, its parent, or a raylet: Ray's object store is a
     deleted file in /dev/shm that the raylet keeps open)."""
     if not mapping.deleted:
-        with _suppress_os_errors():
+        with contextlib.suppress(OSError):
             fd = os.open(mapping.path, os.O_RDONLY)
             if os.fstat(fd).st_ino == mapping.inode:
                 return fd
@@ -110,30 +112,22 @@ def _open_by_inode(mapping: Mapping) -> int:
     )
 
 
-def _candidate_holders() -> list[int]:
-    pids = [os.getpid(), os.getppid()]
+def _candidate_holders() -> Iterator[int]:
+    """This process and its parent first (a Ray worker's parent is its raylet), then any raylet."""
+    yield from (os.getpid(), os.getppid())
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return pids
+        return
     for entry in entries:
-        if not entry.isdigit() or int(entry) in pids:
+        if not entry.isdigit() or int(entry) in (os.getpid(), os.getppid()):
             continue
         try:
             with open(f"/proc/{entry}/comm", encoding="utf-8") as comm:
                 if comm.read().strip() in ("raylet", "plasma_store"):
-                    pids.append(int(entry))
+                    yield int(entry)
         except OSError:
             continue
-    return pids
-
-
-class _suppress_os_errors:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        return kind is not None and issubclass(kind, OSError)
 
 
 def private_views(buffers: list[Any]) -> list[memoryview]:
