@@ -26,7 +26,7 @@ from typing import Any, Literal
 import torch
 
 from zoopipe_core.engines import Engine, SharedRef
-from zoopipe_core.plugins import resolve_engine
+from zoopipe_core.plugins import DEFAULT_ENGINE
 from zoopipe_zerocopy import cow
 from zoopipe_zerocopy.placement import Placed, place, ray_is_initialized
 from zoopipe_zerocopy.split import find_models, join, split
@@ -130,7 +130,8 @@ class ModelWrapper:
         models = find_models(model_or_pipeline, model_attr_names)
         parts = split(model_or_pipeline, model_attr_names)
         if mode == "task" and engine is None:
-            engine = "ray" if ray_is_initialized() else resolve_engine(None)
+            # By name: the engine is made here, so release() shuts it down.
+            engine = "ray" if ray_is_initialized() else DEFAULT_ENGINE
         placed = place(parts.storages, engine)
         wrapper = cls(
             parts.skeleton,
@@ -197,7 +198,12 @@ class ModelWrapper:
             return _mapped[key]
 
     def _task_pipeline(self) -> Any:
-        assert self._placed is not None and self._placed.engine is not None, "task mode loads on the driver"
+        if self._placed is None or self._placed.engine is None:
+            raise RuntimeError(
+                f"{self!r} loads on the driver that wrapped the model: its load() returns "
+                "stand-ins that submit tasks there. To load the weights in a worker, wrap the "
+                "model with mode='actor'"
+            )
         engine = self._placed.engine
         stand_ins = {path: RemoteModel(self, path, self._method_names, engine) for path in self._models}
         if "" in stand_ins:

@@ -174,6 +174,19 @@ def test_task_mode_runs_each_models_methods_as_tasks_on_the_engine():
         assert only_forward.forward(x).shape == (3, 2)
         with pytest.raises(AttributeError, match="does not run remotely"):
             only_forward(x)
+        task_wrapper = ModelWrapper.from_model(pipeline, mode="task", engine=engine)
+        failure = engine.submit(task_wrapper.load).exception()
+        assert isinstance(failure, RuntimeError) and "wrap the model with mode='actor'" in str(failure)
+
+
+def test_task_mode_without_an_engine_makes_one_and_release_shuts_it_down():
+    wrapper = ModelWrapper.from_model(torch.nn.Linear(8, 2), mode="task")
+    engine = wrapper._placed.engine
+    assert type(engine).__name__ == "MultiProcessEngine"
+    assert wrapper.load()(torch.ones(1, 8)).shape == (1, 2)
+    assert engine.is_running
+    wrapper.release()
+    assert not engine.is_running
 
 
 def test_a_worker_that_died_is_replaced_and_its_successor_loads_again(model):
