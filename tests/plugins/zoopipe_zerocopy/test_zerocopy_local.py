@@ -136,6 +136,10 @@ def test_parallel_map_and_pipe_manager_work_load_from_shared_memory(model, tmp_p
     wrapper = ModelWrapper.from_model(model)
     with ParallelMap(zc_models.run_tied, engine="multiprocess") as pm:
         results = pm.map([(wrapper, [[n, n + 1]]) for n in range(6)])
+    with ParallelMap(zc_models.load_and_locate, engine="multiprocess") as pm:
+        located = pm.map([wrapper] * 4)
+    paths = {place[2] for report in located for place in report["places"].values()}
+    assert paths == {f"/dev/shm/{wrapper._ref.key}"} and os.getpid() not in {r["pid"] for r in located}
     with torch.no_grad():
         assert all(torch.equal(got, model(torch.tensor([[n, n + 1]]))) for n, got in enumerate(results))
 
