@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from zoopipe_core.engines import Engine, SharedRef
@@ -33,9 +35,34 @@ from zoopipe_zerocopy.split import find_models, join, split
 
 Mode = Literal["actor", "task"]
 
-# Shared weights mapped in this process, by the key of their SharedRef: every load() of the same
-# wrapper (and every wrapper over the same share) reads one private mapping of the shared pages.
-_mapped: dict[str, list[memoryview]] = {}
+
+class _Mapping:
+    """Shared weights mapped in this process: the object as received (which keeps it in use, so
+    Ray never frees or reuses its pages while a loaded tensor reads them) and the private views
+    of its storages. Each loaded tensor holds it; it goes when the last of them does."""
+
+    def __init__(self, received: Any, views: list[memoryview]):
+        self.received = received
+        self.views = views
+
+    def buffers(self) -> list[np.ndarray]:
+        pinned: list[np.ndarray] = []
+        for view in self.views:
+            array = np.frombuffer(view, dtype=np.uint8).view(_Pinned)
+            array.mapping = self
+            pinned.append(array)
+        return pinned
+
+
+class _Pinned(np.ndarray):
+    """A storage's bytes that keep their :class:`_Mapping` alive (a tensor keeps its buffer)."""
+
+    mapping: _Mapping
+
+
+# By the key of their SharedRef: every load() in this process of the same weights reads one
+# private mapping of the shared pages, while any tensor loaded from it lives.
+_mapped: weakref.WeakValueDictionary[str, _Mapping] = weakref.WeakValueDictionary()
 _mapped_lock = threading.Lock()
 # The models of pipelines loaded by mode="task" calls in this process, by the same key.
 _task_models: dict[str, dict[str, Any]] = {}
@@ -175,10 +202,11 @@ class ModelWrapper:
                 model.to(device)
         return pipeline
 
-    def _mapped_storages(self) -> list[memoryview]:
+    def _mapped_storages(self) -> list[np.ndarray]:
         key = self._ref.key
         with _mapped_lock:
-            if key not in _mapped:
+            mapping = _mapped.get(key)
+            if mapping is None:
                 try:
                     arrays = self._ref.get()
                 except LookupError as exc:
@@ -187,7 +215,7 @@ class ModelWrapper:
                         "down). Wrap the model again with ModelWrapper.from_model"
                     ) from exc
                 try:
-                    _mapped[key] = cow.private_views(arrays)
+                    mapping = _mapped[key] = _Mapping(arrays, cow.private_views(arrays))
                 except cow.NotSharedMemory as exc:
                     raise RuntimeError(
                         f"{self!r}: the weights reached this process as a private copy, not as "
@@ -195,7 +223,7 @@ class ModelWrapper:
                         "here. Share them with Ray's object store (Ray initialised, engine=None "
                         "or 'ray') or the multiprocess engine ('multiprocess')"
                     ) from exc
-            return _mapped[key]
+            return mapping.buffers()
 
     def _task_pipeline(self) -> Any:
         if self._placed is None or self._placed.engine is None:

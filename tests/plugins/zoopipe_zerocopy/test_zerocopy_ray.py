@@ -169,3 +169,34 @@ def test_a_restarted_actor_loads_again_and_a_released_wrapper_says_so(ray):
     wrapper.release()
     with pytest.raises(ray.exceptions.RayTaskError, match="shared weights are gone"):
         ray.get(ray.remote(num_cpus=0.1)(zc_models.first_weight).remote(wrapper))
+
+
+def test_weights_a_worker_loaded_stay_intact_after_release_and_new_objects(ray):
+    """Released weights stay in use while a worker's tensors read them: Ray must not free the
+    object and reuse its pages for the next objects put (a private mapping would follow them)."""
+    import gc
+
+    import numpy as np
+
+    torch.manual_seed(8)
+    model = torch.nn.Linear(512, 512)  # 1 MiB: reused pages would show in the checksum
+    expected = float(model.weight.detach().double().sum())
+    wrapper = ModelWrapper.from_model(model)
+
+    @ray.remote(num_cpus=0.1)
+    class Holder:
+        def __init__(self, wrapper):
+            self.model = wrapper.load()  # the wrapper itself is not kept
+
+        def checksum(self):
+            return float(self.model.weight.detach().double().sum())
+
+    holder = Holder.remote(wrapper)
+    assert ray.get(holder.checksum.remote()) == expected
+    wrapper.release()
+    del wrapper
+    gc.collect()
+    filler = [ray.put(np.full(1 << 20, 255, dtype=np.uint8)) for _ in range(16)]
+    assert ray.get(holder.checksum.remote()) == expected
+    del filler
+    ray.kill(holder)
