@@ -33,12 +33,29 @@ from typing import Any
 
 
 class NotSharedMemory(LookupError):
-    """The buffer is not inside a file mapping this process can map again."""
+    """The buffer is not inside a file mapping this process can map again.
+
+    Example:
+        >>> try:
+        ...     private_view(bytearray(16))          # this process's own heap
+        ... except NotSharedMemory as exc:
+        ...     "not in a shared file mapping" in str(exc)
+        True
+    """
 
 
 @dataclasses.dataclass(frozen=True)
 class Mapping:
-    """One line of ``/proc/self/maps``: the file mapped at ``[start, end)`` from ``offset``."""
+    """One line of ``/proc/self/maps``: the file mapped at ``[start, end)`` from ``offset``.
+
+    Example:
+        >>> from multiprocessing import shared_memory
+        >>> block = shared_memory.SharedMemory(create=True, size=4096)
+        >>> mapping = mapping_of(buffer_address(block.buf)[0])
+        >>> mapping.path == f"/dev/shm/{block.name}", mapping.deleted
+        (True, False)
+        >>> block.close(); block.unlink()
+    """
 
     start: int
     end: int

@@ -57,7 +57,16 @@ class _RayObjectRef(SharedRef):
 
 @dataclasses.dataclass(eq=False)
 class Placed:
-    """Shared weights: the ``ref`` workers load, ``where`` they are, and how to free them."""
+    """Shared weights: the ``ref`` workers load, ``where`` they are, and how to free them.
+
+    Example:
+        >>> placed = place([b"weights"], engine="multiprocess")   # an engine made here, by name
+        >>> placed.where, placed.engine.is_running
+        ('MultiProcessEngine.share', True)
+        >>> placed.release()                                        # shuts that engine down
+        >>> placed.engine.is_running
+        False
+    """
 
     ref: SharedRef
     where: str

@@ -43,7 +43,14 @@ _SCRIPT = "script"
 @dataclasses.dataclass
 class Parts:
     """A pipeline split for sharing: ``skeleton`` (pickle bytes, no weights) and ``storages``
-    (one uint8 array per distinct tensor storage, viewing the model's own memory)."""
+    (one uint8 array per distinct tensor storage, viewing the model's own memory).
+
+    Example:
+        >>> import torch
+        >>> parts = split(torch.nn.Linear(4, 4, bias=False))
+        >>> parts.nbytes, parts.storages[0].dtype
+        (64, dtype('uint8'))
+    """
 
     skeleton: bytes
     storages: list[np.ndarray]

@@ -35,7 +35,26 @@ CONSTANTS_LIMIT = 1 << 20
 
 
 class UnshareableModule(ValueError):
-    """A TorchScript module holds tensors that cannot be shared between processes."""
+    """A TorchScript module holds tensors that cannot be shared between processes.
+
+    Example:
+        >>> import warnings
+        >>> from zoopipe_zerocopy.split import split
+        >>> class Lookup(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.table = torch.zeros(600, 600)  # a plain attribute, not a buffer
+        ...     def forward(self, x):
+        ...         return x @ self.table
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     traced = torch.jit.trace(Lookup(), torch.zeros(1, 600))  # bakes the table in
+        >>> try:
+        ...     split(traced)
+        ... except UnshareableModule as exc:
+        ...     print(str(exc)[:64])
+        the TorchScript module Lookup keeps 1.4 MiB of tensors as graph
+    """
 
 
 def is_script(module: Any) -> bool:
@@ -67,7 +86,7 @@ def strip(module: Any, shared: dict[tuple[int, int], int]) -> tuple[bytes, list[
     with _emptied(module), _quiet_deprecation():
         torch.jit.save(module, buffer)
     archive = buffer.getvalue()
-    _refuse_large_constants(archive, type(module).__name__)
+    _refuse_large_constants(archive, getattr(module, "original_name", type(module).__name__))
     return archive, table
 
 
