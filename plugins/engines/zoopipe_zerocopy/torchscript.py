@@ -52,7 +52,7 @@ class UnshareableModule(ValueError):
         >>> try:
         ...     split(traced)
         ... except UnshareableModule as exc:
-        ...     print(str(exc)[:64])
+        ...     print(str(exc)[:63])
         the TorchScript module Lookup keeps 1.4 MiB of tensors as graph
     """
 
