@@ -10,6 +10,7 @@ This is the suite's only conftest.py: test modules import its helpers with `from
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import os
 import shutil
@@ -124,6 +125,18 @@ from s3_server import s3_bucket, s3_calls, s3_server  # noqa: E402, F401
 # The fixture projects are data: collecting their modules (as doctests) would put them on
 # sys.path, and this interpreter would then import them from here, not from the tests' copies.
 collect_ignore = ["installers/fixtures"]
+# zoopipe_zerocopy's tests need torch, which the test extra leaves out (see pyproject.toml).
+TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
+if not TORCH_INSTALLED:
+    collect_ignore.append("plugins/zoopipe_zerocopy")
+
+
+def pytest_report_header() -> list[str]:
+    if TORCH_INSTALLED:
+        return []
+    return [
+        "zoopipe_zerocopy: its tests and doctests skipped (torch is not installed: pip install -e '.[zerocopy]')"
+    ]
 
 
 @pytest.fixture(autouse=True)

@@ -103,6 +103,11 @@ class Engine(abc.ABC):
 
     name: ClassVar[str] = ""
 
+    #: True when :meth:`share` gives the workers of one machine one copy in shared memory
+    #: (their ``ref.get()`` returns zero-copy views of it); False when each worker process
+    #: receives its own copy.
+    shares_memory: ClassVar[bool] = False
+
     #: Seconds a cancelled task has to stop once asked before its worker is killed; a shutdown
     #: gives its ``timeout`` instead. Set it on an engine before starting it.
     cancel_grace: float = CANCEL_GRACE

@@ -93,6 +93,7 @@ class MultiProcessEngine(Engine):
     """
 
     name = "multiprocess"
+    shares_memory = True  # a shared-memory block per object
 
     def __init__(self, max_workers: int | None = None, mp_context: str | None = None) -> None:
         super().__init__()

@@ -206,6 +206,7 @@ class RayEngine(Engine):
     """
 
     name = "ray"
+    shares_memory = True  # each node's object store
 
     def __init__(
         self,

@@ -3,7 +3,9 @@
 
 Example:
     >>> import numpy as np
-    >>> placed = place([np.arange(4, dtype=np.uint8)], engine=None)   # Ray not initialised
+    >>> from unittest import mock
+    >>> with mock.patch(f"{__name__}.ray_is_initialized", return_value=False):  # as without Ray
+    ...     placed = place([np.arange(4, dtype=np.uint8)], engine=None)
     >>> placed.where, placed.ref.get()[0].tolist()
     ('shared memory on this machine', [0, 1, 2, 3])
     >>> placed.release()
@@ -93,6 +95,12 @@ def place(obj: Any, engine: Engine | str | None) -> Placed:
         chosen = resolve_engine(engine) if isinstance(engine, str) else engine
         if not isinstance(chosen, Engine):
             raise TypeError(f"engine must be an Engine, its name or None, got {type(engine).__name__}")
+        if not chosen.shares_memory:
+            raise ValueError(
+                f"{type(chosen).__name__} gives each worker process its own copy of a shared "
+                "object, so the weights would be copied per worker: use an engine that shares "
+                "memory ('multiprocess', 'ray'), or engine=None"
+            )
         ref = chosen.share(obj)
         # An engine made here from its name lives as long as the share; one given is the caller's.
         free = chosen.shutdown if isinstance(engine, str) else lambda: chosen.unshare(ref)

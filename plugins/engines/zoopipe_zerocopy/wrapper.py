@@ -100,9 +100,9 @@ class ModelWrapper:
         ...     def __call__(self, x):
         ...         return self.encoder(x) * self.scale
         >>> pipeline = Pipeline()
-        >>> wrapper = ModelWrapper.from_model(pipeline)
-        >>> wrapper
-        <ModelWrapper mode='actor' models=['encoder'] 48 bytes in shared memory on this machine>
+        >>> wrapper = ModelWrapper.from_model(pipeline)  # Ray's object store if Ray is up, else /dev/shm
+        >>> wrapper.models, wrapper.nbytes
+        (['encoder'], 48)
         >>> x = torch.ones(1, 3)
         >>> torch.equal(wrapper.load()(x), pipeline(x))
         True
@@ -184,6 +184,16 @@ class ModelWrapper:
         """``from_model(..., mode="task").load()``: the pipeline with its models' methods run as
         tasks, ready to call."""
         return cls.from_model(model_or_pipeline, mode="task", method_names=method_names, engine=engine).load()
+
+    @property
+    def models(self) -> list[str]:
+        """Where the shared models are in the pipeline (``""``: the wrapped object is the model)."""
+        return list(self._models)
+
+    @property
+    def nbytes(self) -> int:
+        """The size of the shared weights."""
+        return self._nbytes
 
     # ------------------------------------------------------------------ loading
 

@@ -28,6 +28,16 @@ def shm_names() -> set[str]:
     return set(os.listdir("/dev/shm"))
 
 
+@pytest.fixture(autouse=True)
+def without_ray(monkeypatch):
+    """These tests are about this machine's shared memory: as if Ray were not initialised in
+    this process (the session's Ray may be up when they run)."""
+    from zoopipe_zerocopy import placement, wrapper
+
+    for module in (placement, wrapper):
+        monkeypatch.setattr(module, "ray_is_initialized", lambda: False)
+
+
 @pytest.fixture
 def model():
     torch.manual_seed(4)
