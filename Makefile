@@ -16,8 +16,20 @@ $(PY):
 # `make constraints` refreshes the pins from a working .venv.
 CONSTRAINTS := requirements/test-constraints.txt
 
-dev: $(PY)
+# torch (zoopipe_zerocopy's tests) is installed beside .venv, in $(TORCH_DIR), and put on its path
+# by a .pth file: Ray's pip runtime_envs copy the whole driver virtualenv per environment and node
+# (ray/_private/runtime_env/_clonevirtualenv.py), and inside .venv torch's 4.7 GB of CUDA wheels
+# made every such copy take 40 s; the copied .pth still points here.
+TORCH_DIR := .venv-torch
+
+dev: $(PY) $(TORCH_DIR)/.installed
 	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[test]"
+	echo "$(CURDIR)/$(TORCH_DIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zoopipe-torch.pth"
+
+$(TORCH_DIR)/.installed: $(CONSTRAINTS) | $(PY)
+	rm -rf $(TORCH_DIR)
+	$(PIP) install --quiet --target $(TORCH_DIR) -c $(CONSTRAINTS) torch
+	touch $@
 
 constraints: $(PY)
 	{ echo "# pip constraints for the test environment (make dev); refreshed by make constraints"; \
@@ -64,4 +76,4 @@ bench:
 	cd benchmarks && ../$(BENCH_VENV)/bin/python run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(DEMO_VENV) target build *.egg-info zoopipe_core/_native*.so
+	rm -rf $(VENV) $(TORCH_DIR) $(BENCH_VENV) $(DEMO_VENV) target build *.egg-info zoopipe_core/_native*.so

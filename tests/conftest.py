@@ -10,7 +10,6 @@ This is the suite's only conftest.py: test modules import its helpers with `from
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import shutil
@@ -125,18 +124,30 @@ from s3_server import s3_bucket, s3_calls, s3_server  # noqa: E402, F401
 # The fixture projects are data: collecting their modules (as doctests) would put them on
 # sys.path, and this interpreter would then import them from here, not from the tests' copies.
 collect_ignore = ["installers/fixtures"]
-# zoopipe_zerocopy's tests need torch, which the test extra leaves out (see pyproject.toml).
-TORCH_INSTALLED = importlib.util.find_spec("torch") is not None
-if not TORCH_INSTALLED:
-    collect_ignore.append("plugins/zoopipe_zerocopy")
 
 
-def pytest_report_header() -> list[str]:
-    if TORCH_INSTALLED:
-        return []
-    return [
-        "zoopipe_zerocopy: its tests and doctests skipped (torch is not installed: pip install -e '.[zerocopy]')"
-    ]
+_RAY_TMPDIR = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every Ray this session starts (in-process, in the scripts it runs, and their raylets and
+    workers, which inherit RAY_TMPDIR) keeps its session directories under a temporary directory
+    of its own, removed at the end. Ray never removes them: under /tmp/ray each run left gigabytes
+    behind (a copy of .venv per pip runtime_env per node), run after run; and a bare ray.init()
+    joins the cluster named in /tmp/ray/ray_current_cluster, which a killed Cluster leaves."""
+    if "RAY_TMPDIR" not in os.environ:
+        import tempfile
+
+        # Short, under /tmp: Ray's Unix socket paths live below it (at most 107 bytes).
+        os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="zoopipe-ray-", dir="/tmp")
+        config.stash[_RAY_TMPDIR] = os.environ["RAY_TMPDIR"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    temp_dir = config.stash.get(_RAY_TMPDIR, None)
+    if temp_dir is not None:
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        del os.environ["RAY_TMPDIR"]
 
 
 @pytest.fixture(autouse=True)

@@ -105,6 +105,11 @@ POOL_DEPTH = 2
 #: Seconds ``start`` waits for readied pipe actors; a busy cluster may not start them all that soon.
 WARM_UP_TIMEOUT = 60.0
 
+#: Seconds ``start`` waits for the start-up handshake's answers. Its first call on a new worker
+#: waits for the worker's runtime_env: Ray's own setup timeout (600 s unless the runtime_env's
+#: ``config`` says otherwise) ends a slow install with its error first.
+HANDSHAKE_TIMEOUT = 660.0
+
 #: Seconds a pipe actor readied by ``start`` waits for a pipe before it is killed: it holds
 #: its CPUs and memory, which other work on the cluster may need.
 WARM_ACTOR_IDLE = 10.0
@@ -382,7 +387,7 @@ class RayEngine(Engine):
         else:
             probe = ray.remote(num_cpus=0, max_retries=0)(host_build)
             refs = [probe.options(runtime_env=self._task_runtime_env()).remote()]
-        check_builds("RayEngine", self._get_started(ray, refs, timeout=WARM_UP_TIMEOUT))
+        check_builds("RayEngine", self._get_started(ray, refs, timeout=HANDSHAKE_TIMEOUT))
 
     def _check_options_with_ray(self, ray: Any) -> None:
         """Let Ray check ``remote_options`` now (it needs no connection), not at the first task."""
@@ -438,12 +443,21 @@ class RayEngine(Engine):
         what the call needs is explained by ``worker_import_error``."""
         import ray.exceptions as rex
 
+        if timeout is not None:
+            # ray.wait, not ray.get(timeout=): under load the latter raised a SystemError that
+            # wrapped its GetTimeoutError, which read as a worker that could not import zoopipe.
+            _, pending = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+            if pending:
+                raise TimeoutError(
+                    f"RayEngine: {len(pending)} of {len(refs)} new worker(s) did not answer within "
+                    f"{timeout:g} s of start (their runtime_env still installing, or no room on the "
+                    "cluster to start them); check `ray status` and the runtime_env agent's log "
+                    "(runtime_env_setup-*.log in the session's logs)"
+                )
         try:
-            return list(ray.get(refs, timeout=timeout))
+            return list(ray.get(refs))
         except rex.RuntimeEnvSetupError as exc:
             raise RuntimeError(environment_setup_message(exc)) from exc
-        except rex.GetTimeoutError:
-            raise
         except Exception as exc:
             cause = getattr(exc, "cause", None) or exc  # the worker's own exception
             raise worker_import_error("RayEngine", cause) from exc

@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import copy
 import threading
 import weakref
@@ -64,8 +65,11 @@ class _Pinned(np.ndarray):
 # private mapping of the shared pages, while any tensor loaded from it lives.
 _mapped: weakref.WeakValueDictionary[str, _Mapping] = weakref.WeakValueDictionary()
 _mapped_lock = threading.Lock()
-# The models of pipelines loaded by mode="task" calls in this process, by the same key.
-_task_models: dict[str, dict[str, Any]] = {}
+# The models of pipelines loaded by mode="task" calls in this process, by the same key, the most
+# recently called last. A pool worker lives on after a wrapper is released, and its models keep
+# their shared pages in use: only the last TASK_MODELS_KEPT pipelines stay loaded.
+_task_models: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+TASK_MODELS_KEPT = 4
 
 
 class ModelWrapper:
@@ -264,6 +268,8 @@ class ModelWrapper:
         key = self._ref.key
         with _mapped_lock:
             models = _task_models.get(key)
+            if models is not None:
+                _task_models.move_to_end(key)
         if models is None:
             loader = ModelWrapper(
                 self._skeleton, self._ref, self._nbytes, self._models, "actor", (), self._where
@@ -271,6 +277,8 @@ class ModelWrapper:
             models = find_models(loader.load())
             with _mapped_lock:
                 models = _task_models.setdefault(key, models)
+                while len(_task_models) > TASK_MODELS_KEPT:
+                    _task_models.popitem(last=False)
         with torch.no_grad():
             return getattr(models[path], method)(*args, **kwargs)
 

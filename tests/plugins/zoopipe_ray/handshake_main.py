@@ -17,7 +17,10 @@ def main(copy: str) -> None:
 
     from zoopipe_core.engines import EnvironmentMismatch, WorkerEnvironment
 
-    ray.init(log_to_driver=False)
+    # address="local": a Ray of its own. ray.init() alone joins the cluster named in
+    # /tmp/ray/ray_current_cluster, which ray.cluster_utils.Cluster writes (and a killed one leaves
+    # behind): with a dead one there, it waited on the GCS for minutes.
+    ray.init(address="local", log_to_driver=False)
     try:
         engine = RayEngine(environment=WorkerEnvironment(code_paths=[copy], ignore_file=None), warm_workers=1)
         try:

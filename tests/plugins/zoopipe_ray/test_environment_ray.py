@@ -181,3 +181,14 @@ def test_workers_importing_another_zoopipe_build_fail_start_with_a_table(tmp_pat
     assert native_build().build_id in row and gnu_build_id(other / Path(native_build().path).name) in row
     assert "install the same zoopipe-core wheel on the workers" in message
     assert "engine running: False" in message
+
+
+def test_new_workers_that_do_not_answer_start_in_time_are_a_timeout_error_that_says_so(ray_cluster):
+    import ray
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+    slow = ray.remote(num_cpus=0, max_retries=0)(sleep)
+    with pytest.raises(TimeoutError, match=r"1 of 1 new worker\(s\) did not answer within 0.5 s of start"):
+        RayEngine._get_started(ray, [slow.remote(10)], timeout=0.5)

@@ -203,6 +203,30 @@ def test_task_mode_without_an_engine_makes_one_and_release_shuts_it_down():
     assert not engine.is_running
 
 
+def test_a_task_worker_keeps_only_its_last_pipelines_loaded_so_released_weights_can_go():
+    import gc
+
+    from zoopipe_zerocopy import wrapper as wrapper_module
+
+    wrappers = [
+        ModelWrapper.from_model(torch.nn.Linear(2, 2)) for _ in range(wrapper_module.TASK_MODELS_KEPT + 1)
+    ]
+    try:
+        for wrapper in wrappers:  # what the tasks of a worker do, in this process
+            assert wrapper.call("", "forward", torch.ones(1, 2)).shape == (1, 2)
+        wrappers[1].call("", "forward", torch.ones(1, 2))  # the most recently used stays
+        gc.collect()
+        keys = [wrapper._ref.key for wrapper in wrappers]
+        assert list(wrapper_module._task_models) == keys[2:] + keys[1:2]
+        # The first pipeline's models are gone, and with them its mapping of the shared pages.
+        assert keys[0] not in wrapper_module._mapped and all(
+            key in wrapper_module._mapped for key in keys[1:]
+        )
+    finally:
+        for wrapper in wrappers:
+            wrapper.release()
+
+
 def test_a_worker_that_died_is_replaced_and_its_successor_loads_again(model):
     with MultiProcessEngine(max_workers=1) as engine:
         wrapper = ModelWrapper.from_model(model, engine=engine)
