@@ -559,7 +559,7 @@ def print_tables(summary: list, ratio_rows: list, quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=None, help="default 3 (1 with --quick)")
-    parser.add_argument("--batches", type=int, default=5, help="timed batches per worker after the first")
+    parser.add_argument("--batches", type=int, default=20, help="timed batches per worker after the first")
     parser.add_argument("--quick", action="store_true", help="a ~50 MB model and 1 repeat: a smoke run")
     parser.add_argument("--only", default="", help="worker kinds, model kinds, contenders (a,b,...)")
     parser.add_argument("--out", help="write the results as JSON here (nothing is written without it)")
