@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from zoopipe_core.engines import Engine, SharedRef
+from zoopipe_core.engines import Engine, SharedMemoryRef, SharedRef
 from zoopipe_core.plugins import DEFAULT_ENGINE
 from zoopipe_zerocopy import cow
 from zoopipe_zerocopy.placement import Placed, place, ray_is_initialized
@@ -38,9 +38,9 @@ Mode = Literal["actor", "task"]
 
 
 class _Mapping:
-    """Shared weights mapped in this process: the object as received (which keeps it in use, so
-    Ray never frees or reuses its pages while a loaded tensor reads them) and the private views
-    of its storages. Each loaded tensor holds it; it goes when the last of them does."""
+    """Shared weights mapped in this process: the private views of its storages and, from Ray,
+    the object as received (which keeps it in use, so Ray never frees or reuses its pages while
+    a loaded tensor reads them). Each loaded tensor holds it; it goes when the last of them does."""
 
     def __init__(self, received: Any, views: list[memoryview]):
         self.received = received
@@ -228,8 +228,12 @@ class ModelWrapper:
                         f"{self!r}: its shared weights are gone (released, or their engine shut "
                         "down). Wrap the model again with ModelWrapper.from_model"
                     ) from exc
+                # Ray reuses a freed object's pages for new objects: what a worker received stays
+                # in use while its tensors read the pages. A shared-memory block is never reused,
+                # and holding its views kept the block from closing (BufferError at exit).
+                received = None if isinstance(self._ref, SharedMemoryRef) else arrays
                 try:
-                    mapping = _mapped[key] = _Mapping(arrays, cow.private_views(arrays))
+                    mapping = _mapped[key] = _Mapping(received, cow.private_views(arrays))
                 except cow.NotSharedMemory as exc:
                     raise RuntimeError(
                         f"{self!r}: the weights reached this process as a private copy, not as "
