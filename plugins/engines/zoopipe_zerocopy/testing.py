@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import torch
 
@@ -193,3 +195,28 @@ class Scorer:
             {**r, "best": int(row[0].argmax()), "pid": os.getpid()}
             for r, row in zip(records, logits, strict=True)
         ]
+
+
+def driver_memory_of_wrapping(prelude: str = "") -> tuple[int, int, str]:
+    """In a Python of its own: run ``prelude``, then wrap a 192 MiB model with
+    ``ModelWrapper.from_model(model)``. Returns the model's bytes, how much the process's peak
+    resident memory grew while wrapping, and where the weights went (the wrapper's repr)."""
+    script = "\n".join(
+        [
+            "import resource, torch",
+            "from zoopipe_zerocopy import ModelWrapper",
+            prelude,
+            "model = torch.nn.Sequential(*[torch.nn.Linear(2048, 2048) for _ in range(12)])",
+            "size = sum(p.nbytes for p in model.parameters())",
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024",
+            "wrapper = ModelWrapper.from_model(model)",
+            "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024",
+            "print(size, peak - before, repr(wrapper), sep='\\n')",
+            "wrapper.release()",
+        ]
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    if run.returncode != 0:
+        raise RuntimeError(f"the measuring driver failed: {run.stderr[-3000:]}")
+    size, growth, where = run.stdout.strip().splitlines()[-3:]
+    return int(size), int(growth), where

@@ -229,8 +229,8 @@ class ModelWrapper:
                         "down). Wrap the model again with ModelWrapper.from_model"
                     ) from exc
                 # Ray reuses a freed object's pages for new objects: what a worker received stays
-                # in use while its tensors read the pages. A shared-memory block is never reused,
-                # and holding its views kept the block from closing (BufferError at exit).
+                # in use while its tensors read the pages. A shared-memory block is never reused:
+                # the private views alone keep its pages mapped.
                 received = None if isinstance(self._ref, SharedMemoryRef) else arrays
                 try:
                     mapping = _mapped[key] = _Mapping(received, cow.private_views(arrays))
